@@ -1,0 +1,336 @@
+import { encodePayload, payloadToJson } from './codec.js';
+import { WorkerController } from './controller.js';
+import { BusError, describeError, isBusError } from './errors.js';
+import type { EventDefinition } from './event.js';
+import { assertPriority, type EventHandler, type HandlerClass } from './handler.js';
+import { type Logger, silentLogger } from './logger.js';
+import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
+import { globalRegistry, type RegisterOptions, Registry } from './registry.js';
+import type {
+  ArchivedEventRow,
+  EventRow,
+  ListArchiveParams,
+  ListEventsParams,
+  NewEventRow,
+  QueueCounts,
+  QueueStore,
+} from './store.js';
+
+/** Options of `createBus`. */
+export interface BusOptions<TTx> {
+  /** The driver: `postgresStore(db)`, `mysqlStore(db)` or bus-testing's `memoryStore()`. */
+  store: QueueStore<TTx>;
+  /** One configuration per queue that handlers use. */
+  queues: QueueConfig[];
+  /** Where handlers are looked up; decorated handlers land in `globalRegistry` (the default). */
+  registry?: Registry;
+  logger?: Logger;
+  /** Also write each payload as JSON to the `payload_json` column, for people reading the table. */
+  jsonPayload?: boolean;
+  /** Ms between lease-expiry rescues (default 15 s); bounds how long a dead worker's rows wait. */
+  rescueInterval?: number;
+  /** Delete archive rows older than this many ms (default: keep them). */
+  archiveRetention?: number | null;
+  /** Identifies this process in `locked_by`; defaults to host, pid and a random suffix. */
+  workerId?: string;
+}
+
+/** Options of one publish. */
+export interface PublishOptions {
+  /** Run no earlier than this many ms from now (database time). */
+  delay?: number;
+  /** Run no earlier than this instant; wins over `delay`. */
+  runAt?: Date;
+  /** Lower runs first; defaults to the handler's `settings.priority` or 0. */
+  priority?: number;
+  /** Return `[]` instead of throwing `NO_HANDLER` when no handler is registered for the event. */
+  allowNoHandler?: boolean;
+}
+
+/** Read-only views of the tables, for dashboards and tests. */
+export interface BusInspection {
+  counts(): Promise<QueueCounts[]>;
+  events(params?: ListEventsParams): Promise<EventRow[]>;
+  archive(params?: ListArchiveParams): Promise<ArchivedEventRow[]>;
+}
+
+const MAX_DELAY_MS = 100 * 365 * 86_400_000;
+
+/**
+ * The bus: registers handlers, publishes events (fanning out one row per handler) and owns the
+ * worker controller. Generic over the store's transaction type, so `publishTxn` only takes a
+ * transaction of the right driver.
+ */
+export class Bus<TTx = unknown> {
+  /** Starts and stops this process's workers. */
+  readonly controller: WorkerController;
+  /** Read-only inspection of the queue tables. */
+  readonly inspect: BusInspection;
+  readonly #store: QueueStore<TTx>;
+  readonly #registry: Registry;
+  readonly #queues: readonly ResolvedQueueConfig[];
+  readonly #logger: Logger;
+  readonly #jsonPayload: boolean;
+  #state: 'created' | 'initializing' | 'ready' | 'shut-down' = 'created';
+
+  constructor(options: BusOptions<TTx>) {
+    if (typeof options !== 'object' || options === null) {
+      throw new BusError('INVALID_CONFIG', 'createBus needs an options object', { value: options });
+    }
+    const store = options.store;
+    if (typeof store !== 'object' || store === null || typeof store.claim !== 'function') {
+      throw new BusError('INVALID_CONFIG', 'options.store must be a QueueStore', { value: store });
+    }
+    this.#store = store;
+    this.#queues = validateQueueConfigs(options.queues);
+    this.#registry = options.registry ?? globalRegistry;
+    this.#logger = options.logger ?? silentLogger;
+    this.#jsonPayload = options.jsonPayload === true;
+    const rescueInterval = options.rescueInterval ?? 15_000;
+    if (!Number.isInteger(rescueInterval) || rescueInterval < 10 || rescueInterval > 3_600_000) {
+      throw new BusError('INVALID_CONFIG', `rescueInterval must be an integer from 10 to 3600000 ms (got ${rescueInterval})`, {
+        value: rescueInterval,
+      });
+    }
+    const retention = options.archiveRetention ?? null;
+    if (retention !== null && (!Number.isInteger(retention) || retention < 1000)) {
+      throw new BusError('INVALID_CONFIG', `archiveRetention must be null or an integer >= 1000 ms (got ${retention})`, {
+        value: retention,
+      });
+    }
+    const workerId = options.workerId ?? defaultWorkerId();
+    if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
+      throw new BusError('INVALID_CONFIG', 'workerId must be a string of 1-200 characters', { value: workerId });
+    }
+    this.controller = new WorkerController({
+      store: store as QueueStore<unknown>,
+      registry: this.#registry,
+      queues: this.#queues,
+      logger: this.#logger,
+      workerId,
+      rescueInterval,
+      archiveRetention: retention,
+      assertReady: () => this.#assertReady(),
+      markShutDown: () => {
+        this.#state = 'shut-down';
+      },
+    });
+    this.inspect = {
+      counts: () => store.countByQueue(),
+      events: (params) => store.listEvents(params),
+      archive: (params) => store.listArchive(params),
+    };
+  }
+
+  /**
+   * Registers a handler class on this bus's registry (the alternative to the decorator).
+   *
+   * @example
+   * bus.register(SendEmailEvent, SendEmailHandler, { factory: async () => new SendEmailHandler(mailer) });
+   */
+  register<P, H extends EventHandler<P>>(
+    event: EventDefinition<P>,
+    handlerClass: HandlerClass<P, H>,
+    options?: RegisterOptions<H>,
+  ): this {
+    const registered = this.#registry.register(event, handlerClass, options);
+    if (this.#state !== 'created') this.#assertQueueConfigured(registered.name, registered.settings.queueName);
+    return this;
+  }
+
+  /**
+   * Checks that every handler's queue is configured and that the database answers; publishing
+   * before `init` fails with `NOT_INITIALIZED`.
+   *
+   * @example
+   * const bus = createBus({ store, queues });
+   * await bus.init();
+   */
+  async init(): Promise<this> {
+    if (this.#state === 'shut-down') throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'init' });
+    if (this.#state === 'ready') return this;
+    for (const handler of this.#registry.handlers()) {
+      this.#assertQueueConfigured(handler.name, handler.settings.queueName);
+    }
+    this.#state = 'initializing';
+    try {
+      await this.#store.now();
+    } catch (cause) {
+      this.#state = 'created';
+      throw new BusError('STORE_FAILED', `the store's database did not answer: ${describeError(cause)}`, { cause });
+    }
+    this.#state = 'ready';
+    return this;
+  }
+
+  /**
+   * Publishes one event: one row per registered handler, each in its handler's queue. Resolves
+   * with the row ids once they are durable.
+   *
+   * @example
+   * await bus.publish(SendEmailEvent, { to: 'user@example.com', subject: 'Welcome!', body: 'Thanks.' });
+   */
+  publish<P>(event: EventDefinition<P>, payload: P, options?: PublishOptions): Promise<string[]> {
+    return this.#publish(undefined, event, [payload], options);
+  }
+
+  /**
+   * Publishes many events of one type in one multi-row insert.
+   *
+   * @example
+   * await bus.publishBatch(SendEmailEvent, users.map((u) => ({ to: u.email, subject: 'Hi', body: '…' })));
+   */
+  publishBatch<P>(event: EventDefinition<P>, payloads: readonly P[], options?: PublishOptions): Promise<string[]> {
+    return this.#publish(undefined, event, payloads, options);
+  }
+
+  /**
+   * Publishes inside the caller's transaction: the rows exist only if that transaction commits
+   * (the transactional outbox).
+   *
+   * @example
+   * await db.transaction(async (tx) => {
+   *   await tx.insert(users).values(user);
+   *   await bus.publishTxn(tx, SendEmailEvent, { to: user.email, subject: 'Welcome!', body: '…' });
+   * });
+   */
+  publishTxn<P>(tx: TTx, event: EventDefinition<P>, payload: P, options?: PublishOptions): Promise<string[]> {
+    return this.#publishInTx(tx, event, [payload], options);
+  }
+
+  /**
+   * Batch form of `publishTxn`.
+   *
+   * @example
+   * await db.transaction((tx) => bus.publishBatchTxn(tx, SendEmailEvent, emails));
+   */
+  publishBatchTxn<P>(
+    tx: TTx,
+    event: EventDefinition<P>,
+    payloads: readonly P[],
+    options?: PublishOptions,
+  ): Promise<string[]> {
+    return this.#publishInTx(tx, event, payloads, options);
+  }
+
+  #publishInTx<P>(tx: TTx, event: EventDefinition<P>, payloads: readonly P[], options?: PublishOptions) {
+    if (tx === undefined || tx === null) {
+      return Promise.reject(new BusError('INVALID_ARGUMENT', 'publishTxn needs a transaction', { value: tx }));
+    }
+    return this.#publish(tx, event, payloads, options);
+  }
+
+  async #publish<P>(
+    tx: TTx | undefined,
+    event: EventDefinition<P>,
+    payloads: readonly P[],
+    options: PublishOptions = {},
+  ): Promise<string[]> {
+    if (this.#state === 'shut-down') {
+      throw new BusError('SHUT_DOWN', 'cannot publish: the bus was shut down', { value: event?.name });
+    }
+    if (this.#state !== 'ready') {
+      throw new BusError('NOT_INITIALIZED', 'cannot publish before `await bus.init()`', { value: event?.name });
+    }
+    if (typeof event !== 'object' || event === null || typeof event.name !== 'string') {
+      throw new BusError('INVALID_EVENT', 'publish needs an event definition from defineEvent()', { value: event });
+    }
+    if (!Array.isArray(payloads)) {
+      throw new BusError('INVALID_ARGUMENT', 'publishBatch needs an array of payloads', { value: payloads });
+    }
+    const handlers = this.#registry.handlersOf(event.name);
+    if (handlers.length === 0) {
+      if (options.allowNoHandler === true) return [];
+      throw new BusError('NO_HANDLER', `no handler is registered for event ${event.name}; nothing would run it`, {
+        value: event.name,
+      });
+    }
+    const { delayMs, runAt } = timing(options);
+    if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
+    if (payloads.length === 0) return [];
+
+    const rows: NewEventRow[] = [];
+    for (const payload of payloads) {
+      const bytes = encodePayload(payload);
+      const json = this.#jsonPayload ? payloadToJson(payload) : null;
+      for (const handler of handlers) {
+        rows.push({
+          queue: handler.settings.queueName,
+          eventName: event.name,
+          handlerName: handler.name,
+          payload: bytes,
+          payloadJson: json,
+          maxRetries: handler.settings.maxRetries,
+          priority: options.priority ?? handler.settings.priority ?? 0,
+          delayMs,
+          runAt,
+        });
+      }
+    }
+    let ids: string[];
+    try {
+      ids = await this.#store.insert(tx === undefined ? { rows } : { rows, tx });
+    } catch (cause) {
+      if (isBusError(cause) && cause.code !== 'STORE_FAILED') throw cause;
+      throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${describeError(cause).split('\n', 1)[0]}`, {
+        cause,
+        value: event.name,
+      });
+    }
+    if (delayMs === 0 && runAt === null) {
+      for (const handler of handlers) this.controller.wake(handler.settings.queueName);
+    }
+    return ids;
+  }
+
+  #assertReady(): void {
+    if (this.#state === 'shut-down') throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'startWorkers' });
+    if (this.#state !== 'ready') {
+      throw new BusError('NOT_INITIALIZED', 'call `await bus.init()` before starting workers', { value: this.#state });
+    }
+  }
+
+  #assertQueueConfigured(handlerName: string, queueName: string): void {
+    if (!this.#queues.some((q) => q.queueName === queueName)) {
+      throw new BusError(
+        'QUEUE_NOT_CONFIGURED',
+        `handler ${handlerName} uses queue ${queueName}, which has no queue configuration`,
+        { value: queueName },
+      );
+    }
+  }
+}
+
+function timing(options: PublishOptions): { delayMs: number; runAt: Date | null } {
+  const { delay, runAt } = options;
+  if (runAt !== undefined) {
+    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
+      throw new BusError('INVALID_ARGUMENT', `runAt must be a valid Date (got ${String(runAt)})`, { value: runAt });
+    }
+    return { delayMs: 0, runAt };
+  }
+  if (delay === undefined) return { delayMs: 0, runAt: null };
+  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY_MS) {
+    throw new BusError('INVALID_ARGUMENT', `delay must be a number of ms from 0 to ${MAX_DELAY_MS} (got ${String(delay)})`, {
+      value: delay,
+    });
+  }
+  return { delayMs: Math.round(delay), runAt: null };
+}
+
+function defaultWorkerId(): string {
+  const host = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HOSTNAME;
+  const pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
+  return `${host ?? 'worker'}:${pid}:${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Creates a bus on a store with its queue configuration; bad configuration throws here.
+ *
+ * @example
+ * const bus = createBus({ store: postgresStore(db), queues: [{ queueName: 'email', workers: 5, batchSize: 5, sleepInterval: 60_000, archivePolicy: 'failed' }] });
+ * await bus.init();
+ */
+export function createBus<TTx>(options: BusOptions<TTx>): Bus<TTx> {
+  return new Bus(options);
+}

@@ -1,0 +1,207 @@
+import { BusError, describeError } from './errors.js';
+import type { EventHandler } from './handler.js';
+import type { Logger } from './logger.js';
+import type { ResolvedQueueConfig } from './queue-config.js';
+import { QueueRunner } from './queue-runner.js';
+import type { Registry } from './registry.js';
+import { Settler } from './settler.js';
+import type { QueueStore, Subscription } from './store.js';
+
+/** What the controller needs from its bus. */
+export interface ControllerDeps {
+  store: QueueStore<unknown>;
+  registry: Registry;
+  queues: readonly ResolvedQueueConfig[];
+  logger: Logger;
+  workerId: string;
+  rescueInterval: number;
+  archiveRetention: number | null;
+  assertReady(): void;
+  markShutDown(): void;
+}
+
+/** Options of `startWorkers`. */
+export interface StartWorkersOptions {
+  /** Run only these configured queues in this process (default: all of them). */
+  queues?: string[];
+}
+
+const RESCUE_LIMIT = 1000;
+const RESCUE_ERROR = 'lease expired: the worker holding this row stopped heartbeating (crashed or stalled)';
+
+/**
+ * Runs the workers of every configured queue in this process; the guide's
+ * `DatabaseWorkerController`. Signal handling stays with the app.
+ *
+ * @example
+ * await bus.controller.startWorkers();
+ * process.once('SIGTERM', async () => {
+ *   bus.controller.shutdown();
+ *   await bus.controller.awaitTerminationWithTimeout(60_000);
+ * });
+ */
+export class WorkerController {
+  readonly #runners = new Map<string, QueueRunner>();
+  #state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+  #subscription: Subscription | undefined;
+  #timers: ReturnType<typeof setTimeout>[] = [];
+  #settler: Settler | undefined;
+  #termination: Promise<boolean> | undefined;
+
+  constructor(private readonly deps: ControllerDeps) {}
+
+  /**
+   * Builds every handler (running async factories), then starts claiming on each queue, the
+   * lease rescuer and, when the store can, the wake-up listener.
+   */
+  async startWorkers(options: StartWorkersOptions = {}): Promise<void> {
+    const { store, registry, logger, workerId } = this.deps;
+    this.deps.assertReady();
+    if (this.#state !== 'idle') {
+      throw new BusError('INVALID_ARGUMENT', `startWorkers was already called (state ${this.#state})`, {
+        value: this.#state,
+      });
+    }
+    const queues = this.#selectQueues(options.queues);
+    this.#state = 'starting';
+    const instances = new Map<string, EventHandler<unknown>>();
+    for (const handler of registry.handlers()) {
+      if (handler.settings.transactional && !store.capabilities.transactionalCompletion) {
+        this.#state = 'idle';
+        throw new BusError('UNSUPPORTED', `handler ${handler.name} is transactional but the store cannot do that`, {
+          value: handler.name,
+        });
+      }
+      try {
+        instances.set(handler.name, await handler.build());
+      } catch (cause) {
+        this.#state = 'idle';
+        throw new BusError('FACTORY_FAILED', `building handler ${handler.name} failed: ${describeError(cause)}`, {
+          cause,
+          value: handler.name,
+        });
+      }
+    }
+    this.#settler = new Settler(store, workerId, logger);
+    for (const config of queues) {
+      this.#runners.set(
+        config.queueName,
+        new QueueRunner(config, { store, registry, instances, settler: this.#settler, logger, workerId }),
+      );
+    }
+    if (store.capabilities.notify && store.listen) {
+      this.#subscription = await store.listen({
+        onWake: (queue) => this.wake(queue),
+        onError: (error) => logger.warn('wake-up listener failed; polling until it reconnects', {
+          error: describeError(error),
+        }),
+      });
+    }
+    for (const runner of this.#runners.values()) runner.start();
+    this.#state = 'running';
+    this.#every(this.deps.rescueInterval, () => this.#rescue());
+    if (this.deps.archiveRetention !== null) {
+      const retention = this.deps.archiveRetention;
+      this.#every(Math.min(retention, 60_000), () => this.#prune(retention));
+    }
+    logger.info('workers started', { workerId, queues: queues.map((q) => q.queueName) });
+  }
+
+  /** Wakes the idle runner of `queue` (or all) now; publish calls this in-process. */
+  wake(queue?: string): void {
+    if (queue === undefined) for (const runner of this.#runners.values()) runner.wake();
+    else this.#runners.get(queue)?.wake();
+  }
+
+  /** Stops claiming new rows and refuses new publishes; running handlers go on. */
+  shutdown(): void {
+    this.deps.markShutDown();
+    if (this.#state === 'idle') this.#state = 'stopped';
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    this.#state = 'stopping';
+    for (const timer of this.#timers) clearTimeout(timer);
+    for (const runner of this.#runners.values()) runner.stop();
+  }
+
+  /**
+   * Waits up to `timeoutMs` for running handlers, then aborts the rest and hands their rows back
+   * so another worker takes them at once. Resolves `true` when all finished in time.
+   */
+  awaitTerminationWithTimeout(timeoutMs: number): Promise<boolean> {
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(
+        new BusError('INVALID_ARGUMENT', `timeout must be a non-negative number of ms (got ${timeoutMs})`, {
+          value: timeoutMs,
+        }),
+      );
+    }
+    if (this.#state === 'running' || this.#state === 'starting') this.shutdown();
+    this.#termination ??= this.#terminate(Date.now() + timeoutMs);
+    return this.#termination;
+  }
+
+  /** How many handlers are running now, per queue. */
+  running(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, runner] of this.#runners) out[name] = runner.runningCount;
+    return out;
+  }
+
+  async #terminate(deadline: number): Promise<boolean> {
+    const results = await Promise.all([...this.#runners.values()].map((r) => r.terminate(deadline)));
+    await this.#settler?.idle();
+    await this.#subscription?.close().catch(() => undefined);
+    this.#state = 'stopped';
+    this.deps.logger.info('workers stopped', { workerId: this.deps.workerId });
+    return results.every(Boolean);
+  }
+
+  #selectQueues(names: string[] | undefined): readonly ResolvedQueueConfig[] {
+    if (names === undefined) return this.deps.queues;
+    return names.map((name) => {
+      const config = this.deps.queues.find((q) => q.queueName === name);
+      if (!config) {
+        throw new BusError('QUEUE_NOT_CONFIGURED', `startWorkers: queue ${name} has no configuration`, { value: name });
+      }
+      return config;
+    });
+  }
+
+  // A timer that re-arms itself after each run, so a slow run never overlaps the next.
+  #every(intervalMs: number, run: () => Promise<void>): void {
+    const arm = (delay: number) => {
+      const timer = setTimeout(async () => {
+        this.#timers = this.#timers.filter((t) => t !== timer);
+        await run();
+        if (this.#state === 'running') arm(intervalMs * (0.9 + Math.random() * 0.2));
+      }, delay);
+      this.#timers.push(timer);
+    };
+    arm(0);
+  }
+
+  async #rescue(): Promise<void> {
+    try {
+      let rescued = 0;
+      for (;;) {
+        const n = await this.deps.store.rescue({ error: RESCUE_ERROR, limit: RESCUE_LIMIT });
+        rescued += n;
+        if (n < RESCUE_LIMIT || this.#state !== 'running') break;
+      }
+      if (rescued > 0) {
+        this.deps.logger.warn('rescued rows whose lease expired', { rescued });
+        this.wake();
+      }
+    } catch (error) {
+      this.deps.logger.warn('rescue failed', { error: describeError(error) });
+    }
+  }
+
+  async #prune(retention: number): Promise<void> {
+    try {
+      await this.deps.store.prune({ olderThanMs: retention, limit: 10_000 });
+    } catch (error) {
+      this.deps.logger.warn('prune failed', { error: describeError(error) });
+    }
+  }
+}

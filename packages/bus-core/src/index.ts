@@ -1,0 +1,52 @@
+export { ARCHIVE_POLICIES, type ArchivePolicy, shouldArchive } from './archive-policy.js';
+export { Bus, type BusInspection, type BusOptions, createBus, type PublishOptions } from './bus.js';
+export { decodePayload, encodePayload, payloadToJson } from './codec.js';
+export { type StartWorkersOptions, WorkerController } from './controller.js';
+export { busEventHandler, type DecoratorOptions } from './decorator.js';
+export { BusError, type BusErrorCode, describeError, isBusError } from './errors.js';
+export { defineEvent, type EventDefinition, type PayloadOf } from './event.js';
+export {
+  type ConstructibleHandlerClass,
+  defaultBackoff,
+  type EventHandler,
+  type HandlerClass,
+  type HandlerContext,
+  type HandlerSettings,
+} from './handler.js';
+export { consoleLogger, type LogFields, type Logger, type PinoLike, pinoLogger, silentLogger } from './logger.js';
+export { type QueueConfig, QUEUE_LIMITS, validateQueueConfigs } from './queue-config.js';
+export {
+  globalRegistry,
+  type HandlerFactory,
+  type RegisteredHandler,
+  type RegisterOptions,
+  Registry,
+} from './registry.js';
+export type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  ClaimedEvent,
+  ClaimParams,
+  CompletedOutcome,
+  EventRow,
+  ExtendLeasesParams,
+  FailedOutcome,
+  HeldEvent,
+  InsertParams,
+  ListArchiveParams,
+  ListenParams,
+  ListEventsParams,
+  NewEventRow,
+  PruneParams,
+  QueueCounts,
+  QueueStore,
+  ReleaseParams,
+  RescueParams,
+  RetryOutcome,
+  SettleOutcome,
+  SettleParams,
+  SettleResult,
+  StoreCapabilities,
+  Subscription,
+  TxOf,
+} from './store.js';

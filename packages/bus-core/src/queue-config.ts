@@ -1,0 +1,81 @@
+import { type ArchivePolicy, assertArchivePolicy } from './archive-policy.js';
+import { BusError } from './errors.js';
+import { assertQueueName } from './handler.js';
+
+/** Per-queue worker configuration (the guide's `DatabaseQueueConfiguration`). */
+export interface QueueConfig {
+  queueName: string;
+  /** Handlers of this queue running at once in this process. */
+  workers: number;
+  /** Rows claimed per round trip at most. */
+  batchSize: number;
+  /** Milliseconds an idle queue waits before polling again (wake-ups cut it short). */
+  sleepInterval: number;
+  archivePolicy: ArchivePolicy;
+  /** Lease length in ms (default 30 s); heartbeats renew it every third of it. */
+  leaseDuration?: number;
+}
+
+/** A queue config with defaults applied. */
+export type ResolvedQueueConfig = Required<QueueConfig>;
+
+/** Upper bounds that keep one process and one claim statement sane. */
+export const QUEUE_LIMITS = Object.freeze({
+  maxWorkers: 10_000,
+  maxBatchSize: 1_000,
+  maxSleepInterval: 86_400_000,
+  minLeaseDuration: 1_000,
+  maxLeaseDuration: 86_400_000,
+  defaultLeaseDuration: 30_000,
+});
+
+function integerIn(queue: string, field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new BusError(
+      'INVALID_QUEUE_CONFIG',
+      `queue ${queue}: ${field} must be an integer from ${min} to ${max} (got ${String(value)})`,
+      { value },
+    );
+  }
+  return value;
+}
+
+/**
+ * Validates queue configurations at start-up: every field in range, names unique.
+ *
+ * @example
+ * validateQueueConfigs([{ queueName: 'email', workers: 5, batchSize: 5, sleepInterval: 60_000, archivePolicy: 'failed' }]);
+ */
+export function validateQueueConfigs(configs: unknown): ResolvedQueueConfig[] {
+  if (!Array.isArray(configs)) {
+    throw new BusError('INVALID_CONFIG', 'queues must be an array of queue configurations', { value: configs });
+  }
+  const seen = new Set<string>();
+  return configs.map((raw: unknown) => {
+    if (typeof raw !== 'object' || raw === null) {
+      throw new BusError('INVALID_QUEUE_CONFIG', 'each queue configuration must be an object', { value: raw });
+    }
+    const c = raw as Record<string, unknown>;
+    assertQueueName(c.queueName, 'INVALID_QUEUE_CONFIG');
+    const name = c.queueName as string;
+    if (seen.has(name)) {
+      throw new BusError('DUPLICATE_QUEUE', `queue ${name} is configured twice`, { value: name });
+    }
+    seen.add(name);
+    assertArchivePolicy(c.archivePolicy, name);
+    return {
+      queueName: name,
+      workers: integerIn(name, 'workers', c.workers, 1, QUEUE_LIMITS.maxWorkers),
+      batchSize: integerIn(name, 'batchSize', c.batchSize, 1, QUEUE_LIMITS.maxBatchSize),
+      sleepInterval: integerIn(name, 'sleepInterval', c.sleepInterval, 0, QUEUE_LIMITS.maxSleepInterval),
+      archivePolicy: c.archivePolicy as ArchivePolicy,
+      leaseDuration: integerIn(
+        name,
+        'leaseDuration',
+        c.leaseDuration ?? QUEUE_LIMITS.defaultLeaseDuration,
+        QUEUE_LIMITS.minLeaseDuration,
+        QUEUE_LIMITS.maxLeaseDuration,
+      ),
+    };
+  });
+}

@@ -1,0 +1,333 @@
+import { BusError, describeError } from './errors.js';
+import type { EventHandler, HandlerContext } from './handler.js';
+import type { Logger } from './logger.js';
+import { completedOutcome, exhaustedByCrashes, failureOutcome } from './outcome.js';
+import type { ResolvedQueueConfig } from './queue-config.js';
+import type { RegisteredHandler, Registry } from './registry.js';
+import type { Settler } from './settler.js';
+import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
+import { decodePayload } from './codec.js';
+
+/** What a queue runner needs from the bus. */
+export interface QueueRunnerDeps {
+  store: QueueStore<unknown>;
+  registry: Registry;
+  instances: ReadonlyMap<string, EventHandler<unknown>>;
+  settler: Settler;
+  logger: Logger;
+  workerId: string;
+}
+
+interface Running {
+  row: ClaimedEvent;
+  controller: AbortController;
+  /** Handed back on shutdown or lease lost: its outcome must not be written. */
+  detached: boolean;
+}
+
+/**
+ * Runs one queue in this process: claims batches while it has free worker slots, runs each row
+ * with a timeout and an AbortSignal, hands outcomes to the settler, and heartbeats leases.
+ */
+export class QueueRunner {
+  readonly #running = new Map<string, Running>();
+  #stopping = false;
+  #woken = false;
+  #nudge: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    readonly config: ResolvedQueueConfig,
+    private readonly deps: QueueRunnerDeps,
+  ) {}
+
+  /** Starts the claim loop and the heartbeat. */
+  start(): void {
+    this.#loop = this.#claimLoop();
+    this.#heartbeat = setInterval(() => void this.#extendLeases(), Math.floor(this.config.leaseDuration / 3));
+  }
+
+  /** Ends the current idle sleep: rows may have arrived. */
+  wake(): void {
+    this.#woken = true;
+    this.#nudge?.();
+  }
+
+  /** Stops claiming; running handlers go on. */
+  stop(): void {
+    this.#stopping = true;
+    this.wake();
+  }
+
+  /** Rows running now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /**
+   * Waits for running handlers until `deadline` (epoch ms), then aborts the rest and hands their
+   * rows back. Resolves `true` when every handler finished in time.
+   */
+  async terminate(deadline: number): Promise<boolean> {
+    this.stop();
+    await this.#loop;
+    while (this.#running.size > 0 && Date.now() < deadline) {
+      await this.#sleep(Math.max(1, deadline - Date.now()));
+    }
+    clearInterval(this.#heartbeat);
+    const left = [...this.#running.values()];
+    if (left.length === 0) return true;
+    for (const entry of left) {
+      entry.detached = true;
+      entry.controller.abort(new BusError('HANDLER_ABORTED', 'the worker is shutting down', { value: entry.row.id }));
+    }
+    try {
+      await this.deps.store.release({
+        workerId: this.deps.workerId,
+        events: left.map((e) => ({ id: e.row.id, attempt: e.row.attempts })),
+      });
+    } catch (error) {
+      this.deps.logger.error('could not hand rows back at shutdown; they run again after their lease expires', {
+        queue: this.config.queueName,
+        error: describeError(error),
+      });
+    }
+    return false;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.#nudge === done) self.#nudge = undefined;
+        resolve();
+      }
+      const previous = this.#nudge;
+      this.#nudge = () => {
+        previous?.();
+        done();
+      };
+    });
+  }
+
+  async #claimLoop(): Promise<void> {
+    const { store, workerId, logger } = this.deps;
+    const { queueName, workers, batchSize, leaseDuration, sleepInterval } = this.config;
+    let failures = 0;
+    while (!this.#stopping) {
+      const free = workers - this.#running.size;
+      if (free <= 0) {
+        await this.#sleep(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      const limit = Math.min(batchSize, free);
+      this.#woken = false;
+      let rows: ClaimedEvent[];
+      try {
+        rows = await store.claim({ queue: queueName, limit, workerId, leaseMs: leaseDuration });
+        failures = 0;
+      } catch (error) {
+        failures++;
+        logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
+        await this.#sleep(Math.min(100 * 2 ** failures, 30_000));
+        continue;
+      }
+      if (this.#stopping && rows.length > 0) {
+        await store
+          .release({ workerId, events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) })
+          .catch((error: unknown) => logger.warn('release after stop failed', { error: describeError(error) }));
+        break;
+      }
+      for (const row of rows) this.#start(row);
+      if (rows.length < limit && !this.#woken) await this.#sleep(sleepInterval);
+    }
+  }
+
+  #start(row: ClaimedEvent): void {
+    const entry: Running = { row, controller: new AbortController(), detached: false };
+    this.#running.set(row.id, entry);
+    this.#execute(entry)
+      .catch((error: unknown) =>
+        this.deps.logger.error('unexpected error while running a row', { id: row.id, error: describeError(error) }),
+      )
+      .finally(() => {
+        this.#running.delete(row.id);
+        this.#nudge?.();
+      });
+  }
+
+  async #execute(entry: Running): Promise<void> {
+    const { row } = entry;
+    const { registry, instances } = this.deps;
+    const exhausted = exhaustedByCrashes(row);
+    if (exhausted) return this.#settle(entry, this.#failure(row, exhausted, registry.handler(row.handlerName)));
+
+    const handler = registry.handler(row.handlerName);
+    const instance = instances.get(row.handlerName);
+    if (handler === undefined || instance === undefined) {
+      const error = new BusError(
+        'UNKNOWN_HANDLER',
+        `no handler named ${row.handlerName} is registered in this worker for queue ${row.queue}`,
+        { value: row.handlerName },
+      );
+      return this.#settle(entry, this.#failure(row, error, undefined));
+    }
+    if (handler.event.name !== row.eventName) {
+      const error = new BusError(
+        'UNKNOWN_EVENT',
+        `row ${row.id} has event ${row.eventName} but handler ${handler.name} handles ${handler.event.name}`,
+        { value: row.eventName },
+      );
+      return this.#settle(entry, this.#failure(row, error, handler));
+    }
+    let payload: unknown;
+    try {
+      payload = decodePayload(row.payload);
+    } catch (error) {
+      return this.#settle(entry, this.#failure(row, error, handler));
+    }
+
+    const ctx: HandlerContext<unknown> = {
+      signal: entry.controller.signal,
+      attempt: row.attempts,
+      id: row.id,
+      eventName: row.eventName,
+      handlerName: row.handlerName,
+      queue: row.queue,
+      maxRetries: row.maxRetries,
+      createdAt: row.createdAt,
+      tx: undefined,
+    };
+    try {
+      if (handler.settings.transactional) {
+        await this.#runTransactional(entry, handler, instance, payload, ctx);
+        return;
+      }
+      await this.#invoke(entry, handler, instance, payload, ctx);
+    } catch (error) {
+      return this.#settle(entry, this.#failure(row, error, handler));
+    }
+    return this.#settle(entry, completedOutcome(row, this.config.archivePolicy));
+  }
+
+  // The handler's writes and the completion commit together: if the fence fails, the
+  // transaction rolls back and so do the handler's writes.
+  async #runTransactional(
+    entry: Running,
+    handler: RegisteredHandler,
+    instance: EventHandler<unknown>,
+    payload: unknown,
+    ctx: HandlerContext<unknown>,
+  ): Promise<void> {
+    const { store, workerId } = this.deps;
+    await store.transaction(async (tx) => {
+      await this.#invoke(entry, handler, instance, payload, { ...ctx, tx });
+      const { settled } = await store.settle({
+        workerId,
+        tx,
+        outcomes: [completedOutcome(entry.row, this.config.archivePolicy)],
+      });
+      if (!settled.includes(entry.row.id)) {
+        throw new BusError('LEASE_LOST', `row ${entry.row.id} is no longer leased to this worker`, {
+          value: entry.row.id,
+        });
+      }
+    });
+  }
+
+  #invoke(
+    entry: Running,
+    handler: RegisteredHandler,
+    instance: EventHandler<unknown>,
+    payload: unknown,
+    ctx: HandlerContext<unknown>,
+  ): Promise<void> {
+    const { signal } = entry.controller;
+    const timeoutMs = handler.settings.executionTimeout;
+    return new Promise<void>((resolve, reject) => {
+      const finish = (error?: unknown): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onAbort = (): void => finish(signal.reason);
+      const timer = setTimeout(() => {
+        entry.controller.abort(
+          new BusError('HANDLER_TIMEOUT', `handler ${handler.name} ran longer than its ${timeoutMs} ms executionTimeout`, {
+            value: timeoutMs,
+          }),
+        );
+      }, timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
+      let result: unknown;
+      try {
+        result = instance.handle(payload, ctx);
+      } catch (error) {
+        finish(asError(error, handler.name));
+        return;
+      }
+      Promise.resolve(result).then(
+        () => finish(),
+        (error: unknown) => finish(asError(error, handler.name)),
+      );
+    });
+  }
+
+  #failure(row: ClaimedEvent, error: unknown, handler: RegisteredHandler | undefined): SettleOutcome {
+    return failureOutcome(row, error, this.config.archivePolicy, handler, (bad) =>
+      this.deps.logger.error('calculateScheduledAt returned or threw a bad value; using the default backoff', {
+        handler: row.handlerName,
+        value: describeError(bad),
+      }),
+    );
+  }
+
+  async #settle(entry: Running, outcome: SettleOutcome): Promise<void> {
+    if (entry.detached) return;
+    if (outcome.kind !== 'completed') {
+      this.deps.logger.warn(outcome.kind === 'retry' ? 'attempt failed; will retry' : 'row failed for good', {
+        id: outcome.id,
+        handler: entry.row.handlerName,
+        attempt: outcome.attempt,
+        error: outcome.error.split('\n', 1)[0],
+      });
+    }
+    void this.deps.settler.add(outcome);
+  }
+
+  async #extendLeases(): Promise<void> {
+    const held = [...this.#running.values()].filter((e) => !e.detached);
+    if (held.length === 0) return;
+    try {
+      const kept = new Set(
+        await this.deps.store.extendLeases({
+          workerId: this.deps.workerId,
+          events: held.map((e) => ({ id: e.row.id, attempt: e.row.attempts })),
+          leaseMs: this.config.leaseDuration,
+        }),
+      );
+      for (const entry of held) {
+        if (kept.has(entry.row.id) || this.#running.get(entry.row.id) !== entry) continue;
+        entry.detached = true;
+        entry.controller.abort(
+          new BusError('LEASE_LOST', `row ${entry.row.id} lost its lease; another worker may run it`, {
+            value: entry.row.id,
+          }),
+        );
+      }
+    } catch (error) {
+      this.deps.logger.warn('heartbeat failed', { queue: this.config.queueName, error: describeError(error) });
+    }
+  }
+}
+
+function asError(error: unknown, handlerName: string): unknown {
+  if (error instanceof Error) return error;
+  return new BusError('HANDLER_FAILED', `handler ${handlerName} threw a non-Error value: ${describeError(error)}`, {
+    value: error,
+  });
+}

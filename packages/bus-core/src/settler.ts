@@ -1,0 +1,88 @@
+import { describeError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { QueueStore, SettleOutcome } from './store.js';
+
+const MAX_BATCH = 1000;
+const MAX_TRIES = 5;
+
+interface Pending {
+  outcome: SettleOutcome;
+  done: (applied: boolean) => void;
+}
+
+/**
+ * Groups outcomes into batched `settle` calls. A flush starts as soon as one is not already
+ * running, and whatever arrives meanwhile goes into the next: batching with no added latency.
+ */
+export class Settler {
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: QueueStore<unknown>,
+    private readonly workerId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Queues an outcome; resolves with whether its fence held. */
+  add(outcome: SettleOutcome): Promise<boolean> {
+    return new Promise((done) => {
+      this.#queue.push({ outcome, done });
+      this.#flushing ??= this.#drain();
+    });
+  }
+
+  /** Resolves once every queued outcome has been written (or given up on). */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    // Let the rest of a synchronous burst of completions join this batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_BATCH);
+        await this.#write(batch);
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #write(batch: Pending[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { settled } = await this.store.settle({
+          workerId: this.workerId,
+          outcomes: batch.map((p) => p.outcome),
+        });
+        const applied = new Set(settled);
+        for (const p of batch) {
+          const ok = applied.has(p.outcome.id);
+          if (!ok) {
+            this.logger.warn('settle refused: the row is no longer leased to this worker for this attempt', {
+              id: p.outcome.id,
+              attempt: p.outcome.attempt,
+              outcome: p.outcome.kind,
+            });
+          }
+          p.done(ok);
+        }
+        return;
+      } catch (error) {
+        if (attempt >= MAX_TRIES) {
+          // The rows keep their lease until it expires; the rescuer then makes them due again.
+          this.logger.error('settle failed; the rows will run again after their lease expires', {
+            error: describeError(error),
+            rows: batch.length,
+          });
+          for (const p of batch) p.done(false);
+          return;
+        }
+        this.logger.warn('settle failed, retrying', { error: describeError(error), attempt });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+      }
+    }
+  }
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// One vitest run over every package, so `.ci/run` gets one pass/fail count.
+export default defineConfig({
+  resolve: { conditions: ['source'] },
+  ssr: { resolve: { conditions: ['source'] } },
+  test: {
+    projects: ['packages/*', 'apps/*'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+  },
+});
