@@ -1,0 +1,12 @@
+export { type Clock, ManualClock, systemClock } from './clock.js';
+export type { ConformanceTarget } from './conformance-target.js';
+export { runConformanceSuite } from './conformance.js';
+export {
+  assertPublished,
+  type PublishedEvent,
+  publishedEvents,
+  type RunUntilIdleOptions,
+  runUntilIdle,
+} from './helpers.js';
+export { MemoryStore, type MemoryStoreOptions, type MemoryTx, memoryStore } from './memory-store.js';
+export { waitFor } from './wait.js';

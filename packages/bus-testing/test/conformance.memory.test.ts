@@ -1,0 +1,10 @@
+import { MemoryStore, runConformanceSuite } from '../src/index.js';
+
+const store = new MemoryStore();
+
+runConformanceSuite({
+  name: 'memory',
+  setup: async () => store,
+  reset: async () => store.clear(),
+  teardown: async () => {},
+});
