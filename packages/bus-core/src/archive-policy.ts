@@ -4,7 +4,12 @@ import { BusError } from './errors.js';
 export type ArchivePolicy = 'all' | 'none' | 'failed' | 'completed';
 
 /** The four policies, for validation and docs. */
-export const ARCHIVE_POLICIES: readonly ArchivePolicy[] = Object.freeze(['all', 'none', 'failed', 'completed']);
+export const ARCHIVE_POLICIES: readonly ArchivePolicy[] = Object.freeze([
+  'all',
+  'none',
+  'failed',
+  'completed',
+]);
 
 /**
  * The archive decision: does a row that ended with `status` go to the archive under `policy`?

@@ -5,7 +5,7 @@ import type { EventDefinition } from './event.js';
 import { assertPriority, type EventHandler, type HandlerClass } from './handler.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
-import { globalRegistry, type RegisterOptions, Registry } from './registry.js';
+import { globalRegistry, type RegisterOptions, type Registry } from './registry.js';
 import type {
   ArchivedEventRow,
   EventRow,
@@ -88,19 +88,29 @@ export class Bus<TTx = unknown> {
     this.#jsonPayload = options.jsonPayload === true;
     const rescueInterval = options.rescueInterval ?? 15_000;
     if (!Number.isInteger(rescueInterval) || rescueInterval < 10 || rescueInterval > 3_600_000) {
-      throw new BusError('INVALID_CONFIG', `rescueInterval must be an integer from 10 to 3600000 ms (got ${rescueInterval})`, {
-        value: rescueInterval,
-      });
+      throw new BusError(
+        'INVALID_CONFIG',
+        `rescueInterval must be an integer from 10 to 3600000 ms (got ${rescueInterval})`,
+        {
+          value: rescueInterval,
+        },
+      );
     }
     const retention = options.archiveRetention ?? null;
     if (retention !== null && (!Number.isInteger(retention) || retention < 1000)) {
-      throw new BusError('INVALID_CONFIG', `archiveRetention must be null or an integer >= 1000 ms (got ${retention})`, {
-        value: retention,
-      });
+      throw new BusError(
+        'INVALID_CONFIG',
+        `archiveRetention must be null or an integer >= 1000 ms (got ${retention})`,
+        {
+          value: retention,
+        },
+      );
     }
     const workerId = options.workerId ?? defaultWorkerId();
     if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
-      throw new BusError('INVALID_CONFIG', 'workerId must be a string of 1-200 characters', { value: workerId });
+      throw new BusError('INVALID_CONFIG', 'workerId must be a string of 1-200 characters', {
+        value: workerId,
+      });
     }
     this.controller = new WorkerController({
       store: store as QueueStore<unknown>,
@@ -134,7 +144,8 @@ export class Bus<TTx = unknown> {
     options?: RegisterOptions<H>,
   ): this {
     const registered = this.#registry.register(event, handlerClass, options);
-    if (this.#state !== 'created') this.#assertQueueConfigured(registered.name, registered.settings.queueName);
+    if (this.#state !== 'created')
+      this.#assertQueueConfigured(registered.name, registered.settings.queueName);
     return this;
   }
 
@@ -147,7 +158,8 @@ export class Bus<TTx = unknown> {
    * await bus.init();
    */
   async init(): Promise<this> {
-    if (this.#state === 'shut-down') throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'init' });
+    if (this.#state === 'shut-down')
+      throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'init' });
     if (this.#state === 'ready') return this;
     for (const handler of this.#registry.handlers()) {
       this.#assertQueueConfigured(handler.name, handler.settings.queueName);
@@ -157,7 +169,9 @@ export class Bus<TTx = unknown> {
       await this.#store.now();
     } catch (cause) {
       this.#state = 'created';
-      throw new BusError('STORE_FAILED', `the store's database did not answer: ${describeError(cause)}`, { cause });
+      throw new BusError('STORE_FAILED', `the store's database did not answer: ${describeError(cause)}`, {
+        cause,
+      });
     }
     this.#state = 'ready';
     return this;
@@ -180,7 +194,11 @@ export class Bus<TTx = unknown> {
    * @example
    * await bus.publishBatch(SendEmailEvent, users.map((u) => ({ to: u.email, subject: 'Hi', body: '…' })));
    */
-  publishBatch<P>(event: EventDefinition<P>, payloads: readonly P[], options?: PublishOptions): Promise<string[]> {
+  publishBatch<P>(
+    event: EventDefinition<P>,
+    payloads: readonly P[],
+    options?: PublishOptions,
+  ): Promise<string[]> {
     return this.#publish(undefined, event, payloads, options);
   }
 
@@ -215,7 +233,9 @@ export class Bus<TTx = unknown> {
 
   #publishInTx<P>(tx: TTx, event: EventDefinition<P>, payloads: readonly P[], options?: PublishOptions) {
     if (tx === undefined || tx === null) {
-      return Promise.reject(new BusError('INVALID_ARGUMENT', 'publishTxn needs a transaction', { value: tx }));
+      return Promise.reject(
+        new BusError('INVALID_ARGUMENT', 'publishTxn needs a transaction', { value: tx }),
+      );
     }
     return this.#publish(tx, event, payloads, options);
   }
@@ -230,10 +250,14 @@ export class Bus<TTx = unknown> {
       throw new BusError('SHUT_DOWN', 'cannot publish: the bus was shut down', { value: event?.name });
     }
     if (this.#state !== 'ready') {
-      throw new BusError('NOT_INITIALIZED', 'cannot publish before `await bus.init()`', { value: event?.name });
+      throw new BusError('NOT_INITIALIZED', 'cannot publish before `await bus.init()`', {
+        value: event?.name,
+      });
     }
     if (typeof event !== 'object' || event === null || typeof event.name !== 'string') {
-      throw new BusError('INVALID_EVENT', 'publish needs an event definition from defineEvent()', { value: event });
+      throw new BusError('INVALID_EVENT', 'publish needs an event definition from defineEvent()', {
+        value: event,
+      });
     }
     if (!Array.isArray(payloads)) {
       throw new BusError('INVALID_ARGUMENT', 'publishBatch needs an array of payloads', { value: payloads });
@@ -241,9 +265,13 @@ export class Bus<TTx = unknown> {
     const handlers = this.#registry.handlersOf(event.name);
     if (handlers.length === 0) {
       if (options.allowNoHandler === true) return [];
-      throw new BusError('NO_HANDLER', `no handler is registered for event ${event.name}; nothing would run it`, {
-        value: event.name,
-      });
+      throw new BusError(
+        'NO_HANDLER',
+        `no handler is registered for event ${event.name}; nothing would run it`,
+        {
+          value: event.name,
+        },
+      );
     }
     const { delayMs, runAt } = timing(options);
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
@@ -272,10 +300,14 @@ export class Bus<TTx = unknown> {
       ids = await this.#store.insert(tx === undefined ? { rows } : { rows, tx });
     } catch (cause) {
       if (isBusError(cause) && cause.code !== 'STORE_FAILED') throw cause;
-      throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${describeError(cause).split('\n', 1)[0]}`, {
-        cause,
-        value: event.name,
-      });
+      throw new BusError(
+        'PUBLISH_FAILED',
+        `publishing ${event.name} failed: ${describeError(cause).split('\n', 1)[0]}`,
+        {
+          cause,
+          value: event.name,
+        },
+      );
     }
     if (delayMs === 0 && runAt === null) {
       for (const handler of handlers) this.controller.wake(handler.settings.queueName);
@@ -284,9 +316,12 @@ export class Bus<TTx = unknown> {
   }
 
   #assertReady(): void {
-    if (this.#state === 'shut-down') throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'startWorkers' });
+    if (this.#state === 'shut-down')
+      throw new BusError('SHUT_DOWN', 'the bus was shut down', { value: 'startWorkers' });
     if (this.#state !== 'ready') {
-      throw new BusError('NOT_INITIALIZED', 'call `await bus.init()` before starting workers', { value: this.#state });
+      throw new BusError('NOT_INITIALIZED', 'call `await bus.init()` before starting workers', {
+        value: this.#state,
+      });
     }
   }
 
@@ -305,21 +340,28 @@ function timing(options: PublishOptions): { delayMs: number; runAt: Date | null 
   const { delay, runAt } = options;
   if (runAt !== undefined) {
     if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
-      throw new BusError('INVALID_ARGUMENT', `runAt must be a valid Date (got ${String(runAt)})`, { value: runAt });
+      throw new BusError('INVALID_ARGUMENT', `runAt must be a valid Date (got ${String(runAt)})`, {
+        value: runAt,
+      });
     }
     return { delayMs: 0, runAt };
   }
   if (delay === undefined) return { delayMs: 0, runAt: null };
   if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY_MS) {
-    throw new BusError('INVALID_ARGUMENT', `delay must be a number of ms from 0 to ${MAX_DELAY_MS} (got ${String(delay)})`, {
-      value: delay,
-    });
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `delay must be a number of ms from 0 to ${MAX_DELAY_MS} (got ${String(delay)})`,
+      {
+        value: delay,
+      },
+    );
   }
   return { delayMs: Math.round(delay), runAt: null };
 }
 
 function defaultWorkerId(): string {
-  const host = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HOSTNAME;
+  const host = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
+    ?.HOSTNAME;
   const pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
   return `${host ?? 'worker'}:${pid}:${crypto.randomUUID().slice(0, 8)}`;
 }

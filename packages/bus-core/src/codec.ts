@@ -22,9 +22,13 @@ function assertEncodable(value: unknown, path: string, depth: number, seen: Set<
   switch (typeof value) {
     case 'function':
     case 'symbol':
-      throw new BusError('ENCODE_FAILED', `payload${path} is a ${typeof value}, which msgpack cannot encode`, {
-        value: path || '(root)',
-      });
+      throw new BusError(
+        'ENCODE_FAILED',
+        `payload${path} is a ${typeof value}, which msgpack cannot encode`,
+        {
+          value: path || '(root)',
+        },
+      );
     case 'object': {
       if (value === null || value instanceof Date || value instanceof Uint8Array) return;
       if (depth > MAX_DEPTH) {
@@ -40,7 +44,9 @@ function assertEncodable(value: unknown, path: string, depth: number, seen: Set<
         );
       }
       if (seen.has(value)) {
-        throw new BusError('ENCODE_FAILED', `payload${path} is a circular reference`, { value: path || '(root)' });
+        throw new BusError('ENCODE_FAILED', `payload${path} is a circular reference`, {
+          value: path || '(root)',
+        });
       }
       seen.add(value);
       if (Array.isArray(value)) {

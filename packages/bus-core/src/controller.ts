@@ -68,18 +68,26 @@ export class WorkerController {
     for (const handler of registry.handlers()) {
       if (handler.settings.transactional && !store.capabilities.transactionalCompletion) {
         this.#state = 'idle';
-        throw new BusError('UNSUPPORTED', `handler ${handler.name} is transactional but the store cannot do that`, {
-          value: handler.name,
-        });
+        throw new BusError(
+          'UNSUPPORTED',
+          `handler ${handler.name} is transactional but the store cannot do that`,
+          {
+            value: handler.name,
+          },
+        );
       }
       try {
         instances.set(handler.name, await handler.build());
       } catch (cause) {
         this.#state = 'idle';
-        throw new BusError('FACTORY_FAILED', `building handler ${handler.name} failed: ${describeError(cause)}`, {
-          cause,
-          value: handler.name,
-        });
+        throw new BusError(
+          'FACTORY_FAILED',
+          `building handler ${handler.name} failed: ${describeError(cause)}`,
+          {
+            cause,
+            value: handler.name,
+          },
+        );
       }
     }
     this.#settler = new Settler(store, workerId, logger);
@@ -92,9 +100,10 @@ export class WorkerController {
     if (store.capabilities.notify && store.listen) {
       this.#subscription = await store.listen({
         onWake: (queue) => this.wake(queue),
-        onError: (error) => logger.warn('wake-up listener failed; polling until it reconnects', {
-          error: describeError(error),
-        }),
+        onError: (error) =>
+          logger.warn('wake-up listener failed; polling until it reconnects', {
+            error: describeError(error),
+          }),
       });
     }
     for (const runner of this.#runners.values()) runner.start();
@@ -161,7 +170,9 @@ export class WorkerController {
     return names.map((name) => {
       const config = this.deps.queues.find((q) => q.queueName === name);
       if (!config) {
-        throw new BusError('QUEUE_NOT_CONFIGURED', `startWorkers: queue ${name} has no configuration`, { value: name });
+        throw new BusError('QUEUE_NOT_CONFIGURED', `startWorkers: queue ${name} has no configuration`, {
+          value: name,
+        });
       }
       return config;
     });

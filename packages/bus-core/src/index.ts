@@ -13,8 +13,15 @@ export {
   type HandlerContext,
   type HandlerSettings,
 } from './handler.js';
-export { consoleLogger, type LogFields, type Logger, type PinoLike, pinoLogger, silentLogger } from './logger.js';
-export { type QueueConfig, QUEUE_LIMITS, validateQueueConfigs } from './queue-config.js';
+export {
+  consoleLogger,
+  type LogFields,
+  type Logger,
+  type PinoLike,
+  pinoLogger,
+  silentLogger,
+} from './logger.js';
+export { QUEUE_LIMITS, type QueueConfig, validateQueueConfigs } from './queue-config.js';
 export {
   globalRegistry,
   type HandlerFactory,
@@ -34,8 +41,8 @@ export type {
   HeldEvent,
   InsertParams,
   ListArchiveParams,
-  ListenParams,
   ListEventsParams,
+  ListenParams,
   NewEventRow,
   PruneParams,
   QueueCounts,

@@ -33,7 +33,6 @@ export function consoleLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'info
     (name: 'debug' | 'info' | 'warn' | 'error') =>
     (message: string, fields?: LogFields): void => {
       if (order.indexOf(name) < min) return;
-      // biome-ignore lint/suspicious/noConsole: this logger's purpose is the console
       console[name](`[bus] ${message}`, fields ?? '');
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };

@@ -1,8 +1,8 @@
-import { shouldArchive, type ArchivePolicy } from './archive-policy.js';
+import { type ArchivePolicy, shouldArchive } from './archive-policy.js';
+import { BusError, describeError } from './errors.js';
+import { defaultBackoff } from './handler.js';
 import type { RegisteredHandler } from './registry.js';
 import type { ClaimedEvent, SettleOutcome } from './store.js';
-import { defaultBackoff } from './handler.js';
-import { BusError, describeError } from './errors.js';
 
 /**
  * The retry decision for a failed attempt: retry while `attempts <= maxRetries` with the
@@ -17,14 +17,31 @@ export function failureOutcome(
 ): SettleOutcome {
   const text = describeError(error);
   if (row.attempts <= row.maxRetries) {
-    return { kind: 'retry', id: row.id, attempt: row.attempts, delayMs: retryDelay(row.attempts, handler, onBadBackoff), error: text };
+    return {
+      kind: 'retry',
+      id: row.id,
+      attempt: row.attempts,
+      delayMs: retryDelay(row.attempts, handler, onBadBackoff),
+      error: text,
+    };
   }
-  return { kind: 'failed', id: row.id, attempt: row.attempts, archive: shouldArchive(policy, 'failed'), error: text };
+  return {
+    kind: 'failed',
+    id: row.id,
+    attempt: row.attempts,
+    archive: shouldArchive(policy, 'failed'),
+    error: text,
+  };
 }
 
 /** The outcome of a successful attempt. */
 export function completedOutcome(row: ClaimedEvent, policy: ArchivePolicy): SettleOutcome {
-  return { kind: 'completed', id: row.id, attempt: row.attempts, archive: shouldArchive(policy, 'completed') };
+  return {
+    kind: 'completed',
+    id: row.id,
+    attempt: row.attempts,
+    archive: shouldArchive(policy, 'completed'),
+  };
 }
 
 /**
@@ -40,7 +57,11 @@ export function exhaustedByCrashes(row: ClaimedEvent): BusError | undefined {
   );
 }
 
-function retryDelay(retry: number, handler: RegisteredHandler | undefined, onBad: (value: unknown) => void): number {
+function retryDelay(
+  retry: number,
+  handler: RegisteredHandler | undefined,
+  onBad: (value: unknown) => void,
+): number {
   if (handler === undefined) return defaultBackoff(retry);
   let delay: unknown;
   try {

@@ -48,12 +48,16 @@ function integerIn(queue: string, field: string, value: unknown, min: number, ma
  */
 export function validateQueueConfigs(configs: unknown): ResolvedQueueConfig[] {
   if (!Array.isArray(configs)) {
-    throw new BusError('INVALID_CONFIG', 'queues must be an array of queue configurations', { value: configs });
+    throw new BusError('INVALID_CONFIG', 'queues must be an array of queue configurations', {
+      value: configs,
+    });
   }
   const seen = new Set<string>();
   return configs.map((raw: unknown) => {
     if (typeof raw !== 'object' || raw === null) {
-      throw new BusError('INVALID_QUEUE_CONFIG', 'each queue configuration must be an object', { value: raw });
+      throw new BusError('INVALID_QUEUE_CONFIG', 'each queue configuration must be an object', {
+        value: raw,
+      });
     }
     const c = raw as Record<string, unknown>;
     assertQueueName(c.queueName, 'INVALID_QUEUE_CONFIG');

@@ -1,3 +1,4 @@
+import { decodePayload } from './codec.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler, HandlerContext } from './handler.js';
 import type { Logger } from './logger.js';
@@ -6,7 +7,6 @@ import type { ResolvedQueueConfig } from './queue-config.js';
 import type { RegisteredHandler, Registry } from './registry.js';
 import type { Settler } from './settler.js';
 import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
-import { decodePayload } from './codec.js';
 
 /** What a queue runner needs from the bus. */
 export interface QueueRunnerDeps {
@@ -80,7 +80,9 @@ export class QueueRunner {
     if (left.length === 0) return true;
     for (const entry of left) {
       entry.detached = true;
-      entry.controller.abort(new BusError('HANDLER_ABORTED', 'the worker is shutting down', { value: entry.row.id }));
+      entry.controller.abort(
+        new BusError('HANDLER_ABORTED', 'the worker is shutting down', { value: entry.row.id }),
+      );
     }
     try {
       await this.deps.store.release({
@@ -88,10 +90,13 @@ export class QueueRunner {
         events: left.map((e) => ({ id: e.row.id, attempt: e.row.attempts })),
       });
     } catch (error) {
-      this.deps.logger.error('could not hand rows back at shutdown; they run again after their lease expires', {
-        queue: this.config.queueName,
-        error: describeError(error),
-      });
+      this.deps.logger.error(
+        'could not hand rows back at shutdown; they run again after their lease expires',
+        {
+          queue: this.config.queueName,
+          error: describeError(error),
+        },
+      );
     }
     return false;
   }
@@ -138,7 +143,9 @@ export class QueueRunner {
       if (this.#stopping && rows.length > 0) {
         await store
           .release({ workerId, events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) })
-          .catch((error: unknown) => logger.warn('release after stop failed', { error: describeError(error) }));
+          .catch((error: unknown) =>
+            logger.warn('release after stop failed', { error: describeError(error) }),
+          );
         break;
       }
       for (const row of rows) this.#start(row);
@@ -151,7 +158,10 @@ export class QueueRunner {
     this.#running.set(row.id, entry);
     this.#execute(entry)
       .catch((error: unknown) =>
-        this.deps.logger.error('unexpected error while running a row', { id: row.id, error: describeError(error) }),
+        this.deps.logger.error('unexpected error while running a row', {
+          id: row.id,
+          error: describeError(error),
+        }),
       )
       .finally(() => {
         this.#running.delete(row.id);
@@ -163,7 +173,8 @@ export class QueueRunner {
     const { row } = entry;
     const { registry, instances } = this.deps;
     const exhausted = exhaustedByCrashes(row);
-    if (exhausted) return this.#settle(entry, this.#failure(row, exhausted, registry.handler(row.handlerName)));
+    if (exhausted)
+      return this.#settle(entry, this.#failure(row, exhausted, registry.handler(row.handlerName)));
 
     const handler = registry.handler(row.handlerName);
     const instance = instances.get(row.handlerName);
@@ -257,9 +268,13 @@ export class QueueRunner {
       const onAbort = (): void => finish(signal.reason);
       const timer = setTimeout(() => {
         entry.controller.abort(
-          new BusError('HANDLER_TIMEOUT', `handler ${handler.name} ran longer than its ${timeoutMs} ms executionTimeout`, {
-            value: timeoutMs,
-          }),
+          new BusError(
+            'HANDLER_TIMEOUT',
+            `handler ${handler.name} ran longer than its ${timeoutMs} ms executionTimeout`,
+            {
+              value: timeoutMs,
+            },
+          ),
         );
       }, timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -279,10 +294,13 @@ export class QueueRunner {
 
   #failure(row: ClaimedEvent, error: unknown, handler: RegisteredHandler | undefined): SettleOutcome {
     return failureOutcome(row, error, this.config.archivePolicy, handler, (bad) =>
-      this.deps.logger.error('calculateScheduledAt returned or threw a bad value; using the default backoff', {
-        handler: row.handlerName,
-        value: describeError(bad),
-      }),
+      this.deps.logger.error(
+        'calculateScheduledAt returned or threw a bad value; using the default backoff',
+        {
+          handler: row.handlerName,
+          value: describeError(bad),
+        },
+      ),
     );
   }
 
@@ -320,14 +338,21 @@ export class QueueRunner {
         );
       }
     } catch (error) {
-      this.deps.logger.warn('heartbeat failed', { queue: this.config.queueName, error: describeError(error) });
+      this.deps.logger.warn('heartbeat failed', {
+        queue: this.config.queueName,
+        error: describeError(error),
+      });
     }
   }
 }
 
 function asError(error: unknown, handlerName: string): unknown {
   if (error instanceof Error) return error;
-  return new BusError('HANDLER_FAILED', `handler ${handlerName} threw a non-Error value: ${describeError(error)}`, {
-    value: error,
-  });
+  return new BusError(
+    'HANDLER_FAILED',
+    `handler ${handlerName} threw a non-Error value: ${describeError(error)}`,
+    {
+      value: error,
+    },
+  );
 }

@@ -60,7 +60,9 @@ export class Registry {
     assertStableName('handler', name);
     const settings = validateHandlerSettings(name, handlerClass.settings);
     if (typeof handlerClass.prototype?.handle !== 'function') {
-      throw new BusError('INVALID_HANDLER', `handler ${name} has no handle(event, ctx) method`, { value: name });
+      throw new BusError('INVALID_HANDLER', `handler ${name} has no handle(event, ctx) method`, {
+        value: name,
+      });
     }
     const known = this.#events.get(event.name);
     if (known !== undefined && known !== event) {
@@ -69,18 +71,23 @@ export class Registry {
       });
     }
     if (this.#byName.has(name)) {
-      throw new BusError('DUPLICATE_HANDLER', `a handler named ${name} is already registered`, { value: name });
+      throw new BusError('DUPLICATE_HANDLER', `a handler named ${name} is already registered`, {
+        value: name,
+      });
     }
     const factory = options.factory;
     if (factory !== undefined && typeof factory !== 'function') {
-      throw new BusError('INVALID_HANDLER', `handler ${name}: factory must be a function`, { value: factory });
+      throw new BusError('INVALID_HANDLER', `handler ${name}: factory must be a function`, {
+        value: factory,
+      });
     }
     const custom = handlerClass.calculateScheduledAt;
     const registered: RegisteredHandler = {
       name,
       event: event as EventDefinition<unknown>,
       settings,
-      calculateScheduledAt: typeof custom === 'function' ? (retry) => custom.call(handlerClass, retry) : defaultBackoff,
+      calculateScheduledAt:
+        typeof custom === 'function' ? (retry) => custom.call(handlerClass, retry) : defaultBackoff,
       handlerClass: handlerClass as HandlerClass,
       build: async () => {
         const instance = factory ? await factory() : new handlerClass();
@@ -122,7 +129,6 @@ const GLOBAL_KEY = Symbol.for('bus.globalRegistry');
  * The registry the decorator writes to at class definition time (the guide's `#[ctor]`
  * registration). Shared through `globalThis` so duplicated installs see one registry.
  */
-export const globalRegistry: Registry = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] as
-  | Registry
-  | undefined) ?? new Registry();
+export const globalRegistry: Registry =
+  ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] as Registry | undefined) ?? new Registry();
 (globalThis as Record<symbol, unknown>)[GLOBAL_KEY] = globalRegistry;

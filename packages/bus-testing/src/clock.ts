@@ -28,7 +28,8 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by `ms`. */
   advance(ms: number): void {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advance needs a non-negative number (got ${ms})`);
+    if (!Number.isFinite(ms) || ms < 0)
+      throw new RangeError(`advance needs a non-negative number (got ${ms})`);
     this.#ms += ms;
   }
 

@@ -2,7 +2,7 @@ import type { QueueStore } from 'bus-core';
 
 /**
  * What a driver hands the conformance suite: how to get a store on empty tables. Each driver's
- * test file calls `runConformanceSuite(target)` with one of these.
+ * test file calls `runConformanceSuite(target)` (imported from `bus-testing/conformance`) with one of these.
  */
 export interface ConformanceTarget<TTx = unknown> {
   /** Shown in test names, e.g. 'postgres (postgres.js)'. */

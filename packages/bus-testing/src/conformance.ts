@@ -17,6 +17,8 @@ import {
 } from 'bus-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConformanceTarget } from './conformance-target.js';
+
+export type { ConformanceTarget } from './conformance-target.js';
 import { waitFor } from './wait.js';
 
 type Handle<P> = (payload: P, ctx: HandlerContext<any>) => unknown;
@@ -82,7 +84,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       await Promise.all(buses.splice(0).map((b) => b.controller.awaitTerminationWithTimeout(2000)));
     });
 
-    async function makeBus(options: Omit<BusOptions<TTx>, 'store'> & { registry: Registry }): Promise<Bus<TTx>> {
+    async function makeBus(
+      options: Omit<BusOptions<TTx>, 'store'> & { registry: Registry },
+    ): Promise<Bus<TTx>> {
       const bus = createBus<TTx>({ store, rescueInterval: 100, ...options });
       buses.push(bus);
       await bus.init();
@@ -102,8 +106,14 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const Event = defineEvent<{ n: number }>('fanout.event');
         const registry = new Registry();
         const seen: string[] = [];
-        registry.register(Event, handlerClass('fanout.a', { queueName: 'qa', maxRetries: 2 }, () => void seen.push('a')));
-        registry.register(Event, handlerClass('fanout.b', { queueName: 'qb', maxRetries: 5 }, () => void seen.push('b')));
+        registry.register(
+          Event,
+          handlerClass('fanout.a', { queueName: 'qa', maxRetries: 2 }, () => void seen.push('a')),
+        );
+        registry.register(
+          Event,
+          handlerClass('fanout.b', { queueName: 'qb', maxRetries: 5 }, () => void seen.push('b')),
+        );
         const bus = await makeBus({ registry, queues: [queue('qa'), queue('qb')] });
 
         const ids = await bus.publish(Event, { n: 1 });
@@ -116,7 +126,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         expect(rows.every((r) => r.eventName === 'fanout.event')).toBe(true);
 
         await bus.controller.startWorkers();
-        await waitFor(async () => (await store.listArchive({ ids })).length === 2, { message: 'both handlers done' });
+        await waitFor(async () => (await store.listArchive({ ids })).length === 2, {
+          message: 'both handlers done',
+        });
         expect(seen.sort()).toEqual(['a', 'b']);
       });
 
@@ -124,7 +136,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const Event = defineEvent<{ n: number }>('fanout.independent');
         const registry = new Registry();
         const runs = { ok: 0, flaky: 0 };
-        registry.register(Event, handlerClass('ind.ok', { queueName: 'q' }, () => void runs.ok++));
+        registry.register(
+          Event,
+          handlerClass('ind.ok', { queueName: 'q' }, () => void runs.ok++),
+        );
         registry.register(
           Event,
           handlerClass(
@@ -140,7 +155,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const ids = await bus.publish(Event, { n: 1 });
         await bus.controller.startWorkers();
-        await waitFor(async () => (await store.listArchive({ ids })).length === 2, { message: 'both archived' });
+        await waitFor(async () => (await store.listArchive({ ids })).length === 2, {
+          message: 'both archived',
+        });
         const archived = await store.listArchive({ ids });
         const byName = Object.fromEntries(archived.map((r) => [r.handlerName, r]));
         expect(byName['ind.ok']).toMatchObject({ status: 'completed', attempts: 1 });
@@ -161,7 +178,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
 
     describe('claim', () => {
       it('takes at most `limit` due rows, leases them and counts the attempt', async () => {
-        const ids = await insert(Array.from({ length: 5 }, (_, n) => rawRow({ payload: encodePayload({ n }) })));
+        const ids = await insert(
+          Array.from({ length: 5 }, (_, n) => rawRow({ payload: encodePayload({ n }) })),
+        );
         expect(ids).toHaveLength(5);
         expect(new Set(ids).size).toBe(5);
         const before = await store.now();
@@ -245,10 +264,17 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const bus = await makeBus({ registry, queues: [queue('q', { archivePolicy: policy })] });
         const [id] = await bus.publish(Event, { n: 1 });
         await bus.controller.startWorkers();
-        await waitFor(async () => (await store.listEvents({ ids: [id!] })).length === 0, { message: 'row settled' });
+        await waitFor(async () => (await store.listEvents({ ids: [id!] })).length === 0, {
+          message: 'row settled',
+        });
         const archived = await archiveOf(id!);
         if (shouldArchive(policy, outcome)) {
-          expect(archived).toMatchObject({ id, status: outcome, attempts: 1, handlerName: 'archive.handler' });
+          expect(archived).toMatchObject({
+            id,
+            status: outcome,
+            attempts: 1,
+            handlerName: 'archive.handler',
+          });
           expect(decodePayload(archived!.payload)).toEqual({ n: 1 });
           expect(archived!.finishedAt).toBeInstanceOf(Date);
           if (outcome === 'failed') expect(archived!.lastError).toContain('handler says no');
@@ -384,7 +410,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         await bus.controller.startWorkers();
         const archived = await waitFor(() => archiveOf(hung!), { message: 'hung row archived' });
         expect(archived.lastError).toContain('HANDLER_TIMEOUT');
-        await waitFor(async () => (await archiveOf(fine!))?.status === 'completed', { message: 'next row ran' });
+        await waitFor(async () => (await archiveOf(fine!))?.status === 'completed', {
+          message: 'next row ran',
+        });
         expect(done).toEqual([true]);
       });
     });
@@ -398,7 +426,12 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
           message: 'rescue of the expired lease',
         });
         const rescued = (await store.listEvents({ ids: [id!] }))[0]!;
-        expect(rescued).toMatchObject({ lockedBy: null, lockedUntil: null, lastError: 'lease expired', attempts: 1 });
+        expect(rescued).toMatchObject({
+          lockedBy: null,
+          lockedUntil: null,
+          lastError: 'lease expired',
+          attempts: 1,
+        });
         const [second] = await store.claim({ queue: 'q', limit: 1, workerId: 'fresh', leaseMs: 60_000 });
         expect(second).toMatchObject({ id, attempts: 2 });
 
@@ -441,10 +474,12 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
           ],
         });
         expect(kept).toEqual([a]);
-        expect((await store.listEvents({ ids: [a!] }))[0]!.lockedUntil!.getTime()).toBeGreaterThan(before + 30_000);
-        expect(await store.extendLeases({ workerId: 'other', leaseMs: 60_000, events: [{ id: b!, attempt: 1 }] })).toEqual(
-          [],
+        expect((await store.listEvents({ ids: [a!] }))[0]!.lockedUntil!.getTime()).toBeGreaterThan(
+          before + 30_000,
         );
+        expect(
+          await store.extendLeases({ workerId: 'other', leaseMs: 60_000, events: [{ id: b!, attempt: 1 }] }),
+        ).toEqual([]);
       });
 
       it("heartbeats keep a long handler's lease: no second worker runs it", async () => {
@@ -464,7 +499,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const [id] = await a.publish(Event, { n: 1 });
         await a.controller.startWorkers();
         await b.controller.startWorkers();
-        const archived = await waitFor(() => archiveOf(id!), { timeoutMs: 15_000, message: 'long row archived' });
+        const archived = await waitFor(() => archiveOf(id!), {
+          timeoutMs: 15_000,
+          message: 'long row archived',
+        });
         expect(archived).toMatchObject({ status: 'completed', attempts: 1 });
         expect(runs).toEqual([id]);
       });
@@ -473,7 +511,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const Event = defineEvent<{ n: number }>('lease.crashy');
         const registry = new Registry();
         let ran = 0;
-        registry.register(Event, handlerClass('crashy.handler', { queueName: 'q' }, () => void ran++));
+        registry.register(
+          Event,
+          handlerClass('crashy.handler', { queueName: 'q' }, () => void ran++),
+        );
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const [id] = await bus.publish(Event, { n: 1 });
         // Two workers die holding the row: claim, let the lease lapse, rescue, twice.
@@ -545,7 +586,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         expect(await store.release({ workerId: 'x', events: [{ id: a!, attempt: 1 }] })).toEqual([]);
         expect(await store.release({ workerId: 'w', events: [{ id: a!, attempt: 1 }] })).toEqual([a]);
         const rows = await store.listEvents({ ids: [a!, b!] });
-        expect(rows.find((r) => r.id === a)).toMatchObject({ attempts: 0, lockedBy: null, lockedUntil: null });
+        expect(rows.find((r) => r.id === a)).toMatchObject({
+          attempts: 0,
+          lockedBy: null,
+          lockedUntil: null,
+        });
         expect(rows.find((r) => r.id === b)).toMatchObject({ attempts: 1, lockedBy: 'w' });
       });
     });
@@ -555,7 +600,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const Event = defineEvent<{ n: number }>('bad.decode');
         const registry = new Registry();
         const got: unknown[] = [];
-        registry.register(Event, handlerClass('decode.handler', { queueName: 'q' }, (p) => void got.push(p)));
+        registry.register(
+          Event,
+          handlerClass('decode.handler', { queueName: 'q' }, (p) => void got.push(p)),
+        );
         const bus = await makeBus({ registry, queues: [queue('q', { workers: 1 })] });
         const [bad] = await insert([
           rawRow({
@@ -569,7 +617,9 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const archived = await waitFor(() => archiveOf(bad!), { message: 'bad row archived' });
         expect(archived.status).toBe('failed');
         expect(archived.lastError).toContain('DECODE_FAILED');
-        await waitFor(async () => (await archiveOf(good!))?.status === 'completed', { message: 'good row ran' });
+        await waitFor(async () => (await archiveOf(good!))?.status === 'completed', {
+          message: 'good row ran',
+        });
         expect(got).toEqual([{ n: 7 }]);
       });
 
@@ -588,7 +638,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       it('writes the JSON column when jsonPayload is on, and leaves it null when off', async () => {
         const Event = defineEvent<{ big: bigint; text: string; nested: { ok: boolean } }>('json.event');
         const registry = new Registry();
-        registry.register(Event, handlerClass('json.handler', { queueName: 'q' }, () => {}));
+        registry.register(
+          Event,
+          handlerClass('json.handler', { queueName: 'q' }, () => {}),
+        );
         const withJson = await makeBus({ registry, queues: [queue('q')], jsonPayload: true });
         const withoutJson = await makeBus({ registry, queues: [queue('q')] });
         const payload = { big: 12345678901234567890n, text: 'héllo 🎉', nested: { ok: true } };
@@ -608,7 +661,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const Event = defineEvent<Record<string, unknown>>('codec.event');
         const registry = new Registry();
         const got: unknown[] = [];
-        registry.register(Event, handlerClass('codec.handler', { queueName: 'q' }, (p) => void got.push(p)));
+        registry.register(
+          Event,
+          handlerClass('codec.handler', { queueName: 'q' }, (p) => void got.push(p)),
+        );
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const payloads = [
           {
@@ -630,9 +686,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
               typeof x === 'bigint' ? `${x}n` : x?.type === 'Buffer' ? { bytes: x.data } : x,
             ),
           );
-        const sorted = [...got].sort((x, y) => Number('blob' in (x as object)) - Number('blob' in (y as object)));
+        const sorted = [...got].sort(
+          (x, y) => Number('blob' in (x as object)) - Number('blob' in (y as object)),
+        );
         expect(sorted[0]).toEqual({ ...payloads[0], bytes: expect.any(Uint8Array) });
-        expect([...((sorted[0] as { bytes: Uint8Array }).bytes)]).toEqual([0, 1, 254, 255]);
+        expect([...(sorted[0] as { bytes: Uint8Array }).bytes]).toEqual([0, 1, 254, 255]);
         expect((sorted[0] as { at: Date }).at).toBeInstanceOf(Date);
         expect(normalize(sorted[1])).toEqual(normalize(payloads[1]));
       });
@@ -642,7 +700,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       it('publishTxn: rows exist after commit and not after rollback', async () => {
         const Event = defineEvent<{ n: number }>('txn.event');
         const registry = new Registry();
-        registry.register(Event, handlerClass('txn.handler', { queueName: 'q' }, () => {}));
+        registry.register(
+          Event,
+          handlerClass('txn.handler', { queueName: 'q' }, () => {}),
+        );
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const committed = await store.transaction((tx) => bus.publishTxn(tx, Event, { n: 1 }));
         const rolledBack: string[] = [];
@@ -662,7 +723,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       it('delay and runAt set the due time from database time', async () => {
         const Event = defineEvent<{ n: number }>('delay.event');
         const registry = new Registry();
-        registry.register(Event, handlerClass('delay.handler', { queueName: 'q' }, () => {}));
+        registry.register(
+          Event,
+          handlerClass('delay.handler', { queueName: 'q' }, () => {}),
+        );
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const now = await store.now();
         const runAt = new Date(now.getTime() + 7_200_000);
@@ -683,9 +747,17 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       it('rejects bad publish options with INVALID_ARGUMENT and writes nothing', async () => {
         const Event = defineEvent<{ n: number }>('bad.options');
         const registry = new Registry();
-        registry.register(Event, handlerClass('options.handler', { queueName: 'q' }, () => {}));
+        registry.register(
+          Event,
+          handlerClass('options.handler', { queueName: 'q' }, () => {}),
+        );
         const bus = await makeBus({ registry, queues: [queue('q')] });
-        for (const options of [{ delay: -1 }, { delay: Number.NaN }, { runAt: new Date('nope') }, { priority: 1.5 }]) {
+        for (const options of [
+          { delay: -1 },
+          { delay: Number.NaN },
+          { runAt: new Date('nope') },
+          { priority: 1.5 },
+        ]) {
           const error = await bus.publish(Event, { n: 1 }, options).catch((e: unknown) => e);
           expect(isBusError(error, 'INVALID_ARGUMENT'), JSON.stringify(options)).toBe(true);
         }
@@ -697,7 +769,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
 
     describe('inspection and pruning', () => {
       it('countByQueue reports available, scheduled, running, retrying and archived rows', async () => {
-        const [, , running] = await insert([rawRow(), rawRow({ delayMs: 3_600_000 }), rawRow({ queue: 'q2' })]);
+        const [, , running] = await insert([
+          rawRow(),
+          rawRow({ delayMs: 3_600_000 }),
+          rawRow({ queue: 'q2' }),
+        ]);
         await store.claim({ queue: 'q2', limit: 1, workerId: 'w', leaseMs: 60_000 });
         await store.settle({
           workerId: 'w',
@@ -705,19 +781,33 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         });
         const [done] = await insert([rawRow({ queue: 'q2' })]);
         await store.claim({ queue: 'q2', limit: 5, workerId: 'w', leaseMs: 60_000 });
-        await store.settle({ workerId: 'w', outcomes: [{ kind: 'completed', id: done!, attempt: 1, archive: true }] });
+        await store.settle({
+          workerId: 'w',
+          outcomes: [{ kind: 'completed', id: done!, attempt: 1, archive: true }],
+        });
         const counts = Object.fromEntries((await store.countByQueue()).map((c) => [c.queue, c]));
         expect(counts.q).toMatchObject({ available: 1, scheduled: 1, running: 0, retrying: 0 });
-        expect(counts.q2).toMatchObject({ available: 0, running: 1, retrying: 1, archivedCompleted: 1, archivedFailed: 0 });
+        expect(counts.q2).toMatchObject({
+          available: 0,
+          running: 1,
+          retrying: 1,
+          archivedCompleted: 1,
+          archivedFailed: 0,
+        });
       });
 
       it('prune deletes archive rows older than the retention only', async () => {
         const [id] = await insert([rawRow()]);
         await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
-        await store.settle({ workerId: 'w', outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }] });
+        await store.settle({
+          workerId: 'w',
+          outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
+        });
         expect(await store.prune({ olderThanMs: 3_600_000, limit: 100 })).toBe(0);
         expect(await archiveOf(id!)).toBeDefined();
-        await waitFor(async () => (await store.prune({ olderThanMs: 1, limit: 100 })) === 1, { message: 'prune' });
+        await waitFor(async () => (await store.prune({ olderThanMs: 1, limit: 100 })) === 1, {
+          message: 'prune',
+        });
         expect(await archiveOf(id!)).toBeUndefined();
       });
     });
@@ -729,7 +819,10 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         if (!store.capabilities.transactionalCompletion) {
           const Event = defineEvent<{ n: number }>('txc.unsupported');
           const registry = new Registry();
-          registry.register(Event, handlerClass('txc.handler', { queueName: 'q', transactional: true }, () => {}));
+          registry.register(
+            Event,
+            handlerClass('txc.handler', { queueName: 'q', transactional: true }, () => {}),
+          );
           const bus = await makeBus({ registry, queues: [queue('q')] });
           const error = await bus.controller.startWorkers().catch((e: unknown) => e);
           expect(isBusError(error, 'UNSUPPORTED')).toBe(true);
@@ -737,7 +830,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         }
         const error = await store
           .transaction(async (tx) => {
-            const r = await store.settle({ tx, workerId: 'w', outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }] });
+            const r = await store.settle({
+              tx,
+              workerId: 'w',
+              outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
+            });
             expect(r.settled).toEqual([id]);
             throw new Error('rollback');
           })
@@ -753,7 +850,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const seen: unknown[] = [];
         registry.register(
           Event,
-          handlerClass('txc.handler', { queueName: 'q', transactional: true }, (_p, ctx) => void seen.push(ctx.tx)),
+          handlerClass(
+            'txc.handler',
+            { queueName: 'q', transactional: true },
+            (_p, ctx) => void seen.push(ctx.tx),
+          ),
         );
         const bus = await makeBus({ registry, queues: [queue('q')] });
         const [id] = await bus.publish(Event, { n: 1 });
@@ -781,7 +882,11 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         const sent: string[] = [];
         class SendEmailHandler {
           static readonly handlerName = 'guide.send-email-handler';
-          static readonly settings: HandlerSettings = { queueName: 'email', maxRetries: 3, executionTimeout: 300_000 };
+          static readonly settings: HandlerSettings = {
+            queueName: 'email',
+            maxRetries: 3,
+            executionTimeout: 300_000,
+          };
           static calculateScheduledAt(retry: number): number {
             return retry === 1 ? 30 * 60_000 : retry === 2 ? 60 * 60_000 : 90 * 60_000;
           }
@@ -792,13 +897,19 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         }
         class AuditHandler {
           static readonly handlerName = 'guide.audit';
-          static readonly settings: HandlerSettings = { queueName: 'low', maxRetries: 1, executionTimeout: 60_000 };
+          static readonly settings: HandlerSettings = {
+            queueName: 'low',
+            maxRetries: 1,
+            executionTimeout: 60_000,
+          };
           async handle(event: SendEmail): Promise<void> {
             sent.push(`audit ${event.to}`);
           }
         }
         const registry = new Registry();
-        registry.register(SendEmailEvent, SendEmailHandler, { factory: async () => new SendEmailHandler('from@email.com') });
+        registry.register(SendEmailEvent, SendEmailHandler, {
+          factory: async () => new SendEmailHandler('from@email.com'),
+        });
         registry.register(SendEmailEvent, AuditHandler);
         const bus = await makeBus({
           registry,
@@ -810,10 +921,17 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         });
         await bus.controller.startWorkers();
         await store.transaction((tx) =>
-          bus.publishTxn(tx, SendEmailEvent, { to: 'user@example.com', subject: 'Welcome!', body: 'Thanks for signing up.' }),
+          bus.publishTxn(tx, SendEmailEvent, {
+            to: 'user@example.com',
+            subject: 'Welcome!',
+            body: 'Thanks for signing up.',
+          }),
         );
         await waitFor(() => sent.length === 2, { message: 'email sent and audited' });
-        expect(sent.sort()).toEqual(['audit user@example.com', 'from@email.com -> user@example.com: Welcome!']);
+        expect(sent.sort()).toEqual([
+          'audit user@example.com',
+          'from@email.com -> user@example.com: Welcome!',
+        ]);
         await waitFor(async () => (await store.listEvents()).length === 0, { message: 'rows settled' });
         expect(await store.listArchive()).toEqual([]);
       });

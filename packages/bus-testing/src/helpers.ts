@@ -45,12 +45,27 @@ export interface PublishedEvent<P> {
  * @example
  * const sent = await publishedEvents(store, SendEmailEvent);
  */
-export async function publishedEvents<P>(store: QueueStore<any>, event: EventDefinition<P>): Promise<PublishedEvent<P>[]> {
+export async function publishedEvents<P>(
+  store: QueueStore<any>,
+  event: EventDefinition<P>,
+): Promise<PublishedEvent<P>[]> {
   const live = (await store.listEvents()).filter((r) => r.eventName === event.name);
   const archived = (await store.listArchive()).filter((r) => r.eventName === event.name);
   return [
-    ...live.map((r) => ({ id: r.id, queue: r.queue, handlerName: r.handlerName, payload: decodePayload(r.payload) as P, state: 'pending' as const })),
-    ...archived.map((r) => ({ id: r.id, queue: r.queue, handlerName: r.handlerName, payload: decodePayload(r.payload) as P, state: r.status })),
+    ...live.map((r) => ({
+      id: r.id,
+      queue: r.queue,
+      handlerName: r.handlerName,
+      payload: decodePayload(r.payload) as P,
+      state: 'pending' as const,
+    })),
+    ...archived.map((r) => ({
+      id: r.id,
+      queue: r.queue,
+      handlerName: r.handlerName,
+      payload: decodePayload(r.payload) as P,
+      state: r.status,
+    })),
   ];
 }
 
@@ -68,7 +83,9 @@ export async function assertPublished<P>(
 ): Promise<PublishedEvent<P>[]> {
   const found = (await publishedEvents(store, event)).filter((e) => match(e.payload));
   if (found.length === 0) {
-    throw new Error(`expected an event ${event.name} matching the predicate to have been published; none was`);
+    throw new Error(
+      `expected an event ${event.name} matching the predicate to have been published; none was`,
+    );
   }
   return found;
 }

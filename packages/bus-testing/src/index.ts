@@ -1,6 +1,6 @@
 export { type Clock, ManualClock, systemClock } from './clock.js';
-export type { ConformanceTarget } from './conformance-target.js';
 export { runConformanceSuite } from './conformance.js';
+export type { ConformanceTarget } from './conformance-target.js';
 export {
   assertPublished,
   type PublishedEvent,

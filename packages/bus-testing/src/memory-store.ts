@@ -87,7 +87,9 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       .filter((r) => r.queue === params.queue && r.lockedUntil === null && r.scheduledAt <= now)
       .sort(
         (a, b) =>
-          a.priority - b.priority || a.scheduledAt.getTime() - b.scheduledAt.getTime() || compareIds(a.id, b.id),
+          a.priority - b.priority ||
+          a.scheduledAt.getTime() - b.scheduledAt.getTime() ||
+          compareIds(a.id, b.id),
       )
       .slice(0, params.limit);
     return due.map((row) => {
@@ -114,7 +116,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     if (tx) {
       tx.effects.push(() => {
         const lost = held.find((o) => !this.#holds(params.workerId, o.id, o.attempt));
-        if (lost) throw new BusError('LEASE_LOST', `row ${lost.id} changed hands before commit`, { value: lost.id });
+        if (lost)
+          throw new BusError('LEASE_LOST', `row ${lost.id} changed hands before commit`, { value: lost.id });
         for (const o of held) this.#apply(o);
       });
     } else {
@@ -189,7 +192,10 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   }
 
   async listEvents(params: ListEventsParams = {}): Promise<EventRow[]> {
-    return select([...this.#rows.values()], params).map((r) => ({ ...r, payload: Uint8Array.from(r.payload) }));
+    return select([...this.#rows.values()], params).map((r) => ({
+      ...r,
+      payload: Uint8Array.from(r.payload),
+    }));
   }
 
   async listArchive(params: ListArchiveParams = {}): Promise<ArchivedEventRow[]> {
@@ -205,7 +211,15 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     const of = (queue: string) => {
       let c = counts.get(queue);
       if (!c) {
-        c = { queue, available: 0, scheduled: 0, running: 0, retrying: 0, archivedCompleted: 0, archivedFailed: 0 };
+        c = {
+          queue,
+          available: 0,
+          scheduled: 0,
+          running: 0,
+          retrying: 0,
+          archivedCompleted: 0,
+          archivedFailed: 0,
+        };
         counts.set(queue, c);
       }
       return c;
@@ -237,13 +251,16 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     if (state.kind !== 'memory-tx' || !Array.isArray(state.effects)) {
       throw new BusError('INVALID_ARGUMENT', 'not a transaction of this in-memory store', { value: tx });
     }
-    if (!state.open) throw new BusError('INVALID_ARGUMENT', 'the transaction has already ended', { value: tx });
+    if (!state.open)
+      throw new BusError('INVALID_ARGUMENT', 'the transaction has already ended', { value: tx });
     return state;
   }
 
   #holds(workerId: string, id: string, attempt: number): boolean {
     const row = this.#rows.get(id);
-    return row !== undefined && row.lockedBy === workerId && row.attempts === attempt && row.lockedUntil !== null;
+    return (
+      row !== undefined && row.lockedBy === workerId && row.attempts === attempt && row.lockedUntil !== null
+    );
   }
 
   #apply(outcome: SettleOutcome): void {

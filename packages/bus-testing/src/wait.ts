@@ -21,7 +21,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const why = last instanceof Error ? ` (last error: ${last.message})` : '';
-      throw new Error(`timed out after ${options.timeoutMs ?? 10_000} ms waiting for ${options.message ?? 'condition'}${why}`);
+      throw new Error(
+        `timed out after ${options.timeoutMs ?? 10_000} ms waiting for ${options.message ?? 'condition'}${why}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, interval));
   }

@@ -1,4 +1,5 @@
-import { MemoryStore, runConformanceSuite } from '../src/index.js';
+import { runConformanceSuite } from 'bus-testing/conformance';
+import { MemoryStore } from '../src/index.js';
 
 const store = new MemoryStore();
 

@@ -1,0 +1,286 @@
+import {
+  BusError,
+  createBus,
+  decodePayload,
+  defineEvent,
+  encodePayload,
+  type HandlerSettings,
+  isBusError,
+  type Logger,
+  type QueueConfig,
+  Registry,
+} from 'bus-core';
+import { describe, expect, it } from 'vitest';
+import {
+  assertPublished,
+  ManualClock,
+  memoryStore,
+  publishedEvents,
+  runUntilIdle,
+  waitFor,
+} from '../src/index.js';
+
+const good: QueueConfig = {
+  queueName: 'q',
+  workers: 2,
+  batchSize: 10,
+  sleepInterval: 10,
+  archivePolicy: 'all',
+};
+
+function handler(
+  name: string,
+  settings: Partial<HandlerSettings> = {},
+  handle: (p: any) => unknown = () => {},
+) {
+  return class {
+    static readonly handlerName = name;
+    static readonly settings: HandlerSettings = {
+      queueName: 'q',
+      maxRetries: 0,
+      executionTimeout: 1000,
+      ...settings,
+    };
+    async handle(p: unknown): Promise<void> {
+      await handle(p);
+    }
+  };
+}
+
+function expectBusError(fn: () => unknown, code: string, value?: unknown): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(isBusError(thrown), `expected a BusError ${code}, got ${String(thrown)}`).toBe(true);
+  expect((thrown as BusError).code).toBe(code);
+  if (value !== undefined) expect((thrown as BusError).value).toEqual(value);
+}
+
+async function expectRejects(p: Promise<unknown>, code: string, value?: unknown): Promise<void> {
+  const thrown = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(isBusError(thrown), `expected a BusError ${code}, got ${String(thrown)}`).toBe(true);
+  expect((thrown as BusError).code).toBe(code);
+  if (value !== undefined) expect((thrown as BusError).value).toEqual(value);
+}
+
+describe('queue configuration is validated at start-up', () => {
+  const cases: [string, unknown, string, unknown][] = [
+    ['0 workers', [{ ...good, workers: 0 }], 'INVALID_QUEUE_CONFIG', 0],
+    ['fractional workers', [{ ...good, workers: 1.5 }], 'INVALID_QUEUE_CONFIG', 1.5],
+    ['batch size 0', [{ ...good, batchSize: 0 }], 'INVALID_QUEUE_CONFIG', 0],
+    ['batch size above the cap', [{ ...good, batchSize: 5000 }], 'INVALID_QUEUE_CONFIG', 5000],
+    ['negative sleep interval', [{ ...good, sleepInterval: -1 }], 'INVALID_QUEUE_CONFIG', -1],
+    ['NaN sleep interval', [{ ...good, sleepInterval: Number.NaN }], 'INVALID_QUEUE_CONFIG', Number.NaN],
+    ['negative lease', [{ ...good, leaseDuration: -5 }], 'INVALID_QUEUE_CONFIG', -5],
+    [
+      'unknown archive policy',
+      [{ ...good, archivePolicy: 'sometimes' }],
+      'INVALID_QUEUE_CONFIG',
+      'sometimes',
+    ],
+    ['duplicate queue names', [good, { ...good }], 'DUPLICATE_QUEUE', 'q'],
+    ['a queue name with spaces', [{ ...good, queueName: 'my queue' }], 'INVALID_QUEUE_CONFIG', 'my queue'],
+    ['not an array', 'q', 'INVALID_CONFIG', 'q'],
+    ['a null entry', [null], 'INVALID_QUEUE_CONFIG', null],
+  ];
+  it.each(cases)('%s', (_name, queues, code, value) => {
+    expectBusError(() => createBus({ store: memoryStore(), queues: queues as QueueConfig[] }), code, value);
+  });
+
+  it('a handler whose queue has no configuration fails init with QUEUE_NOT_CONFIGURED', async () => {
+    const registry = new Registry();
+    registry.register(defineEvent<object>('cfg.event'), handler('cfg.handler', { queueName: 'missing' }));
+    const bus = createBus({ store: memoryStore(), registry, queues: [good] });
+    await expectRejects(bus.init(), 'QUEUE_NOT_CONFIGURED', 'missing');
+  });
+
+  it('bad bus options fail at createBus', () => {
+    expectBusError(
+      () => createBus({ store: memoryStore(), queues: [good], rescueInterval: 0 }),
+      'INVALID_CONFIG',
+      0,
+    );
+    expectBusError(() => createBus({ store: {} as never, queues: [good] }), 'INVALID_CONFIG');
+    expectBusError(
+      () => createBus({ store: memoryStore(), queues: [good], archiveRetention: -1 }),
+      'INVALID_CONFIG',
+      -1,
+    );
+  });
+});
+
+describe('registration', () => {
+  it('refuses duplicate event names and duplicate handler names', () => {
+    const registry = new Registry();
+    registry.register(defineEvent<object>('dup.event'), handler('dup.a'));
+    expectBusError(
+      () => registry.register(defineEvent<object>('dup.event'), handler('dup.b')),
+      'DUPLICATE_EVENT',
+      'dup.event',
+    );
+    const other = defineEvent<object>('dup.other');
+    expectBusError(() => registry.register(other, handler('dup.a')), 'DUPLICATE_HANDLER', 'dup.a');
+  });
+
+  it('refuses bad names and settings with INVALID_EVENT / INVALID_HANDLER', () => {
+    expectBusError(() => defineEvent(''), 'INVALID_EVENT', '');
+    expectBusError(() => defineEvent('has space'), 'INVALID_EVENT', 'has space');
+    const registry = new Registry();
+    const event = defineEvent<object>('reg.event');
+    expectBusError(() => registry.register(event, handler('bad name')), 'INVALID_HANDLER', 'bad name');
+    expectBusError(() => registry.register(event, handler('h1', { maxRetries: -1 })), 'INVALID_HANDLER', -1);
+    expectBusError(
+      () => registry.register(event, handler('h2', { executionTimeout: 0 })),
+      'INVALID_HANDLER',
+      0,
+    );
+    expectBusError(
+      () => registry.register(event, handler('h3', { queueName: 'x y' })),
+      'INVALID_HANDLER',
+      'x y',
+    );
+    expectBusError(() => registry.register(event, handler('h4', { priority: 0.5 })), 'INVALID_HANDLER', 0.5);
+    class NoHandle {
+      static readonly handlerName = 'h5';
+      static readonly settings = { queueName: 'q', maxRetries: 0, executionTimeout: 1 };
+    }
+    expectBusError(() => registry.register(event, NoHandle as never), 'INVALID_HANDLER', 'h5');
+    expect(registry.handlers()).toEqual([]);
+  });
+});
+
+describe('lifecycle', () => {
+  it('publishing before init throws NOT_INITIALIZED; after shutdown SHUT_DOWN; published rows stay', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<{ n: number }>('life.event');
+    registry.register(Event, handler('life.handler'));
+    const store = memoryStore();
+    const bus = createBus({ store, registry, queues: [good] });
+    await expectRejects(bus.publish(Event, { n: 0 }), 'NOT_INITIALIZED', 'life.event');
+    await expectRejects(bus.controller.startWorkers(), 'NOT_INITIALIZED');
+    await bus.init();
+    const [id] = await bus.publish(Event, { n: 1 });
+    bus.controller.shutdown();
+    await expectRejects(bus.publish(Event, { n: 2 }), 'SHUT_DOWN', 'life.event');
+    await expectRejects(bus.controller.startWorkers(), 'SHUT_DOWN');
+    expect((await store.listEvents()).map((r) => r.id)).toEqual([id]);
+    await expectRejects(bus.controller.awaitTerminationWithTimeout(-1), 'INVALID_ARGUMENT', -1);
+  });
+
+  it('a failing factory fails startWorkers with FACTORY_FAILED naming the handler', async () => {
+    const registry = new Registry();
+    registry.register(defineEvent<object>('factory.event'), handler('factory.handler'), {
+      factory: async () => {
+        throw new Error('no SMTP credentials');
+      },
+    });
+    const bus = createBus({ store: memoryStore(), registry, queues: [good] });
+    await bus.init();
+    await expectRejects(bus.controller.startWorkers(), 'FACTORY_FAILED', 'factory.handler');
+  });
+
+  it('a bad calculateScheduledAt falls back to the default backoff and is logged', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<object>('backoff.event');
+    const Failing = class extends handler('backoff.handler', { maxRetries: 1 }, () => {
+      throw new Error('x');
+    }) {
+      static calculateScheduledAt(): number {
+        return Number.NaN;
+      }
+    };
+    registry.register(Event, Failing);
+    const errors: string[] = [];
+    const logger: Logger = { debug() {}, info() {}, warn() {}, error: (m) => void errors.push(m) };
+    const clock = new ManualClock();
+    const store = memoryStore({ clock });
+    const bus = createBus({ store, registry, queues: [good], logger });
+    await bus.init();
+    const [id] = await bus.publish(Event, {});
+    await runUntilIdle(bus);
+    const row = (await store.listEvents({ ids: [id!] }))[0]!;
+    expect(row.scheduledAt.getTime() - clock.now().getTime()).toBe(2000);
+    expect(errors.some((m) => m.includes('calculateScheduledAt'))).toBe(true);
+    await bus.controller.awaitTerminationWithTimeout(1000);
+  });
+});
+
+describe('unit-testing helpers on the in-memory store', () => {
+  it('a ManualClock makes delayed events and retries due without waiting', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<{ to: string }>('clock.event');
+    const runs: string[] = [];
+    registry.register(
+      Event,
+      handler('clock.handler', { maxRetries: 1 }, (p: { to: string }) => {
+        runs.push(p.to);
+        if (runs.length === 1) throw new Error('first fails');
+      }),
+    );
+    const clock = new ManualClock();
+    const store = memoryStore({ clock });
+    const bus = createBus({ store, registry, queues: [good] });
+    await bus.init();
+    await bus.publish(Event, { to: 'later@x' }, { delay: 60_000 });
+    await runUntilIdle(bus);
+    expect(runs).toEqual([]);
+    clock.advance(60_000);
+    await runUntilIdle(bus);
+    expect(runs).toEqual(['later@x']);
+    clock.advance(2000);
+    await runUntilIdle(bus);
+    expect(runs).toEqual(['later@x', 'later@x']);
+    const published = await assertPublished(store, Event, (p) => p.to === 'later@x');
+    expect(published).toMatchObject([{ state: 'completed', handlerName: 'clock.handler' }]);
+    await expect(assertPublished(store, Event, (p) => p.to === 'nobody')).rejects.toThrow(/clock.event/);
+    expect(await publishedEvents(store, defineEvent('clock.other'))).toEqual([]);
+    await bus.controller.awaitTerminationWithTimeout(1000);
+  });
+
+  it('waitFor fails with its message at the deadline', async () => {
+    await expect(waitFor(() => false, { timeoutMs: 50, message: 'the impossible' })).rejects.toThrow(
+      /the impossible/,
+    );
+  });
+});
+
+describe('codec', () => {
+  it('refuses what msgpack cannot encode faithfully, naming where', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expectBusError(() => encodePayload({ a: { f: () => 1 } }), 'ENCODE_FAILED', '.a.f');
+    expectBusError(() => encodePayload({ s: Symbol('x') }), 'ENCODE_FAILED', '.s');
+    expectBusError(() => encodePayload({ m: new Map() }), 'ENCODE_FAILED', '.m');
+    expectBusError(() => encodePayload(cyclic), 'ENCODE_FAILED', '.self');
+  });
+
+  it('garbage bytes give DECODE_FAILED', () => {
+    expectBusError(() => decodePayload(new Uint8Array([0x92, 0x01])), 'DECODE_FAILED', 2);
+    expectBusError(() => decodePayload(new Uint8Array([])), 'DECODE_FAILED', 0);
+    expectBusError(() => decodePayload(Buffer.from('not msgpack at all')), 'DECODE_FAILED');
+  });
+
+  it('a __proto__ key never touches a prototype', () => {
+    const decoded = decodePayload(
+      encodePayload(JSON.parse('{"__proto__": {"polluted": true}, "a": 1}')),
+    ) as Record<string, unknown>;
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    expect(decoded.polluted).toBeUndefined();
+    expect(decoded.a).toBe(1);
+  });
+
+  it('isBusError recognises a BusError from another copy of bus-core', () => {
+    const foreign = Object.assign(new Error('x'), { code: 'NO_HANDLER' });
+    Object.defineProperty(foreign, Symbol.for('bus.BusError'), { value: true });
+    expect(isBusError(foreign, 'NO_HANDLER')).toBe(true);
+    expect(isBusError(new Error('x'))).toBe(false);
+    expect(isBusError(new BusError('SHUT_DOWN', 'x'), 'NO_HANDLER')).toBe(false);
+  });
+});
