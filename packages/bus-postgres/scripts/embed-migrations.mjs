@@ -1,6 +1,7 @@
 // Embeds the drizzle-kit migrations (drizzle/*.sql, in journal order) into
 // src/migrations.generated.ts, so `migrate(db)` works from any bundle without reading files.
 // `node scripts/embed-migrations.mjs --check` exits 1 when the embedded copy is stale.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -36,8 +37,19 @@ export function render() {
   ].join('\n');
 }
 
+/** `render()` formatted by Biome, as `biome check` expects the committed file. */
+export function renderFormatted() {
+  const biome = spawnSync('npx', ['biome', 'format', '--stdin-file-path=src/migrations.generated.ts'], {
+    cwd: root,
+    input: render(),
+    encoding: 'utf8',
+  });
+  if (biome.status !== 0) throw new Error(`biome format failed: ${biome.stderr}`);
+  return biome.stdout;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const text = render();
+  const text = renderFormatted();
   if (process.argv.includes('--check')) {
     let current = '';
     try {

@@ -10,14 +10,14 @@ export interface BundledMigration {
 /** The migrations in drizzle/, in order. */
 export const BUNDLED_MIGRATIONS: BundledMigration[] = [
   {
-    "tag": "0000_init",
-    "hash": "3664d37c17352ba3440911333e6f3fdf7c40cd13a53f8d12925e8df18c660633",
-    "statements": [
-      "CREATE TABLE \"bus_events\" (\n\t\"id\" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name \"bus_events_id_seq\" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),\n\t\"queue\" text NOT NULL,\n\t\"event_name\" text NOT NULL,\n\t\"handler_name\" text NOT NULL,\n\t\"payload\" \"bytea\" NOT NULL,\n\t\"payload_json\" jsonb,\n\t\"attempts\" integer DEFAULT 0 NOT NULL,\n\t\"max_retries\" integer NOT NULL,\n\t\"priority\" integer DEFAULT 0 NOT NULL,\n\t\"scheduled_at\" timestamp with time zone DEFAULT now() NOT NULL,\n\t\"locked_until\" timestamp with time zone,\n\t\"locked_by\" text,\n\t\"last_error\" text,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL\n);",
-      "CREATE TABLE \"bus_events_archive\" (\n\t\"id\" bigint PRIMARY KEY NOT NULL,\n\t\"queue\" text NOT NULL,\n\t\"event_name\" text NOT NULL,\n\t\"handler_name\" text NOT NULL,\n\t\"payload\" \"bytea\" NOT NULL,\n\t\"payload_json\" jsonb,\n\t\"attempts\" integer NOT NULL,\n\t\"max_retries\" integer NOT NULL,\n\t\"priority\" integer NOT NULL,\n\t\"status\" text NOT NULL,\n\t\"last_error\" text,\n\t\"created_at\" timestamp with time zone NOT NULL,\n\t\"finished_at\" timestamp with time zone DEFAULT now() NOT NULL\n);",
-      "CREATE INDEX \"bus_events_claim_idx\" ON \"bus_events\" USING btree (\"queue\",\"priority\",\"scheduled_at\",\"id\") WHERE locked_until IS NULL;",
-      "CREATE INDEX \"bus_events_lease_idx\" ON \"bus_events\" USING btree (\"locked_until\") WHERE locked_until IS NOT NULL;",
-      "CREATE INDEX \"bus_events_archive_finished_idx\" ON \"bus_events_archive\" USING btree (\"finished_at\");"
-    ]
-  }
+    tag: '0000_init',
+    hash: '3664d37c17352ba3440911333e6f3fdf7c40cd13a53f8d12925e8df18c660633',
+    statements: [
+      'CREATE TABLE "bus_events" (\n\t"id" bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "bus_events_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 START WITH 1 CACHE 1),\n\t"queue" text NOT NULL,\n\t"event_name" text NOT NULL,\n\t"handler_name" text NOT NULL,\n\t"payload" "bytea" NOT NULL,\n\t"payload_json" jsonb,\n\t"attempts" integer DEFAULT 0 NOT NULL,\n\t"max_retries" integer NOT NULL,\n\t"priority" integer DEFAULT 0 NOT NULL,\n\t"scheduled_at" timestamp with time zone DEFAULT now() NOT NULL,\n\t"locked_until" timestamp with time zone,\n\t"locked_by" text,\n\t"last_error" text,\n\t"created_at" timestamp with time zone DEFAULT now() NOT NULL\n);',
+      'CREATE TABLE "bus_events_archive" (\n\t"id" bigint PRIMARY KEY NOT NULL,\n\t"queue" text NOT NULL,\n\t"event_name" text NOT NULL,\n\t"handler_name" text NOT NULL,\n\t"payload" "bytea" NOT NULL,\n\t"payload_json" jsonb,\n\t"attempts" integer NOT NULL,\n\t"max_retries" integer NOT NULL,\n\t"priority" integer NOT NULL,\n\t"status" text NOT NULL,\n\t"last_error" text,\n\t"created_at" timestamp with time zone NOT NULL,\n\t"finished_at" timestamp with time zone DEFAULT now() NOT NULL\n);',
+      'CREATE INDEX "bus_events_claim_idx" ON "bus_events" USING btree ("queue","priority","scheduled_at","id") WHERE locked_until IS NULL;',
+      'CREATE INDEX "bus_events_lease_idx" ON "bus_events" USING btree ("locked_until") WHERE locked_until IS NOT NULL;',
+      'CREATE INDEX "bus_events_archive_finished_idx" ON "bus_events_archive" USING btree ("finished_at");',
+    ],
+  },
 ];

@@ -18,8 +18,9 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConformanceTarget } from './conformance-target.js';
 
-export type { ConformanceTarget } from './conformance-target.js';
 import { waitFor } from './wait.js';
+
+export type { ConformanceTarget } from './conformance-target.js';
 
 type Handle<P> = (payload: P, ctx: HandlerContext<any>) => unknown;
 
