@@ -71,7 +71,15 @@ export class QueueRunner {
    */
   async terminate(deadline: number): Promise<boolean> {
     this.stop();
-    await this.#loop;
+    // A claim stuck on a dead connection must not hold shutdown past its deadline.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#loop,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
     while (this.#running.size > 0 && Date.now() < deadline) {
       await this.#sleep(Math.max(1, deadline - Date.now()));
     }
@@ -126,6 +134,12 @@ export class QueueRunner {
       const free = workers - this.#running.size;
       if (free <= 0) {
         await this.#sleep(Number.POSITIVE_INFINITY);
+        continue;
+      }
+      // Backpressure: claim no further ahead than the settler keeps up, so leases do not
+      // run out on rows waiting to be settled.
+      if (this.deps.settler.pending > workers + batchSize) {
+        await this.deps.settler.progress();
         continue;
       }
       const limit = Math.min(batchSize, free);

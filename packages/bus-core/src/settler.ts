@@ -17,6 +17,7 @@ interface Pending {
 export class Settler {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
+  #writing = 0;
 
   constructor(
     private readonly store: QueueStore<unknown>,
@@ -32,6 +33,16 @@ export class Settler {
     });
   }
 
+  /** Outcomes queued or being written. */
+  get pending(): number {
+    return this.#queue.length + this.#writing;
+  }
+
+  /** Resolves when the flush now running (if any) ends: claimers wait on it when `pending` is high. */
+  async progress(): Promise<void> {
+    await this.#flushing;
+  }
+
   /** Resolves once every queued outcome has been written (or given up on). */
   async idle(): Promise<void> {
     while (this.#flushing) await this.#flushing;
@@ -43,7 +54,9 @@ export class Settler {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, MAX_BATCH);
+        this.#writing = batch.length;
         await this.#write(batch);
+        this.#writing = 0;
       }
     } finally {
       this.#flushing = undefined;
