@@ -1,0 +1,413 @@
+// The benchmark orchestrator: runs every system in its own child process, alternating systems,
+// several rounds, and writes medians, min–max and ratios to docs/benchmarks.md.
+//
+//   node bench/src/main.mjs            full run (the issue's sizes)
+//   node bench/src/main.mjs --smoke    tiny counts, < 60 s
+// Flags: --scale F (multiplies every count), --rounds N, --only a,b (system ids),
+// --workloads publish,drain,latency,txn,backlog, --out FILE, --batch N. Env: BENCH_COUNT.
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { collectEnvironment, renderReport } from './report.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '../..');
+
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    scale: { type: 'string' },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    workloads: { type: 'string' },
+    out: { type: 'string' },
+    batch: { type: 'string' },
+    'backlog-rounds': { type: 'string' },
+  },
+});
+
+const FULL = {
+  count: 100_000,
+  batch: 1000,
+  latencyCount: 1000,
+  latencyIntervalMs: 10,
+  txnCount: 20_000,
+  txnClients: 16,
+  backlogSmall: 10_000,
+  backlogBig: 1_000_000,
+  backlogK: 10_000,
+  backlogReps: 3,
+  rounds: 3,
+};
+const SMOKE = {
+  count: 2000,
+  batch: 500,
+  latencyCount: 30,
+  latencyIntervalMs: 10,
+  txnCount: 160,
+  txnClients: 16,
+  backlogSmall: 500,
+  backlogBig: 3000,
+  backlogK: 500,
+  backlogReps: 1,
+  rounds: 1,
+};
+
+const cfg = { ...(flags.smoke ? SMOKE : FULL) };
+if (flags.scale) {
+  const f = Number(flags.scale);
+  for (const key of ['count', 'latencyCount', 'txnCount', 'backlogSmall', 'backlogBig', 'backlogK']) {
+    cfg[key] = Math.max(10, Math.round(cfg[key] * f));
+  }
+}
+if (process.env.BENCH_COUNT) cfg.count = Number(process.env.BENCH_COUNT);
+if (flags.rounds) cfg.rounds = Number(flags.rounds);
+if (flags.batch) cfg.batch = Number(flags.batch);
+if (flags['backlog-rounds']) cfg.backlogReps = Number(flags['backlog-rounds']);
+cfg.smoke = flags.smoke;
+
+const ALL_WORKLOADS = ['publish', 'drain', 'latency', 'txn', 'backlog'];
+const workloads = flags.workloads ? flags.workloads.split(',') : ALL_WORKLOADS;
+
+/**
+ * The systems. `module` is the file in systems/; `opts` go to every task; `does` lists the
+ * workloads it takes part in (publish and drain run together: publish fills the queue the drain
+ * empties).
+ */
+export const SYSTEMS = [
+  {
+    id: 'bus-pg-none',
+    module: 'bus-postgres',
+    db: 'pg',
+    label: 'bus-postgres, archive none',
+    opts: { archive: 'none' },
+    does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
+  },
+  {
+    id: 'bus-pg-all',
+    module: 'bus-postgres',
+    db: 'pg',
+    label: 'bus-postgres, archive all',
+    opts: { archive: 'all' },
+    does: ['drain'],
+  },
+  {
+    id: 'graphile',
+    module: 'graphile',
+    db: 'pg',
+    label: 'graphile-worker 0.18',
+    opts: {},
+    does: ['publish', 'drain', 'latency', 'txn'],
+  },
+  {
+    id: 'pgboss',
+    module: 'pgboss',
+    db: 'pg',
+    label: 'pg-boss 12',
+    opts: {},
+    does: ['publish', 'drain', 'latency', 'txn'],
+  },
+  {
+    id: 'bullmq',
+    module: 'bullmq',
+    db: 'redis',
+    label: 'BullMQ 6 (Redis)',
+    opts: {},
+    does: ['publish', 'drain', 'latency', 'txn'],
+  },
+  {
+    id: 'pg-floor',
+    module: 'pg-floor',
+    db: 'pg',
+    label: 'raw SQL floor, PostgreSQL',
+    opts: {},
+    does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
+  },
+  {
+    id: 'pg-baseline',
+    module: 'pg-floor',
+    db: 'pg',
+    label: 'app insert only, PostgreSQL (no queue row)',
+    opts: { baseline: true },
+    does: ['txn'],
+  },
+  {
+    id: 'bus-my-none',
+    module: 'bus-mysql',
+    db: 'mysql',
+    label: 'bus-mysql, archive none',
+    opts: { archive: 'none' },
+    does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
+  },
+  {
+    id: 'bus-my-all',
+    module: 'bus-mysql',
+    db: 'mysql',
+    label: 'bus-mysql, archive all',
+    opts: { archive: 'all' },
+    does: ['drain'],
+  },
+  {
+    id: 'my-floor',
+    module: 'mysql-floor',
+    db: 'mysql',
+    label: 'raw SQL floor, MariaDB',
+    opts: {},
+    does: ['publish', 'drain', 'txn', 'backlog'],
+  },
+  {
+    id: 'my-baseline',
+    module: 'mysql-floor',
+    db: 'mysql',
+    label: 'app insert only, MariaDB (no queue row)',
+    opts: { baseline: true },
+    does: ['txn'],
+  },
+];
+
+const only = flags.only ? new Set(flags.only.split(',')) : null;
+const systems = SYSTEMS.filter((s) => !only || only.has(s.id));
+
+// ---------------------------------------------------------------- child processes
+
+const CHILD = join(here, 'child.mjs');
+const CHILD_TIMEOUT_MS = Number(process.env.BENCH_CHILD_TIMEOUT_MS ?? 600_000);
+
+function spawnChild(system, task, opts) {
+  const execArgv = [];
+  if (process.env.BENCH_CPU_PROF && task === (process.env.BENCH_CPU_PROF_TASK ?? 'drain')) {
+    execArgv.push('--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF);
+  }
+  const child = fork(
+    CHILD,
+    [JSON.stringify({ system: system.module, task, opts: { ...system.opts, ...opts } })],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
+    },
+  );
+  const listeners = new Map();
+  let settle;
+  const result = new Promise((resolveResult, rejectResult) => {
+    settle = { resolve: resolveResult, reject: rejectResult };
+  });
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+    settle.reject(new Error(`${system.id} ${task}: timed out after ${CHILD_TIMEOUT_MS} ms`));
+  }, CHILD_TIMEOUT_MS);
+  let done = false;
+  child.on('message', (msg) => {
+    if (msg.type === 'result') {
+      done = true;
+      settle.resolve(msg.result);
+    } else if (msg.type === 'error') {
+      done = true;
+      settle.reject(new Error(`${system.id} ${task}: ${msg.message}`));
+    } else listeners.get(msg.type)?.(msg);
+  });
+  child.on('exit', (code, signal) => {
+    clearTimeout(timer);
+    if (!done)
+      settle.reject(new Error(`${system.id} ${task}: exited with ${code ?? signal} before reporting`));
+  });
+  return {
+    result,
+    send: (msg) => child.send(msg),
+    message: (type) =>
+      new Promise((resolveMessage, rejectMessage) => {
+        listeners.set(type, resolveMessage);
+        result.then(
+          () => rejectMessage(new Error(`${system.id} ${task} ended before sending ${type}`)),
+          rejectMessage,
+        );
+      }),
+  };
+}
+
+const runChild = (system, task, opts = {}) => spawnChild(system, task, opts).result;
+
+// ---------------------------------------------------------------- results
+
+/** results[systemId][metric] = number[] (one per round or repetition). */
+const results = {};
+const failures = [];
+function record(system, metric, value) {
+  results[system.id] ??= {};
+  results[system.id][metric] ??= [];
+  results[system.id][metric].push(value);
+}
+
+function log(...args) {
+  console.log(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...args);
+}
+
+const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : String(n));
+
+async function guarded(system, what, fn) {
+  try {
+    await fn();
+  } catch (error) {
+    const message = String(error?.message ?? error)
+      .split('\n')
+      .slice(0, 6)
+      .join('\n');
+    log(`FAILED ${system.id} ${what}: ${message}`);
+    failures.push({ system: system.id, what, message });
+  }
+}
+
+// ---------------------------------------------------------------- workloads
+
+async function publishAndDrain(system) {
+  const pub = await runChild(system, 'publish', { count: cfg.count, batch: cfg.batch, reset: true });
+  const pubRate = (pub.count / pub.ms) * 1000;
+  if (system.does.includes('publish')) record(system, 'publish', pubRate);
+  if (!workloads.includes('drain') || !system.does.includes('drain')) {
+    log(`${system.id}: publish ${fmt(pubRate)}/s`);
+    return;
+  }
+  const drain = await runChild(system, 'drain', { count: cfg.count });
+  const drainRate = (drain.count / drain.ms) * 1000;
+  record(system, 'drain', drainRate);
+  record(system, 'rss', drain.peakRssMb);
+  log(
+    `${system.id}: publish ${fmt(pubRate)}/s, drain ${fmt(drainRate)}/s, peak RSS ${drain.peakRssMb.toFixed(0)} MB`,
+  );
+}
+
+async function latency(system) {
+  const opts = { count: cfg.latencyCount, intervalMs: cfg.latencyIntervalMs };
+  const worker = spawnChild(system, 'latencyWorker', { ...opts, reset: true });
+  await worker.message('ready');
+  const publisher = await runChild(system, 'latencyPublisher', opts);
+  worker.send({ type: 'published', sent: publisher.sent });
+  const res = await worker.result;
+  record(system, 'latP50', res.p50);
+  record(system, 'latP99', res.p99);
+  log(`${system.id}: latency p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms (n=${res.n})`);
+}
+
+async function txn(system) {
+  const res = await runChild(system, 'txn', { count: cfg.txnCount, clients: cfg.txnClients, reset: true });
+  record(system, 'txnRate', (res.count / res.ms) * 1000);
+  record(system, 'txnP50', res.p50);
+  record(system, 'txnP99', res.p99);
+  if (res.rttP50 !== undefined) record(system, 'rttP50', res.rttP50);
+  if (res.statements !== undefined) record(system, 'txnStatements', res.statements);
+  log(
+    `${system.id}: txn ${fmt((res.count / res.ms) * 1000)}/s, p50 ${res.p50.toFixed(2)} ms, p99 ${res.p99.toFixed(2)} ms` +
+      (res.statements !== undefined ? `, statements/txn ${res.statements}` : ''),
+  );
+}
+
+async function backlog(system) {
+  for (const [label, waiting] of [
+    ['Small', cfg.backlogSmall],
+    ['Big', cfg.backlogBig],
+  ]) {
+    const k = Math.min(cfg.backlogK, waiting);
+    for (let rep = 0; rep < cfg.backlogReps; rep++) {
+      // The big backlog is filled once; each repetition takes k rows off it. The small one is
+      // refilled every time, since a repetition empties it.
+      if (rep === 0 || label === 'Small') {
+        const t0 = Date.now();
+        await runChild(system, 'prefill', { count: waiting, batch: Math.max(cfg.batch, 5000), reset: true });
+        if (rep === 0)
+          log(`${system.id}: prefilled ${fmt(waiting)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
+      const res = await runChild(system, 'backlog', { k, waiting });
+      const rate = (res.count / res.ms) * 1000;
+      record(system, `backlog${label}`, rate);
+      log(`${system.id}: ${fmt(k)} rows with ${fmt(waiting)} waiting: ${fmt(rate)}/s`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+function rotate(list, by) {
+  if (list.length === 0) return list;
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
+}
+
+async function main() {
+  const started = Date.now();
+  log(
+    `config ${JSON.stringify(cfg)}; workloads ${workloads.join(',')}; systems ${systems.map((s) => s.id).join(',')}`,
+  );
+  const env = await collectEnvironment(repoRoot);
+
+  const installed = new Set();
+  for (const system of systems) {
+    if (installed.has(system.module)) continue;
+    installed.add(system.module);
+    await guarded(system, 'install', async () => {
+      const res = await runChild(system, 'install', {});
+      if (res.version) env.versions[system.module] = res.version;
+    });
+  }
+  const usable = systems.filter(
+    (s) =>
+      !failures.some(
+        (f) => f.what === 'install' && SYSTEMS.find((x) => x.id === f.system)?.module === s.module,
+      ),
+  );
+
+  for (let round = 0; round < cfg.rounds; round++) {
+    log(`round ${round + 1}/${cfg.rounds}`);
+    if (workloads.includes('publish') || workloads.includes('drain')) {
+      for (const system of rotate(
+        usable.filter((s) => s.does.includes('drain') || s.does.includes('publish')),
+        round,
+      )) {
+        await guarded(system, 'publish/drain', () => publishAndDrain(system));
+      }
+    }
+    if (workloads.includes('latency')) {
+      for (const system of rotate(
+        usable.filter((s) => s.does.includes('latency')),
+        round,
+      )) {
+        await guarded(system, 'latency', () => latency(system));
+      }
+    }
+    if (workloads.includes('txn')) {
+      for (const system of rotate(
+        usable.filter((s) => s.does.includes('txn')),
+        round,
+      )) {
+        await guarded(system, 'txn', () => txn(system));
+      }
+    }
+  }
+  if (workloads.includes('backlog')) {
+    for (const system of usable.filter((s) => s.does.includes('backlog'))) {
+      await guarded(system, 'backlog', () => backlog(system));
+    }
+  }
+
+  const elapsed = (Date.now() - started) / 1000;
+  env.loadEnd = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+  const markdown = renderReport({ cfg, env, results, failures, systems: SYSTEMS, elapsed, workloads });
+  const out = flags.out
+    ? resolve(process.cwd(), flags.out)
+    : cfg.smoke
+      ? join(repoRoot, 'bench', '.results', 'benchmarks-smoke.md')
+      : join(repoRoot, 'docs', 'benchmarks.md');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, markdown);
+  writeFileSync(
+    out.replace(/\.md$/, '.json'),
+    `${JSON.stringify({ cfg, env, results, failures }, null, 2)}\n`,
+  );
+  log(`wrote ${out} in ${elapsed.toFixed(0)} s${failures.length ? `; ${failures.length} failure(s)` : ''}`);
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+await main();

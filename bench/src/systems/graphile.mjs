@@ -1,0 +1,149 @@
+// graphile-worker 0.18 in its documented high-throughput configuration: localQueue (batched
+// fetch), completeJobBatchDelay 0 (batched completion), concurrency 24.
+import { Logger, makeWorkerUtils, run, runMigrations } from 'graphile-worker';
+import pg from 'pg';
+import { recreatePgDatabase } from '../admin.mjs';
+import {
+  completionCounter,
+  concurrently,
+  inChunks,
+  latencySummary,
+  nowMs,
+  nowUs,
+  packageVersion,
+  payloadOf,
+  pgUrl,
+  sleep,
+} from '../util.mjs';
+
+const DB = 'bench_graphile';
+const url = pgUrl(DB);
+const logger = new Logger(() => () => {});
+const CONCURRENCY = 24;
+const LOCAL_QUEUE = Number(process.env.BENCH_GRAPHILE_LOCAL_QUEUE ?? 500);
+
+const preset = {
+  worker: {
+    localQueue: { size: LOCAL_QUEUE },
+    completeJobBatchDelay: 0,
+    failJobBatchDelay: 0,
+  },
+};
+
+export async function install() {
+  await recreatePgDatabase(DB);
+  await runMigrations({ connectionString: url, logger });
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(
+    'CREATE TABLE app_users (id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY, email text NOT NULL)',
+  );
+  await client.end();
+  const version = packageVersion('graphile-worker');
+  return { version };
+}
+
+export async function reset() {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query(
+    'TRUNCATE graphile_worker._private_jobs, graphile_worker._private_job_queues, app_users',
+  );
+  await client.query('VACUUM ANALYZE graphile_worker._private_jobs');
+  await client.end();
+  return {};
+}
+
+export async function publish({ count, batch }) {
+  const utils = await makeWorkerUtils({ connectionString: url, logger });
+  await utils.migrate();
+  const t0 = nowMs();
+  await inChunks(count, batch, async (start, end) => {
+    const specs = [];
+    for (let i = start; i < end; i++) specs.push({ identifier: 'noop', payload: payloadOf(i) });
+    await utils.addJobs(specs);
+  });
+  const ms = nowMs() - t0;
+  await utils.release();
+  return { ms, count };
+}
+
+export const prefill = publish;
+
+async function liveRows(pool) {
+  const { rows } = await pool.query('SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs) AS live');
+  return rows[0].live;
+}
+
+async function startWorker(onJob) {
+  return run({
+    connectionString: url,
+    concurrency: CONCURRENCY,
+    maxPoolSize: CONCURRENCY + 2,
+    noHandleSignals: true,
+    pollInterval: 1000,
+    logger,
+    preset,
+    taskList: { noop: async (payload) => onJob(payload) },
+  });
+}
+
+export async function drain({ count }) {
+  const counter = completionCounter(count);
+  const probe = new pg.Pool({ connectionString: url, max: 1 });
+  await probe.query('SELECT 1');
+  const t0 = nowMs();
+  const runner = await startWorker(() => counter.hit());
+  await counter.reached;
+  while (await liveRows(probe)) await sleep(2);
+  const ms = nowMs() - t0;
+  await runner.stop();
+  await probe.end();
+  return { ms, count: counter.count };
+}
+
+export async function latencyWorker({ count }, ctx) {
+  const counter = completionCounter(count);
+  const latencies = [];
+  const runner = await startWorker((p) => {
+    latencies.push((nowUs() - p.t) / 1000);
+    counter.hit();
+  });
+  await sleep(300); // let the pool start listening
+  ctx.send({ type: 'ready' });
+  await counter.reached;
+  await runner.stop();
+  return latencySummary(latencies);
+}
+
+export async function latencyPublisher({ count, intervalMs }) {
+  const utils = await makeWorkerUtils({ connectionString: url, logger });
+  await utils.withPgClient((c) => c.query('SELECT 1'));
+  const start = nowMs();
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * intervalMs - nowMs();
+    if (wait > 0) await sleep(wait);
+    await utils.addJob('noop', { ...payloadOf(i), t: nowUs() });
+  }
+  await utils.release();
+  return { sent: count };
+}
+
+// One job per transaction, beside the app's own insert, as graphile documents it for transactional
+// enqueueing: SELECT graphile_worker.add_job(...) on the app's connection.
+export async function txn({ count, clients }) {
+  const pool = new pg.Pool({ connectionString: url, max: clients });
+  const conns = await Promise.all(Array.from({ length: clients }, () => pool.connect()));
+  const t0 = nowMs();
+  const latencies = await concurrently(count, clients, async (i, lane) => {
+    const c = conns[lane];
+    await c.query('BEGIN');
+    await c.query('INSERT INTO app_users (email) VALUES ($1)', [`user${i}@example.com`]);
+    await c.query('SELECT graphile_worker.add_job($1, $2::json)', ['noop', JSON.stringify(payloadOf(i))]);
+    await c.query('COMMIT');
+  });
+  const ms = nowMs() - t0;
+  for (const c of conns) c.release();
+  await pool.end();
+  return { ms, count, statements: 1, ...latencySummary(latencies) };
+}

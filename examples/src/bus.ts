@@ -1,0 +1,16 @@
+import { consoleLogger, createBus } from 'bus-core';
+import { postgresStore } from 'bus-postgres';
+import { db } from './db.js';
+import { queues } from './queues.js';
+
+export const store = postgresStore(db);
+
+export const bus = createBus({
+  store,
+  queues,
+  logger: consoleLogger('info'), // silent by default
+  jsonPayload: false, // true also writes each payload as JSON to payload_json
+  rescueInterval: 15_000, // ms between lease-expiry rescues (the default)
+  archiveRetention: 30 * 86_400_000, // delete archive rows after 30 days (default: keep them)
+  // workerId: 'api-1', // written to locked_by; defaults to HOSTNAME:pid:random
+});

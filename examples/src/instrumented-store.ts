@@ -1,0 +1,49 @@
+import type { QueueStore } from 'bus-core';
+
+type Method = Exclude<keyof QueueStore, 'capabilities' | 'listen'>;
+
+/**
+ * A custom store: wraps any store and times each call, for metrics. Whatever a store adds or
+ * changes, it must still pass the conformance suite (test/instrumented-store.test.ts).
+ */
+export class InstrumentedStore<TTx> implements QueueStore<TTx> {
+  readonly capabilities: QueueStore<TTx>['capabilities'];
+  readonly listen: QueueStore<TTx>['listen'];
+  readonly stats = new Map<string, { calls: number; ms: number }>();
+
+  constructor(private readonly inner: QueueStore<TTx>) {
+    this.capabilities = inner.capabilities;
+    this.listen = inner.listen?.bind(inner);
+  }
+
+  insert: QueueStore<TTx>['insert'] = (p) => this.#time('insert', () => this.inner.insert(p));
+  claim: QueueStore<TTx>['claim'] = (p) => this.#time('claim', () => this.inner.claim(p));
+  settle: QueueStore<TTx>['settle'] = (p) => this.#time('settle', () => this.inner.settle(p));
+  extendLeases: QueueStore<TTx>['extendLeases'] = (p) =>
+    this.#time('extendLeases', () => this.inner.extendLeases(p));
+  release: QueueStore<TTx>['release'] = (p) => this.#time('release', () => this.inner.release(p));
+  rescue: QueueStore<TTx>['rescue'] = (p) => this.#time('rescue', () => this.inner.rescue(p));
+  prune: QueueStore<TTx>['prune'] = (p) => this.#time('prune', () => this.inner.prune(p));
+  now: QueueStore<TTx>['now'] = () => this.#time('now', () => this.inner.now());
+  listEvents: QueueStore<TTx>['listEvents'] = (p) => this.#time('listEvents', () => this.inner.listEvents(p));
+  listArchive: QueueStore<TTx>['listArchive'] = (p) =>
+    this.#time('listArchive', () => this.inner.listArchive(p));
+  countByQueue: QueueStore<TTx>['countByQueue'] = () =>
+    this.#time('countByQueue', () => this.inner.countByQueue());
+
+  transaction<T>(fn: (tx: TTx) => Promise<T>): Promise<T> {
+    return this.#time('transaction', () => this.inner.transaction(fn));
+  }
+
+  async #time<T>(method: Method, call: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await call();
+    } finally {
+      const entry = this.stats.get(method) ?? { calls: 0, ms: 0 };
+      entry.calls += 1;
+      entry.ms += performance.now() - start;
+      this.stats.set(method, entry);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+/** MySQL 8.0+ / MariaDB 10.6+ driver for bus: the QueueStore, its Drizzle tables and migrations. */
+export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js';
+export {
+  assertIdentifier,
+  type BusEventsArchiveTable,
+  type BusEventsTable,
+  type BusTableNames,
+  type BusTables,
+  busEvents,
+  busEventsArchive,
+  createBusTables,
+  DEFAULT_ARCHIVE_TABLE,
+  DEFAULT_EVENTS_TABLE,
+  longblob,
+  resolveTableNames,
+} from './schema.js';
+export { MySqlQueueStore, type MySqlStoreOptions, type MySqlTx, mysqlStore, type ServerInfo } from './store.js';

@@ -1,0 +1,131 @@
+import { BusError, isBusError } from 'bus-core';
+
+/** The fields of a mysql2 error that matter here. */
+export interface MySqlErrorInfo {
+  errno: number | undefined;
+  code: string | undefined;
+  message: string;
+  error: unknown;
+}
+
+/** ER_LOCK_DEADLOCK: InnoDB rolled the whole transaction back; retrying it is safe. */
+export const ER_LOCK_DEADLOCK = 1213;
+/** ER_LOCK_WAIT_TIMEOUT: the statement was rolled back; rolling back and retrying is safe. */
+export const ER_LOCK_WAIT_TIMEOUT = 1205;
+/** ER_NET_PACKET_TOO_LARGE. */
+export const ER_NET_PACKET_TOO_LARGE = 1153;
+/** ER_WARN_ALLOWED_PACKET_OVERFLOWED (FROM_BASE64 result over max_allowed_packet). */
+export const ER_WARN_ALLOWED_PACKET_OVERFLOWED = 1301;
+
+/**
+ * Finds the driver error under Drizzle's `DrizzleQueryError` wrapper (whose message repeats the
+ * whole query and its parameters, megabytes for a large payload).
+ */
+export function mysqlErrorInfo(error: unknown): MySqlErrorInfo {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    const e = current as { errno?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+    if (typeof e.errno === 'number' || (typeof e.code === 'string' && e.cause === undefined)) {
+      return {
+        errno: typeof e.errno === 'number' ? e.errno : undefined,
+        code: typeof e.code === 'string' ? e.code : undefined,
+        message: typeof e.message === 'string' ? e.message : String(current),
+        error: current,
+      };
+    }
+    if (e.cause === undefined) break;
+    current = e.cause;
+  }
+  const message = error instanceof Error ? error.message.split('\nparams:', 1)[0]! : String(error);
+  return { errno: undefined, code: undefined, message: message.slice(0, 2000), error };
+}
+
+/** Whether a failed transaction can simply be run again (deadlock, lock-wait timeout). */
+export function isRetryable(error: unknown): boolean {
+  const { errno } = mysqlErrorInfo(error);
+  return errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
+}
+
+/** Wraps a driver error as `STORE_FAILED` with a short message; bus errors pass through. */
+export function storeError(operation: string, error: unknown): BusError {
+  if (isBusError(error)) return error;
+  const info = mysqlErrorInfo(error);
+  const tag = [info.code, info.errno].filter((x) => x !== undefined).join(' ');
+  return new BusError('STORE_FAILED', `${operation} failed: ${info.message}${tag ? ` (${tag})` : ''}`, {
+    cause: info.error,
+  });
+}
+
+/** Waits a random 1-`cap` ms, growing with `attempt`, so colliding transactions drift apart. */
+export function jitter(attempt: number): Promise<void> {
+  const cap = Math.min(5 * 2 ** attempt, 250);
+  return new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * cap));
+}
+
+const ID = /^(0|[1-9][0-9]{0,19})$/;
+const MAX_ID = 18446744073709551615n;
+
+/** Whether `id` can be a row id (an unsigned 64-bit decimal); others match no row. */
+export function isRowId(id: unknown): id is string {
+  return typeof id === 'string' && ID.test(id) && (id.length < 20 || BigInt(id) <= MAX_ID);
+}
+
+/** Parses a `DATETIME(6)` text value, which this package always writes in UTC. */
+export function parseUtc(value: unknown): Date {
+  if (value instanceof Date) return value;
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(String(value));
+  if (!m) throw new BusError('STORE_FAILED', `unexpected DATETIME value from the database: ${String(value)}`);
+  const ms = m[7] ? Math.floor(Number(m[7].padEnd(6, '0')) / 1000) : 0;
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms));
+}
+
+/** Like `parseUtc`, keeping NULL. */
+export function parseUtcOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : parseUtc(value);
+}
+
+/** Formats a Date as a UTC `DATETIME(6)` literal; the column's range is years 1000-9999. */
+export function formatUtc(date: Date): string {
+  const year = date.getUTCFullYear();
+  if (Number.isNaN(date.getTime()) || year < 1000 || year > 9999) {
+    throw new BusError('INVALID_ARGUMENT', `runAt must be a date between the years 1000 and 9999 (got ${String(date)})`, {
+      value: date,
+    });
+  }
+  return date.toISOString().slice(0, 23).replace('T', ' ');
+}
+
+/** A BLOB value from mysql2 (a Buffer) as a plain Uint8Array of its own. */
+export function toBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (typeof value === 'string') return new Uint8Array(Buffer.from(value, 'binary'));
+  throw new BusError('STORE_FAILED', `unexpected payload value from the database: ${typeof value}`);
+}
+
+/** JSON column text (MariaDB: LONGTEXT, MySQL: JSON cast to text) as a value. */
+export function parseJson(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+const ESCAPED = /[\0\n\r\b\t\x1a'"\\]/g;
+
+/** Bytes a string takes as an escaped SQL literal (what mysql2 sends). */
+export function literalBytes(value: string): number {
+  let escapes = 0;
+  ESCAPED.lastIndex = 0;
+  while (ESCAPED.exec(value) !== null) escapes++;
+  return Buffer.byteLength(value, 'utf8') + escapes + 2;
+}
+
+/** Formats a byte count for messages. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}

@@ -1,0 +1,19 @@
+import { runConformanceSuite } from 'bus-testing';
+import { mysqlStore, type MySqlTx } from '../src/index.js';
+import { createTestDatabase, type TestDatabase, truncate } from './helpers.js';
+
+let t: TestDatabase | undefined;
+
+runConformanceSuite<MySqlTx>({
+  name: 'mysql (MariaDB, mysql2)',
+  async setup() {
+    t = await createTestDatabase();
+    return mysqlStore(t.db);
+  },
+  async reset() {
+    await truncate(t!);
+  },
+  async teardown() {
+    await t?.drop();
+  },
+});

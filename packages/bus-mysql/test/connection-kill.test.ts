@@ -1,0 +1,152 @@
+import { createBus, defineEvent, type HandlerSettings, isBusError, Registry } from 'bus-core';
+import { waitFor } from 'bus-testing';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlStore } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers.js';
+
+let t: TestDatabase;
+
+beforeAll(async () => {
+  t = await createTestDatabase({ connectionLimit: 12 });
+});
+afterAll(async () => {
+  await t?.drop();
+});
+
+/** KILLs every connection to the test database but the admin one; returns how many. */
+async function killAll(): Promise<number> {
+  const [rows] = (await t.admin.query(
+    'SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()',
+    [t.name],
+  )) as unknown as [{ ID: number }[]];
+  let killed = 0;
+  for (const { ID } of rows) {
+    await t.admin.query(`KILL ${Number(ID)}`).then(
+      () => killed++,
+      () => undefined, // it ended on its own meanwhile
+    );
+  }
+  return killed;
+}
+
+const KillEvent = defineEvent<{ n: number }>('kill.event');
+
+describe('KILL <connection id> under load', () => {
+  it('workers recover and every row ends archived once; publishes during the cuts resolve or reject with BusError', async () => {
+    const store = mysqlStore(t.db);
+    const handled = new Map<number, number>();
+    class KillHandler {
+      static readonly handlerName = 'kill.handler';
+      static readonly settings: HandlerSettings = { queueName: 'kill', maxRetries: 10, executionTimeout: 10_000 };
+      static calculateScheduledAt(): number {
+        return 0;
+      }
+      async handle(payload: { n: number }): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        handled.set(payload.n, (handled.get(payload.n) ?? 0) + 1);
+      }
+    }
+    const registry = new Registry();
+    registry.register(KillEvent, KillHandler);
+    const errors: string[] = [];
+    const bus = createBus({
+      store,
+      registry,
+      rescueInterval: 200,
+      logger: { debug() {}, info() {}, warn() {}, error: (m) => void errors.push(m) },
+      queues: [
+        { queueName: 'kill', workers: 16, batchSize: 16, sleepInterval: 50, archivePolicy: 'all', leaseDuration: 2000 },
+      ],
+    });
+    await bus.init();
+    const published = new Map<string, number>();
+    const first = await bus.publishBatch(
+      KillEvent,
+      Array.from({ length: 2000 }, (_, n) => ({ n })),
+    );
+    first.forEach((id, n) => published.set(id, n));
+    await bus.controller.startWorkers();
+
+    let n = 2000;
+    let rejected = 0;
+    let killed = 0;
+    const publishing = (async () => {
+      for (let round = 0; round < 60; round++) {
+        const payloads = Array.from({ length: 10 }, () => ({ n: n++ }));
+        try {
+          const ids = await bus.publishBatch(KillEvent, payloads);
+          ids.forEach((id, i) => published.set(id, payloads[i]!.n));
+        } catch (error) {
+          expect(isBusError(error, 'PUBLISH_FAILED'), String(error)).toBe(true);
+          rejected++;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    for (let round = 0; round < 6; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      killed += await killAll();
+    }
+    await publishing;
+    expect(killed).toBeGreaterThan(6);
+
+    await waitFor(async () => (await store.listEvents({ limit: 1 })).length === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: `the queue to drain after the cuts (errors: ${errors.slice(-3).join(' | ')})`,
+    });
+    await bus.controller.awaitTerminationWithTimeout(5000);
+    const archived = await store.listArchive();
+    const archivedIds = new Set(archived.map((a) => a.id));
+    expect(archived.length).toBe(archivedIds.size);
+    for (const id of published.keys()) expect(archivedIds.has(id), `published row ${id} archived`).toBe(true);
+    expect(archived.every((a) => a.status === 'completed')).toBe(true);
+    const attempts = new Map(archived.map((a) => [a.id, a.attempts]));
+    for (const [id, payload] of published) {
+      const runs = handled.get(payload) ?? 0;
+      expect(runs, `row ${id}`).toBeGreaterThanOrEqual(1);
+      // A second run only after a lost lease (which counted an attempt).
+      if (runs > 1) expect(attempts.get(id)!, `row ${id} ran ${runs} times`).toBeGreaterThan(1);
+    }
+    console.info(
+      `killed ${killed} connections; ${rejected} of 60 publishes rejected; ${[...handled.values()].filter((r) => r > 1).length} rows ran twice`,
+    );
+  });
+
+  it('a publish whose connection is killed rejects with PUBLISH_FAILED, and the next one works', async () => {
+    const store = mysqlStore(t.db);
+    class CutHandler {
+      static readonly handlerName = 'cut.handler';
+      static readonly settings: HandlerSettings = { queueName: 'cut', maxRetries: 0, executionTimeout: 10_000 };
+      handle(): void {}
+    }
+    const CutEvent = defineEvent<{ n: number }>('cut.event');
+    const registry = new Registry();
+    registry.register(CutEvent, CutHandler);
+    const bus = createBus({
+      store,
+      registry,
+      queues: [{ queueName: 'cut', workers: 1, batchSize: 1, sleepInterval: 1000, archivePolicy: 'all' }],
+    });
+    await bus.init();
+    let publishError: unknown;
+    const outcome = await store
+      .transaction(async (tx) => {
+        const [rows] = (await tx.execute(sql`SELECT CONNECTION_ID() AS id`)) as unknown as [{ id: number }[]];
+        await t.admin.query(`KILL ${Number(rows[0]!.id)}`);
+        publishError = await bus.publishTxn(tx, CutEvent, { n: 1 }).catch((e: unknown) => e);
+      })
+      .then(
+        () => 'committed',
+        () => 'failed',
+      );
+    expect(isBusError(publishError, 'PUBLISH_FAILED'), String(publishError)).toBe(true);
+    expect(outcome).toBe('failed');
+    expect(await store.listEvents({ queue: 'cut' })).toEqual([]);
+
+    await killAll();
+    const ids = await bus.publish(CutEvent, { n: 2 });
+    expect((await store.listEvents({ ids })).map((r) => r.id)).toEqual(ids);
+  });
+});

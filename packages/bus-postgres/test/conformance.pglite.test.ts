@@ -1,0 +1,18 @@
+import { runConformanceSuite } from 'bus-testing';
+import { sql } from 'drizzle-orm';
+import { postgresStore } from '../src/index.js';
+import { createPglite } from './helpers.js';
+
+let lite: Awaited<ReturnType<typeof createPglite>>;
+
+runConformanceSuite({
+  name: 'postgres (PGlite)',
+  async setup() {
+    lite = await createPglite();
+    return postgresStore(lite.db);
+  },
+  reset: async () => {
+    await lite.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
+  },
+  teardown: () => lite.close(),
+});

@@ -1,0 +1,160 @@
+import { createBus, Registry } from 'bus-core';
+import { waitFor } from 'bus-testing';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresStore } from '../src/index.js';
+import { DrainEvent, DrainHandler, type WorkerConfig } from './fixtures/drain.js';
+import { createTestSchema, PG_URL, type TestSchema } from './helpers.js';
+import { bundleWorker, startWorker, type WorkerProcess } from './processes.js';
+
+// Several OS processes share one database: claims are exclusive across them, NOTIFY wakes them,
+// and a crashed process's rows come back through lease expiry and the rescuer.
+
+let t: TestSchema;
+let worker: Awaited<ReturnType<typeof bundleWorker>>;
+const running: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  [t, worker] = await Promise.all([createTestSchema('proc', { max: 4 }), bundleWorker()]);
+  await t.db.execute(sql`CREATE TABLE handled (
+    event_id int8 NOT NULL, pid int4 NOT NULL, attempt int4 NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp()
+  )`);
+});
+
+afterAll(async () => {
+  for (const w of running.splice(0)) w.child.kill('SIGKILL');
+  worker?.cleanup();
+  await t?.drop();
+});
+
+async function reset(): Promise<void> {
+  await t.db.execute(sql`TRUNCATE bus_events, bus_events_archive, handled`);
+}
+
+function config(over: Partial<WorkerConfig> = {}): WorkerConfig {
+  return {
+    url: PG_URL,
+    schema: t.schema,
+    workers: 40,
+    batchSize: 40,
+    leaseDuration: 3000,
+    handlerDelayMs: 0,
+    ...over,
+  };
+}
+
+async function publisher() {
+  const registry = new Registry();
+  registry.register(DrainEvent, DrainHandler);
+  const bus = createBus({
+    store: postgresStore(t.db, { listen: false }),
+    registry,
+    queues: [{ queueName: 'drain', workers: 1, batchSize: 1, sleepInterval: 1000, archivePolicy: 'all' }],
+  });
+  await bus.init();
+  return bus;
+}
+
+async function publish(total: number): Promise<void> {
+  const bus = await publisher();
+  const chunk = 5000;
+  for (let start = 0; start < total; start += chunk) {
+    const payloads = Array.from({ length: Math.min(chunk, total - start) }, (_, i) => ({ n: start + i }));
+    await bus.publishBatch(DrainEvent, payloads);
+  }
+}
+
+async function count(query: ReturnType<typeof sql>): Promise<number> {
+  const rows = (await t.db.execute(query)) as unknown as { n: string }[];
+  return Number(rows[0]!.n);
+}
+
+describe('worker processes', () => {
+  it('4 processes drain 20,000 events: each handled exactly once and archived (policy all)', async () => {
+    await reset();
+    const workers = await Promise.all(Array.from({ length: 4 }, () => startWorker(worker.file, config())));
+    running.push(...workers);
+    // Published after the workers went idle: with a 30 s sleepInterval, only NOTIFY wakes them.
+    await publish(20_000);
+    await waitFor(async () => (await count(sql`SELECT count(*) AS n FROM bus_events_archive`)) === 20_000, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      message: '20,000 rows archived',
+    });
+    const stops = await Promise.all(workers.map((w) => w.stop()));
+    running.splice(0);
+    expect(stops.every((s) => s.clean)).toBe(true);
+
+    expect(await count(sql`SELECT count(*) AS n FROM handled`)).toBe(20_000);
+    expect(await count(sql`SELECT count(DISTINCT event_id) AS n FROM handled`)).toBe(20_000);
+    expect(await count(sql`SELECT count(*) AS n FROM bus_events`)).toBe(0);
+    expect(
+      await count(sql`SELECT count(*) AS n FROM bus_events_archive WHERE status = 'completed' AND attempts = 1`),
+    ).toBe(20_000);
+    // Every archived row is one that a process handled.
+    expect(
+      await count(sql`SELECT count(*) AS n FROM bus_events_archive a LEFT JOIN handled h ON h.event_id = a.id
+        WHERE h.event_id IS NULL`),
+    ).toBe(0);
+    const perProcess = (await t.db.execute(
+      sql`SELECT pid, count(*)::int AS n FROM handled GROUP BY pid`,
+    )) as unknown as { pid: number; n: number }[];
+    expect(perProcess.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a SIGKILLed process: every event still handled; only its in-flight events ran twice', async () => {
+    await reset();
+    const total = 5000;
+    const workers = await Promise.all(
+      Array.from({ length: 4 }, () => startWorker(worker.file, config({ workers: 20, batchSize: 20, handlerDelayMs: 20 }))),
+    );
+    running.push(...workers);
+    const victim = workers[0]!;
+    await publish(total);
+    await waitFor(
+      async () => (await count(sql`SELECT count(*) AS n FROM handled WHERE pid = ${victim.pid}`)) >= 300,
+      { timeoutMs: 60_000, intervalMs: 20, message: 'the victim to have handled 300 events' },
+    );
+    victim.child.kill('SIGKILL');
+    expect(await victim.exited).toBe(null);
+    running.splice(running.indexOf(victim), 1);
+
+    await waitFor(async () => (await count(sql`SELECT count(*) AS n FROM bus_events_archive`)) === total, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      message: `${total} rows archived after the crash`,
+    });
+    const survivors = workers.slice(1);
+    await Promise.all(survivors.map((w) => w.stop()));
+    running.splice(0);
+
+    expect(await count(sql`SELECT count(DISTINCT event_id) AS n FROM handled`)).toBe(total);
+    expect(await count(sql`SELECT count(*) AS n FROM bus_events`)).toBe(0);
+    expect(await count(sql`SELECT count(*) AS n FROM bus_events_archive WHERE status = 'completed'`)).toBe(total);
+
+    // Events handled more than once: the first run was the victim's, the later ones a survivor's
+    // with a higher attempt number, after the rescuer returned the row.
+    const twice = (await t.db.execute(sql`SELECT event_id::text AS id,
+        array_agg(pid ORDER BY attempt, at) AS pids, array_agg(attempt ORDER BY attempt, at) AS attempts
+      FROM handled GROUP BY event_id HAVING count(*) > 1`)) as unknown as {
+      id: string;
+      pids: number[];
+      attempts: number[];
+    }[];
+    for (const row of twice) {
+      expect(row.pids[0], `event ${row.id} first ran in the killed process`).toBe(victim.pid);
+      expect(row.pids.slice(1).includes(victim.pid), `event ${row.id}`).toBe(false);
+      expect(new Set(row.attempts).size, `event ${row.id} attempts ${row.attempts}`).toBe(row.attempts.length);
+    }
+    // The victim was killed mid-run, so some of its rows did run again; at most what it held:
+    // its 20 worker slots plus outcomes it had not settled yet.
+    expect(twice.length).toBeGreaterThan(0);
+    expect(twice.length).toBeLessThanOrEqual(60);
+    // The rows the victim ran but never settled ran again, and their archive shows 2+ attempts.
+    expect(
+      await count(sql`SELECT count(*) AS n FROM bus_events_archive a WHERE a.attempts > 1
+        AND NOT EXISTS (SELECT 1 FROM handled h WHERE h.event_id = a.id AND h.pid = ${victim.pid})
+        AND NOT EXISTS (SELECT 1 FROM handled h WHERE h.event_id = a.id AND h.attempt = 1)`),
+    ).toBe(0);
+  });
+});

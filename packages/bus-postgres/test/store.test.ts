@@ -1,0 +1,239 @@
+import { encodePayload, isBusError, type NewEventRow } from 'bus-core';
+import { waitFor } from 'bus-testing';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createBusTables, migrate, type PgTx, type PostgresStore, postgresStore } from '../src/index.js';
+import {
+  createPglite,
+  createTestSchema,
+  pgClient,
+  type TcpProxy,
+  type TestSchema,
+  tcpProxy,
+  uniqueName,
+} from './helpers.js';
+
+function row(over: Partial<NewEventRow> = {}): NewEventRow {
+  return {
+    queue: 'q',
+    eventName: 'store.event',
+    handlerName: 'store.handler',
+    payload: encodePayload({ n: 0 }),
+    payloadJson: null,
+    maxRetries: 0,
+    priority: 0,
+    delayMs: 0,
+    runAt: null,
+    ...over,
+  };
+}
+
+let t: TestSchema;
+let store: PostgresStore;
+let lite: Awaited<ReturnType<typeof createPglite>>;
+let liteStore: PostgresStore;
+
+beforeAll(async () => {
+  [t, lite] = await Promise.all([createTestSchema('store'), createPglite()]);
+  store = postgresStore(t.db, { channel: uniqueName('wake') });
+  liteStore = postgresStore(lite.db);
+});
+
+beforeEach(async () => {
+  await t.truncate();
+  await lite.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
+});
+
+afterAll(async () => {
+  await lite?.close();
+  await t?.drop();
+});
+
+const drivers = () =>
+  [
+    ['postgres.js', store, t.db],
+    ['PGlite', liteStore, lite.db],
+  ] as [string, PostgresStore, PgTx][];
+
+describe('insert', () => {
+  it.each(['postgres.js', 'PGlite'])('%s: 12,000 rows in one call, ids in input order, payloads intact', async (name) => {
+    const [, s] = drivers().find(([n]) => n === name)!;
+    const rows = Array.from({ length: 12_000 }, (_, n) =>
+      row({ queue: `q${n % 3}`, payload: encodePayload({ n, pad: 'x'.repeat(n % 50) }), priority: n % 7 }),
+    );
+    const ids = await s.insert({ rows });
+    expect(ids).toHaveLength(12_000);
+    const numeric = ids.map(BigInt);
+    for (let i = 1; i < numeric.length; i++) expect(numeric[i]! > numeric[i - 1]!).toBe(true);
+    const listed = await s.listEvents({ ids: [ids[0]!, ids[5_000]!, ids[11_999]!] });
+    expect(listed.map((r) => [r.id, r.queue, r.priority])).toEqual([
+      [ids[0], 'q0', 0],
+      [ids[5_000], `q${5_000 % 3}`, 5_000 % 7],
+      [ids[11_999], `q${11_999 % 3}`, 11_999 % 7],
+    ]);
+    expect([...listed[1]!.payload]).toEqual([...rows[5_000]!.payload]);
+    expect(listed[1]!.payload.constructor).toBe(Uint8Array);
+  });
+
+  it.each(['postgres.js', 'PGlite'])('%s: rows written in a rolled-back transaction vanish', async (name) => {
+    const [, s, db] = drivers().find(([n]) => n === name)!;
+    const error = await db
+      .transaction(async (tx) => {
+        expect(await s.insert({ rows: [row(), row()], tx })).toHaveLength(2);
+        throw new Error('roll back');
+      })
+      .catch((e: unknown) => e);
+    expect((error as Error).message).toBe('roll back');
+    expect(await s.listEvents()).toEqual([]);
+  });
+
+  it('stores the JSON column as jsonb', async () => {
+    const [id] = await store.insert({ rows: [row({ payloadJson: '{"a":[1,"two",{"b":null}]}' })] });
+    const rows = (await t.db.execute(
+      sql`SELECT jsonb_typeof(payload_json) AS t, payload_json->'a'->>1 AS two FROM bus_events WHERE id = ${id}::int8`,
+    )) as unknown as { t: string; two: string }[];
+    expect(rows).toEqual([{ t: 'object', two: 'two' }]);
+  });
+});
+
+describe('errors', () => {
+  it('driver errors surface as STORE_FAILED with the database message, and publish as PUBLISH_FAILED', async () => {
+    const missing = postgresStore(t.db, { eventsTable: 'no_such_table', archiveTable: 'no_such_archive' });
+    const error = await missing.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 }).catch((e: unknown) => e);
+    expect(isBusError(error, 'STORE_FAILED')).toBe(true);
+    expect((error as Error).message).toContain('relation "no_such_table" does not exist');
+    expect((error as Error).message.length).toBeLessThan(300);
+    expect((error as Error & { cause: { code: string } }).cause.code).toBe('42P01');
+  });
+});
+
+describe('custom table names', () => {
+  it('migrate and the store use them; the default tables stay untouched', async () => {
+    const names = { eventsTable: uniqueName('jobs'), archiveTable: uniqueName('jobs_done') };
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init'] });
+    const custom = postgresStore(t.db, names);
+    const [id] = await custom.insert({ rows: [row()] });
+    const [claimed] = await custom.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    expect(claimed?.id).toBe(id);
+    expect(
+      await custom.settle({ workerId: 'w', outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }] }),
+    ).toEqual({ settled: [id] });
+    expect((await custom.listArchive()).map((r) => r.id)).toEqual([id]);
+    expect(await store.listArchive()).toEqual([]);
+    const tables = (await t.db.execute(
+      sql`SELECT tablename FROM pg_tables WHERE schemaname = ${t.schema} AND tablename LIKE 'jobs%' ORDER BY 1`,
+    )) as unknown as { tablename: string }[];
+    expect(tables.map((r) => r.tablename).sort()).toEqual([names.archiveTable, names.eventsTable].sort());
+    // The Drizzle tables of the same names map onto what migrate created.
+    const tablesOf = createBusTables(names);
+    const rows = await t.db.select({ id: tablesOf.archive.id, status: tablesOf.archive.status }).from(tablesOf.archive);
+    expect(rows).toEqual([{ id: BigInt(id!), status: 'completed' }]);
+  });
+});
+
+describe('LISTEN/NOTIFY', () => {
+  it.each(['postgres.js', 'PGlite'])(
+    '%s: wake-ups arrive at commit, never for rollbacks, and not for delayed rows',
+    async (name) => {
+      const [, s, db] = drivers().find(([n]) => n === name)!;
+      const woken: string[] = [];
+      const errors: unknown[] = [];
+      const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
+      try {
+        await s.insert({ rows: [row({ queue: 'plain' })] });
+        await waitFor(() => woken.includes('plain'), { message: 'wake-up for an autocommit insert' });
+
+        let release!: () => void;
+        const gate = new Promise<void>((r) => {
+          release = r;
+        });
+        const pending = db.transaction(async (tx) => {
+          await s.insert({ rows: [row({ queue: 'in-tx' }), row({ queue: 'in-tx' }), row({ queue: 'in-tx-2' })], tx });
+          await gate;
+        });
+        if (name === 'postgres.js') {
+          // Another session commits meanwhile: its wake-up arrives, the open transaction's does not.
+          await s.insert({ rows: [row({ queue: 'other' })] });
+          await waitFor(() => woken.includes('other'), { message: 'wake-up of the other session' });
+          expect(woken).not.toContain('in-tx');
+        }
+        release();
+        await pending;
+        await waitFor(() => woken.includes('in-tx') && woken.includes('in-tx-2'), { message: 'wake-up at commit' });
+        expect(woken.filter((q) => q === 'in-tx')).toHaveLength(1);
+
+        await db
+          .transaction(async (tx) => {
+            await s.insert({ rows: [row({ queue: 'rolled-back' })], tx });
+            throw new Error('no');
+          })
+          .catch(() => undefined);
+        await s.insert({ rows: [row({ queue: 'delayed', delayMs: 60_000 })] });
+        await s.insert({ rows: [row({ queue: 'last' })] });
+        await waitFor(() => woken.includes('last'), { message: 'the last wake-up' });
+        expect(woken).not.toContain('rolled-back');
+        expect(woken).not.toContain('delayed');
+        expect(errors).toEqual([]);
+      } finally {
+        await sub.close();
+      }
+    },
+  );
+
+  it('postgres.js: the listener survives pg_terminate_backend and wakes the queues it works on', async () => {
+    const app = uniqueName('bus-listen');
+    const client = pgClient({ schema: t.schema, applicationName: app });
+    const s = postgresStore(drizzle(client), { channel: uniqueName('wake'), listenCheckInterval: 200 });
+    const woken: string[] = [];
+    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: () => undefined });
+    try {
+      await s.claim({ queue: 'known', limit: 1, workerId: 'w', leaseMs: 1000 });
+      await waitFor(
+        async () => {
+          const rows = (await t.db.execute(
+            sql`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+              WHERE application_name = ${app} AND query ILIKE 'listen%'`,
+          )) as unknown as { n: number }[];
+          return rows[0]!.n === 1;
+        },
+        { message: 'the LISTEN backend to be terminated' },
+      );
+      // After re-listening it wakes every queue it claims from: notifications may have been missed.
+      await waitFor(() => woken.includes('known'), { timeoutMs: 15_000, message: 'wake-all after re-listen' });
+      await s.insert({ rows: [row({ queue: 'after' })] });
+      await waitFor(() => woken.includes('after'), { timeoutMs: 15_000, message: 'wake-up after re-listen' });
+    } finally {
+      await sub.close();
+      await client.end();
+    }
+  });
+
+  it('postgres.js: after a network outage the supervised listener comes back', async () => {
+    let proxy: TcpProxy | undefined;
+    const client = pgClient({ schema: t.schema, url: (proxy = await tcpProxy()).url });
+    const channel = uniqueName('wake');
+    const s = postgresStore(drizzle(client), { channel, listenCheckInterval: 200 });
+    const direct = postgresStore(t.db, { channel, listen: false });
+    const woken: string[] = [];
+    const errors: unknown[] = [];
+    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
+    try {
+      await proxy.down();
+      await waitFor(() => errors.length > 0, { message: 'the listener to report the outage' });
+      await proxy.up();
+      // Published through another connection, until one gets through to the listener.
+      await waitFor(
+        async () => {
+          await direct.insert({ rows: [row({ queue: 'back' })] });
+          return woken.includes('back');
+        },
+        { timeoutMs: 40_000, intervalMs: 250, message: 'a wake-up after the outage' },
+      );
+    } finally {
+      await sub.close();
+      await client.end({ timeout: 1 });
+      await proxy.close();
+    }
+  });
+});
