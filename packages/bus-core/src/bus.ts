@@ -2,10 +2,15 @@ import { encodePayload, payloadToJson } from './codec.js';
 import { WorkerController } from './controller.js';
 import { BusError, describeError, isBusError } from './errors.js';
 import type { EventDefinition } from './event.js';
-import { assertPriority, type EventHandler, type HandlerClass } from './handler.js';
+import {
+  assertPriority,
+  type ConstructibleHandlerClass,
+  type EventHandler,
+  type HandlerClass,
+} from './handler.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
-import { globalRegistry, type RegisterOptions, type Registry } from './registry.js';
+import { globalRegistry, type HandlerFactory, type RegisterOptions, type Registry } from './registry.js';
 import type {
   ArchivedEventRow,
   EventRow,
@@ -138,6 +143,12 @@ export class Bus<TTx = unknown> {
    * @example
    * bus.register(SendEmailEvent, SendEmailHandler, { factory: async () => new SendEmailHandler(mailer) });
    */
+  register<P>(event: EventDefinition<P>, handlerClass: ConstructibleHandlerClass<P>): this;
+  register<P, H extends EventHandler<P>>(
+    event: EventDefinition<P>,
+    handlerClass: HandlerClass<P, H>,
+    options: RegisterOptions<H> & { factory: HandlerFactory<H> },
+  ): this;
   register<P, H extends EventHandler<P>>(
     event: EventDefinition<P>,
     handlerClass: HandlerClass<P, H>,
@@ -310,7 +321,10 @@ export class Bus<TTx = unknown> {
       );
     }
     if (delayMs === 0 && runAt === null) {
-      for (const handler of handlers) this.controller.wake(handler.settings.queueName);
+      // Rows published in a caller's transaction become visible only at its commit, which bus
+      // cannot observe: the runner then re-polls briefly instead of sleeping a whole interval.
+      const afterCommit = tx !== undefined;
+      for (const handler of handlers) this.controller.wake(handler.settings.queueName, { afterCommit });
     }
     return ids;
   }

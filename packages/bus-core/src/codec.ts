@@ -16,8 +16,8 @@ const packr = new Packr({
 
 const MAX_DEPTH = 200;
 
-// msgpackr silently drops functions and turns Map/Set into object/array; a queue must not change
-// a payload behind the user's back, so such values are refused before encoding.
+// msgpackr silently drops functions and turns Map/Set/RegExp/class instances into plain data; a
+// queue must not change a payload behind the user's back, so such values are refused up front.
 function assertEncodable(value: unknown, path: string, depth: number, seen: Set<object>): void {
   switch (typeof value) {
     case 'function':
@@ -36,10 +36,12 @@ function assertEncodable(value: unknown, path: string, depth: number, seen: Set<
           value: path,
         });
       }
-      if (value instanceof Map || value instanceof Set) {
+      const proto = Object.getPrototypeOf(value);
+      if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+        // Map, Set, RegExp, Error and class instances would arrive as something else.
         throw new BusError(
           'ENCODE_FAILED',
-          `payload${path} is a ${value.constructor.name}; use a plain object or array`,
+          `payload${path} is a ${proto?.constructor?.name ?? 'non-plain object'}; use plain objects, arrays, Date, bigint and Uint8Array`,
           { value: path || '(root)' },
         );
       }
@@ -66,7 +68,8 @@ function assertEncodable(value: unknown, path: string, depth: number, seen: Set<
 
 /**
  * Encodes a payload to msgpack bytes. Dates, bigints, Uint8Arrays, nested objects and unicode
- * round-trip; functions, symbols, Maps, Sets and cycles are refused with `ENCODE_FAILED`.
+ * round-trip; functions, symbols, cycles and non-plain objects (Map, Set, class instances) are
+ * refused with `ENCODE_FAILED`.
  *
  * @example
  * const bytes = encodePayload({ to: 'a@b.c', at: new Date() });

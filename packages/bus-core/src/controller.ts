@@ -27,7 +27,9 @@ export interface StartWorkersOptions {
 }
 
 const RESCUE_LIMIT = 1000;
-const RESCUE_ERROR = 'lease expired: the worker holding this row stopped heartbeating (crashed or stalled)';
+const PRUNE_LIMIT = 10_000;
+const RESCUE_ERROR =
+  '[LEASE_EXPIRED] lease expired: the worker holding this row stopped heartbeating (crashed or stalled)';
 
 /**
  * Runs the workers of every configured queue in this process; the guide's
@@ -65,7 +67,9 @@ export class WorkerController {
     const queues = this.#selectQueues(options.queues);
     this.#state = 'starting';
     const instances = new Map<string, EventHandler<unknown>>();
+    const selected = new Set(queues.map((q) => q.queueName));
     for (const handler of registry.handlers()) {
+      if (!selected.has(handler.settings.queueName)) continue;
       if (handler.settings.transactional && !store.capabilities.transactionalCompletion) {
         this.#state = 'idle';
         throw new BusError(
@@ -116,10 +120,13 @@ export class WorkerController {
     logger.info('workers started', { workerId, queues: queues.map((q) => q.queueName) });
   }
 
-  /** Wakes the idle runner of `queue` (or all) now; publish calls this in-process. */
-  wake(queue?: string): void {
-    if (queue === undefined) for (const runner of this.#runners.values()) runner.wake();
-    else this.#runners.get(queue)?.wake();
+  /**
+   * Wakes the idle runner of `queue` (or all) now; publish calls this in-process. With
+   * `afterCommit` the rows may not be committed yet, so the runner re-polls for a short while.
+   */
+  wake(queue?: string, options: { afterCommit?: boolean } = {}): void {
+    const runners = queue === undefined ? this.#runners.values() : [this.#runners.get(queue)];
+    for (const runner of runners) runner?.wake(options.afterCommit === true);
   }
 
   /** Stops claiming new rows and refuses new publishes; running handlers go on. */
@@ -144,7 +151,7 @@ export class WorkerController {
         }),
       );
     }
-    if (this.#state === 'running' || this.#state === 'starting') this.shutdown();
+    this.shutdown();
     this.#termination ??= this.#terminate(Date.now() + timeoutMs);
     return this.#termination;
   }
@@ -210,7 +217,9 @@ export class WorkerController {
 
   async #prune(retention: number): Promise<void> {
     try {
-      await this.deps.store.prune({ olderThanMs: retention, limit: 10_000 });
+      while ((await this.deps.store.prune({ olderThanMs: retention, limit: PRUNE_LIMIT })) === PRUNE_LIMIT) {
+        if (this.#state !== 'running') break;
+      }
     } catch (error) {
       this.deps.logger.warn('prune failed', { error: describeError(error) });
     }

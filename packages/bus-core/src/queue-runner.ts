@@ -8,6 +8,8 @@ import type { RegisteredHandler, Registry } from './registry.js';
 import type { Settler } from './settler.js';
 import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
 
+const EXPECT_COMMIT_MS = 2000;
+
 /** What a queue runner needs from the bus. */
 export interface QueueRunnerDeps {
   store: QueueStore<unknown>;
@@ -33,6 +35,8 @@ export class QueueRunner {
   readonly #running = new Map<string, Running>();
   #stopping = false;
   #woken = false;
+  #expectUntil = 0;
+  #expectDelay = 2;
   #nudge: (() => void) | undefined;
   #loop: Promise<void> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -48,8 +52,15 @@ export class QueueRunner {
     this.#heartbeat = setInterval(() => void this.#extendLeases(), Math.floor(this.config.leaseDuration / 3));
   }
 
-  /** Ends the current idle sleep: rows may have arrived. */
-  wake(): void {
+  /**
+   * Ends the current idle sleep: rows may have arrived. `afterCommit` means they may become
+   * visible only a little later (a transaction not yet committed): poll again soon for a second.
+   */
+  wake(afterCommit = false): void {
+    if (afterCommit) {
+      this.#expectUntil = Date.now() + EXPECT_COMMIT_MS;
+      this.#expectDelay = 2;
+    }
     this.#woken = true;
     this.#nudge?.();
   }
@@ -126,9 +137,19 @@ export class QueueRunner {
     });
   }
 
+  // Sleep after a short claim: the queue's interval, unless a commit is expected soon, then a
+  // short doubling delay so a transactional publish is picked up within milliseconds.
+  #idleDelay(claimed: number): number {
+    const { sleepInterval } = this.config;
+    if (claimed > 0 || Date.now() >= this.#expectUntil) return sleepInterval;
+    const delay = Math.min(this.#expectDelay, sleepInterval);
+    this.#expectDelay = Math.min(this.#expectDelay * 2, 250);
+    return delay;
+  }
+
   async #claimLoop(): Promise<void> {
     const { store, workerId, logger } = this.deps;
-    const { queueName, workers, batchSize, leaseDuration, sleepInterval } = this.config;
+    const { queueName, workers, batchSize, leaseDuration } = this.config;
     let failures = 0;
     while (!this.#stopping) {
       const free = workers - this.#running.size;
@@ -163,7 +184,7 @@ export class QueueRunner {
         break;
       }
       for (const row of rows) this.#start(row);
-      if (rows.length < limit && !this.#woken) await this.#sleep(sleepInterval);
+      if (rows.length < limit && !this.#woken) await this.#sleep(this.#idleDelay(rows.length));
     }
   }
 

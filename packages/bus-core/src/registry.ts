@@ -1,6 +1,7 @@
 import { BusError } from './errors.js';
 import { assertStableName, type EventDefinition } from './event.js';
 import {
+  type ConstructibleHandlerClass,
   defaultBackoff,
   type EventHandler,
   type HandlerClass,
@@ -42,6 +43,17 @@ export class Registry {
    * @example
    * registry.register(SendEmailEvent, SendEmailHandler, { factory: async () => new SendEmailHandler('noreply@x') });
    */
+  register<P>(event: EventDefinition<P>, handlerClass: ConstructibleHandlerClass<P>): RegisteredHandler;
+  register<P, H extends EventHandler<P>>(
+    event: EventDefinition<P>,
+    handlerClass: HandlerClass<P, H>,
+    options: RegisterOptions<H> & { factory: HandlerFactory<H> },
+  ): RegisteredHandler;
+  register<P, H extends EventHandler<P>>(
+    event: EventDefinition<P>,
+    handlerClass: HandlerClass<P, H>,
+    options?: RegisterOptions<H>,
+  ): RegisteredHandler;
   register<P, H extends EventHandler<P>>(
     event: EventDefinition<P>,
     handlerClass: HandlerClass<P, H>,

@@ -173,6 +173,58 @@ describe('lifecycle', () => {
     await expectRejects(bus.controller.awaitTerminationWithTimeout(-1), 'INVALID_ARGUMENT', -1);
   });
 
+  it('awaitTerminationWithTimeout on a bus whose workers never started also stops publishing', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<{ n: number }>('life.idle');
+    registry.register(Event, handler('idle.handler'));
+    const bus = createBus({ store: memoryStore(), registry, queues: [good] });
+    await bus.init();
+    expect(await bus.controller.awaitTerminationWithTimeout(100)).toBe(true);
+    await expectRejects(bus.publish(Event, { n: 1 }), 'SHUT_DOWN');
+  });
+
+  it('startWorkers({ queues }) builds only the handlers of the queues it runs', async () => {
+    const registry = new Registry();
+    const built: string[] = [];
+    const Event = defineEvent<object>('select.event');
+    const A = handler('select.a', { queueName: 'a' });
+    const B = handler('select.b', { queueName: 'b' });
+    registry.register(Event, A, {
+      factory: () => {
+        built.push('a');
+        return new A();
+      },
+    });
+    registry.register(Event, B, {
+      factory: () => {
+        built.push('b');
+        return new B();
+      },
+    });
+    const bus = createBus({
+      store: memoryStore(),
+      registry,
+      queues: [
+        { ...good, queueName: 'a' },
+        { ...good, queueName: 'b' },
+      ],
+    });
+    await bus.init();
+    await bus.controller.startWorkers({ queues: ['b'] });
+    expect(built).toEqual(['b']);
+    await bus.controller.awaitTerminationWithTimeout(1000);
+    const other = createBus({
+      store: memoryStore(),
+      registry,
+      queues: [
+        { ...good, queueName: 'a' },
+        { ...good, queueName: 'b' },
+      ],
+    });
+    await other.init();
+    await expectRejects(other.controller.startWorkers({ queues: ['nope'] }), 'QUEUE_NOT_CONFIGURED', 'nope');
+  });
+
   it('a failing factory fails startWorkers with FACTORY_FAILED naming the handler', async () => {
     const registry = new Registry();
     registry.register(defineEvent<object>('factory.event'), handler('factory.handler'), {
@@ -207,6 +259,35 @@ describe('lifecycle', () => {
     const row = (await store.listEvents({ ids: [id!] }))[0]!;
     expect(row.scheduledAt.getTime() - clock.now().getTime()).toBe(2000);
     expect(errors.some((m) => m.includes('calculateScheduledAt'))).toBe(true);
+    await bus.controller.awaitTerminationWithTimeout(1000);
+  });
+});
+
+describe('wake-up', () => {
+  it('a transactional publish is picked up within moments, not after sleepInterval, on a store without notify', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<{ n: number }>('wake.txn');
+    const got: number[] = [];
+    registry.register(
+      Event,
+      handler('wake.handler', {}, (p: { n: number }) => void got.push(p.n)),
+    );
+    const store = memoryStore();
+    expect(store.capabilities.notify).toBe(false);
+    const bus = createBus({ store, registry, queues: [{ ...good, sleepInterval: 60_000 }] });
+    await bus.init();
+    await bus.controller.startWorkers();
+    // Let the runner's first (empty) claim pass, so it sleeps its 60 s interval.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.transaction(async (tx) => {
+      await bus.publishTxn(tx, Event, { n: 1 });
+      // The commit comes later than the publish call, as in a real transaction.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    });
+    await waitFor(() => got.length === 1, {
+      timeoutMs: 3000,
+      message: 'the committed event to run well before 60 s',
+    });
     await bus.controller.awaitTerminationWithTimeout(1000);
   });
 });
@@ -258,6 +339,16 @@ describe('codec', () => {
     expectBusError(() => encodePayload({ s: Symbol('x') }), 'ENCODE_FAILED', '.s');
     expectBusError(() => encodePayload({ m: new Map() }), 'ENCODE_FAILED', '.m');
     expectBusError(() => encodePayload(cyclic), 'ENCODE_FAILED', '.self');
+    expectBusError(() => encodePayload({ r: /x/ }), 'ENCODE_FAILED', '.r');
+    expectBusError(() => encodePayload([new Error('e')]), 'ENCODE_FAILED', '[0]');
+    class Money {
+      constructor(readonly cents: number) {}
+    }
+    expectBusError(() => encodePayload({ price: new Money(5) }), 'ENCODE_FAILED', '.price');
+    expect(decodePayload(encodePayload({ plain: Object.create(null), list: [1] }))).toEqual({
+      plain: {},
+      list: [1],
+    });
   });
 
   it('garbage bytes give DECODE_FAILED', () => {
