@@ -1,5 +1,4 @@
 // Creating and dropping the benchmark's databases.
-import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import { MYSQL, PG, pgUrl } from './util.mjs';
 
@@ -26,6 +25,7 @@ export async function dropPgDatabase(name) {
 
 /** Creates the MariaDB/MySQL database if missing and drops the given tables. */
 export async function resetMysqlTables(tables) {
+  const { default: mysql } = await import('mysql2/promise');
   const conn = await mysql.createConnection({
     host: MYSQL.host,
     port: MYSQL.port,
@@ -41,7 +41,8 @@ export async function resetMysqlTables(tables) {
   }
 }
 
-export function mysqlPool(extra = {}) {
+export async function mysqlPool(extra = {}) {
+  const { default: mysql } = await import('mysql2/promise');
   return mysql.createPool({
     host: MYSQL.host,
     port: MYSQL.port,

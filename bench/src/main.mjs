@@ -273,6 +273,7 @@ async function publishAndDrain(system) {
   const drainRate = (drain.count / drain.ms) * 1000;
   record(system, 'drain', drainRate);
   record(system, 'rss', drain.peakRssMb);
+  if (drain.cpuMs !== undefined) record(system, 'drainCpu', (drain.cpuMs / drain.count) * 1000);
   log(
     `${system.id}: publish ${fmt(pubRate)}/s, drain ${fmt(drainRate)}/s, peak RSS ${drain.peakRssMb.toFixed(0)} MB`,
   );
@@ -321,6 +322,7 @@ async function backlog(system) {
       const res = await runChild(system, 'backlog', { k, waiting });
       const rate = (res.count / res.ms) * 1000;
       record(system, `backlog${label}`, rate);
+      if (res.cpuMs !== undefined) record(system, `backlog${label}Cpu`, (res.cpuMs / res.count) * 1000);
       log(`${system.id}: ${fmt(k)} rows with ${fmt(waiting)} waiting: ${fmt(rate)}/s`);
     }
   }
@@ -341,15 +343,16 @@ async function main() {
   );
   const env = await collectEnvironment(repoRoot);
 
-  const installed = new Set();
-  for (const system of systems) {
-    if (installed.has(system.module)) continue;
-    installed.add(system.module);
-    await guarded(system, 'install', async () => {
-      const res = await runChild(system, 'install', {});
-      if (res.version) env.versions[system.module] = res.version;
-    });
-  }
+  // Installs are independent (one database or key prefix each): run them at once.
+  const firstOfModule = systems.filter((s, i) => systems.findIndex((x) => x.module === s.module) === i);
+  await Promise.all(
+    firstOfModule.map((system) =>
+      guarded(system, 'install', async () => {
+        const res = await runChild(system, 'install', {});
+        if (res.version) env.versions[system.module] = res.version;
+      }),
+    ),
+  );
   const usable = systems.filter(
     (s) =>
       !failures.some(
@@ -402,10 +405,15 @@ async function main() {
       : join(repoRoot, 'docs', 'benchmarks.md');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, markdown);
-  writeFileSync(
-    out.replace(/\.md$/, '.json'),
-    `${JSON.stringify({ cfg, env, results, failures }, null, 2)}\n`,
+  // The raw figures of every run, for comparing runs; not committed.
+  const raw = join(
+    repoRoot,
+    'bench',
+    '.results',
+    `${cfg.smoke ? 'smoke' : 'full'}-${env.date.replace(/[:.]/g, '-')}.json`,
   );
+  mkdirSync(dirname(raw), { recursive: true });
+  writeFileSync(raw, `${JSON.stringify({ cfg, env, results, failures }, null, 2)}\n`);
   log(`wrote ${out} in ${elapsed.toFixed(0)} s${failures.length ? `; ${failures.length} failure(s)` : ''}`);
   if (failures.length > 0) process.exitCode = 1;
 }

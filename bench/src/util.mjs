@@ -161,3 +161,9 @@ export function packageVersion(name) {
     dir = up;
   }
 }
+
+/** Milliseconds of CPU (user + system) this process used since `start` (a process.cpuUsage()). */
+export function cpuMsSince(start) {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}

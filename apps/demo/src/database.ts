@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { redactUrl } from './db/connect.js';
 import { openMySql } from './db/mysql.js';
 import { openPGlite, openPostgres } from './db/postgres.js';
@@ -17,7 +17,7 @@ export type DatabaseTarget =
  */
 export function databaseTarget(databaseUrl: string | undefined, dataDir: string): DatabaseTarget {
   const url = databaseUrl?.trim();
-  if (url === undefined || url === '') return { kind: 'pglite', dataDir };
+  if (url === undefined || url === '') return { kind: 'pglite', dataDir: resolve(dataDir) };
   let protocol: string;
   try {
     protocol = new URL(url).protocol;

@@ -24,6 +24,7 @@ import {
   type CountedBy,
   type DemoOutput,
   type DemoSummary,
+  fitLine,
   type LiveState,
   type QueueSummary,
   type QueueView,
@@ -79,8 +80,12 @@ const LAST_NAMES = [
   'thompson',
   'allen',
 ];
-/** Sign-ups in flight at once (each is one short transaction). */
-const MAX_IN_FLIGHT = 8;
+/**
+ * Sign-ups in flight at once (each is one short transaction). PGlite runs one query at a time, so
+ * there sign-ups go one by one: when the database is saturated the sign-up rate gives way, and
+ * the workers still get their turn.
+ */
+const MAX_IN_FLIGHT = { pglite: 1, postgres: 8, mysql: 8 } as const;
 /** Consecutive failed refreshes after which the database counts as lost. */
 const MAX_REFRESH_FAILURES = 5;
 
@@ -95,15 +100,29 @@ export function demoUser(runId: string, i: number): NewUser {
 const keepsCompleted = (policy: ArchivePolicy) => policy === 'all' || policy === 'completed';
 const keepsFailed = (policy: ArchivePolicy) => policy === 'all' || policy === 'failed';
 
-/** Records what bus logs at error level (and rescues), so the view can show it; bus is silent by default. */
+/**
+ * bus is silent by default; this logger keeps what the demo shows: errors (claim or settle
+ * failures, …), rescues of expired leases, and outcomes bus refused to record because the worker
+ * had lost the row's lease (the tally takes those runs back).
+ */
 class RecordingLogger implements Logger {
   errors = 0;
   last: string | undefined;
   rescued = 0;
+
+  constructor(private readonly tally: Tally) {}
+
   debug(): void {}
   info(): void {}
   warn(message: string, fields?: Record<string, unknown>): void {
     if (message.startsWith('rescued') && typeof fields?.rescued === 'number') this.rescued += fields.rescued;
+    if (
+      message.startsWith('settle refused') &&
+      typeof fields?.id === 'string' &&
+      typeof fields.attempt === 'number'
+    ) {
+      this.tally.refused(fields.id, fields.attempt);
+    }
   }
   error(message: string, fields?: Record<string, unknown>): void {
     this.errors++;
@@ -125,7 +144,8 @@ class View {
   update(state: LiveState, force = false): void {
     if (this.output === null) return;
     if (this.live) {
-      const frame = renderLive(state, this.color);
+      const width = Math.max(20, (this.output.columns ?? 200) - 1);
+      const frame = renderLive(state, this.color).map((line) => fitLine(line, width));
       const up = this.#lines > 0 ? `\x1b[${this.#lines}F\x1b[J` : '\x1b[?25l';
       this.output.write(`${up}${frame.join('\n')}\n`);
       this.#lines = frame.length;
@@ -204,7 +224,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
 
   async function runOn(db: AppDatabase): Promise<DemoSummary> {
     const tally = new Tally();
-    const logger = new RecordingLogger();
+    const logger = new RecordingLogger(tally);
     const withdraw = provideServices({ db, tally, mailer: { failRate } });
     try {
       const bus: Bus<unknown> = createBus({
@@ -248,6 +268,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const atStart = await countsOf();
     const runId = Date.now().toString(36);
     let signedUp = 0;
+    let signUpsFrom = 0;
+    let signUpsUntil: number | undefined;
     let fatal: unknown;
     let phase: LiveState['phase'] = 'starting';
     const history = new Map<string, { t: number; finished: number }[]>();
@@ -299,6 +321,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         signedUp,
         usersTarget: users,
         rate,
+        actualRate:
+          signedUp === 0
+            ? 0
+            : (signedUp * 1000) / Math.max(1, (signUpsUntil ?? performance.now()) - signUpsFrom),
         failRate,
         queues: QUEUES.map((q) => queueView(q.queueName, q.archivePolicy, now, t)),
         rescued: logger.rescued,
@@ -314,6 +340,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     let processingFrom = performance.now();
     try {
       phase = 'signing up';
+      signUpsFrom = performance.now();
       let signUpsDone = false;
       const signUps = signUpAll(db, bus, runId, (n) => {
         signedUp += n;
@@ -323,6 +350,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           stop.abort();
         })
         .finally(() => {
+          signUpsUntil = performance.now();
           signUpsDone = true;
           phase = 'draining';
         });
@@ -331,8 +359,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       let failures = 0;
       for (;;) {
         let now: Map<string, QueueCounts>;
+        const asked = performance.now();
+        let took = 0;
         try {
           now = await countsOf();
+          took = performance.now() - asked;
           failures = 0;
         } catch (error) {
           if (++failures >= MAX_REFRESH_FAILURES) {
@@ -346,7 +377,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         view.update(state(now));
         if (stop.signal.aborted) break;
         if (signUpsDone && [...now.values()].every((c) => liveRows(c) === 0)) break;
-        await pause(refreshMs, stop.signal);
+        // Counting scans the tables: on a busy database, look less often rather than add to it.
+        await pause(Math.max(refreshMs, 2 * took), stop.signal);
       }
       await signUps;
     } finally {
@@ -362,10 +394,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       throw new DemoError(`the run failed: ${firstLine(fatal)}`, { cause: fatal });
     }
 
-    const final = await countsOf();
+    let final: Map<string, QueueCounts>;
+    let app: AppStats;
+    try {
+      final = await countsOf();
+      app = await db.stats();
+    } catch (error) {
+      throw new DemoError(`lost ${db.label} before the summary: ${firstLine(error)}`, { cause: error });
+    }
     const last = state(final);
     view.update(last, true);
-    const app = await db.stats();
     const summary = summarize(db, last, final, tally, app, processingMs, fanOut, logger);
     view.print(['', ...renderSummary(summary, output?.isTTY === true && !process.env.NO_COLOR)]);
     return summary;
@@ -381,7 +419,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       const wait = t0 + i * interval - performance.now();
       if (wait > 0) await pause(wait, stop.signal);
       if (stop.signal.aborted) break;
-      if (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
+      if (inFlight.size >= MAX_IN_FLIGHT[db.kind]) await Promise.race(inFlight);
       const p: Promise<void> = db
         .signUp(bus, demoUser(runId, i))
         .then(
@@ -445,6 +483,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         left,
         archived: q.archived,
         retries: mine.failedAttempts - mine.failedForGood,
+        handedBack: mine.handedBack,
+        lostLeases: mine.refused,
         perSecond: processingMs > 0 ? ((q.completed + q.failed) * 1000) / processingMs : 0,
         reconciled,
       };
@@ -472,7 +512,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       kind: db.kind,
       interrupted: options.signal?.aborted === true && !drained,
       durationMs: performance.now() - startedAt,
-      users: { requested: users, signedUp: last.signedUp, rate },
+      users: { requested: users, signedUp: last.signedUp, rate, actualRate: last.actualRate },
       failRate,
       queues,
       totals,

@@ -1,6 +1,12 @@
 import type { QueueConfig } from 'bus-core';
 
 /**
+ * Lease of a claimed row: heartbeats renew it every third of it while the handler runs, so it only
+ * runs out when a worker stops. Rows of a killed run come back after it (plus a rescue interval).
+ */
+const LEASE = 15_000;
+
+/**
  * The guide's three queues, each with its own archive policy. Worker counts and batch sizes are
  * the guide's; sleep intervals are scaled from seconds to a demo's pace (publishing in this
  * process, and LISTEN/NOTIFY on PostgreSQL, wake idle queues at once anyway).
@@ -16,7 +22,7 @@ export const QUEUES: QueueConfig[] = [
     batchSize: 10,
     sleepInterval: 500,
     archivePolicy: 'all',
-    leaseDuration: 5_000,
+    leaseDuration: LEASE,
   },
   {
     queueName: 'low',
@@ -24,7 +30,7 @@ export const QUEUES: QueueConfig[] = [
     batchSize: 5,
     sleepInterval: 2_000,
     archivePolicy: 'none',
-    leaseDuration: 5_000,
+    leaseDuration: LEASE,
   },
   {
     queueName: 'email',
@@ -32,7 +38,7 @@ export const QUEUES: QueueConfig[] = [
     batchSize: 5,
     sleepInterval: 250,
     archivePolicy: 'failed',
-    leaseDuration: 5_000,
+    leaseDuration: LEASE,
   },
 ];
 

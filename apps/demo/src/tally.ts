@@ -10,11 +10,21 @@ export interface QueueTally {
   failedForGood: number;
   /** Runs cut short by shutdown or a lost lease: the row went back unsettled and runs again. */
   handedBack: number;
+  /**
+   * Runs whose outcome bus refused to record because this worker had lost the row's lease in the
+   * meantime (another worker may have it now): the row runs again, so they count as nothing here.
+   */
+  refused: number;
 }
 
 function emptyTally(): QueueTally {
-  return { completed: 0, failedAttempts: 0, failedForGood: 0, handedBack: 0 };
+  return { completed: 0, failedAttempts: 0, failedForGood: 0, handedBack: 0, refused: 0 };
 }
+
+type Outcome = 'completed' | 'retry' | 'failed';
+
+/** Outcomes remembered for `refused`, at most this many (oldest forgotten first). */
+const REMEMBERED = 100_000;
 
 /**
  * The demo's own counters. Archive policies `none` and `failed` keep no completed rows, so the
@@ -22,6 +32,7 @@ function emptyTally(): QueueTally {
  */
 export class Tally {
   readonly #queues = new Map<string, QueueTally>();
+  readonly #outcomes = new Map<string, { queue: string; outcome: Outcome }>();
 
   /** The counters of `queue` (zero when nothing ran there). */
   of(queue: string): QueueTally {
@@ -55,6 +66,23 @@ export class Tally {
       throw ctx.signal.reason;
     }
     this.of(ctx.queue).completed++;
+    this.#remember(ctx, 'completed');
+  }
+
+  /**
+   * bus refused to record the outcome of run (`id`, `attempt`): the worker had lost the lease.
+   * Takes that run's count back, so the numbers keep adding up.
+   */
+  refused(id: string, attempt: number): void {
+    const key = `${id}:${attempt}`;
+    const run = this.#outcomes.get(key);
+    if (run === undefined) return;
+    this.#outcomes.delete(key);
+    const tally = this.of(run.queue);
+    tally.refused++;
+    if (run.outcome === 'completed') tally.completed--;
+    else tally.failedAttempts--;
+    if (run.outcome === 'failed') tally.failedForGood--;
   }
 
   #failed(ctx: HandlerContext): void {
@@ -65,6 +93,13 @@ export class Tally {
       return;
     }
     tally.failedAttempts++;
-    if (ctx.attempt > ctx.maxRetries) tally.failedForGood++;
+    const final = ctx.attempt > ctx.maxRetries;
+    if (final) tally.failedForGood++;
+    this.#remember(ctx, final ? 'failed' : 'retry');
+  }
+
+  #remember(ctx: HandlerContext, outcome: Outcome): void {
+    this.#outcomes.set(`${ctx.id}:${ctx.attempt}`, { queue: ctx.queue, outcome });
+    if (this.#outcomes.size > REMEMBERED) this.#outcomes.delete(this.#outcomes.keys().next().value!);
   }
 }

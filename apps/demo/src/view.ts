@@ -5,6 +5,28 @@ import type { AppStats } from './db/types.js';
 export interface DemoOutput {
   write(text: string): unknown;
   isTTY?: boolean;
+  /** The terminal's width; live lines are cut to it so that redrawing in place stays aligned. */
+  columns?: number;
+}
+
+/** `line` cut to `width` visible characters (ANSI colour codes do not count). */
+export function fitLine(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\x1b') {
+      const end = line.indexOf('m', i);
+      if (end !== -1) {
+        out += line.slice(i, end + 1);
+        i = end;
+        continue;
+      }
+    }
+    if (visible >= width) continue;
+    out += line[i];
+    visible++;
+  }
+  return out;
 }
 
 /** Who counted a number: bus's archive table, or the demo's handlers (when the archive keeps no such rows). */
@@ -42,7 +64,10 @@ export interface LiveState {
   elapsedMs: number;
   signedUp: number;
   usersTarget: number;
+  /** Sign-ups per second asked for. */
   rate: number;
+  /** Sign-ups per second achieved (lower when the database is saturated). */
+  actualRate: number;
   failRate: number;
   queues: QueueView[];
   /** Rows of a stopped run that bus's rescuer returned to their queue. */
@@ -68,6 +93,10 @@ export interface QueueSummary {
   archived: number;
   /** Failed attempts that were retried. */
   retries: number;
+  /** Runs cut short at shutdown, their rows handed back to the queue. */
+  handedBack: number;
+  /** Runs whose outcome bus did not record because the worker had lost the row's lease: they run again. */
+  lostLeases: number;
   /** Finished rows per second over the run. */
   perSecond: number;
   /** `earlier + published = completed + failed + left`, and the cross-checks agree. */
@@ -81,7 +110,7 @@ export interface DemoSummary {
   /** Stopped by Ctrl+C (or the caller's signal) before every row was finished. */
   interrupted: boolean;
   durationMs: number;
-  users: { requested: number; signedUp: number; rate: number };
+  users: { requested: number; signedUp: number; rate: number; actualRate: number };
   failRate: number;
   queues: QueueSummary[];
   totals: {
@@ -153,7 +182,7 @@ export function renderLive(state: LiveState, color = false): string[] {
   const failPct = `${Math.round(state.failRate * 1000) / 10}%`;
   const header = [
     `${p.bold('bus demo')} on ${state.database}  ·  ${state.phase}  ·  ${seconds(state.elapsedMs)}`,
-    `users signed up ${state.signedUp}/${state.usersTarget} at ${state.rate}/s  ·  the mail service rejects ${failPct} of sends`,
+    `users signed up ${state.signedUp}/${state.usersTarget} at ${perSecond(state.actualRate)}/s (asked ${state.rate}/s)  ·  the mail service rejects ${failPct} of sends`,
     '',
   ];
   const showEarlier = state.queues.some((q) => q.earlier > 0);
@@ -219,7 +248,7 @@ export function renderSummary(s: DemoSummary, color = false): string[] {
   out.push(
     p.bold(`Summary`) +
       ` · ${s.database} · ${seconds(s.durationMs)}${s.interrupted ? ' · stopped by Ctrl+C' : ''}`,
-    `${s.users.signedUp} of ${s.users.requested} ${signUpWord}; each wrote a user and published SendEmailEvent in one transaction: one row per handler (${s.queues.map((q) => q.queue).join(', ')})`,
+    `${s.users.signedUp} of ${s.users.requested} ${signUpWord} at ${perSecond(s.users.actualRate)}/s; each wrote a user and published SendEmailEvent in one transaction: one row per handler (${s.queues.map((q) => q.queue).join(', ')})`,
     '',
   );
   const showEarlier = s.totals.earlier > 0;
@@ -289,6 +318,20 @@ export function renderSummary(s: DemoSummary, color = false): string[] {
   if (email !== undefined && email.failed > 0) {
     out.push(
       `  ${email.failed === 1 ? '1 welcome mail' : `${email.failed} welcome mails`} failed all 4 tries: see bus_events_archive (status failed) for the last error`,
+    );
+  }
+  const handedBack = s.queues.reduce((n, q) => n + q.handedBack, 0);
+  if (handedBack > 0) {
+    out.push(
+      `  ${handedBack} running handlers were stopped at shutdown; their rows went back to the queue unharmed`,
+    );
+  }
+  const lost = s.queues.reduce((n, q) => n + q.lostLeases, 0);
+  if (lost > 0) {
+    out.push(
+      p.yellow(
+        `  ${lost} runs finished after their worker had lost the row's lease; bus did not record them and the rows run again (at-least-once: the handlers are idempotent)`,
+      ),
     );
   }
   out.push(

@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type CliIo, DemoError, main, parseArgs } from '../src/index.js';
+import { MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, tempDataDir } from './helpers.js';
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}) {
   const out: string[] = [];
@@ -74,6 +76,44 @@ describe('flags', () => {
   });
 });
 
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+describe('the embedded PGlite folder', () => {
+  it('that is not a folder ends with a one-line error', async () => {
+    const data = tempDataDir();
+    try {
+      const file = join(data.dir, 'a-file');
+      writeFileSync(file, '');
+      const { code, stderr } = await run(['--data-dir', file]);
+      expect(code).toBe(1);
+      expectOneLine(stderr);
+      expect(stderr).toContain(`cannot open the embedded PGlite database in ${file}: ENOTDIR`);
+    } finally {
+      data.remove();
+    }
+  });
+
+  it('in use by another demo process ends with a one-line error', async () => {
+    const data = tempDataDir();
+    try {
+      // The parent of this test process is alive: the lock file names a running process.
+      writeFileSync(join(data.dir, 'bus-demo.lock'), String(process.ppid));
+      const { code, stderr } = await run(['--data-dir', data.dir]);
+      expect(code).toBe(1);
+      expectOneLine(stderr);
+      expect(stderr).toContain(
+        `another bus-demo (pid ${process.ppid}) is using the embedded PGlite in ${data.dir}`,
+      );
+    } finally {
+      data.remove();
+    }
+  });
+});
+
 describe('DATABASE_URL', () => {
   it.each([
     [
@@ -93,12 +133,12 @@ describe('DATABASE_URL', () => {
       'cannot connect to MySQL at mysql://root:***@127.0.0.1:1/test: connect ECONNREFUSED 127.0.0.1:1 — nothing listens there',
     ],
     [
-      'postgres://postgres@127.0.0.1:5432/bus_demo_no_such_database',
+      withDatabase(POSTGRES_ADMIN_URL, 'bus_demo_no_such_database'),
       1,
       'database "bus_demo_no_such_database" does not exist — create that database first',
     ],
     [
-      'mysql://root@127.0.0.1:3306/bus_demo_no_such_database',
+      withDatabase(MYSQL_ADMIN_URL, 'bus_demo_no_such_database'),
       1,
       "Unknown database 'bus_demo_no_such_database'",
     ],

@@ -3,7 +3,7 @@ import { runDemo } from '../src/index.js';
 import { expectReconciled, interruptAndResume, tempDataDir } from './helpers.js';
 
 // One data folder for the file: creating a PGlite database takes seconds, reopening it less.
-describe('the demo on the embedded PGlite', () => {
+describe('the demo on the embedded PGlite', { timeout: 120_000 }, () => {
   const data = tempDataDir();
   afterAll(() => data.remove());
 

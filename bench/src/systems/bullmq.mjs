@@ -5,6 +5,7 @@ import IORedis from 'ioredis';
 import {
   completionCounter,
   concurrently,
+  cpuMsSince,
   inChunks,
   latencySummary,
   nowMs,
@@ -88,14 +89,16 @@ export async function drain({ count }) {
   const q = queue(conn);
   await q.waitUntilReady();
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   const w = worker(() => counter.hit());
   await counter.reached;
   while (await liveRows(q)) await sleep(2);
   const ms = nowMs() - t0;
+  const cpuMs = cpuMsSince(cpu0);
   await w.close(true);
   await q.close();
   await conn.quit();
-  return { ms, count: counter.count };
+  return { ms, count: counter.count, cpuMs };
 }
 
 export async function latencyWorker({ count }, ctx) {

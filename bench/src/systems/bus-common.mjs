@@ -4,6 +4,7 @@ import { createBus, defineEvent, Registry } from 'bus-core';
 import {
   completionCounter,
   concurrently,
+  cpuMsSince,
   inChunks,
   latencySummary,
   nowMs,
@@ -28,7 +29,35 @@ class NoopHandler {
   }
 }
 
-function makeBus(store, { archive = 'none', sleepInterval = 1000 } = {}) {
+// BENCH_TRACE=1 counts the store calls of a worker process and the rows they carry.
+const trace = process.env.BENCH_TRACE ? {} : null;
+function traced(store) {
+  if (!trace) return store;
+  return new Proxy(store, {
+    get(target, key) {
+      const value = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      return async (...args) => {
+        const t0 = nowMs();
+        const result = await value.apply(target, args);
+        trace[key] ??= { calls: 0, rowsIn: 0, rowsOut: 0, ms: 0 };
+        const entry = trace[key];
+        entry.calls++;
+        entry.ms += nowMs() - t0;
+        entry.rowsIn += args[0]?.rows?.length ?? args[0]?.outcomes?.length ?? args[0]?.events?.length ?? 0;
+        entry.rowsOut += Array.isArray(result) ? result.length : (result?.settled?.length ?? 0);
+        return result;
+      };
+    },
+  });
+}
+
+export function traceReport() {
+  if (trace) console.error(`[trace ${process.pid}]`, JSON.stringify(trace));
+}
+
+function makeBus(rawStore, { archive = 'none', sleepInterval = 1000 } = {}) {
+  const store = traced(rawStore);
   const registry = new Registry();
   registry.register(BenchEvent, NoopHandler);
   return createBus({
@@ -60,14 +89,17 @@ export function busWorkloads(driver) {
     const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval }).init();
     await conn.warm();
     const t0 = nowMs();
+    const cpu0 = process.cpuUsage();
     await bus.controller.startWorkers();
     await counter.reached;
     if (durable) while (await conn.live()) await sleep(2);
     const ms = (durable ? nowMs() : counter.reachedAt) - t0;
+    const cpuMs = cpuMsSince(cpu0);
     bus.controller.shutdown();
     await bus.controller.awaitTerminationWithTimeout(10_000);
     await conn.end();
-    return { ms, count: counter.count };
+    traceReport();
+    return { ms, count: counter.count, cpuMs };
   }
 
   return {

@@ -9,8 +9,8 @@ import { busWorkloads } from './bus-common.mjs';
 const BOOKKEEPING = /^\s*(begin|start transaction|commit|rollback|set )|app_users/i;
 
 async function connect({ max, countStatements = false }) {
-  const { migrate, mysqlStore } = await import('bus-mysql');
-  const pool = mysqlPool({ connectionLimit: max });
+  const { migrate, mysqlStore } = await import(process.env.BENCH_BUS_MYSQL_MODULE ?? 'bus-mysql');
+  const pool = await mysqlPool({ connectionLimit: max });
   const statements = { count: 0 };
   const db = drizzle(pool, {
     ...(countStatements

@@ -9,18 +9,26 @@ import { busWorkloads } from './bus-common.mjs';
 const DB = 'bench_bus';
 const url = pgUrl(DB);
 
+const queryLog = new Map();
+if (process.env.BENCH_TRACE) process.on('exit', () => console.error('[queries]', JSON.stringify([...queryLog])));
+
 const BOOKKEEPING = /^\s*(begin|commit|rollback|savepoint|release)\b|app_users/i;
 
 async function connect({ max, countStatements = false }) {
-  const { migrate, postgresStore } = await import('bus-postgres');
+  // BENCH_BUS_POSTGRES_MODULE: measure a patched build of the driver against the same peers.
+  const { migrate, postgresStore } = await import(process.env.BENCH_BUS_POSTGRES_MODULE ?? 'bus-postgres');
   const statements = { count: 0 };
   const client = postgres(url, {
     max,
     onnotice: () => {},
-    ...(countStatements
+    ...(countStatements || process.env.BENCH_TRACE
       ? {
           debug: (_conn, query) => {
             if (!BOOKKEEPING.test(query)) statements.count++;
+            if (process.env.BENCH_TRACE) {
+              const key = query.trim().slice(0, 40).replace(/\s+/g, ' ');
+              queryLog.set(key, (queryLog.get(key) ?? 0) + 1);
+            }
           },
         }
       : {}),

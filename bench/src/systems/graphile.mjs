@@ -6,6 +6,7 @@ import { recreatePgDatabase } from '../admin.mjs';
 import {
   completionCounter,
   concurrently,
+  cpuMsSince,
   inChunks,
   latencySummary,
   nowMs,
@@ -93,13 +94,15 @@ export async function drain({ count }) {
   const probe = new pg.Pool({ connectionString: url, max: 1 });
   await probe.query('SELECT 1');
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   const runner = await startWorker(() => counter.hit());
   await counter.reached;
   while (await liveRows(probe)) await sleep(2);
   const ms = nowMs() - t0;
+  const cpuMs = cpuMsSince(cpu0);
   await runner.stop();
   await probe.end();
-  return { ms, count: counter.count };
+  return { ms, count: counter.count, cpuMs };
 }
 
 export async function latencyWorker({ count }, ctx) {

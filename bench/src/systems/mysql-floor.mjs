@@ -5,6 +5,7 @@ import { mysqlPool, resetMysqlTables } from '../admin.mjs';
 import {
   completionCounter,
   concurrently,
+  cpuMsSince,
   inChunks,
   latencySummary,
   nowMs,
@@ -21,7 +22,7 @@ function pool(extra = {}) {
 
 export async function install() {
   await resetMysqlTables(['floor_jobs', 'floor_app_users']);
-  const db = pool({ connectionLimit: 1 });
+  const db = await pool({ connectionLimit: 1 });
   await db.query(`
     CREATE TABLE floor_jobs (
       id bigint unsigned AUTO_INCREMENT PRIMARY KEY,
@@ -47,7 +48,7 @@ export async function install() {
 }
 
 export async function reset() {
-  const db = pool({ connectionLimit: 1 });
+  const db = await pool({ connectionLimit: 1 });
   await db.query('TRUNCATE floor_jobs; TRUNCATE floor_app_users');
   await db.end();
   return {};
@@ -56,7 +57,7 @@ export async function reset() {
 const bytes = (obj) => Buffer.from(JSON.stringify(obj));
 
 export async function publish({ count, batch }) {
-  const db = pool({ connectionLimit: 2 });
+  const db = await pool({ connectionLimit: 2 });
   await db.query('SELECT 1');
   const t0 = nowMs();
   await inChunks(count, batch, async (start, end) => {
@@ -139,30 +140,34 @@ async function liveRows(db) {
 }
 
 export async function drain({ count }) {
-  const db = pool({ connectionLimit: 4 });
+  const db = await pool({ connectionLimit: 4 });
   await db.query('SELECT 1');
   const counter = completionCounter(count);
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   await work(db, { stopAt: count, counter });
   while (await liveRows(db)) await sleep(2);
   const ms = nowMs() - t0;
+  const cpuMs = cpuMsSince(cpu0);
   await db.end();
-  return { ms, count: counter.count };
+  return { ms, count: counter.count, cpuMs };
 }
 
 export async function backlog({ k }) {
-  const db = pool({ connectionLimit: 4 });
+  const db = await pool({ connectionLimit: 4 });
   await db.query('SELECT 1');
   const counter = completionCounter(k);
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   await work(db, { stopAt: k, counter });
   const ms = counter.reachedAt - t0;
+  const cpuMs = cpuMsSince(cpu0);
   await db.end();
-  return { ms, count: counter.count };
+  return { ms, count: counter.count, cpuMs };
 }
 
 export async function txn({ count, clients, baseline = false }) {
-  const db = pool({ connectionLimit: clients, multipleStatements: false });
+  const db = await pool({ connectionLimit: clients, multipleStatements: false });
   const conns = await Promise.all(Array.from({ length: clients }, () => db.getConnection()));
   const t0 = nowMs();
   const latencies = await concurrently(count, clients, async (i, lane) => {

@@ -7,6 +7,7 @@ import { recreatePgDatabase } from '../admin.mjs';
 import {
   completionCounter,
   concurrently,
+  cpuMsSince,
   inChunks,
   latencySummary,
   nowMs,
@@ -92,15 +93,17 @@ export async function drain({ count }) {
   const b = boss();
   await b.start();
   const t0 = nowMs();
+  const cpu0 = process.cpuUsage();
   await b.work(QUEUE, WORK, async (jobs) => {
     for (let i = 0; i < jobs.length; i++) counter.hit();
   });
   await counter.reached;
   while (await liveRows(probe)) await sleep(2);
   const ms = nowMs() - t0;
+  const cpuMs = cpuMsSince(cpu0);
   await b.stop({ graceful: false });
   await probe.end();
-  return { ms, count: counter.count };
+  return { ms, count: counter.count, cpuMs };
 }
 
 export async function latencyWorker({ count }, ctx) {

@@ -14,4 +14,10 @@ export {
   longblob,
   resolveTableNames,
 } from './schema.js';
-export { MySqlQueueStore, type MySqlStoreOptions, type MySqlTx, mysqlStore, type ServerInfo } from './store.js';
+export {
+  MySqlQueueStore,
+  type MySqlStoreOptions,
+  type MySqlTx,
+  mysqlStore,
+  type ServerInfo,
+} from './store.js';

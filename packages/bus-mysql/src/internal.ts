@@ -46,6 +46,28 @@ export function isRetryable(error: unknown): boolean {
   return errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT;
 }
 
+const CONNECTION_CODES = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_SHUTDOWN',
+]);
+// 1053 server shutdown, 1927 connection killed (MariaDB), 2006 server gone, 2013 lost during query.
+const CONNECTION_ERRNOS = new Set([1053, 1927, 2006, 2013]);
+
+/** Whether the connection itself failed (killed, reset, closed) rather than the statement. */
+export function isConnectionError(error: unknown): boolean {
+  const { errno, code, message } = mysqlErrorInfo(error);
+  return (
+    (code !== undefined && CONNECTION_CODES.has(code)) ||
+    (errno !== undefined && CONNECTION_ERRNOS.has(errno)) ||
+    /connection is in closed state|connection lost/i.test(message)
+  );
+}
+
 /** Wraps a driver error as `STORE_FAILED` with a short message; bus errors pass through. */
 export function storeError(operation: string, error: unknown): BusError {
   if (isBusError(error)) return error;
@@ -88,9 +110,13 @@ export function parseUtcOrNull(value: unknown): Date | null {
 export function formatUtc(date: Date): string {
   const year = date.getUTCFullYear();
   if (Number.isNaN(date.getTime()) || year < 1000 || year > 9999) {
-    throw new BusError('INVALID_ARGUMENT', `runAt must be a date between the years 1000 and 9999 (got ${String(date)})`, {
-      value: date,
-    });
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `runAt must be a date between the years 1000 and 9999 (got ${String(date)})`,
+      {
+        value: date,
+      },
+    );
   }
   return date.toISOString().slice(0, 23).replace('T', ' ');
 }
@@ -113,13 +139,13 @@ export function parseJson(value: unknown): unknown {
   }
 }
 
-const ESCAPED = /[\0\n\r\b\t\x1a'"\\]/g;
+// Characters mysql2 escapes with a backslash in a string literal: NUL \b \t \n \r ^Z " ' \.
+const ESCAPED_CODES = new Set([0, 8, 9, 10, 13, 26, 34, 39, 92]);
 
 /** Bytes a string takes as an escaped SQL literal (what mysql2 sends). */
 export function literalBytes(value: string): number {
   let escapes = 0;
-  ESCAPED.lastIndex = 0;
-  while (ESCAPED.exec(value) !== null) escapes++;
+  for (let i = 0; i < value.length; i++) if (ESCAPED_CODES.has(value.charCodeAt(i))) escapes++;
   return Buffer.byteLength(value, 'utf8') + escapes + 2;
 }
 

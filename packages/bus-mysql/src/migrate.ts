@@ -4,8 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { BusError, isBusError } from 'bus-core';
 import { is, sql } from 'drizzle-orm';
 import { MySqlTransaction } from 'drizzle-orm/mysql-core';
-import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, DEFAULT_EVENTS_TABLE, resolveTableNames } from './schema.js';
 import { mysqlErrorInfo, storeError } from './internal.js';
+import {
+  assertIdentifier,
+  type BusTableNames,
+  DEFAULT_ARCHIVE_TABLE,
+  DEFAULT_EVENTS_TABLE,
+  resolveTableNames,
+} from './schema.js';
 import type { MySqlTx } from './store.js';
 
 /** Options of `migrate`. */
@@ -76,20 +82,27 @@ export async function readMigrations(
  */
 export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promise<MigrateResult> {
   const names = resolveTableNames(options);
-  const journal = options.migrationsTable ?? 'bus_migrations';
+  const journal = options.migrationsTable === undefined ? 'bus_migrations' : options.migrationsTable;
   assertIdentifier(journal, 'migrationsTable');
   const timeout = options.lockTimeoutSeconds ?? 60;
   if (!Number.isInteger(timeout) || timeout < 0 || timeout > 86_400) {
-    throw new BusError('INVALID_ARGUMENT', `lockTimeoutSeconds must be an integer from 0 to 86400 (got ${timeout})`, {
-      value: timeout,
-    });
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `lockTimeoutSeconds must be an integer from 0 to 86400 (got ${timeout})`,
+      {
+        value: timeout,
+      },
+    );
   }
   let migrations: Awaited<ReturnType<typeof readMigrations>>;
   const folder = options.migrationsFolder ?? defaultFolder();
   try {
     migrations = await readMigrations(folder, names);
   } catch (cause) {
-    throw new BusError('INVALID_CONFIG', `cannot read the migrations in ${folder}: ${String(cause)}`, { cause, value: folder });
+    throw new BusError('INVALID_CONFIG', `cannot read the migrations in ${folder}: ${String(cause)}`, {
+      cause,
+      value: folder,
+    });
   }
   const scope = `${names.eventsTable}/${names.archiveTable}`;
   const journalTable = sql.identifier(journal);
@@ -102,12 +115,19 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
     )) as unknown as [{ db: string | null; locked: number | null }[]];
     const lock = rows[0];
     if (lock?.db === null || lock?.db === undefined) {
-      throw new BusError('INVALID_CONFIG', 'migrate needs a connection with a default database (mysql://…/dbname)');
+      throw new BusError(
+        'INVALID_CONFIG',
+        'migrate needs a connection with a default database (mysql://…/dbname)',
+      );
     }
     if (Number(lock.locked) !== 1) {
-      throw new BusError('STORE_FAILED', `another migration of ${scope} held the lock for ${timeout} s; try again`, {
-        value: scope,
-      });
+      throw new BusError(
+        'STORE_FAILED',
+        `another migration of ${scope} held the lock for ${timeout} s; try again`,
+        {
+          value: scope,
+        },
+      );
     }
     try {
       await tx.execute(
@@ -158,7 +178,9 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
       return applied;
     } finally {
       await tx
-        .execute(sql`SELECT RELEASE_LOCK(CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope}))))`)
+        .execute(
+          sql`SELECT RELEASE_LOCK(CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope}))))`,
+        )
         .catch(() => undefined);
     }
   };

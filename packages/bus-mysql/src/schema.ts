@@ -1,6 +1,15 @@
 import { BusError } from 'bus-core';
 import { sql } from 'drizzle-orm';
-import { bigint, customType, datetime, index, int, json, mysqlEnum, mysqlTable } from 'drizzle-orm/mysql-core';
+import {
+  bigint,
+  customType,
+  datetime,
+  index,
+  int,
+  json,
+  mysqlEnum,
+  mysqlTable,
+} from 'drizzle-orm/mysql-core';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,63}$/i;
 
@@ -150,14 +159,19 @@ export const DEFAULT_ARCHIVE_TABLE = 'bus_events_archive';
  * resolveTableNames({ eventsTable: 'jobs' }); // { eventsTable: 'jobs', archiveTable: 'bus_events_archive' }
  */
 export function resolveTableNames(names: BusTableNames = {}): Required<BusTableNames> {
-  const eventsTable = names.eventsTable ?? DEFAULT_EVENTS_TABLE;
-  const archiveTable = names.archiveTable ?? DEFAULT_ARCHIVE_TABLE;
+  // Only `undefined` means "the default": an explicit null or '' is a mistake worth an error.
+  const eventsTable = names.eventsTable === undefined ? DEFAULT_EVENTS_TABLE : names.eventsTable;
+  const archiveTable = names.archiveTable === undefined ? DEFAULT_ARCHIVE_TABLE : names.archiveTable;
   assertIdentifier(eventsTable, 'eventsTable');
   assertIdentifier(archiveTable, 'archiveTable');
   if (eventsTable.toLowerCase() === archiveTable.toLowerCase()) {
-    throw new BusError('INVALID_IDENTIFIER', `eventsTable and archiveTable must differ (both ${eventsTable})`, {
-      value: archiveTable,
-    });
+    throw new BusError(
+      'INVALID_IDENTIFIER',
+      `eventsTable and archiveTable must differ (both ${eventsTable})`,
+      {
+        value: archiveTable,
+      },
+    );
   }
   return { eventsTable, archiveTable };
 }

@@ -29,6 +29,7 @@ import {
   ER_WARN_ALLOWED_PACKET_OVERFLOWED,
   formatBytes,
   formatUtc,
+  isConnectionError,
   isRetryable,
   isRowId,
   jitter,
@@ -75,6 +76,8 @@ const TARGET_STATEMENT_BYTES = 4 * 1024 * 1024;
 const STATEMENT_OVERHEAD = 512;
 const PACKET_MARGIN = 1024;
 const MAX_ERROR_CHARS = 16_000;
+/** Dead pooled connections skipped per call (each failed use removes one from the pool). */
+const STALE_CONNECTION_RETRIES = 3;
 
 // Ids are read as text (exact beyond 2^53 whatever mysql2's bigNumber options are) under another
 // name: an alias `id` would make `ORDER BY id` sort by the text, with a filesort.
@@ -96,7 +99,9 @@ async function select<T = Row>(db: MySqlTx, query: SQL): Promise<T[]> {
 }
 
 async function write(db: MySqlTx, query: SQL): Promise<{ affectedRows: number; insertId: number | string }> {
-  const [header] = (await db.execute(query)) as unknown as [{ affectedRows: number; insertId: number | string }];
+  const [header] = (await db.execute(query)) as unknown as [
+    { affectedRows: number; insertId: number | string },
+  ];
   return header;
 }
 
@@ -108,13 +113,23 @@ function idList(ids: Iterable<string>): SQL {
 
 function positiveInt(value: unknown, name: string, min = 0): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new BusError('INVALID_ARGUMENT', `${name} must be a number >= ${min} (got ${String(value)})`, { value });
+    throw new BusError('INVALID_ARGUMENT', `${name} must be a number >= ${min} (got ${String(value)})`, {
+      value,
+    });
   }
   return Math.floor(value);
 }
 
 function micros(ms: number, name: string): number {
   return Math.round(positiveInt(ms, name) * 1000);
+}
+
+const MAX_RETRY_DELAY_MS = 100 * 365 * 86_400_000;
+
+/** A retry delay that can never fail the settle: not a number or negative is 0, capped at 100 years. */
+function retryMicros(ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) return 0;
+  return Math.round(Math.min(ms, MAX_RETRY_DELAY_MS) * 1000);
 }
 
 function truncateError(text: unknown): string {
@@ -157,7 +172,11 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   #info: Promise<ServerInfo> | undefined;
 
   constructor(db: MySqlTx, options: MySqlStoreOptions = {}, serverInfo?: ServerInfo) {
-    if (typeof db !== 'object' || db === null || typeof (db as { execute?: unknown }).execute !== 'function') {
+    if (
+      typeof db !== 'object' ||
+      db === null ||
+      typeof (db as { execute?: unknown }).execute !== 'function'
+    ) {
       throw new BusError('INVALID_CONFIG', 'mysqlStore needs a Drizzle MySQL database (drizzle-orm/mysql2)', {
         value: db,
       });
@@ -168,9 +187,13 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     this.#archive = sql.identifier(this.tables.archiveTable);
     const retries = options.deadlockRetries ?? 10;
     if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
-      throw new BusError('INVALID_CONFIG', `deadlockRetries must be an integer from 0 to 1000 (got ${retries})`, {
-        value: retries,
-      });
+      throw new BusError(
+        'INVALID_CONFIG',
+        `deadlockRetries must be an integer from 0 to 1000 (got ${retries})`,
+        {
+          value: retries,
+        },
+      );
     }
     this.#retries = retries;
     if (serverInfo) this.#info = Promise.resolve(serverInfo);
@@ -214,10 +237,12 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     const lease = micros(params.leaseMs, 'leaseMs');
     const workerId = String(params.workerId);
     return this.#transact('claim', async (tx) => {
-      // Select ids only: claim_idx covers the query, so it is read in order and the scan stops at
-      // LIMIT. Selecting other columns lets the optimizer pick ref access plus a sort, which reads
-      // (and FOR UPDATE locks) every available row of the queue. FORCE INDEX keeps the plan off
-      // locked_until_idx however the statistics look.
+      // The locking read must walk claim_idx in order and stop at LIMIT: a plan that sorts reads,
+      // and FOR UPDATE locks, every available row of the queue, and concurrent claimers then skip
+      // them all. Selecting only the id keeps the query covered by claim_idx, where an in-order
+      // scan is always the cheapest plan (with row lookups the optimizer may prefer ref + sort);
+      // FORCE INDEX keeps it off locked_until_idx whatever the statistics say. Then the update and
+      // the read-back go by primary key.
       const picked = await select(
         tx,
         sql`SELECT CAST(id AS CHAR) AS row_id FROM ${this.#events} FORCE INDEX (claim_idx)
@@ -234,7 +259,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
                 locked_until = UTC_TIMESTAMP(6) + INTERVAL ${lease} MICROSECOND
             WHERE id IN (${idList(ids)})`,
       );
-      const rows = await select(tx, sql`SELECT ${CLAIM_COLUMNS} FROM ${this.#events} WHERE id IN (${idList(ids)})`);
+      const rows = await select(
+        tx,
+        sql`SELECT ${CLAIM_COLUMNS} FROM ${this.#events} WHERE id IN (${idList(ids)})`,
+      );
       const byId = new Map(rows.map((r) => [String(r.row_id), r]));
       return ids.flatMap((id) => {
         const r = byId.get(id);
@@ -342,12 +370,8 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   }
 
   async now(): Promise<Date> {
-    try {
-      const [row] = await select(this.#db, sql`SELECT UTC_TIMESTAMP(6) AS now`);
-      return parseUtc(row?.now);
-    } catch (error) {
-      throw storeError('now', error);
-    }
+    const [row] = await this.#read('now', () => select(this.#db, sql`SELECT UTC_TIMESTAMP(6) AS now`));
+    return parseUtc(row?.now);
   }
 
   transaction<T>(fn: (tx: MySqlTx) => Promise<T>): Promise<T> {
@@ -357,63 +381,51 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   async listEvents(params: ListEventsParams = {}): Promise<EventRow[]> {
     const where = this.#filters(params);
     if (where === null) return [];
-    try {
-      const rows = await select(
-        this.#db,
-        sql`SELECT ${EVENT_COLUMNS} FROM ${this.#events} ${where} ORDER BY id ${limitClause(params.limit)}`,
-      );
-      return rows.map((r) => ({
-        id: String(r.row_id),
-        queue: String(r.queue),
-        eventName: String(r.event_name),
-        handlerName: String(r.handler_name),
-        payload: toBytes(r.payload),
-        payloadJson: parseJson(r.payload_json),
-        attempts: Number(r.attempts),
-        maxRetries: Number(r.max_retries),
-        priority: Number(r.priority),
-        scheduledAt: parseUtc(r.scheduled_at),
-        lockedUntil: parseUtcOrNull(r.locked_until),
-        lockedBy: r.locked_by === null ? null : String(r.locked_by),
-        lastError: r.last_error === null ? null : String(r.last_error),
-        createdAt: parseUtc(r.created_at),
-      }));
-    } catch (error) {
-      throw storeError('listEvents', error);
-    }
+    const query = sql`SELECT ${EVENT_COLUMNS} FROM ${this.#events} ${where} ORDER BY id ${limitClause(params.limit)}`;
+    const rows = await this.#read('listEvents', () => select(this.#db, query));
+    return rows.map((r) => ({
+      id: String(r.row_id),
+      queue: String(r.queue),
+      eventName: String(r.event_name),
+      handlerName: String(r.handler_name),
+      payload: toBytes(r.payload),
+      payloadJson: parseJson(r.payload_json),
+      attempts: Number(r.attempts),
+      maxRetries: Number(r.max_retries),
+      priority: Number(r.priority),
+      scheduledAt: parseUtc(r.scheduled_at),
+      lockedUntil: parseUtcOrNull(r.locked_until),
+      lockedBy: r.locked_by === null ? null : String(r.locked_by),
+      lastError: r.last_error === null ? null : String(r.last_error),
+      createdAt: parseUtc(r.created_at),
+    }));
   }
 
   async listArchive(params: ListArchiveParams = {}): Promise<ArchivedEventRow[]> {
     const where = this.#filters(params, params.status);
     if (where === null) return [];
-    try {
-      const rows = await select(
-        this.#db,
-        sql`SELECT ${ARCHIVE_COLUMNS} FROM ${this.#archive} ${where} ORDER BY id ${limitClause(params.limit)}`,
-      );
-      return rows.map((r) => ({
-        id: String(r.row_id),
-        queue: String(r.queue),
-        eventName: String(r.event_name),
-        handlerName: String(r.handler_name),
-        payload: toBytes(r.payload),
-        payloadJson: parseJson(r.payload_json),
-        attempts: Number(r.attempts),
-        maxRetries: Number(r.max_retries),
-        priority: Number(r.priority),
-        status: String(r.status) as ArchiveStatus,
-        lastError: r.last_error === null ? null : String(r.last_error),
-        createdAt: parseUtc(r.created_at),
-        finishedAt: parseUtc(r.finished_at),
-      }));
-    } catch (error) {
-      throw storeError('listArchive', error);
-    }
+    const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${this.#archive} ${where} ORDER BY id ${limitClause(params.limit)}`;
+    const rows = await this.#read('listArchive', () => select(this.#db, query));
+    return rows.map((r) => ({
+      id: String(r.row_id),
+      queue: String(r.queue),
+      eventName: String(r.event_name),
+      handlerName: String(r.handler_name),
+      payload: toBytes(r.payload),
+      payloadJson: parseJson(r.payload_json),
+      attempts: Number(r.attempts),
+      maxRetries: Number(r.max_retries),
+      priority: Number(r.priority),
+      status: String(r.status) as ArchiveStatus,
+      lastError: r.last_error === null ? null : String(r.last_error),
+      createdAt: parseUtc(r.created_at),
+      finishedAt: parseUtc(r.finished_at),
+    }));
   }
 
   async countByQueue(): Promise<QueueCounts[]> {
-    try {
-      const live = await select(
+    const [live, archived] = await this.#read('countByQueue', async () => [
+      await select(
         this.#db,
         sql`SELECT queue,
                    SUM(locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)) AS available,
@@ -421,36 +433,42 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
                    SUM(locked_until IS NOT NULL) AS running,
                    SUM(last_error IS NOT NULL) AS retrying
             FROM ${this.#events} GROUP BY queue`,
-      );
-      const archived = await select(
+      ),
+      await select(
         this.#db,
         sql`SELECT queue, status, COUNT(*) AS n FROM ${this.#archive} GROUP BY queue, status`,
-      );
-      const counts = new Map<string, QueueCounts>();
-      const of = (queue: string): QueueCounts => {
-        let c = counts.get(queue);
-        if (!c) {
-          c = { queue, available: 0, scheduled: 0, running: 0, retrying: 0, archivedCompleted: 0, archivedFailed: 0 };
-          counts.set(queue, c);
-        }
-        return c;
-      };
-      for (const r of live) {
-        const c = of(String(r.queue));
-        c.available = Number(r.available);
-        c.scheduled = Number(r.scheduled);
-        c.running = Number(r.running);
-        c.retrying = Number(r.retrying);
+      ),
+    ]);
+    const counts = new Map<string, QueueCounts>();
+    const of = (queue: string): QueueCounts => {
+      let c = counts.get(queue);
+      if (!c) {
+        c = {
+          queue,
+          available: 0,
+          scheduled: 0,
+          running: 0,
+          retrying: 0,
+          archivedCompleted: 0,
+          archivedFailed: 0,
+        };
+        counts.set(queue, c);
       }
-      for (const r of archived) {
-        const c = of(String(r.queue));
-        if (r.status === 'completed') c.archivedCompleted = Number(r.n);
-        else c.archivedFailed = Number(r.n);
-      }
-      return [...counts.values()].sort((a, b) => a.queue.localeCompare(b.queue));
-    } catch (error) {
-      throw storeError('countByQueue', error);
+      return c;
+    };
+    for (const r of live) {
+      const c = of(String(r.queue));
+      c.available = Number(r.available);
+      c.scheduled = Number(r.scheduled);
+      c.running = Number(r.running);
+      c.retrying = Number(r.retrying);
     }
+    for (const r of archived) {
+      const c = of(String(r.queue));
+      if (r.status === 'completed') c.archivedCompleted = Number(r.n);
+      else c.archivedFailed = Number(r.n);
+    }
+    return [...counts.values()].sort((a, b) => a.queue.localeCompare(b.queue));
   }
 
   /**
@@ -459,11 +477,9 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
    */
   serverInfo(db?: MySqlTx): Promise<ServerInfo> {
     if (this.#info === undefined) {
-      const loading = select(
-        db ?? this.#db,
-        sql`SELECT VERSION() AS version, @@max_allowed_packet AS max_allowed_packet,
-                   @@auto_increment_increment AS increment`,
-      ).then(
+      const query = sql`SELECT VERSION() AS version, @@max_allowed_packet AS max_allowed_packet,
+                               @@auto_increment_increment AS increment`;
+      const loading = this.#read('reading the server settings', () => select(db ?? this.#db, query)).then(
         ([row]) => ({
           mariadb: /mariadb/i.test(String(row?.version)),
           maxAllowedPacket: Number(row?.max_allowed_packet) || 4 * 1024 * 1024,
@@ -471,7 +487,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         }),
         (error: unknown) => {
           this.#info = undefined;
-          throw storeError('reading the server settings', error);
+          throw error;
         },
       );
       this.#info = loading;
@@ -490,7 +506,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         )}`;
     if (info.mariadb) {
       // RETURNING gives the ids in VALUES order whatever innodb_autoinc_lock_mode is.
-      const rows = await select<{ row_id: unknown }>(db, sql`${statement} RETURNING CAST(id AS CHAR) AS row_id`);
+      const rows = await select<{ row_id: unknown }>(
+        db,
+        sql`${statement} RETURNING CAST(id AS CHAR) AS row_id`,
+      );
       if (rows.length !== chunk.length) {
         throw new BusError('STORE_FAILED', `insert returned ${rows.length} ids for ${chunk.length} rows`);
       }
@@ -545,7 +564,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     const retries = mine.filter((o) => o.kind === 'retry');
     if (archived.length > 0) {
       const failed = archived.filter((o) => o.kind === 'failed');
-      const status = failed.length > 0 ? sql`CASE WHEN id IN (${idList(failed.map((o) => o.id))}) THEN 'failed' ELSE 'completed' END` : sql`'completed'`;
+      const status =
+        failed.length > 0
+          ? sql`CASE WHEN id IN (${idList(failed.map((o) => o.id))}) THEN 'failed' ELSE 'completed' END`
+          : sql`'completed'`;
       const lastError =
         failed.length > 0
           ? sql`CASE id ${sql.join(
@@ -567,7 +589,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     }
     if (retries.length > 0) {
       const delay = sql.join(
-        retries.map((o) => sql`WHEN ${sql.raw(o.id)} THEN ${micros(o.delayMs, 'delayMs')}`),
+        retries.map((o) => sql`WHEN ${sql.raw(o.id)} THEN ${retryMicros(o.delayMs)}`),
         sql` `,
       );
       const error = sql.join(
@@ -588,7 +610,11 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
    * Locks the rows this worker holds for the given attempts (`FOR UPDATE`, in id order) and
    * returns their ids: the fence. Only this transaction can change them until it ends.
    */
-  async #lockHeld(tx: MySqlTx, workerId: string, events: readonly (HeldEvent | SettleOutcome)[]): Promise<Set<string>> {
+  async #lockHeld(
+    tx: MySqlTx,
+    workerId: string,
+    events: readonly (HeldEvent | SettleOutcome)[],
+  ): Promise<Set<string>> {
     const want = new Map<string, number>();
     for (const e of events) if (isRowId(e.id) && !want.has(e.id)) want.set(e.id, e.attempt);
     if (want.size === 0) return new Set();
@@ -618,15 +644,39 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     return conditions.length === 0 ? sql`` : sql`WHERE ${sql.join(conditions, sql` AND `)}`;
   }
 
-  #transact<T>(
+  /**
+   * Runs `fn` in a READ COMMITTED transaction, again after a deadlock or lock-wait timeout (InnoDB
+   * rolled it back), and again when the pool handed out a connection that was already dead (the
+   * server killed it while idle): the failure came before `fn` ran, so nothing was done.
+   */
+  async #transact<T>(
     operation: string,
     fn: (tx: MySqlTx) => Promise<T>,
     mapError: (error: unknown) => BusError = (error) => storeError(operation, error),
   ): Promise<T> {
-    return this.#retry(() => this.#db.transaction((tx) => fn(tx), READ_COMMITTED), mapError);
+    let deadConnections = 0;
+    for (let attempt = 1; ; attempt++) {
+      let entered = false;
+      try {
+        return await this.#db.transaction((tx) => {
+          entered = true;
+          return fn(tx);
+        }, READ_COMMITTED);
+      } catch (error) {
+        if (attempt <= this.#retries && isRetryable(error)) {
+          await jitter(attempt);
+          continue;
+        }
+        if (!entered && deadConnections < STALE_CONNECTION_RETRIES && isConnectionError(error)) {
+          deadConnections++;
+          continue;
+        }
+        throw mapError(error);
+      }
+    }
   }
 
-  /** Runs `fn` again after a deadlock or lock-wait timeout (it rolled back); maps other errors. */
+  /** A statement outside a transaction: again after a deadlock or lock-wait timeout. */
   async #retry<T>(fn: () => Promise<T>, mapError: (error: unknown) => BusError): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -637,6 +687,18 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
           continue;
         }
         throw mapError(error);
+      }
+    }
+  }
+
+  /** A read: again when the connection was dead (reading twice is harmless). */
+  async #read<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (attempt < STALE_CONNECTION_RETRIES && isConnectionError(error)) continue;
+        throw storeError(operation, error);
       }
     }
   }
@@ -658,7 +720,9 @@ function prepareRow(row: NewEventRow): PreparedRow {
       });
     }
   }
-  const payload = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString('base64');
+  const payload = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString(
+    'base64',
+  );
   let due: SQL;
   let dueBytes = 20;
   if (row.runAt !== null && row.runAt !== undefined) {

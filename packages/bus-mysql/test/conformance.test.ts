@@ -1,5 +1,5 @@
 import { runConformanceSuite } from 'bus-testing';
-import { mysqlStore, type MySqlTx } from '../src/index.js';
+import { type MySqlTx, mysqlStore } from '../src/index.js';
 import { createTestDatabase, type TestDatabase, truncate } from './helpers.js';
 
 let t: TestDatabase | undefined;

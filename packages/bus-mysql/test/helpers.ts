@@ -24,13 +24,18 @@ export interface TestDatabase {
  * Creates `bus_test_<random>` with the bus tables. Throws (the test fails, never skips) when the
  * server is unreachable.
  */
-export async function createTestDatabase(options: { migrate?: boolean; connectionLimit?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: { migrate?: boolean; connectionLimit?: number } = {},
+): Promise<TestDatabase> {
   const name = `bus_test_${randomBytes(6).toString('hex')}`;
   let admin: mysql.Connection;
   try {
     admin = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 5000 });
   } catch (cause) {
-    throw new Error(`the test database at ${MYSQL_URL} is unreachable (set BUS_MYSQL_URL): ${String(cause)}`, { cause });
+    throw new Error(
+      `the test database at ${MYSQL_URL} is unreachable (set BUS_MYSQL_URL): ${String(cause)}`,
+      { cause },
+    );
   }
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
   await admin.query(`USE \`${name}\``);
@@ -59,7 +64,11 @@ export async function createTestDatabase(options: { migrate?: boolean; connectio
 }
 
 /** Empties both tables (ids restart at 1). */
-export async function truncate(t: TestDatabase, events = 'bus_events', archive = 'bus_events_archive'): Promise<void> {
+export async function truncate(
+  t: TestDatabase,
+  events = 'bus_events',
+  archive = 'bus_events_archive',
+): Promise<void> {
   await t.admin.query(`TRUNCATE TABLE \`${events}\``);
   await t.admin.query(`TRUNCATE TABLE \`${archive}\``);
 }

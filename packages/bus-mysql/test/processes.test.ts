@@ -68,7 +68,8 @@ function startWorker(t: TestDatabase, id: string, env: Record<string, string> = 
 }
 
 async function stopAll(workers: Worker[]): Promise<void> {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+  for (const w of workers)
+    if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
   const codes = await Promise.all(workers.map((w) => w.exit));
   codes.forEach((code, i) => {
     const w = workers[i]!;
@@ -123,7 +124,9 @@ beforeEach(async () => {
 
 describe('worker OS processes', () => {
   it('4 processes drain 20,000 events exactly once (archive all)', async () => {
-    const workers = ['a', 'b', 'c', 'd'].map((id) => startWorker(t, `drain-${id}`));
+    const workers = ['a', 'b', 'c', 'd'].map((id) =>
+      startWorker(t, `drain-${id}`, { WORKERS: '32', BATCH: '32' }),
+    );
     running.push(...workers);
     await Promise.all(workers.map((w) => w.ready));
     const bus = await publisher();
@@ -133,21 +136,23 @@ describe('worker OS processes', () => {
     expect(ids).toHaveLength(20_000);
 
     await waitFor(async () => (await count(t, 'SELECT COUNT(*) AS n FROM bus_events_archive')) === 20_000, {
-      timeoutMs: 90_000,
+      timeoutMs: 120_000,
       intervalMs: 200,
       message: `20,000 rows archived (${workers.map((w) => w.stderr.join('\n')).join('\n')})`,
     });
     const seconds = (Date.now() - started) / 1000;
-    console.info(`4 processes drained 20,000 events in ${seconds.toFixed(1)} s (${Math.round(20_000 / seconds)}/s)`);
+    console.info(
+      `4 processes drained 20,000 events in ${seconds.toFixed(1)} s (${Math.round(20_000 / seconds)}/s)`,
+    );
     await stopAll(workers);
 
     const [stats] = (await t.admin.query(
       'SELECT COUNT(*) AS n, COUNT(DISTINCT event_id) AS d, MAX(attempt) AS a FROM handled',
     )) as unknown as [{ n: number; d: number; a: number }[]];
     expect(stats[0]).toEqual({ n: 20_000, d: 20_000, a: 1 });
-    const [perWorker] = (await t.admin.query('SELECT worker, COUNT(*) AS n FROM handled GROUP BY worker')) as unknown as [
-      { worker: string; n: number }[],
-    ];
+    const [perWorker] = (await t.admin.query(
+      'SELECT worker, COUNT(*) AS n FROM handled GROUP BY worker',
+    )) as unknown as [{ worker: string; n: number }[]];
     expect(perWorker.map((r) => r.worker).sort()).toEqual(['drain-a', 'drain-b', 'drain-c', 'drain-d']);
     expect(await count(t, 'SELECT COUNT(*) AS n FROM bus_events')).toBe(0);
     const [archive] = (await t.admin.query(
@@ -155,7 +160,7 @@ describe('worker OS processes', () => {
               SUM(id IN (SELECT event_id FROM handled)) AS matched FROM bus_events_archive`,
     )) as unknown as [{ n: number; completed: string; a: number; matched: string }[]];
     expect(archive[0]).toEqual({ n: 20_000, completed: '20000', a: 1, matched: '20000' });
-  });
+  }, 150_000);
 
   it('SIGKILL of a worker mid-run: only its in-flight events run twice, nothing is lost', async () => {
     const env = { HANDLE_MS: '30', LEASE_MS: '1500', WORKERS: '8', BATCH: '8' };
@@ -203,12 +208,13 @@ describe('worker OS processes', () => {
     const [twice] = (await t.admin.query(
       'SELECT CAST(event_id AS CHAR) AS id FROM handled GROUP BY event_id HAVING COUNT(*) > 1',
     )) as unknown as [{ id: string }[]];
-    for (const { id } of twice) expect(inFlight.has(id), `row ${id} ran twice but was not in flight`).toBe(true);
+    for (const { id } of twice)
+      expect(inFlight.has(id), `row ${id} ran twice but was not in flight`).toBe(true);
     const [archive] = (await t.admin.query(
       `SELECT CAST(id AS CHAR) AS id, status, attempts FROM bus_events_archive`,
     )) as unknown as [{ id: string; status: string; attempts: number }[]];
     expect(archive.every((a) => a.status === 'completed')).toBe(true);
     for (const a of archive) expect(a.attempts, `row ${a.id}`).toBe(inFlight.has(a.id) ? 2 : 1);
     console.info(`killed worker held ${inFlight.size} rows; ${twice.length} of them had run before the kill`);
-  });
+  }, 150_000);
 });

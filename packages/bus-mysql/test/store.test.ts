@@ -37,12 +37,18 @@ describe('insert', () => {
   it('returns ids in input order for a multi-row insert (RETURNING on MariaDB)', async () => {
     const store = mysqlStore(t.db);
     expect((await store.serverInfo()).mariadb).toBe(true);
-    const rows = Array.from({ length: 50 }, (_, n) => row({ payload: encodePayload({ n }), priority: n % 3 }));
+    const rows = Array.from({ length: 50 }, (_, n) =>
+      row({ payload: encodePayload({ n }), priority: n % 3 }),
+    );
     const ids = await store.insert({ rows });
     const listed = await store.listEvents({ ids });
     const byId = new Map(listed.map((r) => [r.id, r]));
-    ids.forEach((id, n) => expect(byId.get(id)!.priority).toBe(n % 3));
+    ids.forEach((id, n) => {
+      expect(byId.get(id)!.priority).toBe(n % 3);
+    });
     expect(new Set(ids).size).toBe(50);
+    // Numeric order (an id read as text must not sort '10' before '9').
+    expect((await store.listEvents()).map((r) => r.id)).toEqual(ids);
   });
 
   it('computes ids from insertId and @@auto_increment_increment on MySQL (no RETURNING)', async () => {
@@ -56,7 +62,11 @@ describe('insert', () => {
     );
     const listed = new Map((await store.listEvents()).map((r) => [r.id, r.priority]));
     expect(listed.get(a!)).toBe(0);
-    concurrent.forEach((ids, w) => ids.forEach((id, n) => expect(listed.get(id)).toBe(w * 1000 + n)));
+    concurrent.forEach((ids, w) => {
+      ids.forEach((id, n) => {
+        expect(listed.get(id)).toBe(w * 1000 + n);
+      });
+    });
     expect(listed.size).toBe(1 + 8 * 200);
   });
 
@@ -68,7 +78,9 @@ describe('insert', () => {
     const ids = await store.insert({ rows });
     expect(ids).toHaveLength(2540);
     const listed = new Map((await store.listEvents()).map((r) => [r.id, r]));
-    ids.forEach((id, n) => expect(listed.get(id)!.priority).toBe(n < 40 ? n : 100 + n - 40));
+    ids.forEach((id, n) => {
+      expect(listed.get(id)!.priority).toBe(n < 40 ? n : 100 + n - 40);
+    });
     expect(listed.get(ids[0]!)!.payload).toEqual(big);
 
     // One transaction: a failure in a later statement leaves nothing behind.
@@ -86,7 +98,9 @@ describe('insert', () => {
       rows: [row({ delayMs: 60_000 }), row({ runAt }), row({ runAt: new Date('2020-01-01T00:00:00.001Z') })],
     });
     const rows = new Map((await store.listEvents()).map((x) => [x.id, x]));
-    expect(rows.get(d!)!.scheduledAt.getTime() - rows.get(d!)!.createdAt.getTime()).toBeGreaterThanOrEqual(60_000);
+    expect(rows.get(d!)!.scheduledAt.getTime() - rows.get(d!)!.createdAt.getTime()).toBeGreaterThanOrEqual(
+      60_000,
+    );
     expect(rows.get(d!)!.scheduledAt.getTime() - rows.get(d!)!.createdAt.getTime()).toBeLessThan(61_000);
     expect(rows.get(r!)!.scheduledAt.getTime()).toBe(runAt.getTime());
     expect(rows.get(z!)!.scheduledAt.toISOString()).toBe('2020-01-01T00:00:00.001Z');
@@ -132,15 +146,21 @@ describe('claim', () => {
     const store = mysqlStore(t.db);
     await store.insert({ rows: [row()] });
     expect(await store.claim({ queue: 'q', limit: 0, workerId: 'w', leaseMs: 1000 })).toEqual([]);
-    const error = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: -1 }).catch((e: unknown) => e);
+    const error = await store
+      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: -1 })
+      .catch((e: unknown) => e);
     expect(isBusError(error, 'INVALID_ARGUMENT')).toBe(true);
   });
 
   it('queue names compare exactly (binary collation): q and Q are different queues', async () => {
     const store = mysqlStore(t.db);
     const [lower, upper] = await store.insert({ rows: [row({ queue: 'q' }), row({ queue: 'Q' })] });
-    expect((await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id)).toEqual([upper]);
-    expect((await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id)).toEqual([lower]);
+    expect(
+      (await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+    ).toEqual([upper]);
+    expect(
+      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+    ).toEqual([lower]);
   });
 });
 
@@ -150,18 +170,25 @@ describe('fencing', () => {
     const [id] = await store.insert({ rows: [row()] });
     await store.claim({ queue: 'q', limit: 1, workerId: 'Worker', leaseMs: 60_000 });
     for (const other of ['worker', 'Worker ', 'WORKER']) {
-      expect(await store.extendLeases({ workerId: other, leaseMs: 1000, events: [{ id: id!, attempt: 1 }] })).toEqual([]);
-      const r = await store.settle({ workerId: other, outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }] });
+      expect(
+        await store.extendLeases({ workerId: other, leaseMs: 1000, events: [{ id: id!, attempt: 1 }] }),
+      ).toEqual([]);
+      const r = await store.settle({
+        workerId: other,
+        outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
+      });
       expect(r.settled).toEqual([]);
     }
-    expect(await store.extendLeases({ workerId: 'Worker', leaseMs: 1000, events: [{ id: id!, attempt: 1 }] })).toEqual([id]);
+    expect(
+      await store.extendLeases({ workerId: 'Worker', leaseMs: 1000, events: [{ id: id!, attempt: 1 }] }),
+    ).toEqual([id]);
   });
 
   it('settles a mixed batch: archived completions and failures, unarchived ones, retries; ignores strangers', async () => {
     const store = mysqlStore(t.db);
-    const ids = await store.insert({ rows: Array.from({ length: 6 }, () => row({ maxRetries: 3 })) });
-    await store.claim({ queue: 'q', limit: 6, workerId: 'w', leaseMs: 60_000 });
-    const [c1, c2, f1, f2, r1, r2] = ids as [string, string, string, string, string, string];
+    const ids = await store.insert({ rows: Array.from({ length: 7 }, () => row({ maxRetries: 3 })) });
+    await store.claim({ queue: 'q', limit: 7, workerId: 'w', leaseMs: 60_000 });
+    const [c1, c2, f1, f2, r1, r2, r3] = ids as [string, string, string, string, string, string, string];
     const { settled } = await store.settle({
       workerId: 'w',
       outcomes: [
@@ -171,22 +198,30 @@ describe('fencing', () => {
         { kind: 'failed', id: f2, attempt: 1, archive: false, error: 'x' },
         { kind: 'retry', id: r1, attempt: 1, delayMs: 0, error: 'again' },
         { kind: 'retry', id: r2, attempt: 1, delayMs: 3_600_000, error: 'later' },
+        { kind: 'retry', id: r3, attempt: 1, delayMs: 1e18, error: 'a delay beyond DATETIME is capped' },
         { kind: 'completed', id: '999999', attempt: 1, archive: true },
         { kind: 'completed', id: 'not-an-id', attempt: 1, archive: true },
         { kind: 'completed', id: c1, attempt: 1, archive: true },
       ],
     });
-    expect(settled).toEqual([c1, c2, f1, f2, r1, r2]);
+    expect(settled).toEqual([c1, c2, f1, f2, r1, r2, r3]);
     const archive = new Map((await store.listArchive()).map((a) => [a.id, a]));
     expect([...archive.keys()].sort()).toEqual([c1, f1].sort());
     expect(archive.get(c1)).toMatchObject({ status: 'completed', lastError: null, attempts: 1 });
     expect(archive.get(f1)).toMatchObject({ status: 'failed', lastError: "it's 'quoted' \\ and 🎉" });
     const live = new Map((await store.listEvents()).map((e) => [e.id, e]));
-    expect([...live.keys()].sort()).toEqual([r1, r2].sort());
-    expect(live.get(r1)).toMatchObject({ lockedBy: null, lockedUntil: null, lastError: 'again', attempts: 1 });
+    expect([...live.keys()].sort()).toEqual([r1, r2, r3].sort());
+    expect(live.get(r1)).toMatchObject({
+      lockedBy: null,
+      lockedUntil: null,
+      lastError: 'again',
+      attempts: 1,
+    });
     const now = await store.now();
     expect(live.get(r2)!.scheduledAt.getTime() - now.getTime()).toBeGreaterThan(3_500_000);
-    expect((await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id)).toEqual([r1]);
+    expect(
+      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+    ).toEqual([r1]);
     expect((await store.listArchive({ status: 'failed' })).map((a) => a.id)).toEqual([f1]);
   });
 });
@@ -227,7 +262,9 @@ describe('time zones', () => {
 describe('errors', () => {
   it('wraps driver errors as STORE_FAILED with a short message and the driver error as cause', async () => {
     const store = mysqlStore(t.db, { eventsTable: 'missing_table' });
-    const error = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 }).catch((e: unknown) => e);
+    const error = await store
+      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 })
+      .catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED')).toBe(true);
     expect((error as BusError).message).toContain("missing_table' doesn't exist");
     expect((error as BusError).message.length).toBeLessThan(400);

@@ -131,7 +131,10 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
       if (pingSentAt !== undefined && Date.now() - pingSentAt >= checkInterval) {
         pingSentAt = undefined;
         params.onError(
-          new BusError('STORE_FAILED', `the LISTEN connection on channel ${channel} stopped delivering; listening again`),
+          new BusError(
+            'STORE_FAILED',
+            `the LISTEN connection on channel ${channel} stopped delivering; listening again`,
+          ),
         );
         const stale = unlisten;
         unlisten = undefined;

@@ -1,7 +1,7 @@
 import { BusError } from 'bus-core';
 import { sql } from 'drizzle-orm';
 import { BUNDLED_MIGRATIONS, type BundledMigration } from './migrations.generated.js';
-import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, DEFAULT_EVENTS_TABLE } from './schema.js';
+import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, resolveTableNames } from './schema.js';
 import { type PgTx, rowsOf } from './sql.js';
 
 /** Options of `migrate`. */
@@ -34,11 +34,8 @@ const LOCK_KEY = '7164259881029437001';
  * await migrate(db); // before createBus(...).init()
  */
 export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<MigrateResult> {
-  const eventsTable = options.eventsTable ?? DEFAULT_EVENTS_TABLE;
-  const archiveTable = options.archiveTable ?? DEFAULT_ARCHIVE_TABLE;
+  const { eventsTable, archiveTable } = resolveTableNames(options);
   const journalTable = options.journalTable ?? 'bus_migrations';
-  assertIdentifier(eventsTable, 'eventsTable');
-  assertIdentifier(archiveTable, 'archiveTable');
   assertIdentifier(journalTable, 'journalTable');
   const migrations = BUNDLED_MIGRATIONS.map((m) => renameTables(m, eventsTable, archiveTable));
   const journal = sql.identifier(journalTable);
@@ -73,19 +70,26 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
 }
 
 /** The bundled migrations with `bus_events` / `bus_events_archive` (and their index names) renamed. */
-export function renameTables(migration: BundledMigration, eventsTable: string, archiveTable: string): BundledMigration {
+export function renameTables(
+  migration: BundledMigration,
+  eventsTable: string,
+  archiveTable: string,
+): BundledMigration {
   const statements = migration.statements.map((statement) =>
-    statement.replace(/"(bus_events_archive|bus_events)([a-z0-9_]*)"/g, (_match, base: string, suffix: string) => {
-      const name = (base === DEFAULT_ARCHIVE_TABLE ? archiveTable : eventsTable) + suffix;
-      if (name.length > 63) {
-        throw new BusError(
-          'INVALID_IDENTIFIER',
-          `table name too long: the derived name ${name} exceeds PostgreSQL's 63 characters; choose a shorter table name`,
-          { value: name },
-        );
-      }
-      return `"${name}"`;
-    }),
+    statement.replace(
+      /"(bus_events_archive|bus_events)([a-z0-9_]*)"/g,
+      (_match, base: string, suffix: string) => {
+        const name = (base === DEFAULT_ARCHIVE_TABLE ? archiveTable : eventsTable) + suffix;
+        if (name.length > 63) {
+          throw new BusError(
+            'INVALID_IDENTIFIER',
+            `table name too long: the derived name ${name} exceeds PostgreSQL's 63 characters; choose a shorter table name`,
+            { value: name },
+          );
+        }
+        return `"${name}"`;
+      },
+    ),
   );
   return { ...migration, statements };
 }

@@ -126,16 +126,31 @@ export interface BusTables {
  * export { events as jobs, archive as jobsArchive };
  */
 export function createBusTables(names: BusTableNames = {}): BusTables {
+  const { eventsTable, archiveTable } = resolveTableNames(names);
+  return {
+    events: eventsTableOf(eventsTable),
+    archive: archiveTableOf(archiveTable),
+    eventsTable,
+    archiveTable,
+  };
+}
+
+/** The table names with defaults applied, validated: identifiers, and not the same table. */
+export function resolveTableNames(names: BusTableNames = {}): Required<BusTableNames> {
   const eventsTable = names.eventsTable ?? DEFAULT_EVENTS_TABLE;
   const archiveTable = names.archiveTable ?? DEFAULT_ARCHIVE_TABLE;
   assertIdentifier(eventsTable, 'eventsTable');
   assertIdentifier(archiveTable, 'archiveTable');
   if (eventsTable.toLowerCase() === archiveTable.toLowerCase()) {
-    throw new BusError('INVALID_IDENTIFIER', `eventsTable and archiveTable must differ (both ${eventsTable})`, {
-      value: archiveTable,
-    });
+    throw new BusError(
+      'INVALID_IDENTIFIER',
+      `eventsTable and archiveTable must differ (both ${eventsTable})`,
+      {
+        value: archiveTable,
+      },
+    );
   }
-  return { events: eventsTableOf(eventsTable), archive: archiveTableOf(archiveTable), eventsTable, archiveTable };
+  return { eventsTable, archiveTable };
 }
 
 const defaults = createBusTables();

@@ -35,6 +35,9 @@ export function storeError(operation: string, error: unknown): BusError {
 function isDrizzleQueryError(error: unknown): error is Error {
   return (
     error instanceof DrizzleQueryError ||
-    (error instanceof Error && 'query' in error && 'params' in error && error.message.startsWith('Failed query:'))
+    (error instanceof Error &&
+      'query' in error &&
+      'params' in error &&
+      error.message.startsWith('Failed query:'))
   );
 }

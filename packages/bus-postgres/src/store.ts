@@ -9,8 +9,8 @@ import {
   type HeldEvent,
   type InsertParams,
   type ListArchiveParams,
-  type ListenParams,
   type ListEventsParams,
+  type ListenParams,
   type PruneParams,
   type QueueCounts,
   type QueueStore,
@@ -23,7 +23,7 @@ import {
 } from 'bus-core';
 import { type SQL, sql } from 'drizzle-orm';
 import { type ListenClient, listenWith, resolveListenClient } from './listen.js';
-import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, DEFAULT_EVENTS_TABLE } from './schema.js';
+import { assertIdentifier, type BusTableNames, resolveTableNames } from './schema.js';
 import { type PgTx, rowsOf, storeError } from './sql.js';
 
 /** Options of `postgresStore`. */
@@ -102,33 +102,49 @@ class PostgresQueueStore implements PostgresStore {
   readonly #knownQueues = new Set<string>();
 
   constructor(db: PgTx, options: PostgresStoreOptions) {
-    if (typeof db !== 'object' || db === null || typeof (db as { execute?: unknown }).execute !== 'function') {
-      throw new BusError('INVALID_CONFIG', 'postgresStore needs a Drizzle PostgreSQL database', { value: db });
+    if (
+      typeof db !== 'object' ||
+      db === null ||
+      typeof (db as { execute?: unknown }).execute !== 'function'
+    ) {
+      throw new BusError('INVALID_CONFIG', 'postgresStore needs a Drizzle PostgreSQL database', {
+        value: db,
+      });
     }
     this.#db = db;
-    this.eventsTable = options.eventsTable ?? DEFAULT_EVENTS_TABLE;
-    this.archiveTable = options.archiveTable ?? DEFAULT_ARCHIVE_TABLE;
+    ({ eventsTable: this.eventsTable, archiveTable: this.archiveTable } = resolveTableNames(options));
     this.channel = options.channel ?? 'bus_wake';
-    assertIdentifier(this.eventsTable, 'eventsTable');
-    assertIdentifier(this.archiveTable, 'archiveTable');
     assertIdentifier(this.channel, 'channel');
     this.#events = sql.identifier(this.eventsTable);
     this.#archive = sql.identifier(this.archiveTable);
     this.#listenClient =
-      options.listen === false ? undefined : resolveListenClient(options.listen ?? (db as { $client?: unknown }).$client);
+      options.listen === false
+        ? undefined
+        : resolveListenClient(options.listen ?? (db as { $client?: unknown }).$client);
     if (options.listen !== undefined && options.listen !== false && this.#listenClient === undefined) {
-      throw new BusError('INVALID_CONFIG', 'options.listen must be a postgres.js Sql client, a PGlite instance or false', {
-        value: options.listen,
-      });
+      throw new BusError(
+        'INVALID_CONFIG',
+        'options.listen must be a postgres.js Sql client, a PGlite instance or false',
+        {
+          value: options.listen,
+        },
+      );
     }
     const interval = options.listenCheckInterval ?? 10_000;
     if (!Number.isInteger(interval) || interval < 50 || interval > 3_600_000) {
-      throw new BusError('INVALID_CONFIG', `listenCheckInterval must be an integer from 50 to 3600000 ms (got ${interval})`, {
-        value: interval,
-      });
+      throw new BusError(
+        'INVALID_CONFIG',
+        `listenCheckInterval must be an integer from 50 to 3600000 ms (got ${interval})`,
+        {
+          value: interval,
+        },
+      );
     }
     this.#listenCheckInterval = interval;
-    this.capabilities = Object.freeze({ notify: this.#listenClient !== undefined, transactionalCompletion: true });
+    this.capabilities = Object.freeze({
+      notify: this.#listenClient !== undefined,
+      transactionalCompletion: true,
+    });
   }
 
   async #run<T>(operation: string, query: SQL, tx?: PgTx): Promise<T[]> {
@@ -143,7 +159,8 @@ class PostgresQueueStore implements PostgresStore {
 
   async insert(params: InsertParams<PgTx>): Promise<string[]> {
     const rows = params.rows;
-    if (!Array.isArray(rows)) throw new BusError('INVALID_ARGUMENT', 'insert needs an array of rows', { value: rows });
+    if (!Array.isArray(rows))
+      throw new BusError('INVALID_ARGUMENT', 'insert needs an array of rows', { value: rows });
     if (rows.length === 0) return [];
     const n = rows.length;
     const queues = new Array<string>(n);
@@ -164,7 +181,9 @@ class PostgresQueueStore implements PostgresStore {
       handlerNames[i] = row.handlerName;
       let text = hex.get(row.payload);
       if (text === undefined) {
-        text = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString('hex');
+        text = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString(
+          'hex',
+        );
         hex.set(row.payload, text);
       }
       payloads[i] = text;
@@ -195,7 +214,9 @@ class PostgresQueueStore implements PostgresStore {
 SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
     const result = await this.#run<{ id: string }>('insert', query, params.tx);
     if (result.length !== n) {
-      throw new BusError('STORE_FAILED', `postgres insert returned ${result.length} ids for ${n} rows`, { value: n });
+      throw new BusError('STORE_FAILED', `postgres insert returned ${result.length} ids for ${n} rows`, {
+        value: n,
+      });
     }
     return result.map((r) => r.id);
   }
@@ -362,7 +383,10 @@ SELECT count(*)::int4 AS n FROM pruned`;
   }
 
   async now(): Promise<Date> {
-    const [row] = await this.#run<{ ms: number }>('now', sql`SELECT (extract(epoch FROM now()) * 1000)::float8 AS ms`);
+    const [row] = await this.#run<{ ms: number }>(
+      'now',
+      sql`SELECT (extract(epoch FROM now()) * 1000)::float8 AS ms`,
+    );
     return toDate(row!.ms);
   }
 
@@ -464,7 +488,10 @@ GROUP BY queue ORDER BY queue`;
   async listen(params: ListenParams): Promise<Subscription> {
     const client = this.#listenClient;
     if (client === undefined) {
-      throw new BusError('UNSUPPORTED', 'this postgres store has no LISTEN client (options.listen is false or unknown)');
+      throw new BusError(
+        'UNSUPPORTED',
+        'this postgres store has no LISTEN client (options.listen is false or unknown)',
+      );
     }
     return listenWith(client, {
       channel: this.channel,
@@ -532,8 +559,11 @@ function toDate(ms: unknown): Date {
 function toBytes(value: unknown): Uint8Array {
   if (value instanceof Uint8Array) {
     // postgres.js and node-postgres give Buffers: hand out plain Uint8Array views.
-    return value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return value.constructor === Uint8Array
+      ? value
+      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
-  if (typeof value === 'string' && value.startsWith('\\x')) return new Uint8Array(Buffer.from(value.slice(2), 'hex'));
+  if (typeof value === 'string' && value.startsWith('\\x'))
+    return new Uint8Array(Buffer.from(value.slice(2), 'hex'));
   throw new BusError('STORE_FAILED', `the payload column came back as ${typeof value}, not bytes`, { value });
 }

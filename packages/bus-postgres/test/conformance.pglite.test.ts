@@ -1,4 +1,4 @@
-import { runConformanceSuite } from 'bus-testing';
+import { runConformanceSuite } from 'bus-testing/conformance';
 import { sql } from 'drizzle-orm';
 import { postgresStore } from '../src/index.js';
 import { createPglite } from './helpers.js';

@@ -1,4 +1,4 @@
-import { runConformanceSuite } from 'bus-testing';
+import { runConformanceSuite } from 'bus-testing/conformance';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { createTestSchema, type TestSchema } from './helpers.js';
 

@@ -11,7 +11,9 @@ import { type MigrateOptions, migrate } from '../src/index.js';
 export const PG_URL = process.env.BUS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** A postgres.js client on `url` whose unqualified names resolve in `schema`. */
-export function pgClient(options: { schema?: string; url?: string; max?: number; applicationName?: string } = {}) {
+export function pgClient(
+  options: { schema?: string; url?: string; max?: number; applicationName?: string } = {},
+) {
   return postgres(options.url ?? PG_URL, {
     max: options.max ?? 5,
     connect_timeout: 10,

@@ -1,11 +1,26 @@
-import { type Bus, createBus, defineEvent, type HandlerSettings, isBusError, type Logger, Registry } from 'bus-core';
+import {
+  type Bus,
+  createBus,
+  defineEvent,
+  type HandlerSettings,
+  isBusError,
+  type Logger,
+  Registry,
+} from 'bus-core';
 import { waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PgTx, postgresStore } from '../src/index.js';
-import { createTestSchema, pgClient, type TcpProxy, type TestSchema, tcpProxy, uniqueName } from './helpers.js';
+import {
+  createTestSchema,
+  pgClient,
+  type TcpProxy,
+  type TestSchema,
+  tcpProxy,
+  uniqueName,
+} from './helpers.js';
 
 // The database connection is cut under load: workers log, reconnect and finish; a publish while
 // the database is unreachable rejects with a BusError instead of resolving.
@@ -45,7 +60,12 @@ function registry(): Registry {
 }
 
 async function workerBus(options: { url?: string; applicationName: string }): Promise<Bus<PgTx>> {
-  const client = pgClient({ schema: t.schema, url: options.url, max: 3, applicationName: options.applicationName });
+  const client = pgClient({
+    schema: t.schema,
+    url: options.url,
+    max: 3,
+    applicationName: options.applicationName,
+  });
   clients.push(client);
   const bus = createBus({
     store: postgresStore(drizzle(client), { listenCheckInterval: 300 }),
@@ -53,7 +73,14 @@ async function workerBus(options: { url?: string; applicationName: string }): Pr
     logger,
     rescueInterval: 200,
     queues: [
-      { queueName: 'load', workers: 20, batchSize: 20, sleepInterval: 30_000, archivePolicy: 'all', leaseDuration: 2000 },
+      {
+        queueName: 'load',
+        workers: 20,
+        batchSize: 20,
+        sleepInterval: 30_000,
+        archivePolicy: 'all',
+        leaseDuration: 2000,
+      },
     ],
   });
   buses.push(bus);
@@ -117,7 +144,10 @@ describe('connection loss', () => {
     );
     let killed = 0;
     for (const threshold of [total / 4, total / 2]) {
-      await waitFor(async () => (await archived()) >= threshold, { timeoutMs: 30_000, message: `${threshold} done` });
+      await waitFor(async () => (await archived()) >= threshold, {
+        timeoutMs: 30_000,
+        message: `${threshold} done`,
+      });
       killed += await terminate(app);
     }
     expect(killed).toBeGreaterThanOrEqual(4);
@@ -147,7 +177,10 @@ describe('connection loss', () => {
       LoadEvent,
       Array.from({ length: total }, (_, n) => ({ n })),
     );
-    await waitFor(async () => (await archived()) >= total / 4, { timeoutMs: 30_000, message: 'a quarter done' });
+    await waitFor(async () => (await archived()) >= total / 4, {
+      timeoutMs: 30_000,
+      message: 'a quarter done',
+    });
 
     await proxy.down();
     const started = Date.now();
@@ -160,7 +193,9 @@ describe('connection loss', () => {
     // The outage lasts until the workers have noticed it: failed claims, and the listener's
     // self-check failing (postgres.js's own re-listen fails while the network is down).
     await waitFor(
-      () => logs.some((l) => l.includes('claim failed')) && logs.some((l) => l.includes('wake-up listener failed')),
+      () =>
+        logs.some((l) => l.includes('claim failed')) &&
+        logs.some((l) => l.includes('wake-up listener failed')),
       { timeoutMs: 10_000, message: 'failures logged' },
     );
     await proxy.up();

@@ -31,7 +31,9 @@ export async function bundleWorker(): Promise<{ file: string; cleanup(): void }>
     target: 'node20',
     conditions: ['source'],
     logLevel: 'error',
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
   });
   return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -48,7 +50,7 @@ export interface WorkerProcess {
 
 /** Forks a worker running `file` and resolves once its bus has started. */
 export function startWorker(file: string, config: WorkerConfig): Promise<WorkerProcess> {
-  const env = { ...process.env, BUS_WORKER: JSON.stringify(config) };
+  const env: NodeJS.ProcessEnv = { ...process.env, BUS_WORKER: JSON.stringify(config) };
   delete env.NODE_OPTIONS;
   const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -8,7 +8,6 @@ import {
   createPglite,
   createTestSchema,
   pgClient,
-  type TcpProxy,
   type TestSchema,
   tcpProxy,
   uniqueName,
@@ -57,7 +56,10 @@ const drivers = () =>
   ] as [string, PostgresStore, PgTx][];
 
 describe('insert', () => {
-  it.each(['postgres.js', 'PGlite'])('%s: 12,000 rows in one call, ids in input order, payloads intact', async (name) => {
+  it.each([
+    'postgres.js',
+    'PGlite',
+  ])('%s: 12,000 rows in one call, ids in input order, payloads intact', async (name) => {
     const [, s] = drivers().find(([n]) => n === name)!;
     const rows = Array.from({ length: 12_000 }, (_, n) =>
       row({ queue: `q${n % 3}`, payload: encodePayload({ n, pad: 'x'.repeat(n % 50) }), priority: n % 7 }),
@@ -100,7 +102,9 @@ describe('insert', () => {
 describe('errors', () => {
   it('driver errors surface as STORE_FAILED with the database message, and publish as PUBLISH_FAILED', async () => {
     const missing = postgresStore(t.db, { eventsTable: 'no_such_table', archiveTable: 'no_such_archive' });
-    const error = await missing.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 }).catch((e: unknown) => e);
+    const error = await missing
+      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 })
+      .catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED')).toBe(true);
     expect((error as Error).message).toContain('relation "no_such_table" does not exist');
     expect((error as Error).message.length).toBeLessThan(300);
@@ -117,7 +121,10 @@ describe('custom table names', () => {
     const [claimed] = await custom.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
     expect(claimed?.id).toBe(id);
     expect(
-      await custom.settle({ workerId: 'w', outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }] }),
+      await custom.settle({
+        workerId: 'w',
+        outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
+      }),
     ).toEqual({ settled: [id] });
     expect((await custom.listArchive()).map((r) => r.id)).toEqual([id]);
     expect(await store.listArchive()).toEqual([]);
@@ -127,59 +134,66 @@ describe('custom table names', () => {
     expect(tables.map((r) => r.tablename).sort()).toEqual([names.archiveTable, names.eventsTable].sort());
     // The Drizzle tables of the same names map onto what migrate created.
     const tablesOf = createBusTables(names);
-    const rows = await t.db.select({ id: tablesOf.archive.id, status: tablesOf.archive.status }).from(tablesOf.archive);
+    const rows = await t.db
+      .select({ id: tablesOf.archive.id, status: tablesOf.archive.status })
+      .from(tablesOf.archive);
     expect(rows).toEqual([{ id: BigInt(id!), status: 'completed' }]);
   });
 });
 
 describe('LISTEN/NOTIFY', () => {
-  it.each(['postgres.js', 'PGlite'])(
-    '%s: wake-ups arrive at commit, never for rollbacks, and not for delayed rows',
-    async (name) => {
-      const [, s, db] = drivers().find(([n]) => n === name)!;
-      const woken: string[] = [];
-      const errors: unknown[] = [];
-      const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
-      try {
-        await s.insert({ rows: [row({ queue: 'plain' })] });
-        await waitFor(() => woken.includes('plain'), { message: 'wake-up for an autocommit insert' });
+  it.each([
+    'postgres.js',
+    'PGlite',
+  ])('%s: wake-ups arrive at commit, never for rollbacks, and not for delayed rows', async (name) => {
+    const [, s, db] = drivers().find(([n]) => n === name)!;
+    const woken: string[] = [];
+    const errors: unknown[] = [];
+    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
+    try {
+      await s.insert({ rows: [row({ queue: 'plain' })] });
+      await waitFor(() => woken.includes('plain'), { message: 'wake-up for an autocommit insert' });
 
-        let release!: () => void;
-        const gate = new Promise<void>((r) => {
-          release = r;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const pending = db.transaction(async (tx) => {
+        await s.insert({
+          rows: [row({ queue: 'in-tx' }), row({ queue: 'in-tx' }), row({ queue: 'in-tx-2' })],
+          tx,
         });
-        const pending = db.transaction(async (tx) => {
-          await s.insert({ rows: [row({ queue: 'in-tx' }), row({ queue: 'in-tx' }), row({ queue: 'in-tx-2' })], tx });
-          await gate;
-        });
-        if (name === 'postgres.js') {
-          // Another session commits meanwhile: its wake-up arrives, the open transaction's does not.
-          await s.insert({ rows: [row({ queue: 'other' })] });
-          await waitFor(() => woken.includes('other'), { message: 'wake-up of the other session' });
-          expect(woken).not.toContain('in-tx');
-        }
-        release();
-        await pending;
-        await waitFor(() => woken.includes('in-tx') && woken.includes('in-tx-2'), { message: 'wake-up at commit' });
-        expect(woken.filter((q) => q === 'in-tx')).toHaveLength(1);
-
-        await db
-          .transaction(async (tx) => {
-            await s.insert({ rows: [row({ queue: 'rolled-back' })], tx });
-            throw new Error('no');
-          })
-          .catch(() => undefined);
-        await s.insert({ rows: [row({ queue: 'delayed', delayMs: 60_000 })] });
-        await s.insert({ rows: [row({ queue: 'last' })] });
-        await waitFor(() => woken.includes('last'), { message: 'the last wake-up' });
-        expect(woken).not.toContain('rolled-back');
-        expect(woken).not.toContain('delayed');
-        expect(errors).toEqual([]);
-      } finally {
-        await sub.close();
+        await gate;
+      });
+      if (name === 'postgres.js') {
+        // Another session commits meanwhile: its wake-up arrives, the open transaction's does not.
+        await s.insert({ rows: [row({ queue: 'other' })] });
+        await waitFor(() => woken.includes('other'), { message: 'wake-up of the other session' });
+        expect(woken).not.toContain('in-tx');
       }
-    },
-  );
+      release();
+      await pending;
+      await waitFor(() => woken.includes('in-tx') && woken.includes('in-tx-2'), {
+        message: 'wake-up at commit',
+      });
+      expect(woken.filter((q) => q === 'in-tx')).toHaveLength(1);
+
+      await db
+        .transaction(async (tx) => {
+          await s.insert({ rows: [row({ queue: 'rolled-back' })], tx });
+          throw new Error('no');
+        })
+        .catch(() => undefined);
+      await s.insert({ rows: [row({ queue: 'delayed', delayMs: 60_000 })] });
+      await s.insert({ rows: [row({ queue: 'last' })] });
+      await waitFor(() => woken.includes('last'), { message: 'the last wake-up' });
+      expect(woken).not.toContain('rolled-back');
+      expect(woken).not.toContain('delayed');
+      expect(errors).toEqual([]);
+    } finally {
+      await sub.close();
+    }
+  });
 
   it('postgres.js: the listener survives pg_terminate_backend and wakes the queues it works on', async () => {
     const app = uniqueName('bus-listen');
@@ -200,7 +214,10 @@ describe('LISTEN/NOTIFY', () => {
         { message: 'the LISTEN backend to be terminated' },
       );
       // After re-listening it wakes every queue it claims from: notifications may have been missed.
-      await waitFor(() => woken.includes('known'), { timeoutMs: 15_000, message: 'wake-all after re-listen' });
+      await waitFor(() => woken.includes('known'), {
+        timeoutMs: 15_000,
+        message: 'wake-all after re-listen',
+      });
       await s.insert({ rows: [row({ queue: 'after' })] });
       await waitFor(() => woken.includes('after'), { timeoutMs: 15_000, message: 'wake-up after re-listen' });
     } finally {
@@ -210,8 +227,8 @@ describe('LISTEN/NOTIFY', () => {
   });
 
   it('postgres.js: after a network outage the supervised listener comes back', async () => {
-    let proxy: TcpProxy | undefined;
-    const client = pgClient({ schema: t.schema, url: (proxy = await tcpProxy()).url });
+    const proxy = await tcpProxy();
+    const client = pgClient({ schema: t.schema, url: proxy.url });
     const channel = uniqueName('wake');
     const s = postgresStore(drizzle(client), { channel, listenCheckInterval: 200 });
     const direct = postgresStore(t.db, { channel, listen: false });

@@ -1,0 +1,169 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodePayload } from 'bus-core';
+import { generateMySQLDrizzleJson, generateMySQLMigration } from 'drizzle-kit/api';
+import { getTableConfig } from 'drizzle-orm/mysql-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { busEvents, busEventsArchive, createBusTables, migrate, mysqlStore } from '../src/index.js';
+import { readMigrations } from '../src/migrate.js';
+import { createTestDatabase, type TestDatabase } from './helpers.js';
+
+const folder = join(dirname(fileURLToPath(import.meta.url)), '..', 'drizzle');
+const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as {
+  entries: { idx: number; tag: string }[];
+};
+const snapshot = (idx: number) =>
+  JSON.parse(readFileSync(join(folder, 'meta', `${String(idx).padStart(4, '0')}_snapshot.json`), 'utf8'));
+const split = (text: string) =>
+  text
+    .split('--> statement-breakpoint')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+const FIX = 'run `pnpm --filter bus-mysql exec drizzle-kit generate` after `pnpm build` and commit ./drizzle';
+
+describe('committed migrations (offline)', () => {
+  it('src/schema.ts matches the latest snapshot: nothing left to generate', async () => {
+    const last = journal.entries.at(-1)!;
+    const current = await generateMySQLDrizzleJson({ busEvents, busEventsArchive });
+    expect(await generateMySQLMigration(snapshot(last.idx), current), FIX).toEqual([]);
+  });
+
+  it('each SQL file is what drizzle-kit generates from its snapshots (no hand edits)', async () => {
+    let previous = await generateMySQLDrizzleJson({});
+    for (const entry of journal.entries) {
+      const next = snapshot(entry.idx);
+      const expected = (await generateMySQLMigration(previous, next)).map((s) => s.trim());
+      const actual = split(readFileSync(join(folder, `${entry.tag}.sql`), 'utf8'));
+      expect(actual, `${entry.tag}.sql: ${FIX}`).toEqual(expected);
+      previous = next;
+    }
+  });
+
+  it('renames only the table names for custom tables', async () => {
+    const [init] = await readMigrations(folder, { eventsTable: 'jobs', archiveTable: 'jobs_done' });
+    const text = init!.statements.join('\n');
+    expect(text).not.toContain('`bus_events`');
+    expect(text).not.toContain('`bus_events_archive`');
+    expect(text).toContain('CREATE TABLE `jobs` (');
+    expect(text).toContain('CREATE TABLE `jobs_done` (');
+    expect(text).toContain('ON `jobs` (`queue`,`locked_until`,`priority`,`scheduled_at`,`id`)');
+  });
+});
+
+describe('migrate(db)', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  async function describeTable(table: string) {
+    const [columns] = (await t.admin.query(
+      `SELECT COLUMN_NAME AS name, IS_NULLABLE AS nullable FROM information_schema.COLUMNS
+       WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+      [t.name, table],
+    )) as unknown as [{ name: string; nullable: string }[]];
+    const [indexes] = (await t.admin.query(
+      `SELECT INDEX_NAME AS name, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columns
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? GROUP BY INDEX_NAME`,
+      [t.name, table],
+    )) as unknown as [{ name: string; columns: string }[]];
+    return {
+      columns: columns.map((c) => `${c.name}${c.nullable === 'YES' ? '?' : ''}`),
+      indexes: Object.fromEntries(indexes.map((i) => [i.name, i.columns])),
+    };
+  }
+
+  function expectedTable(table: typeof busEvents | typeof busEventsArchive) {
+    const config = getTableConfig(table);
+    return {
+      columns: config.columns.map((c) => `${c.name}${c.notNull ? '' : '?'}`),
+      indexes: Object.fromEntries([
+        ['PRIMARY', 'id'],
+        ...config.indexes.map((i) => [
+          i.config.name,
+          i.config.columns.map((c) => (c as { name: string }).name).join(','),
+        ]),
+      ]),
+    };
+  }
+
+  it('concurrent calls are serialised: one applies, the others find it done; the tables match schema.ts', async () => {
+    const pools = Array.from({ length: 4 }, () => t.open({ connectionLimit: 2 }).db);
+    const results = await Promise.all(pools.map((db) => migrate(db)));
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], ['0000_init']]);
+    expect(await describeTable('bus_events')).toEqual(expectedTable(busEvents));
+    expect(await describeTable('bus_events_archive')).toEqual(expectedTable(busEventsArchive));
+    expect((await migrate(t.db)).applied).toEqual([]);
+    const [journalRows] = (await t.admin.query(
+      'SELECT scope, tag, statements_applied, statements_total, applied_at FROM bus_migrations',
+    )) as unknown as [
+      { scope: string; statements_applied: number; statements_total: number; applied_at: unknown }[],
+    ];
+    expect(journalRows).toHaveLength(1);
+    expect(journalRows[0]).toMatchObject({ scope: 'bus_events/bus_events_archive' });
+    expect(journalRows[0]!.statements_applied).toBe(journalRows[0]!.statements_total);
+    expect(journalRows[0]!.applied_at).not.toBeNull();
+  });
+
+  it('custom table names: migrated and usable by a store with the same names', async () => {
+    const names = { eventsTable: 'jobs', archiveTable: 'jobs_done' };
+    expect((await migrate(t.db, names)).applied).toEqual(['0000_init']);
+    expect((await migrate(t.db, names)).applied).toEqual([]);
+    const tables = createBusTables(names);
+    expect(await describeTable('jobs')).toEqual(expectedTable(tables.events));
+    expect(await describeTable('jobs_done')).toEqual(expectedTable(tables.archive));
+
+    const store = mysqlStore(t.db, names);
+    const [id] = await store.insert({
+      rows: [
+        {
+          queue: 'q',
+          eventName: 'e',
+          handlerName: 'h',
+          payload: encodePayload({ n: 1 }),
+          payloadJson: '{"n":1}',
+          maxRetries: 0,
+          priority: 0,
+          delayMs: 0,
+          runAt: null,
+        },
+      ],
+    });
+    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 });
+    expect(claimed!.id).toBe(id);
+    await store.settle({
+      workerId: 'w',
+      outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
+    });
+    expect((await store.listArchive()).map((a) => [a.id, a.payloadJson])).toEqual([[id, { n: 1 }]]);
+    expect(await mysqlStore(t.db).listArchive()).toEqual([]);
+  });
+
+  it('resumes a migration that stopped half-way, from the journal', async () => {
+    const names = { eventsTable: 'half', archiveTable: 'half_done' };
+    const [init] = await readMigrations(folder, names);
+    // As if a process died after the first statement: table created, journal says 1 of n.
+    await t.admin.query(init!.statements[0]!);
+    await t.admin.query(
+      'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total) VALUES (?, ?, ?, 1, ?)',
+      ['half/half_done', init!.tag, init!.hash, init!.statements.length],
+    );
+    expect((await migrate(t.db, names)).applied).toEqual(['0000_init']);
+    expect(Object.keys((await describeTable('half')).indexes).sort()).toEqual([
+      'PRIMARY',
+      'claim_idx',
+      'locked_until_idx',
+    ]);
+  });
+
+  it('needs a connection with a default database', async () => {
+    const { db } = t.open({ uri: t.url.replace(`/${t.name}`, '') });
+    const error = await migrate(db).catch((e: unknown) => e);
+    expect(String(error)).toContain('default database');
+  });
+});
