@@ -10,7 +10,11 @@ export interface QueueStore<TTx = unknown> {
   /** What this store can do beyond the contract; the core reads flags, never dialect names. */
   readonly capabilities: StoreCapabilities;
 
-  /** Inserts rows (one statement per call); inside `tx` when given. Returns ids in input order. */
+  /**
+   * Inserts rows (one statement where the database allows; a very large batch may be split into
+   * several statements in one transaction: all rows or none); inside `tx` when given. Returns ids
+   * in input order.
+   */
   insert(params: InsertParams<TTx>): Promise<string[]>;
   /**
    * Takes up to `limit` due, unleased rows of one queue ordered by priority, due time, id; leases
