@@ -9,9 +9,12 @@ let interrupts = 0;
 function onSignal(): void {
   interrupts++;
   if (interrupts === 1) {
-    process.stderr.write(
-      '\nbus-demo: stopping gracefully: running handlers finish, the rest goes back to its queue (Ctrl+C again to quit at once)\n',
-    );
+    // On a terminal the live view says so itself (a line written here would upset its redraw).
+    if (!process.stdout.isTTY || process.argv.includes('--plain')) {
+      process.stderr.write(
+        'bus-demo: stopping gracefully: running handlers finish, the rest goes back to its queue (Ctrl+C again to quit at once)\n',
+      );
+    }
     stop.abort();
     return;
   }

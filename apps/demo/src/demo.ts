@@ -144,7 +144,8 @@ class View {
   update(state: LiveState, force = false): void {
     if (this.output === null) return;
     if (this.live) {
-      const width = Math.max(20, (this.output.columns ?? 200) - 1);
+      const columns = this.output.columns ?? 0;
+      const width = columns > 20 ? columns - 1 : Number.POSITIVE_INFINITY;
       const frame = renderLive(state, this.color).map((line) => fitLine(line, width));
       const up = this.#lines > 0 ? `\x1b[${this.#lines}F\x1b[J` : '\x1b[?25l';
       this.output.write(`${up}${frame.join('\n')}\n`);
@@ -337,7 +338,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       `starting the workers of the queues ${QUEUES.map((q) => q.queueName).join(', ')}; signing up ${users} users at ${rate}/s…`,
     );
     await bus.controller.startWorkers();
-    let processingFrom = performance.now();
+    const processingFrom = performance.now();
+    let latest: Map<string, QueueCounts> | undefined;
     try {
       phase = 'signing up';
       signUpsFrom = performance.now();
@@ -354,7 +356,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
           signUpsDone = true;
           phase = 'draining';
         });
-      processingFrom = performance.now();
 
       let failures = 0;
       for (;;) {
@@ -363,6 +364,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         let took = 0;
         try {
           now = await countsOf();
+          latest = now;
           took = performance.now() - asked;
           failures = 0;
         } catch (error) {
@@ -385,6 +387,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       // Graceful shutdown, as a service does on SIGTERM: stop claiming, let running handlers
       // finish, abort the rest and hand their rows back for the next run.
       phase = 'stopping';
+      if (latest !== undefined) view.update(state(latest), true);
       bus.controller.shutdown();
       await bus.controller.awaitTerminationWithTimeout(shutdownTimeoutMs);
     }

@@ -214,16 +214,21 @@ export function renderLive(state: LiveState, color = false): string[] {
   ]);
   const notes = [p.dim(FOOTNOTE)];
   if (showEarlier) notes.push(p.dim('earlier: unfinished rows of an earlier run, picked up by this one'));
-  if (state.rescued > 0)
-    notes.push(p.yellow(`rescued ${state.rescued} rows whose worker stopped without handing them back`));
+  if (state.rescued > 0) {
+    notes.push(
+      p.yellow(
+        `rescued ${state.rescued} rows whose lease had run out (their worker stopped, or could not renew it)`,
+      ),
+    );
+  }
   if (state.busErrors > 0)
     notes.push(p.yellow(`bus errors: ${state.busErrors} (last: ${state.lastBusError})`));
   notes.push(
-    p.dim(
-      state.phase === 'stopping'
-        ? 'stopping…'
-        : 'Ctrl+C stops gracefully; the next run picks up what is left',
-    ),
+    state.phase === 'stopping'
+      ? p.yellow(
+          'stopping: running handlers finish (up to 10 s), the rest goes back to its queue; Ctrl+C again quits at once',
+        )
+      : p.dim('Ctrl+C stops gracefully; the next run picks up what is left'),
   );
   return [...header, ...table(head, rows), '', ...notes];
 }
