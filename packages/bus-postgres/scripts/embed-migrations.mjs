@@ -3,7 +3,7 @@
 // `node scripts/embed-migrations.mjs --check` exits 1 when the embedded copy is stale.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,7 +39,10 @@ export function render() {
 
 /** `render()` formatted by Biome, as `biome check` expects the committed file. */
 export function renderFormatted() {
-  const biome = spawnSync('npx', ['biome', 'format', '--stdin-file-path=src/migrations.generated.ts'], {
+  // The workspace's biome binary (npx only as a fallback: it costs a second of start-up).
+  const local = join(root, '..', '..', 'node_modules', '.bin', 'biome');
+  const [command, args] = existsSync(local) ? [local, []] : ['npx', ['biome']];
+  const biome = spawnSync(command, [...args, 'format', '--stdin-file-path=src/migrations.generated.ts'], {
     cwd: root,
     input: render(),
     encoding: 'utf8',

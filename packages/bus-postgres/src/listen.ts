@@ -109,7 +109,9 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
   };
   const subscribe = async () => {
     const result = await client.listen(channel, onNotify, onListen);
-    unlisten = () => result.unlisten();
+    // Closed while this was in flight: do not leave a listener behind.
+    if (closed) await result.unlisten();
+    else unlisten = () => result.unlisten();
   };
 
   try {

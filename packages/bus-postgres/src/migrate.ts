@@ -70,7 +70,7 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
 }
 
 /** The bundled migrations with `bus_events` / `bus_events_archive` (and their index names) renamed. */
-export function renameTables(
+function renameTables(
   migration: BundledMigration,
   eventsTable: string,
   archiveTable: string,

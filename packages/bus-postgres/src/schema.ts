@@ -135,7 +135,13 @@ export function createBusTables(names: BusTableNames = {}): BusTables {
   };
 }
 
-/** The table names with defaults applied, validated: identifiers, and not the same table. */
+/**
+ * The table names with defaults applied and validated (identifiers, two different tables); throws
+ * `INVALID_IDENTIFIER` otherwise.
+ *
+ * @example
+ * resolveTableNames({ eventsTable: 'jobs' }); // { eventsTable: 'jobs', archiveTable: 'bus_events_archive' }
+ */
 export function resolveTableNames(names: BusTableNames = {}): Required<BusTableNames> {
   const eventsTable = names.eventsTable ?? DEFAULT_EVENTS_TABLE;
   const archiveTable = names.archiveTable ?? DEFAULT_ARCHIVE_TABLE;

@@ -23,7 +23,7 @@ import {
 } from 'bus-core';
 import { type SQL, sql } from 'drizzle-orm';
 import { type ListenClient, listenWith, resolveListenClient } from './listen.js';
-import { assertIdentifier, type BusTableNames, resolveTableNames } from './schema.js';
+import { type BusTableNames, resolveTableNames } from './schema.js';
 import { type PgTx, rowsOf, storeError } from './sql.js';
 
 /** Options of `postgresStore`. */
@@ -60,6 +60,7 @@ type Identifier = ReturnType<typeof sql.identifier>;
 
 const MS = sql.raw(`interval '1 millisecond'`);
 const DIGITS = /^[0-9]{1,18}$/;
+const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 interface ClaimedRaw {
   id: string;
@@ -114,7 +115,14 @@ class PostgresQueueStore implements PostgresStore {
     this.#db = db;
     ({ eventsTable: this.eventsTable, archiveTable: this.archiveTable } = resolveTableNames(options));
     this.channel = options.channel ?? 'bus_wake';
-    assertIdentifier(this.channel, 'channel');
+    // Lower case only: PGlite LISTENs on the name unquoted, which PostgreSQL folds to lower case.
+    if (typeof this.channel !== 'string' || !CHANNEL_PATTERN.test(this.channel)) {
+      throw new BusError(
+        'INVALID_IDENTIFIER',
+        `channel must be a lower-case SQL identifier matching ${CHANNEL_PATTERN} (got ${JSON.stringify(this.channel)})`,
+        { value: this.channel },
+      );
+    }
     this.#events = sql.identifier(this.eventsTable);
     this.#archive = sql.identifier(this.archiveTable);
     this.#listenClient =

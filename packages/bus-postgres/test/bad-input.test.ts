@@ -81,7 +81,8 @@ describe('table names that are not identifiers', () => {
     expect(await t.db.execute(sql`SELECT count(*)::int AS n FROM y`)).toEqual([{ n: 0 }]);
   });
 
-  it('equal names and too-long derived index names are refused too', async () => {
+  it('equal names, an upper-case channel and too-long derived index names are refused too', async () => {
+    expect(() => postgresStore(t.db, { channel: 'Bus_Wake' })).toThrow(/INVALID_IDENTIFIER/);
     expect(() => createBusTables({ eventsTable: 'jobs', archiveTable: 'JOBS' })).toThrow(
       /INVALID_IDENTIFIER/,
     );

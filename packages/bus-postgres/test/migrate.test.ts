@@ -12,9 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLED_MIGRATIONS, migrate } from '../src/index.js';
@@ -69,19 +67,6 @@ describe('migrate', () => {
     } finally {
       await Promise.all(clients.map((c) => c.end()));
       await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
-    }
-  });
-
-  it('works on PGlite, idempotently', async () => {
-    const pglite = new PGlite();
-    try {
-      const db = drizzlePglite(pglite);
-      expect(await migrate(db)).toEqual({ applied: ['0000_init'] });
-      expect(await migrate(db)).toEqual({ applied: [] });
-      const { rows } = await pglite.query<{ n: number }>(`SELECT count(*)::int AS n FROM bus_events`);
-      expect(rows).toEqual([{ n: 0 }]);
-    } finally {
-      await pglite.close();
     }
   });
 });

@@ -99,6 +99,12 @@ describe('insert', () => {
   });
 });
 
+describe('migrate on PGlite', () => {
+  it('is idempotent there too', async () => {
+    expect(await migrate(lite.db)).toEqual({ applied: [] });
+  });
+});
+
 describe('errors', () => {
   it('driver errors surface as STORE_FAILED with the database message, and publish as PUBLISH_FAILED', async () => {
     const missing = postgresStore(t.db, { eventsTable: 'no_such_table', archiveTable: 'no_such_archive' });
