@@ -245,8 +245,11 @@ export interface QueueCounts {
 
 /** Params of `QueueStore.listen`. */
 export interface ListenParams {
-  /** Called with the queue name whenever rows were inserted into it. */
-  onWake(queue: string): void;
+  /**
+   * Called with a queue name when rows were inserted into it; with none, wake every queue (after
+   * a reconnect, when notifications may have been lost).
+   */
+  onWake(queue?: string): void;
   /** Called when the listening connection failed; the store reconnects by itself. */
   onError(error: unknown): void;
 }

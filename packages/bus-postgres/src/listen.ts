@@ -41,8 +41,6 @@ export function resolveListenClient(client: unknown): ListenClient | undefined {
 interface ListenSetup {
   channel: string;
   params: ListenParams;
-  /** Queues this process works on; all are woken after a reconnect (notifications may be lost). */
-  knownQueues: ReadonlySet<string>;
   checkInterval: number;
   /** Sends `payload` on the channel through the store's ordinary connection. */
   ping(payload: string): Promise<void>;
@@ -85,7 +83,7 @@ async function listenPGlite(client: PGliteListenClient, setup: ListenSetup): Pro
  * away are lost.
  */
 async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSetup): Promise<Subscription> {
-  const { channel, params, knownQueues, checkInterval } = setup;
+  const { channel, params, checkInterval } = setup;
   const token = `${PING_PREFIX}${crypto.randomUUID()}`;
   let unlisten: (() => Promise<unknown>) | undefined;
   let listens = 0;
@@ -93,9 +91,8 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
   let closed = false;
   let busy = false;
 
-  const wakeAll = () => {
-    for (const queue of knownQueues) params.onWake(queue);
-  };
+  // Notifications sent while the connection was down are lost: wake every queue.
+  const wakeAll = () => params.onWake();
   const onNotify = (payload: string) => {
     if (payload === token) {
       pingSentAt = undefined;

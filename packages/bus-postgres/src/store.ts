@@ -99,8 +99,6 @@ class PostgresQueueStore implements PostgresStore {
   readonly #archive: Identifier;
   readonly #listenClient: ListenClient | undefined;
   readonly #listenCheckInterval: number;
-  /** Queues this process claims from: woken all at once after the listener reconnects. */
-  readonly #knownQueues = new Set<string>();
 
   constructor(db: PgTx, options: PostgresStoreOptions) {
     if (
@@ -231,7 +229,6 @@ SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
 
   async claim(params: ClaimParams): Promise<ClaimedEvent[]> {
     const { queue, limit, workerId, leaseMs } = params;
-    this.#knownQueues.add(queue);
     if (!Number.isInteger(limit) || limit <= 0) return [];
     // One statement: pick due, unleased rows through the partial claim index, skipping rows
     // other claimers hold, lease them, and hand them back in claim order.
@@ -504,7 +501,6 @@ GROUP BY queue ORDER BY queue`;
     return listenWith(client, {
       channel: this.channel,
       params,
-      knownQueues: this.#knownQueues,
       checkInterval: this.#listenCheckInterval,
       ping: async (payload) => {
         await this.#run('notify', sql`SELECT pg_notify(${this.channel}::text, ${payload}::text)`);
