@@ -20,6 +20,7 @@ import type {
   QueueCounts,
   QueueStore,
 } from './store.js';
+import { noTelemetry, type Telemetry } from './telemetry.js';
 
 /** Options of `createBus`. */
 export interface BusOptions<TTx> {
@@ -30,6 +31,8 @@ export interface BusOptions<TTx> {
   /** Where handlers are looked up; decorated handlers land in `globalRegistry` (the default). */
   registry?: Registry;
   logger?: Logger;
+  /** Hooks for metrics: told about every settled attempt and every rescue. */
+  telemetry?: Telemetry;
   /** Also write each payload as JSON to the `payload_json` column, for people reading the table. */
   jsonPayload?: boolean;
   /** Ms between lease-expiry rescues (default 15 s); bounds how long a dead worker's rows wait. */
@@ -122,6 +125,7 @@ export class Bus<TTx = unknown> {
       registry: this.#registry,
       queues: this.#queues,
       logger: this.#logger,
+      telemetry: options.telemetry ?? noTelemetry,
       workerId,
       rescueInterval,
       archiveRetention: retention,

@@ -6,6 +6,7 @@ import { QueueRunner } from './queue-runner.js';
 import type { Registry } from './registry.js';
 import { Settler } from './settler.js';
 import type { QueueStore, Subscription } from './store.js';
+import type { Telemetry } from './telemetry.js';
 
 /** What the controller needs from its bus. */
 export interface ControllerDeps {
@@ -13,6 +14,7 @@ export interface ControllerDeps {
   registry: Registry;
   queues: readonly ResolvedQueueConfig[];
   logger: Logger;
+  telemetry: Telemetry;
   workerId: string;
   rescueInterval: number;
   archiveRetention: number | null;
@@ -98,7 +100,15 @@ export class WorkerController {
     for (const config of queues) {
       this.#runners.set(
         config.queueName,
-        new QueueRunner(config, { store, registry, instances, settler: this.#settler, logger, workerId }),
+        new QueueRunner(config, {
+          store,
+          registry,
+          instances,
+          settler: this.#settler,
+          logger,
+          telemetry: this.deps.telemetry,
+          workerId,
+        }),
       );
     }
     if (store.capabilities.notify && store.listen) {
@@ -208,6 +218,7 @@ export class WorkerController {
       }
       if (rescued > 0) {
         this.deps.logger.warn('rescued rows whose lease expired', { rescued });
+        this.deps.telemetry.rescued?.(rescued);
         this.wake();
       }
     } catch (error) {

@@ -57,3 +57,4 @@ export type {
   Subscription,
   TxOf,
 } from './store.js';
+export { noTelemetry, type SettledInfo, type Telemetry } from './telemetry.js';

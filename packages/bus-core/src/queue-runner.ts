@@ -7,6 +7,7 @@ import type { ResolvedQueueConfig } from './queue-config.js';
 import type { RegisteredHandler, Registry } from './registry.js';
 import type { Settler } from './settler.js';
 import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
+import type { SettledInfo, Telemetry } from './telemetry.js';
 
 const EXPECT_COMMIT_MS = 2000;
 
@@ -17,6 +18,7 @@ export interface QueueRunnerDeps {
   instances: ReadonlyMap<string, EventHandler<unknown>>;
   settler: Settler;
   logger: Logger;
+  telemetry: Telemetry;
   workerId: string;
 }
 
@@ -25,6 +27,7 @@ interface Running {
   controller: AbortController;
   /** Handed back on shutdown or lease lost: its outcome must not be written. */
   detached: boolean;
+  startedAt: number;
 }
 
 /**
@@ -104,10 +107,13 @@ export class QueueRunner {
       );
     }
     try {
-      await this.deps.store.release({
-        workerId: this.deps.workerId,
-        events: left.map((e) => ({ id: e.row.id, attempt: e.row.attempts })),
-      });
+      const released = new Set(
+        await this.deps.store.release({
+          workerId: this.deps.workerId,
+          events: left.map((e) => ({ id: e.row.id, attempt: e.row.attempts })),
+        }),
+      );
+      for (const entry of left) this.#report(entry, 'released', released.has(entry.row.id));
     } catch (error) {
       this.deps.logger.error(
         'could not hand rows back at shutdown; they run again after their lease expires',
@@ -189,7 +195,7 @@ export class QueueRunner {
   }
 
   #start(row: ClaimedEvent): void {
-    const entry: Running = { row, controller: new AbortController(), detached: false };
+    const entry: Running = { row, controller: new AbortController(), detached: false, startedAt: Date.now() };
     this.#running.set(row.id, entry);
     this.#execute(entry)
       .catch((error: unknown) =>
@@ -250,6 +256,7 @@ export class QueueRunner {
     try {
       if (handler.settings.transactional) {
         await this.#runTransactional(entry, handler, instance, payload, ctx);
+        this.#report(entry, 'completed', true);
         return;
       }
       await this.#invoke(entry, handler, instance, payload, ctx);
@@ -349,7 +356,40 @@ export class QueueRunner {
         error: outcome.error.split('\n', 1)[0],
       });
     }
-    void this.deps.settler.add(outcome);
+    // Not awaited: the worker slot frees as soon as the handler is done; the write is batched.
+    const written = this.deps.settler.add(outcome);
+    if (this.deps.telemetry.settled) {
+      const ended = Date.now();
+      const error = outcome.kind === 'completed' ? undefined : outcome.error;
+      void written.then((applied) => this.#report(entry, outcome.kind, applied, ended, error));
+    }
+  }
+
+  #report(
+    entry: Running,
+    outcome: SettledInfo['outcome'],
+    applied: boolean,
+    ended = Date.now(),
+    error?: string,
+  ): void {
+    const settled = this.deps.telemetry.settled;
+    if (!settled) return;
+    const { row } = entry;
+    try {
+      settled({
+        id: row.id,
+        queue: row.queue,
+        eventName: row.eventName,
+        handlerName: row.handlerName,
+        attempt: row.attempts,
+        outcome,
+        applied,
+        durationMs: ended - entry.startedAt,
+        ...(error === undefined ? {} : { error }),
+      });
+    } catch (hookError) {
+      this.deps.logger.warn('telemetry hook threw', { error: describeError(hookError) });
+    }
   }
 
   async #extendLeases(): Promise<void> {
