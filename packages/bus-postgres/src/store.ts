@@ -89,6 +89,21 @@ interface ArchiveRaw extends ClaimedRaw {
   finished_ms: number;
 }
 
+// The columns the live and the archive table share, as read back by listEvents/listArchive.
+function storedFields(r: ClaimedRaw & { payload_json: unknown }) {
+  return {
+    id: r.id,
+    queue: r.queue,
+    eventName: r.event_name,
+    handlerName: r.handler_name,
+    payload: toBytes(r.payload),
+    payloadJson: r.payload_json ?? null,
+    attempts: Number(r.attempts),
+    maxRetries: Number(r.max_retries),
+    priority: Number(r.priority),
+  };
+}
+
 class PostgresQueueStore implements PostgresStore {
   readonly capabilities: StoreCapabilities;
   readonly eventsTable: string;
@@ -413,15 +428,7 @@ ORDER BY e.id
 LIMIT ${filter.limit}::int8`;
     const rows = await this.#run<EventRaw>('listEvents', query);
     return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      eventName: r.event_name,
-      handlerName: r.handler_name,
-      payload: toBytes(r.payload),
-      payloadJson: r.payload_json ?? null,
-      attempts: Number(r.attempts),
-      maxRetries: Number(r.max_retries),
-      priority: Number(r.priority),
+      ...storedFields(r),
       scheduledAt: toDate(r.scheduled_ms),
       lockedUntil: r.locked_until_ms === null ? null : toDate(r.locked_until_ms),
       lockedBy: r.locked_by,
@@ -445,15 +452,7 @@ ORDER BY a.id
 LIMIT ${filter.limit}::int8`;
     const rows = await this.#run<ArchiveRaw>('listArchive', query);
     return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      eventName: r.event_name,
-      handlerName: r.handler_name,
-      payload: toBytes(r.payload),
-      payloadJson: r.payload_json ?? null,
-      attempts: Number(r.attempts),
-      maxRetries: Number(r.max_retries),
-      priority: Number(r.priority),
+      ...storedFields(r),
       status: r.status,
       lastError: r.last_error,
       createdAt: toDate(r.created_ms),
