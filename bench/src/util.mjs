@@ -167,3 +167,21 @@ export function cpuMsSince(start) {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1000;
 }
+
+/**
+ * Calls `send(i, t)` `count` times, one every `intervalMs`, where `t` is the enqueue timestamp
+ * (µs, CLOCK_MONOTONIC) to carry in the payload. Returns how long the calls took.
+ */
+export async function paced(count, intervalMs, send) {
+  const calls = [];
+  const start = nowMs();
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * intervalMs - nowMs();
+    if (wait > 0) await sleep(wait);
+    const t0 = nowMs();
+    await send(i, nowUs());
+    calls.push(nowMs() - t0);
+  }
+  const s = latencySummary(calls);
+  return { sent: count, callP50: s.p50, callP99: s.p99 };
+}

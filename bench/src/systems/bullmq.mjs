@@ -10,6 +10,7 @@ import {
   latencySummary,
   nowMs,
   nowUs,
+  paced,
   packageVersion,
   payloadOf,
   REDIS,
@@ -120,15 +121,10 @@ export async function latencyPublisher({ count, intervalMs }) {
   const conn = connection();
   const q = queue(conn);
   await q.waitUntilReady();
-  const start = nowMs();
-  for (let i = 0; i < count; i++) {
-    const wait = start + i * intervalMs - nowMs();
-    if (wait > 0) await sleep(wait);
-    await q.add('noop', { ...payloadOf(i), t: nowUs() });
-  }
+  const res = await paced(count, intervalMs, (i, t) => q.add('noop', { ...payloadOf(i), t }));
   await q.close();
   await conn.quit();
-  return { sent: count };
+  return res;
 }
 
 // Redis has no transaction shared with the app's SQL database: this is a single add() from 16

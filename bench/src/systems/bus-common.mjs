@@ -1,6 +1,5 @@
 // The workloads of bus, shared by its two drivers. A driver module gives `connect()`, which
 // returns the Drizzle database, its store, a cheap "any live row?" probe and the app's own insert.
-import { createBus, defineEvent, Registry } from 'bus-core';
 import {
   completionCounter,
   concurrently,
@@ -9,9 +8,13 @@ import {
   latencySummary,
   nowMs,
   nowUs,
+  paced,
   payloadOf,
   sleep,
 } from '../util.mjs';
+
+// BENCH_BUS_CORE_MODULE: measure a patched build of bus-core against the same peers.
+const { createBus, defineEvent, Registry } = await import(process.env.BENCH_BUS_CORE_MODULE ?? 'bus-core');
 
 export const QUEUE = 'bench';
 export const BenchEvent = defineEvent('bench.event');
@@ -133,14 +136,9 @@ export function busWorkloads(driver) {
     async latencyPublisher({ count, intervalMs }) {
       const conn = await driver.connect({ max: 2, listen: false });
       const bus = await makeBus(conn.store).init();
-      const start = nowMs();
-      for (let i = 0; i < count; i++) {
-        const wait = start + i * intervalMs - nowMs();
-        if (wait > 0) await sleep(wait);
-        await bus.publish(BenchEvent, { ...payloadOf(i), t: nowUs() });
-      }
+      const res = await paced(count, intervalMs, (i, t) => bus.publish(BenchEvent, { ...payloadOf(i), t }));
       await conn.end();
-      return { sent: count };
+      return res;
     },
 
     // The app's own insert and publishTxn in one transaction, 16 clients at once. `statements`

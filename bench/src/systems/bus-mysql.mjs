@@ -6,6 +6,10 @@ import { mysqlPool, resetMysqlTables } from '../admin.mjs';
 import { packageVersion } from '../util.mjs';
 import { busWorkloads } from './bus-common.mjs';
 
+const queryLog = new Map();
+if (process.env.BENCH_TRACE)
+  process.on('exit', () => console.error('[queries]', JSON.stringify([...queryLog])));
+
 const BOOKKEEPING = /^\s*(begin|start transaction|commit|rollback|set )|app_users/i;
 
 async function connect({ max, countStatements = false }) {
@@ -13,11 +17,15 @@ async function connect({ max, countStatements = false }) {
   const pool = await mysqlPool({ connectionLimit: max });
   const statements = { count: 0 };
   const db = drizzle(pool, {
-    ...(countStatements
+    ...(countStatements || process.env.BENCH_TRACE
       ? {
           logger: {
             logQuery: (query) => {
               if (!BOOKKEEPING.test(query)) statements.count++;
+              if (process.env.BENCH_TRACE) {
+                const key = query.trim().slice(0, 40).replace(/\s+/g, ' ');
+                queryLog.set(key, (queryLog.get(key) ?? 0) + 1);
+              }
             },
           },
         }

@@ -10,7 +10,8 @@ const DB = 'bench_bus';
 const url = pgUrl(DB);
 
 const queryLog = new Map();
-if (process.env.BENCH_TRACE) process.on('exit', () => console.error('[queries]', JSON.stringify([...queryLog])));
+if (process.env.BENCH_TRACE)
+  process.on('exit', () => console.error('[queries]', JSON.stringify([...queryLog])));
 
 const BOOKKEEPING = /^\s*(begin|commit|rollback|savepoint|release)\b|app_users/i;
 

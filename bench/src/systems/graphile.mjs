@@ -11,6 +11,7 @@ import {
   latencySummary,
   nowMs,
   nowUs,
+  paced,
   packageVersion,
   payloadOf,
   pgUrl,
@@ -122,14 +123,9 @@ export async function latencyWorker({ count }, ctx) {
 export async function latencyPublisher({ count, intervalMs }) {
   const utils = await makeWorkerUtils({ connectionString: url, logger });
   await utils.withPgClient((c) => c.query('SELECT 1'));
-  const start = nowMs();
-  for (let i = 0; i < count; i++) {
-    const wait = start + i * intervalMs - nowMs();
-    if (wait > 0) await sleep(wait);
-    await utils.addJob('noop', { ...payloadOf(i), t: nowUs() });
-  }
+  const res = await paced(count, intervalMs, (i, t) => utils.addJob('noop', { ...payloadOf(i), t }));
   await utils.release();
-  return { sent: count };
+  return res;
 }
 
 // One job per transaction, beside the app's own insert, as graphile documents it for transactional

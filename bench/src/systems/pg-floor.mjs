@@ -14,6 +14,7 @@ import {
   latencySummary,
   nowMs,
   nowUs,
+  paced,
   payloadOf,
   pgUrl,
   sleep,
@@ -203,31 +204,36 @@ export async function latencyWorker({ count }, ctx) {
 export async function latencyPublisher({ count, intervalMs }) {
   const sql = connect(2);
   await sql`SELECT 1`;
-  const start = nowMs();
-  for (let i = 0; i < count; i++) {
-    const due = start + i * intervalMs;
-    const wait = due - nowMs();
-    if (wait > 0) await sleep(wait);
-    const payload = hex({ ...payloadOf(i), t: nowUs() });
-    await sql`
+  const res = await paced(
+    count,
+    intervalMs,
+    (i, t) => sql`
       WITH ins AS (
         INSERT INTO floor_jobs (queue, event_name, handler_name, max_retries, payload)
-        VALUES (${QUEUE}, 'bench.event', 'bench.handler', 3, ${payload}::text::bytea) RETURNING id)
-      SELECT id, pg_notify('floor_wake', ${QUEUE}) FROM ins`;
-  }
+        VALUES (${QUEUE}, 'bench.event', 'bench.handler', 3, ${hex({ ...payloadOf(i), t })}::text::bytea) RETURNING id)
+      SELECT id, pg_notify('floor_wake', ${QUEUE}) FROM ins`,
+  );
   await sql.end();
-  return { sent: count };
+  return res;
 }
 
 // Transactional publish: the app's own insert, then (unless `baseline`) one queue row.
-export async function txn({ count, clients, baseline = false }) {
+// With `notify`, the queue insert also NOTIFYs a channel in the same statement, as bus,
+// graphile-worker and pg-boss do, to show what the NOTIFY alone costs at commit.
+export async function txn({ count, clients, baseline = false, notify = false }) {
   const sql = connect(clients);
   await Promise.all(Array.from({ length: clients }, () => sql`SELECT 1`));
   const t0 = nowMs();
   const latencies = await concurrently(count, clients, (i) =>
     sql.begin(async (tx) => {
       await tx`INSERT INTO app_users (email) VALUES (${`user${i}@example.com`})`;
-      if (!baseline) {
+      if (notify) {
+        await tx`
+          WITH ins AS (
+            INSERT INTO floor_jobs (queue, event_name, handler_name, max_retries, payload)
+            VALUES (${QUEUE}, 'bench.event', 'bench.handler', 3, ${hex(payloadOf(i))}::text::bytea) RETURNING id)
+          SELECT pg_notify('floor_wake', ${QUEUE}) FROM ins`;
+      } else if (!baseline) {
         await tx`
           INSERT INTO floor_jobs (queue, event_name, handler_name, max_retries, payload)
           VALUES (${QUEUE}, 'bench.event', 'bench.handler', 3, ${hex(payloadOf(i))}::text::bytea)`;

@@ -12,6 +12,7 @@ import {
   latencySummary,
   nowMs,
   nowUs,
+  paced,
   packageVersion,
   payloadOf,
   pgUrl,
@@ -128,14 +129,9 @@ export async function latencyWorker({ count }, ctx) {
 export async function latencyPublisher({ count, intervalMs }) {
   const b = boss({ supervise: false, useListenNotify: false });
   await b.start();
-  const start = nowMs();
-  for (let i = 0; i < count; i++) {
-    const wait = start + i * intervalMs - nowMs();
-    if (wait > 0) await sleep(wait);
-    await b.send(QUEUE, { ...payloadOf(i), t: nowUs() });
-  }
+  const res = await paced(count, intervalMs, (i, t) => b.send(QUEUE, { ...payloadOf(i), t }));
   await b.stop({ graceful: false });
-  return { sent: count };
+  return res;
 }
 
 // One job per transaction beside the app's insert: send() with `db` bound to the app's
