@@ -24,10 +24,59 @@ export interface QueueRunnerDeps {
 
 interface Running {
   row: ClaimedEvent;
-  controller: AbortController;
+  /** Made on the first read of `ctx.signal`: most handlers never read it, and it is costly. */
+  controller: AbortController | undefined;
+  /** Why the run was aborted (timeout, shutdown, lease lost); `undefined` while it is not. */
+  reason: unknown;
+  /** Ends the pending `#invoke` of this row with the abort reason. */
+  onAbort: ((reason: unknown) => void) | undefined;
   /** Handed back on shutdown or lease lost: its outcome must not be written. */
   detached: boolean;
   startedAt: number;
+}
+
+function abortRun(entry: Running, reason: unknown): void {
+  if (entry.reason !== undefined) return;
+  entry.reason = reason;
+  entry.controller?.abort(reason);
+  entry.onAbort?.(reason);
+}
+
+function signalOf(entry: Running): AbortSignal {
+  if (entry.controller === undefined) {
+    entry.controller = new AbortController();
+    if (entry.reason !== undefined) entry.controller.abort(entry.reason);
+  }
+  return entry.controller.signal;
+}
+
+/** The handler's context; `signal` is built on first use. */
+class RunContext implements HandlerContext<unknown> {
+  readonly attempt: number;
+  readonly id: string;
+  readonly eventName: string;
+  readonly handlerName: string;
+  readonly queue: string;
+  readonly maxRetries: number;
+  readonly createdAt: Date;
+  tx: unknown = undefined;
+  readonly #entry: Running;
+
+  constructor(entry: Running) {
+    const row = entry.row;
+    this.#entry = entry;
+    this.attempt = row.attempts;
+    this.id = row.id;
+    this.eventName = row.eventName;
+    this.handlerName = row.handlerName;
+    this.queue = row.queue;
+    this.maxRetries = row.maxRetries;
+    this.createdAt = row.createdAt;
+  }
+
+  get signal(): AbortSignal {
+    return signalOf(this.#entry);
+  }
 }
 
 /**
@@ -102,7 +151,8 @@ export class QueueRunner {
     if (left.length === 0) return true;
     for (const entry of left) {
       entry.detached = true;
-      entry.controller.abort(
+      abortRun(
+        entry,
         new BusError('HANDLER_ABORTED', 'the worker is shutting down', { value: entry.row.id }),
       );
     }
@@ -195,19 +245,26 @@ export class QueueRunner {
   }
 
   #start(row: ClaimedEvent): void {
-    const entry: Running = { row, controller: new AbortController(), detached: false, startedAt: Date.now() };
+    const entry: Running = {
+      row,
+      controller: undefined,
+      reason: undefined,
+      onAbort: undefined,
+      detached: false,
+      startedAt: Date.now(),
+    };
     this.#running.set(row.id, entry);
-    this.#execute(entry)
-      .catch((error: unknown) =>
-        this.deps.logger.error('unexpected error while running a row', {
-          id: row.id,
-          error: describeError(error),
-        }),
-      )
-      .finally(() => {
-        this.#running.delete(row.id);
-        this.#nudge?.();
+    const done = (): void => {
+      this.#running.delete(row.id);
+      this.#nudge?.();
+    };
+    this.#execute(entry).then(done, (error: unknown) => {
+      this.deps.logger.error('unexpected error while running a row', {
+        id: row.id,
+        error: describeError(error),
       });
+      done();
+    });
   }
 
   async #execute(entry: Running): Promise<void> {
@@ -242,17 +299,7 @@ export class QueueRunner {
       return this.#settle(entry, this.#failure(row, error, handler));
     }
 
-    const ctx: HandlerContext<unknown> = {
-      signal: entry.controller.signal,
-      attempt: row.attempts,
-      id: row.id,
-      eventName: row.eventName,
-      handlerName: row.handlerName,
-      queue: row.queue,
-      maxRetries: row.maxRetries,
-      createdAt: row.createdAt,
-      tx: undefined,
-    };
+    const ctx = new RunContext(entry);
     try {
       if (handler.settings.transactional) {
         await this.#runTransactional(entry, handler, instance, payload, ctx);
@@ -273,11 +320,12 @@ export class QueueRunner {
     handler: RegisteredHandler,
     instance: EventHandler<unknown>,
     payload: unknown,
-    ctx: HandlerContext<unknown>,
+    ctx: RunContext,
   ): Promise<void> {
     const { store, workerId } = this.deps;
     await store.transaction(async (tx) => {
-      await this.#invoke(entry, handler, instance, payload, { ...ctx, tx });
+      ctx.tx = tx;
+      await this.#invoke(entry, handler, instance, payload, ctx);
       const { settled } = await store.settle({
         workerId,
         tx,
@@ -298,18 +346,25 @@ export class QueueRunner {
     payload: unknown,
     ctx: HandlerContext<unknown>,
   ): Promise<void> {
-    const { signal } = entry.controller;
     const timeoutMs = handler.settings.executionTimeout;
     return new Promise<void>((resolve, reject) => {
+      let finished = false;
       const finish = (error?: unknown): void => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        entry.onAbort = undefined;
         if (error === undefined) resolve();
         else reject(error);
       };
-      const onAbort = (): void => finish(signal.reason);
+      if (entry.reason !== undefined) {
+        reject(entry.reason);
+        return;
+      }
+      entry.onAbort = finish;
       const timer = setTimeout(() => {
-        entry.controller.abort(
+        abortRun(
+          entry,
           new BusError(
             'HANDLER_TIMEOUT',
             `handler ${handler.name} ran longer than its ${timeoutMs} ms executionTimeout`,
@@ -319,7 +374,6 @@ export class QueueRunner {
           ),
         );
       }, timeoutMs);
-      signal.addEventListener('abort', onAbort, { once: true });
       let result: unknown;
       try {
         result = instance.handle(payload, ctx);
@@ -406,7 +460,8 @@ export class QueueRunner {
       for (const entry of held) {
         if (kept.has(entry.row.id) || this.#running.get(entry.row.id) !== entry) continue;
         entry.detached = true;
-        entry.controller.abort(
+        abortRun(
+          entry,
           new BusError('LEASE_LOST', `row ${entry.row.id} lost its lease; another worker may run it`, {
             value: entry.row.id,
           }),

@@ -139,16 +139,6 @@ export function parseJson(value: unknown): unknown {
   }
 }
 
-// Characters mysql2 escapes with a backslash in a string literal: NUL \b \t \n \r ^Z " ' \.
-const ESCAPED_CODES = new Set([0, 8, 9, 10, 13, 26, 34, 39, 92]);
-
-/** Bytes a string takes as an escaped SQL literal (what mysql2 sends). */
-export function literalBytes(value: string): number {
-  let escapes = 0;
-  for (let i = 0; i < value.length; i++) if (ESCAPED_CODES.has(value.charCodeAt(i))) escapes++;
-  return Buffer.byteLength(value, 'utf8') + escapes + 2;
-}
-
 /** Formats a byte count for messages. */
 export function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${(n / (1024 * 1024)).toFixed(1)} MiB`;

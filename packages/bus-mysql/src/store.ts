@@ -33,7 +33,6 @@ import {
   isRetryable,
   isRowId,
   jitter,
-  literalBytes,
   mysqlErrorInfo,
   parseJson,
   parseUtc,
@@ -150,7 +149,8 @@ function uniqueById<T extends { id: string }>(items: readonly T[]): T[] {
 }
 
 interface PreparedRow {
-  values: SQL;
+  /** The row's `(…)` of the VALUES list as SQL text, every value a literal. */
+  values: string;
   bytes: number;
   eventName: string;
 }
@@ -200,6 +200,42 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   }
 
   async insert(params: InsertParams<MySqlTx>): Promise<string[]> {
+    try {
+      return await this.#insertRows(params);
+    } catch (error) {
+      throw await this.#explainOversize(error, params.rows);
+    }
+  }
+
+  // A statement over max_allowed_packet can also end in a reset connection instead of error 1153
+  // (the server hangs up while the client is still sending): check the fresh limit before
+  // reporting a bare connection error.
+  async #explainOversize(error: unknown, rows: NewEventRow[]): Promise<unknown> {
+    if (!isConnectionError(error) || !Array.isArray(rows)) return error;
+    this.#info = undefined;
+    let packet: number;
+    try {
+      packet = (await this.serverInfo()).maxAllowedPacket - PACKET_MARGIN;
+    } catch {
+      return error;
+    }
+    const largest = rows.reduce((max, row) => {
+      try {
+        return Math.max(max, prepareRow(row).bytes + STATEMENT_OVERHEAD);
+      } catch {
+        return max;
+      }
+    }, 0);
+    if (largest <= packet) return error;
+    return new BusError(
+      'PUBLISH_FAILED',
+      `the server closed the connection on an insert of about ${formatBytes(largest)}, larger than its ` +
+        `max_allowed_packet of ${formatBytes(packet + PACKET_MARGIN)}; raise max_allowed_packet on the server or publish smaller payloads`,
+      { cause: error, value: largest },
+    );
+  }
+
+  async #insertRows(params: InsertParams<MySqlTx>): Promise<string[]> {
     const rows = params.rows;
     if (!Array.isArray(rows)) {
       throw new BusError('INVALID_ARGUMENT', 'insert needs an array of rows', { value: rows });
@@ -296,6 +332,29 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         return { settled: await this.#settleIn(tx, workerId, outcomes) };
       } catch (error) {
         throw storeError('settle', error);
+      }
+    }
+    if (outcomes.every((o) => o.kind === 'completed' && !o.archive)) {
+      const info = await this.serverInfo();
+      if (info.mariadb) {
+        // The common case in one autocommit statement (one round trip instead of five): delete the
+        // rows whose fence holds, in id order, and learn which they were from RETURNING.
+        const pairs = sql.raw(outcomes.map((o) => `(${o.id}, ${Math.trunc(o.attempt)})`).join(', '));
+        return {
+          settled: await this.#retry(
+            async () => {
+              const rows = await select(
+                this.#db,
+                sql`DELETE FROM ${this.#events}
+                  WHERE id IN (${idList(outcomes.map((o) => o.id))}) AND (id, attempts) IN (${pairs})
+                    AND BINARY locked_by = ${workerId} AND locked_until IS NOT NULL
+                  RETURNING CAST(id AS CHAR) AS row_id`,
+              );
+              return rows.map((r) => String(r.row_id));
+            },
+            (error) => storeError('settle', error),
+          ),
+        };
       }
     }
     return { settled: await this.#transact('settle', (t) => this.#settleIn(t, workerId, outcomes)) };
@@ -498,12 +557,13 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   // ---------------------------------------------------------------------------------------------
 
   async #insertChunk(db: MySqlTx, chunk: PreparedRow[], info: ServerInfo): Promise<string[]> {
-    const statement = sql`INSERT INTO ${this.#events}
-        (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at, created_at)
-        VALUES ${sql.join(
-          chunk.map((r) => r.values),
-          sql`, `,
-        )}`;
+    // One text chunk, not a Drizzle fragment per value: building 9 000 fragments for a 1 000-row
+    // insert cost more CPU than the database spent on it.
+    const values = new Array<string>(chunk.length);
+    for (let i = 0; i < chunk.length; i++) values[i] = chunk[i]!.values;
+    const statement = sql.raw(
+      `INSERT INTO \`${this.tables.eventsTable}\` (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at, created_at) VALUES ${values.join(', ')}`,
+    );
     if (info.mariadb) {
       // RETURNING gives the ids in VALUES order whatever innodb_autoinc_lock_mode is.
       const rows = await select<{ row_id: unknown }>(
@@ -720,32 +780,48 @@ function prepareRow(row: NewEventRow): PreparedRow {
       });
     }
   }
+  // Base64 (4/3 of the size, where hex doubles it) keeps a 10 MB payload under MariaDB's default
+  // 16 MiB max_allowed_packet; its alphabet needs no escaping in any sql_mode.
   const payload = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString(
     'base64',
   );
-  let due: SQL;
+  let due: string;
   let dueBytes = 20;
   if (row.runAt !== null && row.runAt !== undefined) {
-    due = sql`${formatUtc(row.runAt)}`;
+    due = quote(formatUtc(row.runAt));
     dueBytes = 30;
   } else if (row.delayMs > 0) {
-    due = sql`UTC_TIMESTAMP(6) + INTERVAL ${micros(row.delayMs, 'delayMs')} MICROSECOND`;
+    due = `UTC_TIMESTAMP(6) + INTERVAL ${micros(row.delayMs, 'delayMs')} MICROSECOND`;
     dueBytes = 60;
   } else {
-    due = sql`UTC_TIMESTAMP(6)`;
+    due = 'UTC_TIMESTAMP(6)';
   }
   const json = row.payloadJson ?? null;
-  const values = sql`(${row.queue}, ${row.eventName}, ${row.handlerName}, FROM_BASE64(${payload}), ${json},
-    ${row.maxRetries}, ${row.priority}, ${due}, UTC_TIMESTAMP(6))`;
+  const values = `(${quote(String(row.queue))}, ${quote(String(row.eventName))}, ${quote(String(row.handlerName))}, FROM_BASE64('${payload}'), ${
+    json === null ? 'NULL' : quote(json)
+  }, ${row.maxRetries}, ${row.priority}, ${due}, UTC_TIMESTAMP(6))`;
   const bytes =
     120 +
     dueBytes +
     payload.length +
-    literalBytes(String(row.queue)) +
-    literalBytes(String(row.eventName)) +
-    literalBytes(String(row.handlerName)) +
-    (json === null ? 4 : literalBytes(json));
+    quotedBytes(String(row.queue)) +
+    quotedBytes(String(row.eventName)) +
+    quotedBytes(String(row.handlerName)) +
+    (json === null ? 4 : quotedBytes(json));
   return { values, bytes, eventName: String(row.eventName) };
+}
+
+/**
+ * A string as an SQL literal that no `sql_mode` can misread: its UTF-8 bytes in base64. (Backslash
+ * escaping, as mysql2 does, breaks under NO_BACKSLASH_ESCAPES.)
+ */
+function quote(value: string): string {
+  return `CONVERT(FROM_BASE64('${Buffer.from(value, 'utf8').toString('base64')}') USING utf8mb4)`;
+}
+
+/** Bytes `quote(value)` takes in the statement. */
+function quotedBytes(value: string): number {
+  return Math.ceil(Buffer.byteLength(value, 'utf8') / 3) * 4 + 40;
 }
 
 function insertError(error: unknown): BusError {

@@ -169,9 +169,19 @@ class PostgresQueueStore implements PostgresStore {
   }
 
   async #run<T>(operation: string, query: SQL, tx?: PgTx): Promise<T[]> {
+    const db = tx ?? this.#db;
     let result: unknown;
     try {
-      result = await (tx ?? this.#db).execute(query);
+      // Drizzle runs `execute` through postgres.js `unsafe(text, params)`, which does not prepare,
+      // so postgres.js describes every parameterized statement first: two round trips per query.
+      // On postgres.js, send the same text prepared: one round trip once it is cached.
+      const client = postgresJsClientOf(db);
+      if (client !== undefined) {
+        const { sql: text, params } = (db as unknown as { dialect: DialectLike }).dialect.sqlToQuery(query);
+        result = await client.unsafe(text, params, { prepare: true });
+      } else {
+        result = await db.execute(query);
+      }
     } catch (error) {
       throw storeError(operation, error);
     }
@@ -247,16 +257,18 @@ SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
     if (!Number.isInteger(limit) || limit <= 0) return [];
     // One statement: pick due, unleased rows through the partial claim index, skipping rows
     // other claimers hold, lease them, and hand them back in claim order.
-    const query = sql`WITH picked AS (
-  SELECT id FROM ${this.#events}
-  WHERE queue = ${queue}::text AND locked_until IS NULL AND scheduled_at <= now()
-  ORDER BY priority, scheduled_at, id
-  LIMIT ${limit}::int4
-  FOR UPDATE SKIP LOCKED
-), claimed AS (
+    // The picked ids reach the UPDATE as an array (`id = ANY(ARRAY(…))`), so it probes the primary
+    // key once per row; `UPDATE … FROM picked` gets a hash join over a sequential scan of the
+    // whole table once it holds some 40k rows.
+    const query = sql`WITH claimed AS (
   UPDATE ${this.#events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = now() + ${leaseMs}::float8 * ${MS}
-  FROM picked WHERE e.id = picked.id
+  WHERE e.id = ANY(ARRAY(
+    SELECT id FROM ${this.#events}
+    WHERE queue = ${queue}::text AND locked_until IS NULL AND scheduled_at <= now()
+    ORDER BY priority, scheduled_at, id
+    LIMIT ${limit}::int4
+    FOR UPDATE SKIP LOCKED))
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
     e.scheduled_at, e.created_at
 )
@@ -304,11 +316,16 @@ FROM claimed ORDER BY priority, scheduled_at, claimed.id`;
     ${sql.param(archive)}::int4[], ${sql.param(delays)}::float8[], ${sql.param(errors)}::text[])
     AS o(id, attempt, kind, archive, delay_ms, error)
 ), held AS (
+  -- One primary-key probe per outcome, in id order. LATERAL keeps the outcomes on the outer side:
+  -- joined the other way, the misestimated locked_by filter gets a nested loop that re-runs the
+  -- unnest for every row (n² work, ~150 ms for 500 rows).
   SELECT e.id, o.kind, o.archive, o.delay_ms, o.error
-  FROM ${this.#events} e JOIN o ON o.id = e.id
-  WHERE e.id = ANY(${sql.param(ids)}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = o.attempt
-  ORDER BY e.id
-  FOR UPDATE OF e
+  FROM (SELECT * FROM o ORDER BY o.id) o
+  CROSS JOIN LATERAL (
+    SELECT e.id FROM ${this.#events} e
+    WHERE e.id = o.id AND e.locked_by = ${params.workerId}::text AND e.attempts = o.attempt
+    FOR UPDATE
+  ) e
 ), done AS (
   DELETE FROM ${this.#events} e USING held h
   WHERE e.id = h.id AND h.kind <> 'retry'
@@ -506,6 +523,22 @@ GROUP BY queue ORDER BY queue`;
       },
     });
   }
+}
+
+interface DialectLike {
+  sqlToQuery(query: SQL): { sql: string; params: unknown[] };
+}
+
+interface PostgresJsLike {
+  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown>;
+}
+
+/** The postgres.js client (or transaction) under a Drizzle postgres-js database; else undefined. */
+function postgresJsClientOf(db: PgTx): PostgresJsLike | undefined {
+  const client = (db as unknown as { session?: { client?: { unsafe?: unknown } } }).session?.client;
+  const dialect = (db as unknown as { dialect?: { sqlToQuery?: unknown } }).dialect;
+  if (typeof client?.unsafe !== 'function' || typeof dialect?.sqlToQuery !== 'function') return undefined;
+  return client as unknown as PostgresJsLike;
 }
 
 /**
