@@ -11,6 +11,7 @@ import {
   type ListArchiveParams,
   type ListEventsParams,
   type ListenParams,
+  type NewEventRow,
   type PruneParams,
   type QueueCounts,
   type QueueStore,
@@ -104,6 +105,29 @@ function storedFields(r: ClaimedRaw & { payload_json: unknown }) {
   };
 }
 
+/** The per-variant columns of an insert (see `insert`). */
+interface VariantColumns {
+  queues: string[];
+  eventNames: string[];
+  handlerNames: string[];
+  maxRetries: number[];
+  priorities: number[];
+  delays: number[];
+  runAts: (string | null)[];
+}
+
+function sameVariant(a: NewEventRow, b: NewEventRow): boolean {
+  return (
+    a.queue === b.queue &&
+    a.eventName === b.eventName &&
+    a.handlerName === b.handlerName &&
+    a.maxRetries === b.maxRetries &&
+    a.priority === b.priority &&
+    a.delayMs === b.delayMs &&
+    (a.runAt === b.runAt || (a.runAt !== null && b.runAt !== null && a.runAt.getTime() === b.runAt.getTime()))
+  );
+}
+
 class PostgresQueueStore implements PostgresStore {
   readonly capabilities: StoreCapabilities;
   readonly eventsTable: string;
@@ -194,22 +218,42 @@ class PostgresQueueStore implements PostgresStore {
       throw new BusError('INVALID_ARGUMENT', 'insert needs an array of rows', { value: rows });
     if (rows.length === 0) return [];
     const n = rows.length;
-    const queues = new Array<string>(n);
-    const eventNames = new Array<string>(n);
-    const handlerNames = new Array<string>(n);
+    // Rows of one publish share queue, names, retries, priority and due time (fan-out gives one
+    // such variant per handler), so those travel once per variant and each row carries only its
+    // variant number and payload: far fewer array elements for postgres.js to serialize.
+    const variantOf = new Map<string, number>();
+    const queues: string[] = [];
+    const eventNames: string[] = [];
+    const handlerNames: string[] = [];
+    const maxRetries: number[] = [];
+    const priorities: number[] = [];
+    const delays: number[] = [];
+    const runAts: (string | null)[] = [];
+    const variants = new Array<number>(n);
     const payloads = new Array<string>(n);
     const jsons = new Array<string | null>(n);
-    const maxRetries = new Array<number>(n);
-    const priorities = new Array<number>(n);
-    const delays = new Array<number>(n);
-    const runAts = new Array<string | null>(n);
+    // Without the JSON column (the default) a NULL array stands for n NULLs: unnest pads it.
+    let anyJson = false;
     // The core fans one event out to several handlers with the same bytes: encode those once.
     const hex = new Map<Uint8Array, string>();
+    let last: NewEventRow | undefined;
+    let lastVariant = 0;
     for (let i = 0; i < n; i++) {
       const row = rows[i]!;
-      queues[i] = row.queue;
-      eventNames[i] = row.eventName;
-      handlerNames[i] = row.handlerName;
+      if (last !== undefined && sameVariant(row, last)) {
+        variants[i] = lastVariant;
+      } else {
+        variants[i] = lastVariant = this.#variant(row, variantOf, {
+          queues,
+          eventNames,
+          handlerNames,
+          maxRetries,
+          priorities,
+          delays,
+          runAts,
+        });
+        last = row;
+      }
       let text = hex.get(row.payload);
       if (text === undefined) {
         text = Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength).toString(
@@ -219,24 +263,24 @@ class PostgresQueueStore implements PostgresStore {
       }
       payloads[i] = text;
       jsons[i] = row.payloadJson;
-      maxRetries[i] = row.maxRetries;
-      priorities[i] = row.priority;
-      delays[i] = row.delayMs;
-      runAts[i] = row.runAt === null ? null : row.runAt.toISOString();
+      if (row.payloadJson !== null) anyJson = true;
     }
     // One statement: the multi-row insert, then one NOTIFY per queue with rows due now. NOTIFY in
     // a transaction is delivered at commit, so listeners never wake before the rows are visible.
     // Identity values follow the insert order, so ORDER BY id gives the ids in input order.
-    const query = sql`WITH input AS (
+    const query = sql`WITH variant AS (
   SELECT * FROM unnest(${sql.param(queues)}::text[], ${sql.param(eventNames)}::text[], ${sql.param(handlerNames)}::text[],
-    ${sql.param(payloads)}::text[], ${sql.param(jsons)}::text[], ${sql.param(maxRetries)}::int4[],
-    ${sql.param(priorities)}::int4[], ${sql.param(delays)}::float8[], ${sql.param(runAts)}::text[])
-    WITH ORDINALITY AS i(queue, event_name, handler_name, payload, payload_json, max_retries, priority, delay_ms, run_at, ord)
+    ${sql.param(maxRetries)}::int4[], ${sql.param(priorities)}::int4[], ${sql.param(delays)}::float8[],
+    ${sql.param(runAts)}::text[])
+    WITH ORDINALITY AS v(queue, event_name, handler_name, max_retries, priority, delay_ms, run_at, k)
+), input AS (
+  SELECT * FROM unnest(${sql.param(variants)}::int8[], ${sql.param(payloads)}::text[], ${sql.param(anyJson ? jsons : null)}::text[])
+    WITH ORDINALITY AS i(k, payload, payload_json, ord)
 ), ins AS (
   INSERT INTO ${this.#events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at)
-  SELECT queue, event_name, handler_name, decode(payload, 'hex'), payload_json::jsonb, max_retries, priority,
-    coalesce(run_at::timestamptz, now() + delay_ms * ${MS})
-  FROM input ORDER BY ord
+  SELECT v.queue, v.event_name, v.handler_name, decode(i.payload, 'hex'), i.payload_json::jsonb, v.max_retries,
+    v.priority, coalesce(v.run_at::timestamptz, now() + v.delay_ms * ${MS})
+  FROM input i JOIN variant v ON v.k = i.k ORDER BY i.ord
   RETURNING id, queue, scheduled_at
 ), woken AS (
   SELECT count(pg_notify(${this.channel}::text, d.queue)) AS n
@@ -250,6 +294,24 @@ SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
       });
     }
     return result.map((r) => r.id);
+  }
+
+  #variant(row: NewEventRow, variantOf: Map<string, number>, columns: VariantColumns): number {
+    const runAt = row.runAt === null ? null : row.runAt.toISOString();
+    const key = `${row.queue}\u0000${row.eventName}\u0000${row.handlerName}\u0000${row.maxRetries}\u0000${row.priority}\u0000${row.delayMs}\u0000${runAt}`;
+    let variant = variantOf.get(key);
+    if (variant === undefined) {
+      variant = columns.queues.length + 1;
+      variantOf.set(key, variant);
+      columns.queues.push(row.queue);
+      columns.eventNames.push(row.eventName);
+      columns.handlerNames.push(row.handlerName);
+      columns.maxRetries.push(row.maxRetries);
+      columns.priorities.push(row.priority);
+      columns.delays.push(row.delayMs);
+      columns.runAts.push(runAt);
+    }
+    return variant;
   }
 
   async claim(params: ClaimParams): Promise<ClaimedEvent[]> {
