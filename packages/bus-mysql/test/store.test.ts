@@ -34,6 +34,35 @@ beforeEach(async () => {
 });
 
 describe('insert', () => {
+  it.each([
+    ['the default sql_mode', ''],
+    ['NO_BACKSLASH_ESCAPES', 'NO_BACKSLASH_ESCAPES'],
+  ])('writes quotes, backslashes, NULs and unicode literally under %s', async (_name, mode) => {
+    const { db, pool } = t.open({ connectionLimit: 1 });
+    try {
+      if (mode !== '') await pool.query(`SET SESSION sql_mode = CONCAT(@@sql_mode, ',${mode}')`);
+      const store = mysqlStore(db);
+      const tricky = `it's "q" \\ \\' \0 ; DROP TABLE x; -- 🎉`;
+      const payload = encodePayload({ tricky });
+      const [id] = await store.insert({
+        rows: [
+          row({
+            queue: "o'brien",
+            eventName: "e'v",
+            handlerName: 'h',
+            payload,
+            payloadJson: JSON.stringify({ tricky }),
+          }),
+        ],
+      });
+      const [stored] = await store.listEvents({ ids: [id!] });
+      expect(stored).toMatchObject({ queue: "o'brien", eventName: "e'v", payloadJson: { tricky } });
+      expect(Buffer.from(stored!.payload).equals(Buffer.from(payload))).toBe(true);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('returns ids in input order for a multi-row insert (RETURNING on MariaDB)', async () => {
     const store = mysqlStore(t.db);
     expect((await store.serverInfo()).mariadb).toBe(true);
