@@ -598,7 +598,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         throw new BusError(
           'PUBLISH_FAILED',
           `a row of event ${row.eventName} needs a statement of about ${formatBytes(row.bytes + STATEMENT_OVERHEAD)} ` +
-            `(the payload is sent base64-encoded), larger than the server's max_allowed_packet of ` +
+            `(payloads above 64 KiB are sent base64-encoded), larger than the server's max_allowed_packet of ` +
             `${formatBytes(info.maxAllowedPacket)}; raise max_allowed_packet on the server or publish a smaller payload`,
           { value: row.bytes },
         );
