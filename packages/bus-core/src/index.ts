@@ -22,6 +22,7 @@ export {
   silentLogger,
 } from './logger.js';
 export { QUEUE_LIMITS, type QueueConfig, validateQueueConfigs } from './queue-config.js';
+export { QueueCountsTally } from './queue-counts.js';
 export {
   globalRegistry,
   type HandlerFactory,

@@ -13,6 +13,7 @@ import {
   type NewEventRow,
   type PruneParams,
   type QueueCounts,
+  QueueCountsTally,
   type QueueStore,
   type ReleaseParams,
   type RescueParams,
@@ -443,15 +444,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     const query = sql`SELECT ${EVENT_COLUMNS} FROM ${this.#events} ${where} ORDER BY id ${limitClause(params.limit)}`;
     const rows = await this.#read('listEvents', () => select(this.#db, query));
     return rows.map((r) => ({
-      id: String(r.row_id),
-      queue: String(r.queue),
-      eventName: String(r.event_name),
-      handlerName: String(r.handler_name),
-      payload: toBytes(r.payload),
-      payloadJson: parseJson(r.payload_json),
-      attempts: Number(r.attempts),
-      maxRetries: Number(r.max_retries),
-      priority: Number(r.priority),
+      ...storedFields(r),
       scheduledAt: parseUtc(r.scheduled_at),
       lockedUntil: parseUtcOrNull(r.locked_until),
       lockedBy: r.locked_by === null ? null : String(r.locked_by),
@@ -466,15 +459,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${this.#archive} ${where} ORDER BY id ${limitClause(params.limit)}`;
     const rows = await this.#read('listArchive', () => select(this.#db, query));
     return rows.map((r) => ({
-      id: String(r.row_id),
-      queue: String(r.queue),
-      eventName: String(r.event_name),
-      handlerName: String(r.handler_name),
-      payload: toBytes(r.payload),
-      payloadJson: parseJson(r.payload_json),
-      attempts: Number(r.attempts),
-      maxRetries: Number(r.max_retries),
-      priority: Number(r.priority),
+      ...storedFields(r),
       status: String(r.status) as ArchiveStatus,
       lastError: r.last_error === null ? null : String(r.last_error),
       createdAt: parseUtc(r.created_at),
@@ -498,36 +483,20 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         sql`SELECT queue, status, COUNT(*) AS n FROM ${this.#archive} GROUP BY queue, status`,
       ),
     ]);
-    const counts = new Map<string, QueueCounts>();
-    const of = (queue: string): QueueCounts => {
-      let c = counts.get(queue);
-      if (!c) {
-        c = {
-          queue,
-          available: 0,
-          scheduled: 0,
-          running: 0,
-          retrying: 0,
-          archivedCompleted: 0,
-          archivedFailed: 0,
-        };
-        counts.set(queue, c);
-      }
-      return c;
-    };
+    const tally = new QueueCountsTally();
     for (const r of live) {
-      const c = of(String(r.queue));
+      const c = tally.of(String(r.queue));
       c.available = Number(r.available);
       c.scheduled = Number(r.scheduled);
       c.running = Number(r.running);
       c.retrying = Number(r.retrying);
     }
     for (const r of archived) {
-      const c = of(String(r.queue));
+      const c = tally.of(String(r.queue));
       if (r.status === 'completed') c.archivedCompleted = Number(r.n);
       else c.archivedFailed = Number(r.n);
     }
-    return [...counts.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+    return tally.list();
   }
 
   /**
@@ -848,6 +817,21 @@ function insertError(error: unknown): BusError {
     );
   }
   return storeError('insert', error);
+}
+
+// The columns the live and the archive table share, as read back by listEvents/listArchive.
+function storedFields(r: Record<string, unknown>) {
+  return {
+    id: String(r.row_id),
+    queue: String(r.queue),
+    eventName: String(r.event_name),
+    handlerName: String(r.handler_name),
+    payload: toBytes(r.payload),
+    payloadJson: parseJson(r.payload_json),
+    attempts: Number(r.attempts),
+    maxRetries: Number(r.max_retries),
+    priority: Number(r.priority),
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type ListEventsParams,
   type PruneParams,
   type QueueCounts,
+  QueueCountsTally,
   type QueueStore,
   type ReleaseParams,
   type RescueParams,
@@ -207,36 +208,20 @@ export class MemoryStore implements QueueStore<MemoryTx> {
 
   async countByQueue(): Promise<QueueCounts[]> {
     const now = this.clock.now();
-    const counts = new Map<string, QueueCounts>();
-    const of = (queue: string) => {
-      let c = counts.get(queue);
-      if (!c) {
-        c = {
-          queue,
-          available: 0,
-          scheduled: 0,
-          running: 0,
-          retrying: 0,
-          archivedCompleted: 0,
-          archivedFailed: 0,
-        };
-        counts.set(queue, c);
-      }
-      return c;
-    };
+    const tally = new QueueCountsTally();
     for (const row of this.#rows.values()) {
-      const c = of(row.queue);
+      const c = tally.of(row.queue);
       if (row.lockedUntil !== null) c.running++;
       else if (row.scheduledAt <= now) c.available++;
       else c.scheduled++;
       if (row.lastError !== null) c.retrying++;
     }
     for (const row of this.#archive.values()) {
-      const c = of(row.queue);
+      const c = tally.of(row.queue);
       if (row.status === 'completed') c.archivedCompleted++;
       else c.archivedFailed++;
     }
-    return [...counts.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+    return tally.list();
   }
 
   /** Empties both tables (for tests that reuse one store). */
