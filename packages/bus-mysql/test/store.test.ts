@@ -1,4 +1,5 @@
-import { BusError, encodePayload, isBusError, type NewEventRow } from 'bus-core';
+import { BusError, encodePayload, isBusError } from 'bus-core';
+import { newEventRow } from 'bus-testing';
 import { drizzle } from 'drizzle-orm/mysql2';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,20 +7,7 @@ import { MySqlQueueStore, type MySqlTx, mysqlStore } from '../src/index.js';
 import { formatUtc, parseUtc } from '../src/internal.js';
 import { createTestDatabase, type TestDatabase, truncate } from './helpers.js';
 
-function row(over: Partial<NewEventRow> = {}): NewEventRow {
-  return {
-    queue: 'q',
-    eventName: 'store.event',
-    handlerName: 'store.handler',
-    payload: encodePayload({ n: 0 }),
-    payloadJson: null,
-    maxRetries: 0,
-    priority: 0,
-    delayMs: 0,
-    runAt: null,
-    ...over,
-  };
-}
+const row = newEventRow;
 
 let t: TestDatabase;
 

@@ -1,5 +1,5 @@
-import { encodePayload, isBusError, type NewEventRow } from 'bus-core';
-import { waitFor } from 'bus-testing';
+import { encodePayload, isBusError } from 'bus-core';
+import { newEventRow, waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,20 +13,7 @@ import {
   uniqueName,
 } from './helpers.js';
 
-function row(over: Partial<NewEventRow> = {}): NewEventRow {
-  return {
-    queue: 'q',
-    eventName: 'store.event',
-    handlerName: 'store.handler',
-    payload: encodePayload({ n: 0 }),
-    payloadJson: null,
-    maxRetries: 0,
-    priority: 0,
-    delayMs: 0,
-    runAt: null,
-    ...over,
-  };
-}
+const row = newEventRow;
 
 let t: TestSchema;
 let store: PostgresStore;

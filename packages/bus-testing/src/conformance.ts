@@ -18,6 +18,7 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConformanceTarget } from './conformance-target.js';
 
+import { newEventRow } from './new-event-row.js';
 import { waitFor } from './wait.js';
 
 export type { ConformanceTarget } from './conformance-target.js';
@@ -45,20 +46,7 @@ function queue(queueName: string, over: Partial<QueueConfig> = {}): QueueConfig 
   return { queueName, workers: 4, batchSize: 10, sleepInterval: 20, archivePolicy: 'all', ...over };
 }
 
-function rawRow(over: Partial<NewEventRow> = {}): NewEventRow {
-  return {
-    queue: 'q',
-    eventName: 'test.event',
-    handlerName: 'test.handler',
-    payload: encodePayload({ n: 0 }),
-    payloadJson: null,
-    maxRetries: 0,
-    priority: 0,
-    delayMs: 0,
-    runAt: null,
-    ...over,
-  };
-}
+const rawRow = newEventRow;
 
 /**
  * The store conformance suite: the semantics of the design brief, checked through the public

@@ -9,4 +9,5 @@ export {
   runUntilIdle,
 } from './helpers.js';
 export { MemoryStore, type MemoryStoreOptions, type MemoryTx, memoryStore } from './memory-store.js';
+export { newEventRow } from './new-event-row.js';
 export { waitFor } from './wait.js';
