@@ -114,6 +114,20 @@ export class Bus<TTx = unknown> {
         },
       );
     }
+    const telemetry = options.telemetry ?? noTelemetry;
+    if (
+      typeof telemetry !== 'object' ||
+      (telemetry.settled !== undefined && typeof telemetry.settled !== 'function') ||
+      (telemetry.rescued !== undefined && typeof telemetry.rescued !== 'function')
+    ) {
+      throw new BusError(
+        'INVALID_CONFIG',
+        'telemetry must be an object whose settled/rescued are functions',
+        {
+          value: telemetry,
+        },
+      );
+    }
     const workerId = options.workerId ?? defaultWorkerId();
     if (typeof workerId !== 'string' || workerId.length === 0 || workerId.length > 200) {
       throw new BusError('INVALID_CONFIG', 'workerId must be a string of 1-200 characters', {
@@ -125,7 +139,7 @@ export class Bus<TTx = unknown> {
       registry: this.#registry,
       queues: this.#queues,
       logger: this.#logger,
-      telemetry: options.telemetry ?? noTelemetry,
+      telemetry,
       workerId,
       rescueInterval,
       archiveRetention: retention,

@@ -218,8 +218,12 @@ export class WorkerController {
       }
       if (rescued > 0) {
         this.deps.logger.warn('rescued rows whose lease expired', { rescued });
-        this.deps.telemetry.rescued?.(rescued);
         this.wake();
+        try {
+          this.deps.telemetry.rescued?.(rescued);
+        } catch (error) {
+          this.deps.logger.warn('telemetry hook threw', { error: describeError(error) });
+        }
       }
     } catch (error) {
       this.deps.logger.warn('rescue failed', { error: describeError(error) });

@@ -113,6 +113,17 @@ describe('queue configuration is validated at start-up', () => {
       'INVALID_CONFIG',
       -1,
     );
+    expectBusError(
+      () => createBus({ store: memoryStore(), queues: [good], telemetry: 5 as never }),
+      'INVALID_CONFIG',
+      5,
+    );
+    const badHook = { settled: 'count me' };
+    expectBusError(
+      () => createBus({ store: memoryStore(), queues: [good], telemetry: badHook as never }),
+      'INVALID_CONFIG',
+      badHook,
+    );
   });
 });
 
