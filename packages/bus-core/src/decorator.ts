@@ -15,6 +15,10 @@ export interface DecoratorOptions<H> {
  * defined, like the guide's `#[BusEventDatabaseHandler]`. Without a factory the class must have a
  * no-argument constructor; the payload type of `handle` is checked against the event.
  *
+ * Registration runs in a class initializer, not in the decorator body: the standard runs class
+ * decorators before static fields are set (tsc and Babel follow it; esbuild sets them first), and
+ * `handlerName` and `settings` are static fields, so only an initializer sees them everywhere.
+ *
  * @example
  * @busEventHandler(SendEmailEvent)
  * class SendEmailHandler {
@@ -38,6 +42,8 @@ export function busEventHandler<P, H extends EventHandler<P>>(
   return (target: HandlerClass<P, H>, context: ClassDecoratorContext): void => {
     if (context.kind !== 'class') throw new TypeError('busEventHandler decorates classes');
     const registry = options.registry ?? globalRegistry;
-    registry.register(event, target, options.factory ? { factory: options.factory } : {});
+    context.addInitializer(function register(this: unknown) {
+      registry.register(event, target, options.factory ? { factory: options.factory } : {});
+    });
   };
 }
