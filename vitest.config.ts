@@ -5,7 +5,7 @@ export default defineConfig({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
   test: {
-    projects: ['packages/*', 'apps/*', 'examples'],
+    projects: ['packages/*', 'apps/*', 'examples', 'consumer'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // postgres.js 3.4 fetches array types on every new connection without catching the query
