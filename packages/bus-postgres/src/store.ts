@@ -23,6 +23,8 @@ import {
   type Subscription,
 } from 'bus-core';
 import { type SQL, sql } from 'drizzle-orm';
+import { pgArray, plainTextArray } from './arrays.js';
+import { assertUsableClient, guardPostgresJs, postgresJsOf } from './client.js';
 import { type ListenClient, listenWith, resolveListenClient } from './listen.js';
 import { type BusTableNames, resolveTableNames } from './schema.js';
 import { type PgTx, rowsOf, storeError } from './sql.js';
@@ -63,45 +65,126 @@ const MS = sql.raw(`interval '1 millisecond'`);
 const DIGITS = /^[0-9]{1,18}$/;
 const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
-interface ClaimedRaw {
-  id: string;
-  queue: string;
-  event_name: string;
-  handler_name: string;
-  payload: unknown;
-  attempts: number;
-  max_retries: number;
-  priority: number;
-  created_ms: number;
+/**
+ * One value of a result row. Every column the store reads is text in SQL (`::text`,
+ * `encode(…, 'hex')`), so neither the driver's parsers nor a client's custom types, `bigint`
+ * mode or date parsers decide what comes back: postgres.js gives the raw Buffer of the text,
+ * other drivers the string.
+ */
+type Cell = Buffer | Uint8Array | string | null;
+type Row = Cell[];
+
+// Epoch milliseconds as an exact integer, in text.
+const ms = (column: string) => sql.raw(`floor(extract(epoch FROM ${column}) * 1000)::int8::text`);
+
+// Aliases are single lower-case words, which no column-name transform changes (postgres.js only
+// reads rows positionally anyway; PGlite and node-postgres read them by name).
+const CLAIM_COLUMNS = [
+  'id',
+  'queue',
+  'event',
+  'handler',
+  'payload',
+  'attempts',
+  'retries',
+  'priority',
+  'created',
+];
+const EVENT_COLUMNS = [
+  'id',
+  'queue',
+  'event',
+  'handler',
+  'payload',
+  'json',
+  'attempts',
+  'retries',
+  'priority',
+  'scheduled',
+  'lockeduntil',
+  'lockedby',
+  'error',
+  'created',
+];
+const ARCHIVE_COLUMNS = [
+  'id',
+  'queue',
+  'event',
+  'handler',
+  'payload',
+  'json',
+  'attempts',
+  'retries',
+  'priority',
+  'status',
+  'error',
+  'created',
+  'finished',
+];
+// The first nine columns of listEvents and listArchive (see storedFields).
+const STORED_COLUMNS = sql.raw(
+  'id::text AS id, queue::text AS queue, event_name::text AS event, handler_name::text AS handler, ' +
+    "encode(payload, 'hex') AS payload, payload_json::text AS json, attempts::text AS attempts, " +
+    'max_retries::text AS retries, priority::text AS priority',
+);
+const COUNT_COLUMNS = ['queue', 'available', 'scheduled', 'running', 'retrying', 'completed', 'failed'];
+const ID_COLUMN = ['id'];
+const N_COLUMN = ['n'];
+
+function text(cell: Cell): string | null {
+  if (cell === null || cell === undefined) return null;
+  if (typeof cell === 'string') return cell;
+  return Buffer.from(cell.buffer, cell.byteOffset, cell.byteLength).toString('utf8');
 }
 
-interface EventRaw extends ClaimedRaw {
-  payload_json: unknown;
-  scheduled_ms: number;
-  locked_until_ms: number | null;
-  locked_by: string | null;
-  last_error: string | null;
+function textOf(cell: Cell, column: string): string {
+  const value = text(cell);
+  if (value === null) throw new BusError('STORE_FAILED', `the ${column} column came back NULL`);
+  return value;
 }
 
-interface ArchiveRaw extends ClaimedRaw {
-  payload_json: unknown;
-  status: ArchiveStatus;
-  last_error: string | null;
-  finished_ms: number;
+function intOf(cell: Cell, column: string): number {
+  const value = Number(textOf(cell, column));
+  if (!Number.isFinite(value)) {
+    throw new BusError('STORE_FAILED', `the ${column} column came back as ${text(cell)}, not a number`);
+  }
+  return value;
 }
 
-// The columns the live and the archive table share, as read back by listEvents/listArchive.
-function storedFields(r: ClaimedRaw & { payload_json: unknown }) {
+function dateOf(cell: Cell, column: string): Date {
+  return new Date(intOf(cell, column));
+}
+
+function dateOrNull(cell: Cell, column: string): Date | null {
+  return cell === null ? null : dateOf(cell, column);
+}
+
+function jsonOf(cell: Cell): unknown {
+  const value = text(cell);
+  return value === null ? null : JSON.parse(value);
+}
+
+function bytesOf(cell: Cell): Uint8Array {
+  const hex = cell !== null && typeof cell !== 'string' ? text(cell) : cell;
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) {
+    throw new BusError('STORE_FAILED', 'the payload column did not come back as hex text', { value: hex });
+  }
+  const bytes = Buffer.from(hex, 'hex');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+// The columns the live and the archive table share (positions 0-6 of EVENT_/ARCHIVE_COLUMNS).
+function storedFields(r: Row) {
   return {
-    id: r.id,
-    queue: r.queue,
-    eventName: r.event_name,
-    handlerName: r.handler_name,
-    payload: toBytes(r.payload),
-    payloadJson: r.payload_json ?? null,
-    attempts: Number(r.attempts),
-    maxRetries: Number(r.max_retries),
-    priority: Number(r.priority),
+    id: textOf(r[0]!, 'id'),
+    queue: textOf(r[1]!, 'queue'),
+    eventName: textOf(r[2]!, 'event_name'),
+    handlerName: textOf(r[3]!, 'handler_name'),
+    payload: bytesOf(r[4]!),
+    payloadJson: jsonOf(r[5]!),
+    attempts: intOf(r[6]!, 'attempts'),
+    maxRetries: intOf(r[7]!, 'max_retries'),
+    priority: intOf(r[8]!, 'priority'),
   };
 }
 
@@ -138,6 +221,7 @@ class PostgresQueueStore implements PostgresStore {
   readonly #archive: Identifier;
   readonly #listenClient: ListenClient | undefined;
   readonly #listenCheckInterval: number;
+  #guard: Promise<void> | undefined;
 
   constructor(db: PgTx, options: PostgresStoreOptions) {
     if (
@@ -149,6 +233,7 @@ class PostgresQueueStore implements PostgresStore {
         value: db,
       });
     }
+    assertUsableClient(db);
     this.#db = db;
     ({ eventsTable: this.eventsTable, archiveTable: this.archiveTable } = resolveTableNames(options));
     this.channel = options.channel ?? 'bus_wake';
@@ -192,24 +277,41 @@ class PostgresQueueStore implements PostgresStore {
     });
   }
 
-  async #run<T>(operation: string, query: SQL, tx?: PgTx): Promise<T[]> {
+  /**
+   * Runs `query` and returns its rows as arrays of cells in the order of `columns` (the query's
+   * aliases). On postgres.js the rows come raw (`raw()`): no parser, custom type or value/column
+   * transform of the client touches them.
+   */
+  async #run(operation: string, query: SQL, columns: readonly string[], tx?: PgTx): Promise<Row[]> {
     const db = tx ?? this.#db;
-    let result: unknown;
     try {
-      // Drizzle runs `execute` through postgres.js `unsafe(text, params)`, which does not prepare,
-      // so postgres.js describes every parameterized statement first: two round trips per query.
-      // On postgres.js, send the same text prepared: one round trip once it is cached.
-      const client = postgresJsClientOf(db);
-      if (client !== undefined) {
-        const { sql: text, params } = (db as unknown as { dialect: DialectLike }).dialect.sqlToQuery(query);
-        result = await client.unsafe(text, params, { prepare: true });
-      } else {
-        result = await db.execute(query);
+      const postgresJs = postgresJsOf(db);
+      if (postgresJs !== undefined) {
+        await this.#guarded();
+        // Drizzle runs `execute` through postgres.js `unsafe(text, params)`, which does not
+        // prepare, so postgres.js describes every parameterized statement first: two round trips
+        // per query. Sent prepared (unless the client has `prepare: false`), it is one once cached.
+        const { sql: text, params } = postgresJs.dialect.sqlToQuery(query);
+        const rows = await postgresJs.client.unsafe(text, params, { prepare: true }).raw();
+        return Array.isArray(rows) ? (rows as Row[]) : [];
       }
+      return rowsOf<Record<string, Cell>>(await db.execute(query)).map((r) =>
+        columns.map((c) => r[c] ?? null),
+      );
     } catch (error) {
       throw storeError(operation, error);
     }
-    return rowsOf<T>(result);
+  }
+
+  // Once per store; a failure (database unreachable) is tried again on the next statement.
+  #guarded(): Promise<void> {
+    if (this.#guard === undefined) {
+      this.#guard = guardPostgresJs(this.#db).catch((error: unknown) => {
+        this.#guard = undefined;
+        throw error;
+      });
+    }
+    return this.#guard;
   }
 
   async insert(params: InsertParams<PgTx>): Promise<string[]> {
@@ -269,12 +371,12 @@ class PostgresQueueStore implements PostgresStore {
     // a transaction is delivered at commit, so listeners never wake before the rows are visible.
     // Identity values follow the insert order, so ORDER BY id gives the ids in input order.
     const query = sql`WITH variant AS (
-  SELECT * FROM unnest(${sql.param(queues)}::text[], ${sql.param(eventNames)}::text[], ${sql.param(handlerNames)}::text[],
-    ${sql.param(maxRetries)}::int4[], ${sql.param(priorities)}::int4[], ${sql.param(delays)}::float8[],
-    ${sql.param(runAts)}::text[])
+  SELECT * FROM unnest(${pgArray(queues)}::text[], ${pgArray(eventNames)}::text[], ${pgArray(handlerNames)}::text[],
+    ${pgArray(maxRetries)}::int4[], ${pgArray(priorities)}::int4[], ${pgArray(delays)}::float8[],
+    ${pgArray(runAts)}::text[])
     WITH ORDINALITY AS v(queue, event_name, handler_name, max_retries, priority, delay_ms, run_at, k)
 ), input AS (
-  SELECT * FROM unnest(${sql.param(variants)}::int8[], ${sql.param(payloads)}::text[], ${sql.param(anyJson ? jsons : null)}::text[])
+  SELECT * FROM unnest(${pgArray(variants)}::int8[], ${plainTextArray(payloads)}::text[], ${anyJson ? pgArray(jsons) : null}::text[])
     WITH ORDINALITY AS i(k, payload, payload_json, ord)
 ), ins AS (
   INSERT INTO ${this.#events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at)
@@ -287,13 +389,13 @@ class PostgresQueueStore implements PostgresStore {
   FROM (SELECT DISTINCT queue FROM ins WHERE scheduled_at <= now()) d
 )
 SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
-    const result = await this.#run<{ id: string }>('insert', query, params.tx);
+    const result = await this.#run('insert', query, ID_COLUMN, params.tx);
     if (result.length !== n) {
       throw new BusError('STORE_FAILED', `postgres insert returned ${result.length} ids for ${n} rows`, {
         value: n,
       });
     }
-    return result.map((r) => r.id);
+    return result.map((r) => textOf(r[0]!, 'id'));
   }
 
   #variant(row: NewEventRow, variantOf: Map<string, number>, columns: VariantColumns): number {
@@ -334,20 +436,21 @@ SELECT ins.id::text AS id FROM ins, woken ORDER BY ins.id`;
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
     e.scheduled_at, e.created_at
 )
-SELECT id::text AS id, queue, event_name, handler_name, payload, attempts, max_retries, priority,
-  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
-FROM claimed ORDER BY priority, scheduled_at, claimed.id`;
-    const rows = await this.#run<ClaimedRaw>('claim', query);
+SELECT id::text AS id, queue::text AS queue, event_name::text AS event, handler_name::text AS handler,
+  encode(payload, 'hex') AS payload, attempts::text AS attempts, max_retries::text AS retries,
+  priority::text AS priority, ${ms('created_at')} AS created
+FROM claimed ORDER BY claimed.priority, claimed.scheduled_at, claimed.id`;
+    const rows = await this.#run('claim', query, CLAIM_COLUMNS);
     return rows.map((r) => ({
-      id: r.id,
-      queue: r.queue,
-      eventName: r.event_name,
-      handlerName: r.handler_name,
-      payload: toBytes(r.payload),
-      attempts: Number(r.attempts),
-      maxRetries: Number(r.max_retries),
-      priority: Number(r.priority),
-      createdAt: toDate(r.created_ms),
+      id: textOf(r[0]!, 'id'),
+      queue: textOf(r[1]!, 'queue'),
+      eventName: textOf(r[2]!, 'event_name'),
+      handlerName: textOf(r[3]!, 'handler_name'),
+      payload: bytesOf(r[4]!),
+      attempts: intOf(r[5]!, 'attempts'),
+      maxRetries: intOf(r[6]!, 'max_retries'),
+      priority: intOf(r[7]!, 'priority'),
+      createdAt: dateOf(r[8]!, 'created_at'),
     }));
   }
 
@@ -374,8 +477,8 @@ FROM claimed ORDER BY priority, scheduled_at, claimed.id`;
     // statements of one worker never deadlock), delete the finished ones and archive those that
     // the policy keeps in the same statement, and reschedule the retries.
     const query = sql`WITH o AS (
-  SELECT * FROM unnest(${sql.param(ids)}::int8[], ${sql.param(attempts)}::int4[], ${sql.param(kinds)}::text[],
-    ${sql.param(archive)}::int4[], ${sql.param(delays)}::float8[], ${sql.param(errors)}::text[])
+  SELECT * FROM unnest(${plainTextArray(ids)}::int8[], ${pgArray(attempts)}::int4[], ${plainTextArray(kinds)}::text[],
+    ${pgArray(archive)}::int4[], ${pgArray(delays)}::float8[], ${pgArray(errors)}::text[])
     AS o(id, attempt, kind, archive, delay_ms, error)
 ), held AS (
   -- One primary-key probe per outcome, in id order. LATERAL keeps the outcomes on the outer side:
@@ -408,42 +511,42 @@ FROM claimed ORDER BY priority, scheduled_at, claimed.id`;
   RETURNING e.id
 )
 SELECT id::text AS id FROM done UNION ALL SELECT id::text AS id FROM retried`;
-    const rows = await this.#run<{ id: string }>('settle', query, params.tx);
-    return { settled: rows.map((r) => r.id) };
+    const rows = await this.#run('settle', query, ID_COLUMN, params.tx);
+    return { settled: rows.map((r) => textOf(r[0]!, 'id')) };
   }
 
   async extendLeases(params: ExtendLeasesParams): Promise<string[]> {
     const held = heldArrays(params.events);
     if (held === undefined) return [];
     const query = sql`WITH h AS (
-  SELECT * FROM unnest(${sql.param(held.ids)}::int8[], ${sql.param(held.attempts)}::int4[]) AS h(id, attempt)
+  SELECT * FROM unnest(${held.ids}::int8[], ${held.attempts}::int4[]) AS h(id, attempt)
 ), held AS (
   SELECT e.id FROM ${this.#events} e JOIN h ON h.id = e.id
-  WHERE e.id = ANY(${sql.param(held.ids)}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = h.attempt
+  WHERE e.id = ANY(${held.ids}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = h.attempt
   ORDER BY e.id
   FOR UPDATE OF e
 )
 UPDATE ${this.#events} e SET locked_until = now() + ${params.leaseMs}::float8 * ${MS}
 FROM held WHERE e.id = held.id
 RETURNING e.id::text AS id`;
-    return (await this.#run<{ id: string }>('extendLeases', query)).map((r) => r.id);
+    return (await this.#run('extendLeases', query, ID_COLUMN)).map((r) => textOf(r[0]!, 'id'));
   }
 
   async release(params: ReleaseParams): Promise<string[]> {
     const held = heldArrays(params.events);
     if (held === undefined) return [];
     const query = sql`WITH h AS (
-  SELECT * FROM unnest(${sql.param(held.ids)}::int8[], ${sql.param(held.attempts)}::int4[]) AS h(id, attempt)
+  SELECT * FROM unnest(${held.ids}::int8[], ${held.attempts}::int4[]) AS h(id, attempt)
 ), held AS (
   SELECT e.id FROM ${this.#events} e JOIN h ON h.id = e.id
-  WHERE e.id = ANY(${sql.param(held.ids)}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = h.attempt
+  WHERE e.id = ANY(${held.ids}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = h.attempt
   ORDER BY e.id
   FOR UPDATE OF e
 )
 UPDATE ${this.#events} e SET locked_until = NULL, locked_by = NULL, attempts = e.attempts - 1
 FROM held WHERE e.id = held.id
 RETURNING e.id::text AS id`;
-    return (await this.#run<{ id: string }>('release', query)).map((r) => r.id);
+    return (await this.#run('release', query, ID_COLUMN)).map((r) => textOf(r[0]!, 'id'));
   }
 
   async rescue(params: RescueParams): Promise<number> {
@@ -459,9 +562,9 @@ RETURNING e.id::text AS id`;
   FROM expired WHERE e.id = expired.id
   RETURNING 1
 )
-SELECT count(*)::int4 AS n FROM rescued`;
-    const [row] = await this.#run<{ n: number }>('rescue', query);
-    return Number(row?.n ?? 0);
+SELECT count(*)::text AS n FROM rescued`;
+    const [row] = await this.#run('rescue', query, N_COLUMN);
+    return row === undefined ? 0 : intOf(row[0]!, 'count');
   }
 
   async prune(params: PruneParams): Promise<number> {
@@ -476,17 +579,14 @@ SELECT count(*)::int4 AS n FROM rescued`;
   DELETE FROM ${this.#archive} a USING old WHERE a.id = old.id
   RETURNING 1
 )
-SELECT count(*)::int4 AS n FROM pruned`;
-    const [row] = await this.#run<{ n: number }>('prune', query);
-    return Number(row?.n ?? 0);
+SELECT count(*)::text AS n FROM pruned`;
+    const [row] = await this.#run('prune', query, N_COLUMN);
+    return row === undefined ? 0 : intOf(row[0]!, 'count');
   }
 
   async now(): Promise<Date> {
-    const [row] = await this.#run<{ ms: number }>(
-      'now',
-      sql`SELECT (extract(epoch FROM now()) * 1000)::float8 AS ms`,
-    );
-    return toDate(row!.ms);
+    const [row] = await this.#run('now', sql`SELECT ${ms('now()')} AS now`, ['now']);
+    return dateOf(row?.[0] ?? null, 'now()');
   }
 
   transaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
@@ -496,23 +596,21 @@ SELECT count(*)::int4 AS n FROM pruned`;
   async listEvents(params: ListEventsParams = {}): Promise<EventRow[]> {
     const filter = listFilter(params);
     if (filter === undefined) return [];
-    const query = sql`SELECT e.id::text AS id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries,
-  priority, (extract(epoch FROM scheduled_at) * 1000)::float8 AS scheduled_ms,
-  (extract(epoch FROM locked_until) * 1000)::float8 AS locked_until_ms, locked_by, last_error,
-  (extract(epoch FROM created_at) * 1000)::float8 AS created_ms
+    const query = sql`SELECT ${STORED_COLUMNS}, ${ms('scheduled_at')} AS scheduled, ${ms('locked_until')} AS lockeduntil,
+  locked_by::text AS lockedby, last_error::text AS error, ${ms('created_at')} AS created
 FROM ${this.#events} e
 WHERE (${filter.queue}::text IS NULL OR queue = ${filter.queue}::text)
   AND (${filter.ids}::int8[] IS NULL OR e.id = ANY(${filter.ids}::int8[]))
 ORDER BY e.id
 LIMIT ${filter.limit}::int8`;
-    const rows = await this.#run<EventRaw>('listEvents', query);
+    const rows = await this.#run('listEvents', query, EVENT_COLUMNS);
     return rows.map((r) => ({
       ...storedFields(r),
-      scheduledAt: toDate(r.scheduled_ms),
-      lockedUntil: r.locked_until_ms === null ? null : toDate(r.locked_until_ms),
-      lockedBy: r.locked_by,
-      lastError: r.last_error,
-      createdAt: toDate(r.created_ms),
+      scheduledAt: dateOf(r[9]!, 'scheduled_at'),
+      lockedUntil: dateOrNull(r[10]!, 'locked_until'),
+      lockedBy: text(r[11]!),
+      lastError: text(r[12]!),
+      createdAt: dateOf(r[13]!, 'created_at'),
     }));
   }
 
@@ -520,29 +618,28 @@ LIMIT ${filter.limit}::int8`;
     const filter = listFilter(params);
     if (filter === undefined) return [];
     const status = params.status ?? null;
-    const query = sql`SELECT a.id::text AS id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries,
-  priority, status, last_error, (extract(epoch FROM created_at) * 1000)::float8 AS created_ms,
-  (extract(epoch FROM finished_at) * 1000)::float8 AS finished_ms
+    const query = sql`SELECT ${STORED_COLUMNS}, status::text AS status, last_error::text AS error,
+  ${ms('created_at')} AS created, ${ms('finished_at')} AS finished
 FROM ${this.#archive} a
 WHERE (${filter.queue}::text IS NULL OR queue = ${filter.queue}::text)
   AND (${filter.ids}::int8[] IS NULL OR a.id = ANY(${filter.ids}::int8[]))
   AND (${status}::text IS NULL OR status = ${status}::text)
 ORDER BY a.id
 LIMIT ${filter.limit}::int8`;
-    const rows = await this.#run<ArchiveRaw>('listArchive', query);
+    const rows = await this.#run('listArchive', query, ARCHIVE_COLUMNS);
     return rows.map((r) => ({
       ...storedFields(r),
-      status: r.status,
-      lastError: r.last_error,
-      createdAt: toDate(r.created_ms),
-      finishedAt: toDate(r.finished_ms),
+      status: textOf(r[9]!, 'status') as ArchiveStatus,
+      lastError: text(r[10]!),
+      createdAt: dateOf(r[11]!, 'created_at'),
+      finishedAt: dateOf(r[12]!, 'finished_at'),
     }));
   }
 
   async countByQueue(): Promise<QueueCounts[]> {
-    const query = sql`SELECT queue, sum(available)::int8::text AS available, sum(scheduled)::int8::text AS scheduled,
+    const query = sql`SELECT queue::text AS queue, sum(available)::int8::text AS available, sum(scheduled)::int8::text AS scheduled,
   sum(running)::int8::text AS running, sum(retrying)::int8::text AS retrying,
-  sum(archived_completed)::int8::text AS archived_completed, sum(archived_failed)::int8::text AS archived_failed
+  sum(archived_completed)::int8::text AS completed, sum(archived_failed)::int8::text AS failed
 FROM (
   SELECT queue,
     count(*) FILTER (WHERE locked_until IS NULL AND scheduled_at <= now()) AS available,
@@ -556,15 +653,15 @@ FROM (
   FROM ${this.#archive} GROUP BY queue
 ) c
 GROUP BY queue ORDER BY queue`;
-    const rows = await this.#run<Record<string, string>>('countByQueue', query);
+    const rows = await this.#run('countByQueue', query, COUNT_COLUMNS);
     return rows.map((r) => ({
-      queue: r.queue!,
-      available: Number(r.available),
-      scheduled: Number(r.scheduled),
-      running: Number(r.running),
-      retrying: Number(r.retrying),
-      archivedCompleted: Number(r.archived_completed),
-      archivedFailed: Number(r.archived_failed),
+      queue: textOf(r[0]!, 'queue'),
+      available: intOf(r[1]!, 'available'),
+      scheduled: intOf(r[2]!, 'scheduled'),
+      running: intOf(r[3]!, 'running'),
+      retrying: intOf(r[4]!, 'retrying'),
+      archivedCompleted: intOf(r[5]!, 'completed'),
+      archivedFailed: intOf(r[6]!, 'failed'),
     }));
   }
 
@@ -581,26 +678,14 @@ GROUP BY queue ORDER BY queue`;
       params,
       checkInterval: this.#listenCheckInterval,
       ping: async (payload) => {
-        await this.#run('notify', sql`SELECT pg_notify(${this.channel}::text, ${payload}::text)`);
+        await this.#run(
+          'notify',
+          sql`SELECT pg_notify(${this.channel}::text, ${payload}::text)::text AS n`,
+          N_COLUMN,
+        );
       },
     });
   }
-}
-
-interface DialectLike {
-  sqlToQuery(query: SQL): { sql: string; params: unknown[] };
-}
-
-interface PostgresJsLike {
-  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown>;
-}
-
-/** The postgres.js client (or transaction) under a Drizzle postgres-js database; else undefined. */
-function postgresJsClientOf(db: PgTx): PostgresJsLike | undefined {
-  const client = (db as unknown as { session?: { client?: { unsafe?: unknown } } }).session?.client;
-  const dialect = (db as unknown as { dialect?: { sqlToQuery?: unknown } }).dialect;
-  if (typeof client?.unsafe !== 'function' || typeof dialect?.sqlToQuery !== 'function') return undefined;
-  return client as unknown as PostgresJsLike;
 }
 
 /**
@@ -623,7 +708,7 @@ export function postgresStore(db: PgTx, options: PostgresStoreOptions = {}): Pos
   return new PostgresQueueStore(db, options);
 }
 
-function heldArrays(events: HeldEvent[]): { ids: string[]; attempts: number[] } | undefined {
+function heldArrays(events: HeldEvent[]): { ids: string; attempts: string } | undefined {
   const ids: string[] = [];
   const attempts: number[] = [];
   for (const e of events) {
@@ -631,37 +716,21 @@ function heldArrays(events: HeldEvent[]): { ids: string[]; attempts: number[] } 
     ids.push(e.id);
     attempts.push(e.attempt);
   }
-  return ids.length === 0 ? undefined : { ids, attempts };
+  return ids.length === 0 ? undefined : { ids: plainTextArray(ids), attempts: pgArray(attempts) };
 }
 
 function listFilter(params: {
   queue?: string;
   ids?: string[];
   limit?: number;
-}): { queue: string | null; ids: SQL | null; limit: number | null } | undefined {
-  let ids: SQL | null = null;
+}): { queue: string | null; ids: string | null; limit: number | null } | undefined {
+  let ids: string | null = null;
   if (params.ids !== undefined) {
     const valid = params.ids.filter((id) => typeof id === 'string' && DIGITS.test(id));
     if (valid.length === 0) return undefined;
-    ids = sql`${sql.param(valid)}`;
+    ids = plainTextArray(valid);
   }
   const limit = params.limit === undefined ? null : Math.max(0, Math.floor(params.limit));
   if (limit !== null && !Number.isFinite(limit)) return { queue: params.queue ?? null, ids, limit: null };
   return { queue: params.queue ?? null, ids, limit };
-}
-
-function toDate(ms: unknown): Date {
-  return new Date(Number(ms));
-}
-
-function toBytes(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) {
-    // postgres.js and node-postgres give Buffers: hand out plain Uint8Array views.
-    return value.constructor === Uint8Array
-      ? value
-      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-  }
-  if (typeof value === 'string' && value.startsWith('\\x'))
-    return new Uint8Array(Buffer.from(value.slice(2), 'hex'));
-  throw new BusError('STORE_FAILED', `the payload column came back as ${typeof value}, not bytes`, { value });
 }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WorkerConfig } from './fixtures/drain.js';
+import type { PublisherConfig, WorkerConfig } from './fixtures/drain.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -13,17 +13,19 @@ interface Esbuild {
 }
 
 /**
- * Bundles test/fixtures/worker.ts with bus-core and bus-postgres from source (the `source`
- * condition) into one .mjs that plain `node` runs: no tsx, and never a stale `dist`. esbuild is
- * the one tsup (a root dev dependency) uses.
+ * Bundles test/fixtures/<entry>.ts (the worker by default) with bus-core and bus-postgres from
+ * source (the `source` condition) into one .mjs that plain `node` runs: no tsx, and never a stale
+ * `dist`. esbuild is the one tsup (a root dev dependency) uses.
  */
-export async function bundleWorker(): Promise<{ file: string; cleanup(): void }> {
+export async function bundleWorker(
+  entry: 'worker' | 'publisher' = 'worker',
+): Promise<{ file: string; cleanup(): void }> {
   const require = createRequire(import.meta.url);
   const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
-  const dir = mkdtempSync(join(tmpdir(), 'bus-pg-worker-'));
-  const file = join(dir, 'worker.mjs');
+  const dir = mkdtempSync(join(tmpdir(), `bus-pg-${entry}-`));
+  const file = join(dir, `${entry}.mjs`);
   await esbuild.build({
-    entryPoints: [join(here, 'fixtures', 'worker.ts')],
+    entryPoints: [join(here, 'fixtures', `${entry}.ts`)],
     outfile: file,
     bundle: true,
     platform: 'node',
@@ -46,13 +48,20 @@ export interface WorkerProcess {
   stop(): Promise<{ clean: boolean; errors: number }>;
   /** Resolves when the process has exited. */
   exited: Promise<number | null>;
+  /** What the process wrote to stderr so far (also passed through to this process's stderr). */
+  stderr(): string;
 }
 
 /** Forks a worker running `file` and resolves once its bus has started. */
-export function startWorker(file: string, config: WorkerConfig): Promise<WorkerProcess> {
+export function startWorker(file: string, config: WorkerConfig | PublisherConfig): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, BUS_WORKER: JSON.stringify(config) };
   delete env.NODE_OPTIONS;
-  const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+    process.stderr.write(chunk);
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not start within 20 s')), 20_000);
@@ -67,6 +76,7 @@ export function startWorker(file: string, config: WorkerConfig): Promise<WorkerP
         child,
         pid: child.pid!,
         exited,
+        stderr: () => stderr,
         stop: () =>
           new Promise((done, fail) => {
             const deadline = setTimeout(() => fail(new Error('worker did not stop within 20 s')), 20_000);
