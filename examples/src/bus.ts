@@ -8,7 +8,7 @@ export const store = postgresStore(db);
 export const bus = createBus({
   store,
   queues,
-  logger: consoleLogger('info'), // silent by default
+  logger: consoleLogger('info'), // the default, consoleLogger('warn'), prints errors and warnings
   jsonPayload: false, // true also writes each payload as JSON to payload_json
   rescueInterval: 15_000, // ms between lease-expiry rescues (the default)
   archiveRetention: 30 * 86_400_000, // delete archive rows after 30 days (default: keep them)

@@ -25,6 +25,8 @@ export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   rescue: QueueStore<TTx>['rescue'] = (p) => this.#time('rescue', () => this.inner.rescue(p));
   prune: QueueStore<TTx>['prune'] = (p) => this.#time('prune', () => this.inner.prune(p));
   now: QueueStore<TTx>['now'] = () => this.#time('now', () => this.inner.now());
+  checkSchema: QueueStore<TTx>['checkSchema'] = () =>
+    this.#time('checkSchema', () => this.inner.checkSchema());
   listEvents: QueueStore<TTx>['listEvents'] = (p) => this.#time('listEvents', () => this.inner.listEvents(p));
   listArchive: QueueStore<TTx>['listArchive'] = (p) =>
     this.#time('listArchive', () => this.inner.listArchive(p));

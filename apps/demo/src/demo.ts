@@ -101,7 +101,7 @@ const keepsCompleted = (policy: ArchivePolicy) => policy === 'all' || policy ===
 const keepsFailed = (policy: ArchivePolicy) => policy === 'all' || policy === 'failed';
 
 /**
- * bus is silent by default; this logger keeps what the demo shows: errors (claim or settle
+ * Instead of bus's default console logger, this one keeps what the demo shows: errors (claim or settle
  * failures, …), rescues of expired leases, and outcomes bus refused to record because the worker
  * had lost the row's lease (the tally takes those runs back).
  */

@@ -16,8 +16,9 @@ export interface CliIo {
  * The command line: parses the flags, runs the demo, and returns the exit code. Every failure the
  * user can fix ends in one line on stderr, `bus-demo: …`, with no stack trace.
  *
- * Exit codes: 0 reconciled; 1 the numbers did not add up, or the run failed; 2 bad flags or
- * `DATABASE_URL`; 130 stopped by Ctrl+C (what was left is picked up by the next run).
+ * Exit codes: 0 reconciled, also after a graceful stop by Ctrl+C (what was left is picked up by
+ * the next run); 1 the numbers did not add up, or the run failed; 2 bad flags or `DATABASE_URL`;
+ * 130 a second Ctrl+C, which quits at once.
  */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   try {
@@ -37,8 +38,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       live: !options.plain && io.stdout.isTTY === true,
       signal: io.signal,
     });
-    if (!summary.reconciled) return 1;
-    return summary.interrupted ? 130 : 0;
+    // A graceful stop is a success: nothing was lost, and `pnpm demo` must not report a failure.
+    return summary.reconciled ? 0 : 1;
   } catch (error) {
     if (error instanceof DemoError) {
       io.stderr.write(`bus-demo: ${error.message}\n`);

@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn as spawnAsync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type CliIo, DemoError, main, parseArgs } from '../src/index.js';
-import { MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, tempDataDir } from './helpers.js';
+import { createPostgresDatabase, MYSQL_ADMIN_URL, POSTGRES_ADMIN_URL, tempDataDir } from './helpers.js';
 
 async function run(argv: string[], env: Record<string, string | undefined> = {}) {
   const out: string[] = [];
@@ -177,5 +177,40 @@ describe('the built command', () => {
     expect(result.status).toBe(1);
     expectOneLine(result.stderr);
     expect(result.stderr).toContain('cannot connect to PostgreSQL at postgres://postgres@127.0.0.1:1/test');
+  });
+
+  it('exits 0 after a graceful Ctrl+C, so `pnpm demo` reports no failure', async () => {
+    expect(existsSync(cli), `${cli} is missing: run pnpm build first`).toBe(true);
+    const database = await createPostgresDatabase();
+    try {
+      const child = spawnAsync(
+        process.execPath,
+        [cli, '--plain', '--users', '200', '--rate', '40', '--fail', '1'],
+        {
+          env: { ...process.env, DATABASE_URL: database.url },
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      let interrupted = false;
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+        // Interrupt once, when sign-ups are under way, as a user would (a second Ctrl+C quits).
+        if (!interrupted && /users [1-9]\d*\/200/.test(stdout)) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
+      });
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(stderr).toContain('stopping gracefully');
+      expect(stdout).toContain('stopped by Ctrl+C');
+      expect(stdout).toContain('the numbers add up');
+      expect(code).toBe(0);
+    } finally {
+      await database.drop();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { encodePayload, payloadToJson } from './codec.js';
 import { WorkerController } from './controller.js';
-import { BusError, describeError, isBusError } from './errors.js';
+import { BusError, describeError, firstLine, isBusError } from './errors.js';
 import type { EventDefinition } from './event.js';
 import {
   assertPriority,
@@ -8,7 +8,7 @@ import {
   type EventHandler,
   type HandlerClass,
 } from './handler.js';
-import { type Logger, silentLogger } from './logger.js';
+import { consoleLogger, type Logger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
 import { globalRegistry, type HandlerFactory, type RegisterOptions, type Registry } from './registry.js';
 import type {
@@ -30,6 +30,10 @@ export interface BusOptions<TTx> {
   queues: QueueConfig[];
   /** Where handlers are looked up; decorated handlers land in `globalRegistry` (the default). */
   registry?: Registry;
+  /**
+   * Where bus reports claim, settle and handler failures. The default, `consoleLogger('warn')`,
+   * prints errors and warnings one line each; `silentLogger` is the explicit way to drop them.
+   */
   logger?: Logger;
   /** Hooks for metrics: told about every settled attempt and every rescue. */
   telemetry?: Telemetry;
@@ -92,7 +96,21 @@ export class Bus<TTx = unknown> {
     this.#store = store;
     this.#queues = validateQueueConfigs(options.queues);
     this.#registry = options.registry ?? globalRegistry;
-    this.#logger = options.logger ?? silentLogger;
+    const logger = options.logger ?? consoleLogger('warn');
+    if (
+      typeof logger !== 'object' ||
+      logger === null ||
+      (['debug', 'info', 'warn', 'error'] as const).some((level) => typeof logger[level] !== 'function')
+    ) {
+      throw new BusError(
+        'INVALID_CONFIG',
+        'logger must be an object with debug, info, warn and error functions',
+        {
+          value: logger,
+        },
+      );
+    }
+    this.#logger = logger;
     this.#jsonPayload = options.jsonPayload === true;
     const rescueInterval = options.rescueInterval ?? 15_000;
     if (!Number.isInteger(rescueInterval) || rescueInterval < 10 || rescueInterval > 3_600_000) {
@@ -179,8 +197,9 @@ export class Bus<TTx = unknown> {
   }
 
   /**
-   * Checks that every handler's queue is configured and that the database answers; publishing
-   * before `init` fails with `NOT_INITIALIZED`.
+   * Checks that every handler's queue is configured, that the database answers and that it has
+   * the bus tables this version needs (`SCHEMA_MISSING` names the migration to run otherwise);
+   * publishing before `init` fails with `NOT_INITIALIZED`.
    *
    * @example
    * const bus = createBus({ store, queues });
@@ -198,8 +217,17 @@ export class Bus<TTx = unknown> {
       await this.#store.now();
     } catch (cause) {
       this.#state = 'created';
-      throw new BusError('STORE_FAILED', `the store's database did not answer: ${describeError(cause)}`, {
+      throw new BusError('STORE_FAILED', `the store's database did not answer: ${firstLine(cause)}`, {
         cause,
+      });
+    }
+    try {
+      await this.#store.checkSchema();
+    } catch (error) {
+      this.#state = 'created';
+      if (isBusError(error)) throw error;
+      throw new BusError('STORE_FAILED', `the store's schema check failed: ${firstLine(error)}`, {
+        cause: error,
       });
     }
     this.#state = 'ready';
@@ -329,14 +357,10 @@ export class Bus<TTx = unknown> {
       ids = await this.#store.insert(tx === undefined ? { rows } : { rows, tx });
     } catch (cause) {
       if (isBusError(cause) && cause.code !== 'STORE_FAILED') throw cause;
-      throw new BusError(
-        'PUBLISH_FAILED',
-        `publishing ${event.name} failed: ${describeError(cause).split('\n', 1)[0]}`,
-        {
-          cause,
-          value: event.name,
-        },
-      );
+      throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${firstLine(cause)}`, {
+        cause,
+        value: event.name,
+      });
     }
     if (delayMs === 0 && runAt === null) {
       // Rows published in a caller's transaction become visible only at its commit, which bus

@@ -27,6 +27,8 @@ export type BusErrorCode =
   | 'RETRIES_EXHAUSTED'
   | 'PUBLISH_FAILED'
   | 'STORE_FAILED'
+  | 'SCHEMA_MISSING'
+  | 'MIGRATION_FAILED'
   | 'UNSUPPORTED'
   | 'INVALID_IDENTIFIER'
   | 'INVALID_ARGUMENT';
@@ -82,4 +84,9 @@ export function describeError(error: unknown): string {
     text = String(error);
   }
   return `non-Error thrown: ${text ?? String(error)}`.slice(0, 4000);
+}
+
+/** The first line of `describeError(error)`: the error's name and message, for one-line messages. */
+export function firstLine(error: unknown): string {
+  return describeError(error).split('\n', 1)[0]!;
 }

@@ -1,3 +1,5 @@
+import { firstLine } from './errors.js';
+
 /** Structured fields attached to a log line. */
 export type LogFields = Record<string, unknown>;
 
@@ -12,7 +14,7 @@ export interface Logger {
   error(message: string, fields?: LogFields): void;
 }
 
-/** The default logger: says nothing, so a library never writes to stdout unasked. */
+/** A logger that says nothing: pass it as `logger` when even errors must not be printed. */
 export const silentLogger: Logger = Object.freeze({
   debug() {},
   info() {},
@@ -21,7 +23,8 @@ export const silentLogger: Logger = Object.freeze({
 });
 
 /**
- * A logger that writes to the console, for apps without a logging library.
+ * A logger that writes one line per message to the console, for apps without a logging library.
+ * The default logger of a bus is `consoleLogger('warn')`: errors and warnings are never silent.
  *
  * @example
  * createBus({ store, queues, logger: consoleLogger('info') });
@@ -33,9 +36,30 @@ export function consoleLogger(level: 'debug' | 'info' | 'warn' | 'error' = 'info
     (name: 'debug' | 'info' | 'warn' | 'error') =>
     (message: string, fields?: LogFields): void => {
       if (order.indexOf(name) < min) return;
-      console[name](`[bus] ${message}`, fields ?? '');
+      console[name](`[bus] ${message}${formatFields(fields)}`);
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+// ` key=value …` on one line: a stack trace shows its first line (the error's message), so one
+// failure is one line in a terminal or a log collector.
+function formatFields(fields: LogFields | undefined): string {
+  if (fields === undefined) return '';
+  let text = '';
+  for (const [key, value] of Object.entries(fields)) {
+    let shown: string;
+    if (typeof value === 'string') shown = value.split('\n', 1)[0]!;
+    else if (value instanceof Error) shown = firstLine(value);
+    else {
+      try {
+        shown = JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+      } catch {
+        shown = String(value);
+      }
+    }
+    text += ` ${key}=${shown}`;
+  }
+  return text;
 }
 
 /** The part of pino's interface bus needs. */

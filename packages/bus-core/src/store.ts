@@ -36,6 +36,12 @@ export interface QueueStore<TTx = unknown> {
   prune(params: PruneParams): Promise<number>;
   /** The database's clock. */
   now(): Promise<Date>;
+  /**
+   * Resolves when the tables, columns and indexes this version of the store needs exist; else
+   * rejects with a `SCHEMA_MISSING` BusError that names what is missing and the migration to run.
+   * `bus.init()` calls it, so a worker with forgotten migrations fails at start-up, not in a loop.
+   */
+  checkSchema(): Promise<void>;
   /** Runs `fn` in a transaction of the store's database; commits when it resolves. */
   transaction<T>(fn: (tx: TTx) => Promise<T>): Promise<T>;
   /** Read-only inspection of live rows. */

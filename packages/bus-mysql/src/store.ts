@@ -25,6 +25,7 @@ import {
 import { type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { MySqlDatabase, MySqlTransactionConfig } from 'drizzle-orm/mysql-core';
 import type { MySql2PreparedQueryHKT, MySql2QueryResultHKT } from 'drizzle-orm/mysql2';
+import { checkSchema } from './check-schema.js';
 import {
   ER_NET_PACKET_TOO_LARGE,
   ER_WARN_ALLOWED_PACKET_OVERFLOWED,
@@ -432,6 +433,13 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   async now(): Promise<Date> {
     const [row] = await this.#read('now', () => select(this.#db, sql`SELECT UTC_TIMESTAMP(6) AS now`));
     return parseUtc(row?.now);
+  }
+
+  checkSchema(): Promise<void> {
+    return checkSchema(
+      (query) => this.#read('checkSchema', () => select<{ kind: string; name: string }>(this.#db, query)),
+      this.tables,
+    );
   }
 
   transaction<T>(fn: (tx: MySqlTx) => Promise<T>): Promise<T> {

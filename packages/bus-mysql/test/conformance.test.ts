@@ -1,4 +1,4 @@
-import { runConformanceSuite } from 'bus-testing';
+import { runConformanceSuite } from 'bus-testing/conformance';
 import { type MySqlTx, mysqlStore } from '../src/index.js';
 import { createTestDatabase, type TestDatabase, truncate } from './helpers.js';
 

@@ -24,6 +24,7 @@ import {
 } from 'bus-core';
 import { type SQL, sql } from 'drizzle-orm';
 import { pgArray, plainTextArray } from './arrays.js';
+import { checkSchema } from './check-schema.js';
 import { assertUsableClient, guardPostgresJs, postgresJsOf } from './client.js';
 import { type ListenClient, listenWith, resolveListenClient } from './listen.js';
 import { type BusTableNames, resolveTableNames } from './schema.js';
@@ -587,6 +588,19 @@ SELECT count(*)::text AS n FROM pruned`;
   async now(): Promise<Date> {
     const [row] = await this.#run('now', sql`SELECT ${ms('now()')} AS now`, ['now']);
     return dateOf(row?.[0] ?? null, 'now()');
+  }
+
+  checkSchema(): Promise<void> {
+    const columns = ['kind', 'name'];
+    const run = async (operation: string, query: SQL) =>
+      (await this.#run(operation, query, columns)).map((r) => ({
+        kind: textOf(r[0]!, 'kind'),
+        name: textOf(r[1]!, 'name'),
+      }));
+    return checkSchema(run, {
+      eventsTable: this.eventsTable,
+      archiveTable: this.archiveTable,
+    });
   }
 
   transaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {

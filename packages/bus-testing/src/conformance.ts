@@ -90,6 +90,14 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
       return (await store.listArchive({ ids: [id] }))[0];
     }
 
+    describe('schema', () => {
+      it('checkSchema resolves on the tables the target set up, and init passes', async () => {
+        await expect(store.checkSchema()).resolves.toBeUndefined();
+        const bus = await makeBus({ registry: new Registry(), queues: [queue('schema.q')] });
+        expect(bus).toBeDefined();
+      });
+    });
+
     describe('fan-out', () => {
       it('publishes one row per handler, each in its queue with its retry settings', async () => {
         const Event = defineEvent<{ n: number }>('fanout.event');

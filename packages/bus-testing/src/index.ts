@@ -1,5 +1,4 @@
 export { type Clock, ManualClock, systemClock } from './clock.js';
-export { runConformanceSuite } from './conformance.js';
 export type { ConformanceTarget } from './conformance-target.js';
 export {
   assertPublished,

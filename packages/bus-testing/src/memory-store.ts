@@ -181,6 +181,9 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     return this.clock.now();
   }
 
+  /** Memory has no schema to migrate: always ready. */
+  async checkSchema(): Promise<void> {}
+
   async transaction<T>(fn: (tx: MemoryTx) => Promise<T>): Promise<T> {
     const tx: TxState = { kind: 'memory-tx', effects: [], open: true };
     try {

@@ -1,0 +1,60 @@
+import { createBus, isBusError, Registry } from 'bus-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type MySqlTx, migrate, mysqlStore } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers.js';
+
+// A worker whose migrations were forgotten must fail at init() with the migration to run, not
+// start and fail every claim in silence.
+
+const queues = [
+  { queueName: 'q', workers: 1, batchSize: 1, sleepInterval: 1000, archivePolicy: 'all' as const },
+];
+
+async function initError(db: MySqlTx, names: { eventsTable?: string; archiveTable?: string } = {}) {
+  const bus = createBus({ store: mysqlStore(db, names), queues, registry: new Registry() });
+  const error = await bus.init().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isBusError(error, 'SCHEMA_MISSING')) throw new Error(`expected SCHEMA_MISSING, got ${String(error)}`);
+  return error;
+}
+
+describe('init() on MariaDB without the bus tables', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  it('rejects with SCHEMA_MISSING that names both tables and how to migrate', async () => {
+    const error = await initError(t.db);
+    expect(error.value).toEqual(['table bus_events', 'table bus_events_archive']);
+    expect(error.message).toContain('migrate(db)');
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('passes once migrated, and names a dropped index or column', async () => {
+    await migrate(t.db);
+    const bus = createBus({ store: mysqlStore(t.db), queues, registry: new Registry() });
+    await expect(bus.init()).resolves.toBe(bus);
+
+    await t.admin.query('DROP INDEX claim_idx ON bus_events');
+    expect((await initError(t.db)).value).toEqual(['index bus_events.claim_idx']);
+    await t.admin.query('ALTER TABLE bus_events_archive DROP COLUMN last_error');
+    expect((await initError(t.db)).value).toEqual([
+      'index bus_events.claim_idx',
+      'column bus_events_archive.last_error',
+    ]);
+  });
+
+  it('checks custom table names, not the defaults', async () => {
+    const names = { eventsTable: 'jobs', archiveTable: 'jobs_done' };
+    expect((await initError(t.db, names)).value).toEqual(['table jobs', 'table jobs_done']);
+    await migrate(t.db, names);
+    const bus = createBus({ store: mysqlStore(t.db, names), queues, registry: new Registry() });
+    await expect(bus.init()).resolves.toBe(bus);
+  });
+});
