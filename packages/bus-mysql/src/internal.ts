@@ -69,11 +69,15 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /** Wraps a driver error as `STORE_FAILED` with a short message; bus errors pass through. */
-export function storeError(operation: string, error: unknown): BusError {
+export function storeError(
+  operation: string,
+  error: unknown,
+  busCode: 'STORE_FAILED' | 'MIGRATION_FAILED' = 'STORE_FAILED',
+): BusError {
   if (isBusError(error)) return error;
   const info = mysqlErrorInfo(error);
   const tag = [info.code, info.errno].filter((x) => x !== undefined).join(' ');
-  return new BusError('STORE_FAILED', `${operation} failed: ${info.message}${tag ? ` (${tag})` : ''}`, {
+  return new BusError(busCode, `${operation} failed: ${info.message}${tag ? ` (${tag})` : ''}`, {
     cause: info.error,
   });
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { BusError, isBusError } from 'bus-core';
 import { is, sql } from 'drizzle-orm';
 import { MySqlTransaction } from 'drizzle-orm/mysql-core';
+import { missingSchema, type SchemaRow } from './check-schema.js';
 import { mysqlErrorInfo, storeError } from './internal.js';
 import {
   assertIdentifier,
@@ -28,6 +29,11 @@ export interface MigrateOptions extends BusTableNames {
 export interface MigrateResult {
   /** Tags of the migrations applied by this call, in order; empty when all were applied already. */
   applied: string[];
+  /**
+   * Tags recorded without running, because the tables were already there, complete, without a
+   * journal entry: created by drizzle-kit (or by hand) from `bus-mysql/schema`.
+   */
+  adopted: string[];
 }
 
 interface JournalEntry {
@@ -109,7 +115,7 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
 
   // GET_LOCK belongs to a connection: a transaction pins one connection of the pool for the whole
   // run (the DDL commits implicitly; the journal rows are written in autocommit mode after it).
-  const run = async (tx: MySqlTx): Promise<string[]> => {
+  const run = async (tx: MySqlTx): Promise<MigrateResult> => {
     const [rows] = (await tx.execute(
       sql`SELECT DATABASE() AS db, GET_LOCK(CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope}))), ${timeout}) AS locked`,
     )) as unknown as [{ db: string | null; locked: number | null }[]];
@@ -145,6 +151,32 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
         sql`SELECT tag, statements_applied FROM ${journalTable} WHERE scope = ${scope}`,
       )) as unknown as [{ tag: string; statements_applied: number }[]];
       const progress = new Map(done.map((r) => [r.tag, Number(r.statements_applied)]));
+      if (progress.size === 0) {
+        // No journal for these tables: they are new, or another tool made them (drizzle-kit from
+        // bus-mysql/schema). Complete tables are adopted; partial ones are refused, since running
+        // CREATE TABLE over them can only fail half way.
+        const { missing, exists } = await missingSchema(async (query) => {
+          const [rows] = (await tx.execute(query)) as unknown as [SchemaRow[]];
+          return rows;
+        }, names);
+        if (exists && missing.length === 0) {
+          for (const migration of migrations) {
+            await tx.execute(
+              sql`INSERT INTO ${journalTable} (scope, tag, hash, statements_applied, statements_total, applied_at)
+                  VALUES (${scope}, ${migration.tag}, ${migration.hash}, ${migration.statements.length},
+                    ${migration.statements.length}, UTC_TIMESTAMP(6))`,
+            );
+          }
+          return { applied: [], adopted: migrations.map((m) => m.tag) };
+        }
+        if (exists) {
+          throw new BusError(
+            'MIGRATION_FAILED',
+            `the bus tables exist but were not created by migrate() and lack ${missing.join(', ')}: keep migrating them the way they were made (drizzle-kit generate and migrate with bus-mysql/schema), or drop them and run migrate() again`,
+            { value: missing },
+          );
+        }
+      }
       const applied: string[] = [];
       for (const migration of migrations) {
         let next = progress.get(migration.tag);
@@ -162,7 +194,7 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
           } catch (cause) {
             const info = mysqlErrorInfo(cause);
             throw new BusError(
-              'STORE_FAILED',
+              'MIGRATION_FAILED',
               `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length}) failed: ${info.message}`,
               { cause: info.error, value: migration.tag },
             );
@@ -175,7 +207,7 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
         }
         applied.push(migration.tag);
       }
-      return applied;
+      return { applied, adopted: [] };
     } finally {
       await tx
         .execute(
@@ -186,10 +218,9 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
   };
 
   try {
-    const applied = is(db, MySqlTransaction) ? await run(db) : await db.transaction((tx) => run(tx));
-    return { applied };
+    return is(db, MySqlTransaction) ? await run(db) : await db.transaction((tx) => run(tx));
   } catch (error) {
     if (isBusError(error)) throw error;
-    throw storeError('migrate', error);
+    throw storeError('migrate', error, 'MIGRATION_FAILED');
   }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodePayload } from 'bus-core';
+import { encodePayload, isBusError } from 'bus-core';
 import { generateMySQLDrizzleJson, generateMySQLMigration } from 'drizzle-kit/api';
 import { getTableConfig } from 'drizzle-orm/mysql-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,6 +159,44 @@ describe('migrate(db)', () => {
       'claim_idx',
       'locked_until_idx',
     ]);
+  });
+
+  async function migrateError(names: { eventsTable: string; archiveTable: string }) {
+    const error = await migrate(t.db, names).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!isBusError(error, 'MIGRATION_FAILED'))
+      throw new Error(`expected MIGRATION_FAILED, got ${String(error)}`);
+    expect(error.message).not.toContain('Failed query');
+    expect(error.message).not.toContain('\n');
+    return error;
+  }
+
+  it('adopts complete tables that drizzle-kit created, and records them in its journal', async () => {
+    const names = { eventsTable: 'kit', archiveTable: 'kit_done' };
+    // What drizzle-kit migrate runs for a schema with these tables: the committed SQL.
+    for (const statement of (await readMigrations(folder, names))[0]!.statements)
+      await t.admin.query(statement);
+    expect(await migrate(t.db, names)).toEqual({ applied: [], adopted: ['0000_init'] });
+    expect(await migrate(t.db, names)).toEqual({ applied: [], adopted: [] });
+  });
+
+  it('refuses tables that exist only in part, naming what is missing', async () => {
+    const names = { eventsTable: 'part', archiveTable: 'part_done' };
+    await t.admin.query('CREATE TABLE part (id bigint PRIMARY KEY)');
+    const error = await migrateError(names);
+    expect(error.message).toContain('column part.queue');
+    expect(error.message).toContain('table part_done');
+    expect(error.message).toContain('drizzle-kit');
+  });
+
+  it("a statement that fails is a BusError with the server's own reason", async () => {
+    const names = { eventsTable: 'clash', archiveTable: 'clash_done' };
+    // A view holds the archive's name: the hot table is created, then the archive's CREATE fails.
+    await t.admin.query('CREATE VIEW clash_done AS SELECT 1 AS x');
+    const error = await migrateError(names);
+    expect(error.message).toMatch(/migration 0000_init \(statement \d+ of \d+\) failed: .*clash_done/);
   });
 
   it('needs a connection with a default database', async () => {

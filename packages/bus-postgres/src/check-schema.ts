@@ -16,18 +16,21 @@ function expectedTables(names: BusTableNames): { table: string; columns: string[
   });
 }
 
+/** The schema query's rows: what exists of the bus tables on the search path. */
+export type SchemaRow = { kind: string; name: string };
+
 /**
- * Throws `SCHEMA_MISSING` unless both bus tables exist on the search path with every column and
- * index this version reads, naming what is missing and the migration that creates it.
+ * Lists what is missing of the bus tables on the search path (`table x`, `column x.y`,
+ * `index z`), in the order of the schema; empty when everything this version reads is there.
+ * `exists` tells whether any of the tables is there at all.
  */
-export async function checkSchema(
-  run: (operation: string, query: SQL) => Promise<{ kind: string; name: string }[]>,
+export async function missingSchema(
+  run: (operation: string, query: SQL) => Promise<SchemaRow[]>,
   names: BusTableNames,
-): Promise<void> {
+): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
-  const tables = expected.map((t) => t.table);
+  const [events, archive] = expected.map((t) => t.table);
   // One round trip; to_regclass resolves each name on the search path as the store's queries do.
-  const [events, archive] = tables;
   const found = await run(
     'checkSchema',
     sql`WITH t AS (
@@ -43,15 +46,29 @@ SELECT 'index', i.relname::text FROM t JOIN pg_index x ON x.indrelid = t.oid JOI
   );
   const have = new Set(found.map((r) => `${r.kind} ${r.name}`));
   const missing: string[] = [];
+  let exists = false;
   for (const t of expected) {
     if (!have.has(`table ${t.table}`)) {
       missing.push(`table ${t.table}`);
       continue;
     }
+    exists = true;
     for (const c of t.columns)
       if (!have.has(`column ${t.table}.${c}`)) missing.push(`column ${t.table}.${c}`);
     for (const i of t.indexes) if (!have.has(`index ${i}`)) missing.push(`index ${i}`);
   }
+  return { missing, exists };
+}
+
+/**
+ * Throws `SCHEMA_MISSING` unless both bus tables exist on the search path with every column and
+ * index this version reads, naming what is missing and the migration that creates it.
+ */
+export async function checkSchema(
+  run: (operation: string, query: SQL) => Promise<SchemaRow[]>,
+  names: BusTableNames,
+): Promise<void> {
+  const { missing } = await missingSchema(run, names);
   if (missing.length === 0) return;
   throw new BusError(
     'SCHEMA_MISSING',

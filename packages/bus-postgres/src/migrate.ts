@@ -1,8 +1,9 @@
-import { BusError } from 'bus-core';
-import { sql } from 'drizzle-orm';
+import { BusError, isBusError } from 'bus-core';
+import { type SQL, sql } from 'drizzle-orm';
+import { missingSchema, type SchemaRow } from './check-schema.js';
 import { BUNDLED_MIGRATIONS, type BundledMigration } from './migrations.generated.js';
 import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, resolveTableNames } from './schema.js';
-import { type PgTx, rowsOf } from './sql.js';
+import { type PgTx, rowsOf, storeError } from './sql.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends BusTableNames {
@@ -14,6 +15,11 @@ export interface MigrateOptions extends BusTableNames {
 export interface MigrateResult {
   /** Tags of the migrations applied by this call, in order (empty when all were applied before). */
   applied: string[];
+  /**
+   * Tags recorded without running, because the tables were already there, complete, without a
+   * journal entry: created by drizzle-kit (or by hand) from `bus-postgres/schema`.
+   */
+  adopted: string[];
 }
 
 // One key for every bus migration in a database: concurrent `migrate` calls (several processes
@@ -42,31 +48,69 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
   // The journal is keyed by the hot table's name, so several buses can share one database.
   const scope = eventsTable;
 
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_KEY}::int8)`);
-    await tx.execute(sql`CREATE TABLE IF NOT EXISTS ${journal} (
-      scope text NOT NULL,
-      tag text NOT NULL,
-      hash text NOT NULL,
-      applied_at timestamptz NOT NULL DEFAULT now(),
-      PRIMARY KEY (scope, tag)
-    )`);
-    const done = new Set(
-      rowsOf<{ tag: string }>(await tx.execute(sql`SELECT tag FROM ${journal} WHERE scope = ${scope}`)).map(
-        (r) => r.tag,
-      ),
-    );
-    const applied: string[] = [];
-    for (const migration of migrations) {
-      if (done.has(migration.tag)) continue;
-      for (const statement of migration.statements) await tx.execute(sql.raw(statement));
-      await tx.execute(
-        sql`INSERT INTO ${journal} (scope, tag, hash) VALUES (${scope}, ${migration.tag}, ${migration.hash})`,
+  try {
+    return await db.transaction(async (tx) => {
+      const run = async (query: SQL) => rowsOf<SchemaRow>(await tx.execute(query));
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_KEY}::int8)`);
+      await tx.execute(sql`CREATE TABLE IF NOT EXISTS ${journal} (
+        scope text NOT NULL,
+        tag text NOT NULL,
+        hash text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (scope, tag)
+      )`);
+      const done = new Set(
+        rowsOf<{ tag: string }>(await tx.execute(sql`SELECT tag FROM ${journal} WHERE scope = ${scope}`)).map(
+          (r) => r.tag,
+        ),
       );
-      applied.push(migration.tag);
-    }
-    return { applied };
-  });
+      const record = (migration: BundledMigration) =>
+        tx.execute(
+          sql`INSERT INTO ${journal} (scope, tag, hash) VALUES (${scope}, ${migration.tag}, ${migration.hash})`,
+        );
+      if (done.size === 0) {
+        // No journal for these tables: they are new, or another tool made them (drizzle-kit from
+        // bus-postgres/schema). Complete tables are adopted; partial ones are refused, since
+        // running CREATE TABLE over them can only fail half way.
+        const { missing, exists } = await missingSchema((_operation, query) => run(query), {
+          eventsTable,
+          archiveTable,
+        });
+        if (exists && missing.length === 0) {
+          for (const migration of migrations) await record(migration);
+          return { applied: [], adopted: migrations.map((m) => m.tag) };
+        }
+        if (exists) {
+          throw new BusError(
+            'MIGRATION_FAILED',
+            `the bus tables exist but were not created by migrate() and lack ${missing.join(', ')}: keep migrating them the way they were made (drizzle-kit generate and migrate with bus-postgres/schema), or drop them and run migrate() again`,
+            { value: missing },
+          );
+        }
+      }
+      const applied: string[] = [];
+      for (const migration of migrations) {
+        if (done.has(migration.tag)) continue;
+        for (const [i, statement] of migration.statements.entries()) {
+          try {
+            await tx.execute(sql.raw(statement));
+          } catch (error) {
+            throw storeError(
+              `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length})`,
+              error,
+              'MIGRATION_FAILED',
+            );
+          }
+        }
+        await record(migration);
+        applied.push(migration.tag);
+      }
+      return { applied, adopted: [] };
+    });
+  } catch (error) {
+    if (isBusError(error)) throw error;
+    throw storeError('migrate', error, 'MIGRATION_FAILED');
+  }
 }
 
 /** The bundled migrations with `bus_events` / `bus_events_archive` (and their index names) renamed. */

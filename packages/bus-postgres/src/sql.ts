@@ -20,12 +20,16 @@ export function rowsOf<T>(result: unknown): T[] {
  * parameters (megabytes for a big payload). This returns a `STORE_FAILED` BusError that names the
  * operation and carries the driver's own message, with the driver error as `cause`.
  */
-export function storeError(operation: string, error: unknown): BusError {
+export function storeError(
+  operation: string,
+  error: unknown,
+  busCode: 'STORE_FAILED' | 'MIGRATION_FAILED' = 'STORE_FAILED',
+): BusError {
   const driverError = isDrizzleQueryError(error) && error.cause !== undefined ? error.cause : error;
   const code = (driverError as { code?: unknown } | null)?.code;
   const message = driverError instanceof Error ? driverError.message : String(driverError);
   return new BusError(
-    'STORE_FAILED',
+    busCode,
     `postgres ${operation} failed: ${typeof code === 'string' ? `${code} ` : ''}${message}`,
     { cause: driverError },
   );

@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isBusError } from 'bus-core';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,7 +43,7 @@ async function tablesIn(schema: string): Promise<string[]> {
 describe('migrate', () => {
   it('creates the tables and its journal; a second run applies nothing', async () => {
     expect(await tablesIn(t.schema)).toEqual(['bus_events', 'bus_events_archive', 'bus_migrations']);
-    expect(await migrate(t.db)).toEqual({ applied: [] });
+    expect(await migrate(t.db)).toEqual({ applied: [], adopted: [] });
     const journal = (await t.db.execute(
       sql`SELECT scope, tag, hash FROM bus_migrations`,
     )) as unknown as Record<string, string>[];
@@ -68,6 +69,68 @@ describe('migrate', () => {
       await Promise.all(clients.map((c) => c.end()));
       await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
     }
+  });
+});
+
+describe('migrate on tables it did not create', () => {
+  // What drizzle-kit migrate runs for a schema that re-exports bus-postgres/schema: the same SQL.
+  const drizzleKitSql = readFileSync(join(pkg, 'drizzle', '0000_init.sql'), 'utf8')
+    .split('--> statement-breakpoint')
+    .map((statement) => statement.trim())
+    .filter((statement) => statement.length > 0);
+
+  async function inSchema(suffix: string, fn: (db: ReturnType<typeof drizzle>) => Promise<void>) {
+    const schema = `${t.schema}_${suffix}`;
+    await t.db.execute(sql`CREATE SCHEMA ${sql.identifier(schema)}`);
+    const client = pgClient({ schema, max: 1 });
+    try {
+      await fn(drizzle(client));
+    } finally {
+      await client.end();
+      await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
+    }
+  }
+
+  async function migrateError(db: ReturnType<typeof drizzle>) {
+    const error = await migrate(db).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!isBusError(error, 'MIGRATION_FAILED'))
+      throw new Error(`expected MIGRATION_FAILED, got ${String(error)}`);
+    expect(error.message).not.toContain('Failed query');
+    expect(error.message).not.toContain('\n');
+    return error;
+  }
+
+  it('adopts complete tables that drizzle-kit created, and records them in its journal', async () => {
+    await inSchema('adopt', async (db) => {
+      for (const statement of drizzleKitSql) await db.execute(sql.raw(statement));
+      expect(await migrate(db)).toEqual({ applied: [], adopted: ['0000_init'] });
+      expect(await migrate(db)).toEqual({ applied: [], adopted: [] });
+    });
+  });
+
+  it('refuses tables that exist only in part, naming what is missing', async () => {
+    await inSchema('partial', async (db) => {
+      // The hot table and its sequence, but not the archive nor the indexes.
+      await db.execute(sql.raw(drizzleKitSql[0]!));
+      const error = await migrateError(db);
+      expect(error.message).toContain('table bus_events_archive');
+      expect(error.message).toContain('index bus_events_claim_idx');
+      expect(error.message).toContain('drizzle-kit');
+    });
+  });
+
+  it("a statement that fails is a BusError with PostgreSQL's own reason", async () => {
+    await inSchema('clash', async (db) => {
+      // Something else already owns the identity sequence's name.
+      await db.execute(sql`CREATE SEQUENCE bus_events_id_seq`);
+      const error = await migrateError(db);
+      expect(error.message).toContain('migration 0000_init (statement 1 of');
+      expect(error.message).toContain('"bus_events_id_seq" already exists');
+      expect((error.cause as { code?: string }).code).toBe('42P07');
+    });
   });
 });
 
