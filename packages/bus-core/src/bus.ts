@@ -1,7 +1,7 @@
 import { encodePayload, payloadToJson } from './codec.js';
 import { WorkerController } from './controller.js';
 import { BusError, describeError, firstLine, isBusError } from './errors.js';
-import type { EventDefinition } from './event.js';
+import { assertStableName, type EventDefinition } from './event.js';
 import {
   assertPriority,
   type ConstructibleHandlerClass,
@@ -96,7 +96,7 @@ export class Bus<TTx = unknown> {
     this.#store = store;
     this.#queues = validateQueueConfigs(options.queues);
     this.#registry = options.registry ?? globalRegistry;
-    const logger = options.logger ?? consoleLogger('warn');
+    const logger = options.logger === undefined ? consoleLogger('warn') : options.logger;
     if (
       typeof logger !== 'object' ||
       logger === null ||
@@ -316,6 +316,8 @@ export class Bus<TTx = unknown> {
         value: event,
       });
     }
+    // A hand-made event object with a bad name is that mistake, not a missing handler.
+    assertStableName('event', event.name);
     if (!Array.isArray(payloads)) {
       throw new BusError('INVALID_ARGUMENT', 'publishBatch needs an array of payloads', { value: payloads });
     }

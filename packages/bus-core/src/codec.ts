@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { BusError } from './errors.js';
+import { checkMsgpack } from './msgpack-check.js';
 
 // One Packr with pinned options: the byte format is part of the table contract, so it must not
 // drift with msgpackr's defaults. No records/structures (rows must decode in any process), 64-bit
@@ -87,13 +88,29 @@ export function encodePayload(value: unknown): Uint8Array {
 }
 
 /**
- * Decodes msgpack bytes written by `encodePayload`. Garbage bytes give `DECODE_FAILED`; a
- * `__proto__` key is renamed by msgpackr and never touches a prototype.
+ * Decodes msgpack bytes written by `encodePayload`. Bytes that are not such a value (garbage,
+ * cut off, trailing bytes, msgpackr's own extensions, non-string map keys, invalid UTF-8) give
+ * `DECODE_FAILED`; a `__proto__` key is renamed by msgpackr and never touches a prototype.
  *
  * @example
  * const payload = decodePayload(row.payload);
  */
 export function decodePayload(bytes: Uint8Array): unknown {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new BusError('DECODE_FAILED', `payload must be bytes (got ${typeof bytes})`, {
+      value: typeof bytes,
+    });
+  }
+  const invalid = checkMsgpack(bytes);
+  if (invalid !== undefined) {
+    throw new BusError(
+      'DECODE_FAILED',
+      `payload of ${bytes.byteLength} bytes is not one bus wrote: ${invalid}`,
+      {
+        value: bytes.byteLength,
+      },
+    );
+  }
   try {
     return packr.unpack(bytes);
   } catch (cause) {

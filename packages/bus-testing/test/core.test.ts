@@ -185,6 +185,60 @@ describe('lifecycle', () => {
     await expectRejects(bus.controller.awaitTerminationWithTimeout(-1), 'INVALID_ARGUMENT', -1);
   });
 
+  it('publish with a hand-made event of an invalid name says the name is invalid, not NO_HANDLER', async () => {
+    const bus = createBus({ store: memoryStore(), registry: new Registry(), queues: [good] });
+    await bus.init();
+    await expectRejects(bus.publish({ name: 'has space' }, {}), 'INVALID_EVENT', 'has space');
+    await expectRejects(bus.publishBatch({ name: '' }, [{}]), 'INVALID_EVENT', '');
+    await expectRejects(bus.publish({ name: 42 } as never, {}), 'INVALID_EVENT');
+    // A valid name that nobody handles is still NO_HANDLER.
+    await expectRejects(bus.publish({ name: 'nobody.handles' }, {}), 'NO_HANDLER', 'nobody.handles');
+  });
+
+  it('a logger without the four methods is refused at createBus', () => {
+    expectBusError(
+      () =>
+        createBus({
+          store: memoryStore(),
+          registry: new Registry(),
+          queues: [good],
+          logger: { info() {} } as never,
+        }),
+      'INVALID_CONFIG',
+    );
+    expectBusError(
+      () =>
+        createBus({ store: memoryStore(), registry: new Registry(), queues: [good], logger: null as never }),
+      'INVALID_CONFIG',
+    );
+  });
+
+  it('by default errors and warnings reach the console, one line each', async () => {
+    const lines: string[] = [];
+    const original = { warn: console.warn, error: console.error };
+    console.warn = (...args: unknown[]) => void lines.push(args.join(' '));
+    console.error = (...args: unknown[]) => void lines.push(args.join(' '));
+    try {
+      const registry = new Registry();
+      const Event = defineEvent<{ n: number }>('default.logger');
+      registry.register(
+        Event,
+        handler('default.failing', {}, () => {
+          throw new Error('mail server said no\n    at somewhere (file.js:1:1)');
+        }),
+      );
+      const bus = createBus({ store: memoryStore(), registry, queues: [good] });
+      await bus.init();
+      await bus.publish(Event, { n: 1 });
+      await runUntilIdle(bus);
+      await bus.controller.awaitTerminationWithTimeout(1000);
+    } finally {
+      Object.assign(console, original);
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^\[bus\] row failed for good .*error=Error: mail server said no$/);
+  });
+
   it('awaitTerminationWithTimeout on a bus whose workers never started also stops publishing', async () => {
     const registry = new Registry();
     const Event = defineEvent<{ n: number }>('life.idle');
