@@ -149,3 +149,100 @@ export function formatBytes(n: number): string {
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
 }
+
+/** The part of a mysql2 promise pool or connection the store reads rows through. */
+interface Mysql2Client {
+  query(options: Record<string, unknown>, values: unknown[]): Promise<[unknown, unknown]>;
+}
+
+interface DialectLike {
+  sqlToQuery(query: SQLLike): { sql: string; params: unknown[] };
+}
+
+// drizzle-orm's SQL, kept structural so this file needs no drizzle import.
+type SQLLike = object;
+
+/** The mysql2 client (pool, or a transaction's connection) and dialect under a Drizzle database. */
+export function mysql2Of(db: unknown): { client: Mysql2Client; dialect: DialectLike } | undefined {
+  const client = (db as { session?: { client?: { query?: unknown } } } | null)?.session?.client;
+  const dialect = (db as { dialect?: { sqlToQuery?: unknown } } | null)?.dialect;
+  if (typeof client?.query !== 'function' || typeof dialect?.sqlToQuery !== 'function') return undefined;
+  return { client: client as unknown as Mysql2Client, dialect: dialect as unknown as DialectLike };
+}
+
+/** The connection options of the mysql2 pool or connection under a Drizzle database. */
+function mysql2Config(db: unknown): Record<string, unknown> | undefined {
+  const client = (db as { session?: { client?: unknown } } | null)?.session?.client as
+    | {
+        pool?: { config?: { connectionConfig?: unknown } };
+        connection?: { config?: unknown };
+        config?: { connectionConfig?: unknown };
+      }
+    | undefined;
+  const config =
+    client?.pool?.config?.connectionConfig ?? client?.connection?.config ?? client?.config?.connectionConfig;
+  return typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : undefined;
+}
+
+/**
+ * Refuses pool options the store cannot work through. Rows are read with per-statement options
+ * (arrays, every value as raw bytes) that override `rowsAsArray`, `typeCast`, `dateStrings`,
+ * `supportBigNumbers`/`bigNumberStrings`, `decimalNumbers`, `jsonStrings` and `timezone`, and
+ * values always travel as an array, which `namedPlaceholders` leaves alone; but a custom
+ * `queryFormat` rewrites every statement the store sends.
+ */
+export function assertUsablePool(db: unknown): void {
+  const config = mysql2Config(db);
+  if (typeof config?.queryFormat === 'function') {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'mysqlStore cannot use a mysql2 pool with a custom queryFormat (it rewrites the statements the store sends); give the store a pool without it',
+      { value: 'queryFormat' },
+    );
+  }
+}
+
+/** A cell as the store reads it: text, or the raw bytes of a column named `payload`. */
+export type Cell = string | Buffer | null;
+
+// Every value as its raw bytes, whatever the pool's typeCast, date, number or JSON options say.
+const RAW = (field: { buffer(): Buffer | null }) => field.buffer();
+
+/**
+ * Runs a SELECT (or a statement with RETURNING) and returns its rows by column alias: every value
+ * as UTF-8 text except `payload`, which stays bytes. The statement's own options override the
+ * pool's row options (see `assertUsablePool`).
+ */
+export async function selectRows(
+  db: { execute(query: never): Promise<unknown> },
+  query: SQLLike,
+): Promise<Record<string, Cell>[]> {
+  const mysql2 = mysql2Of(db);
+  if (mysql2 === undefined) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'mysqlStore needs a Drizzle database on mysql2 (drizzle-orm/mysql2)',
+    );
+  }
+  const { sql, params } = mysql2.dialect.sqlToQuery(query);
+  // Sent past Drizzle's session (whose typeCast and row handling are its own), so log it the way
+  // Drizzle would: `drizzle(pool, { logger })` still shows every statement of the store.
+  (
+    db as { session?: { logger?: { logQuery?(sql: string, params: unknown[]): void } } }
+  ).session?.logger?.logQuery?.(sql, params);
+  const [rows, fields] = await mysql2.client.query(
+    { sql, rowsAsArray: true, typeCast: RAW, nestTables: false, namedPlaceholders: false },
+    params,
+  );
+  if (!Array.isArray(rows)) return [];
+  const names = Array.isArray(fields) ? fields.map((f: { name?: unknown }) => String(f.name)) : [];
+  return rows.map((row: (Buffer | null)[]) => {
+    const out: Record<string, Cell> = {};
+    for (let i = 0; i < names.length; i++) {
+      const value = row[i] ?? null;
+      const name = names[i]!;
+      out[name] = value === null ? null : name === 'payload' ? value : value.toString('utf8');
+    }
+    return out;
+  });
+}

@@ -27,6 +27,7 @@ import type { MySqlDatabase, MySqlTransactionConfig } from 'drizzle-orm/mysql-co
 import type { MySql2PreparedQueryHKT, MySql2QueryResultHKT } from 'drizzle-orm/mysql2';
 import { checkSchema } from './check-schema.js';
 import {
+  assertUsablePool,
   ER_NET_PACKET_TOO_LARGE,
   ER_WARN_ALLOWED_PACKET_OVERFLOWED,
   formatBytes,
@@ -39,6 +40,7 @@ import {
   parseJson,
   parseUtc,
   parseUtcOrNull,
+  selectRows,
   storeError,
   toBytes,
 } from './internal.js';
@@ -95,8 +97,7 @@ const ARCHIVE_COLUMNS = sql.raw(
 );
 
 async function select<T = Row>(db: MySqlTx, query: SQL): Promise<T[]> {
-  const [rows] = (await db.execute(query)) as unknown as [T[], unknown];
-  return rows;
+  return (await selectRows(db, query)) as T[];
 }
 
 async function write(db: MySqlTx, query: SQL): Promise<{ affectedRows: number; insertId: number | string }> {
@@ -183,6 +184,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
         value: db,
       });
     }
+    assertUsablePool(db);
     this.#db = db;
     this.tables = Object.freeze(resolveTableNames(options));
     this.#events = sql.identifier(this.tables.eventsTable);
