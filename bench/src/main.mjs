@@ -2,9 +2,14 @@
 // several rounds, and writes medians, min–max and ratios to docs/benchmarks.md.
 //
 //   node bench/src/main.mjs            full run (the issue's sizes)
-//   node bench/src/main.mjs --smoke    tiny counts, < 60 s
+//   node bench/src/main.mjs --smoke    tiny counts, every system and the whole sweep, < 90 s
 // Flags: --scale F (multiplies every count), --rounds N, --only a,b (system ids),
-// --workloads publish,drain,latency,txn,backlog, --out FILE, --batch N. Env: BENCH_COUNT.
+// --workloads publish,drain,latency,txn,backlog, --slots 10,24 (the sweep), --out FILE, --batch N.
+// Env: BENCH_COUNT (events per drain).
+//
+// The drain is a concurrency sweep: every queue system drains at the same numbers of handler
+// slots (SWEEP), in the same run, and the report compares them per N. A system's best setting is
+// never set against another's default.
 import { fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -25,13 +30,22 @@ const { values: flags } = parseArgs({
     workloads: { type: 'string' },
     out: { type: 'string' },
     batch: { type: 'string' },
+    slots: { type: 'string' },
     'backlog-rounds': { type: 'string' },
     render: { type: 'string' },
   },
 });
 
+/** Handler slots of the drain sweep. */
+const SWEEP = [10, 24, 100, 1000];
+
 const FULL = {
-  count: 100_000,
+  // Events per publish + drain of one system at one N (a slow system drains fewer: see drainShare
+  // and drainCapMs).
+  count: 50_000,
+  // No drain may hold the shared machine longer than this: a configuration that has not finished
+  // reports the rate it kept until then, and later rounds size its count from that rate.
+  drainCapMs: 90_000,
   batch: 1000,
   latencyCount: 1000,
   latencyIntervalMs: 10,
@@ -46,8 +60,11 @@ const FULL = {
   latencyRounds: 2,
   txnRounds: 2,
 };
+// The smoke run (CI) exercises every system and both ends of the sweep at tiny counts, < 90 s.
 const SMOKE = {
-  count: 2000,
+  count: 300,
+  sweep: [10, 1000],
+  drainCapMs: 20_000,
   batch: 500,
   latencyCount: 30,
   latencyIntervalMs: 10,
@@ -76,6 +93,7 @@ if (flags.rounds) {
   cfg.txnRounds = Math.min(cfg.txnRounds, cfg.rounds);
 }
 if (flags.batch) cfg.batch = Number(flags.batch);
+cfg.sweep = flags.slots ? flags.slots.split(',').map(Number) : (cfg.sweep ?? SWEEP);
 if (flags['backlog-rounds']) cfg.backlogReps = Number(flags['backlog-rounds']);
 cfg.smoke = flags.smoke;
 
@@ -85,7 +103,9 @@ const workloads = flags.workloads ? flags.workloads.split(',') : ALL_WORKLOADS;
 /**
  * The systems. `module` is the file in systems/; `opts` go to every task; `does` lists the
  * workloads it takes part in (publish and drain run together: publish fills the queue the drain
- * empties).
+ * empties). `slots`: the handler slots it drains at ('sweep' = every N of the sweep; none for the
+ * raw floors, which handle rows inline). `drainShare`: the fraction of the drain count a slow
+ * system gets, so one drain stays well under drainCapMs. Latency runs at 24 slots.
  */
 export const SYSTEMS = [
   {
@@ -94,6 +114,7 @@ export const SYSTEMS = [
     db: 'pg',
     label: 'bus-postgres, archive none',
     opts: { archive: 'none' },
+    slots: 'sweep',
     does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
   },
   {
@@ -102,6 +123,17 @@ export const SYSTEMS = [
     db: 'pg',
     label: 'bus-postgres, archive all',
     opts: { archive: 'all' },
+    slots: [24],
+    does: ['drain'],
+  },
+  {
+    // The queue settings the Rust guide shows for its "high" queue, as a user copying them gets.
+    id: 'bus-pg-high',
+    module: 'bus-postgres',
+    db: 'pg',
+    label: 'bus-postgres, the Rust guide\'s "high" queue (workers 10, batchSize 10, archive all)',
+    opts: { archive: 'all', batchSize: 10 },
+    slots: [10],
     does: ['drain'],
   },
   {
@@ -110,6 +142,7 @@ export const SYSTEMS = [
     db: 'pg',
     label: 'graphile-worker 0.18',
     opts: {},
+    slots: 'sweep',
     does: ['publish', 'drain', 'latency', 'txn'],
   },
   {
@@ -118,7 +151,18 @@ export const SYSTEMS = [
     db: 'pg',
     label: 'pg-boss 12',
     opts: {},
+    slots: 'sweep',
     does: ['publish', 'drain', 'latency', 'txn'],
+  },
+  {
+    id: 'dbos',
+    module: 'dbos',
+    db: 'pg',
+    label: 'DBOS queues 5.3',
+    opts: {},
+    slots: 'sweep',
+    drainShare: 0.4,
+    does: ['publish', 'drain', 'latency'],
   },
   {
     id: 'bullmq',
@@ -126,6 +170,7 @@ export const SYSTEMS = [
     db: 'redis',
     label: 'BullMQ 6 (Redis)',
     opts: {},
+    slots: 'sweep',
     does: ['publish', 'drain', 'latency', 'txn'],
   },
   {
@@ -158,6 +203,7 @@ export const SYSTEMS = [
     db: 'mysql',
     label: 'bus-mysql, archive none',
     opts: { archive: 'none' },
+    slots: 'sweep',
     does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
   },
   {
@@ -166,7 +212,18 @@ export const SYSTEMS = [
     db: 'mysql',
     label: 'bus-mysql, archive all',
     opts: { archive: 'all' },
+    slots: [100],
     does: ['drain'],
+  },
+  {
+    id: 'sidequest',
+    module: 'sidequest',
+    db: 'mysql',
+    label: 'Sidequest 1.16 (MariaDB)',
+    opts: {},
+    slots: 'sweep',
+    drainShare: 0.1,
+    does: ['publish', 'drain', 'latency'],
   },
   {
     id: 'my-floor',
@@ -252,6 +309,8 @@ const runChild = (system, task, opts = {}) => spawnChild(system, task, opts).res
 /** results[systemId][metric] = number[] (one per round or repetition). */
 const results = {};
 const failures = [];
+/** configs[systemId][slots] = the settings a system's drain reported (for the report). */
+const configs = {};
 function record(system, metric, value) {
   results[system.id] ??= {};
   results[system.id][metric] ??= [];
@@ -279,26 +338,57 @@ async function guarded(system, what, fn) {
 
 // ---------------------------------------------------------------- workloads
 
-async function publishAndDrain(system) {
-  const pub = await runChild(system, 'publish', { count: cfg.count, batch: cfg.batch, reset: true });
+/** The handler slots a system drains at in this run ([undefined] for the floors). */
+function slotsOf(system) {
+  if (system.slots === 'sweep') return cfg.sweep;
+  if (Array.isArray(system.slots)) return system.slots;
+  return [undefined];
+}
+
+const at = (metric, slots) => (slots === undefined ? metric : `${metric}@${slots}`);
+
+/** Drain rate per system and N from earlier rounds: sizes later drains under the cap. */
+const lastRate = new Map();
+
+function drainCount(system, slots) {
+  let count = Math.max(10, Math.round(cfg.count * (system.drainShare ?? 1)));
+  const rate = lastRate.get(`${system.id}@${slots}`);
+  // 80% of the cap, from the rate it kept before: the count then ends inside the cap.
+  if (rate) count = Math.min(count, Math.max(10, Math.round((rate * cfg.drainCapMs * 0.8) / 1000)));
+  return count;
+}
+
+async function publishAndDrain(system, slots) {
+  const count = drainCount(system, slots);
+  const pub = await runChild(system, 'publish', { count, batch: cfg.batch, reset: true });
   const pubRate = (pub.count / pub.ms) * 1000;
   if (system.does.includes('publish')) record(system, 'publish', pubRate);
   if (!workloads.includes('drain') || !system.does.includes('drain')) {
     log(`${system.id}: publish ${fmt(pubRate)}/s`);
     return;
   }
-  const drain = await runChild(system, 'drain', { count: cfg.count });
+  const drain = await runChild(system, 'drain', { count, slots, deadlineMs: cfg.drainCapMs });
   const drainRate = (drain.count / drain.ms) * 1000;
-  record(system, 'drain', drainRate);
-  record(system, 'rss', drain.peakRssMb);
-  if (drain.cpuMs !== undefined) record(system, 'drainCpu', (drain.cpuMs / drain.count) * 1000);
+  lastRate.set(`${system.id}@${slots}`, drainRate);
+  record(system, at('drain', slots), drainRate);
+  record(system, at('rss', slots), drain.peakRssMb);
+  record(system, at('drainCount', slots), drain.count);
+  record(system, at('drainCapped', slots), drain.partial ? 1 : 0);
+  if (drain.cpuMs !== undefined) record(system, at('drainCpu', slots), (drain.cpuMs / drain.count) * 1000);
+  if (drain.config) {
+    configs[system.id] ??= {};
+    configs[system.id][slots ?? '-'] = drain.config;
+  }
   log(
-    `${system.id}: publish ${fmt(pubRate)}/s, drain ${fmt(drainRate)}/s, peak RSS ${drain.peakRssMb.toFixed(0)} MB`,
+    `${system.id}${slots === undefined ? '' : ` @${slots}`}: publish ${fmt(pubRate)}/s, drain ${fmt(drainRate)}/s` +
+      ` (${fmt(drain.count)} events${drain.partial ? `, stopped at the ${cfg.drainCapMs / 1000} s cap` : ''}), peak RSS ${drain.peakRssMb.toFixed(0)} MB`,
   );
 }
 
+const LATENCY_SLOTS = 24;
+
 async function latency(system) {
-  const opts = { count: cfg.latencyCount, intervalMs: cfg.latencyIntervalMs };
+  const opts = { count: cfg.latencyCount, intervalMs: cfg.latencyIntervalMs, slots: LATENCY_SLOTS };
   const worker = spawnChild(system, 'latencyWorker', { ...opts, reset: true });
   await worker.message('ready');
   const publisher = await runChild(system, 'latencyPublisher', opts);
@@ -368,6 +458,7 @@ async function render(file) {
     systems: SYSTEMS,
     elapsed: saved.elapsed ?? Number.NaN,
     workloads: saved.workloads ?? ALL_WORKLOADS,
+    configs: saved.configs ?? {},
   });
   const out = flags.out
     ? resolve(process.cwd(), flags.out)
@@ -404,11 +495,20 @@ async function main() {
   for (let round = 0; round < cfg.rounds; round++) {
     log(`round ${round + 1}/${cfg.rounds}`);
     if (workloads.includes('publish') || workloads.includes('drain')) {
-      for (const system of rotate(
-        usable.filter((s) => s.does.includes('drain') || s.does.includes('publish')),
-        round,
-      )) {
-        await guarded(system, 'publish/drain', () => publishAndDrain(system));
+      // Every (system, N) pair, systems alternating within each N, the order rotated per round.
+      const pairs = [];
+      const draining = usable.filter((s) => s.does.includes('drain') || s.does.includes('publish'));
+      for (const slots of [undefined, ...cfg.sweep]) {
+        for (const system of rotate(draining, round)) {
+          const mine = slotsOf(system);
+          if (mine.includes(slots) || (slots === undefined && !mine.some((n) => cfg.sweep.includes(n))))
+            pairs.push([system, slots ?? mine[0]]);
+        }
+      }
+      for (const [system, slots] of pairs) {
+        await guarded(system, `publish/drain${slots === undefined ? '' : ` @${slots}`}`, () =>
+          publishAndDrain(system, slots),
+        );
       }
     }
     if (workloads.includes('latency') && round < cfg.latencyRounds) {
@@ -438,7 +538,16 @@ async function main() {
   env.loadEnd = loadavg()
     .map((x) => x.toFixed(2))
     .join(' ');
-  const markdown = renderReport({ cfg, env, results, failures, systems: SYSTEMS, elapsed, workloads });
+  const markdown = renderReport({
+    cfg,
+    env,
+    results,
+    failures,
+    systems: SYSTEMS,
+    elapsed,
+    workloads,
+    configs,
+  });
   const out = flags.out
     ? resolve(process.cwd(), flags.out)
     : cfg.smoke
@@ -454,7 +563,10 @@ async function main() {
     `${cfg.smoke ? 'smoke' : 'full'}-${env.date.replace(/[:.]/g, '-')}.json`,
   );
   mkdirSync(dirname(raw), { recursive: true });
-  writeFileSync(raw, `${JSON.stringify({ cfg, env, results, failures, elapsed, workloads }, null, 2)}\n`);
+  writeFileSync(
+    raw,
+    `${JSON.stringify({ cfg, env, results, failures, elapsed, workloads, configs }, null, 2)}\n`,
+  );
   log(`wrote ${out} in ${elapsed.toFixed(0)} s${failures.length ? `; ${failures.length} failure(s)` : ''}`);
   if (failures.length > 0) process.exitCode = 1;
 }

@@ -60,6 +60,9 @@ export async function collectEnvironment(repoRoot) {
     'graphile-worker',
     'pg-boss',
     'bullmq',
+    '@dbos-inc/dbos-sdk',
+    'sidequest',
+    '@sidequest/mysql-backend',
     'ioredis',
     'pg',
     'postgres',
@@ -107,7 +110,7 @@ function table(headers, rows) {
 
 // ---------------------------------------------------------------- the report
 
-export function renderReport({ cfg, env, results, failures, systems, elapsed, workloads }) {
+export function renderReport({ cfg, env, results, failures, systems, elapsed, workloads, configs = {} }) {
   const S = (id, metric) => stat(results, id, metric);
   const label = (id) => systems.find((s) => s.id === id)?.label ?? id;
   const has = (id, metric) => (results[id]?.[metric]?.length ?? 0) > 0;
@@ -118,7 +121,7 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   out.push('');
   out.push(
     `Measured by \`pnpm bench\` (the \`bench/\` package) on ${env.date.slice(0, 10)}: bus against ` +
-      'graphile-worker, pg-boss and BullMQ and against a raw-SQL floor, each system in its own Node process, ' +
+      'graphile-worker, pg-boss, DBOS and BullMQ (and Sidequest on MySQL) and against a raw-SQL floor, each system in its own Node process, ' +
       'systems alternating, ' +
       `${cfg.rounds} round${cfg.rounds > 1 ? 's' : ''} (latency ${cfg.latencyRounds}, transactional publish ${cfg.txnRounds}; backlog one round of ${cfg.backlogReps} repetitions). Each figure is the median over the rounds with min – max beside it; ` +
       'ratios compare medians from this same run. No-op handlers throughout. The machine has 2 cores shared by ' +
@@ -143,7 +146,7 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
         ],
         [
           'peers',
-          `graphile-worker ${env.versions['graphile-worker']}, pg-boss ${env.versions['pg-boss']}, bullmq ${env.versions.bullmq} with ioredis ${env.versions.ioredis}`,
+          `graphile-worker ${env.versions['graphile-worker']}, pg-boss ${env.versions['pg-boss']}, @dbos-inc/dbos-sdk ${env.versions['@dbos-inc/dbos-sdk']}, bullmq ${env.versions.bullmq} with ioredis ${env.versions.ioredis}, sidequest ${env.versions.sidequest} with @sidequest/mysql-backend ${env.versions['@sidequest/mysql-backend']}`,
         ],
         [
           'clients',
@@ -155,7 +158,7 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
         ],
         [
           'sizes',
-          `${int(cfg.count)} events per publish/drain, published in batches of ${int(cfg.batch)}; latency ${int(cfg.latencyCount)} events at one per ${cfg.latencyIntervalMs} ms; ${int(cfg.txnCount)} transactions from ${cfg.txnClients} clients; backlog ${int(cfg.backlogK)} rows taken with ${int(cfg.backlogSmall)} vs ${int(cfg.backlogBig)} waiting, ${cfg.backlogReps} repetition(s)`,
+          `${int(cfg.count)} events per publish/drain (fewer for the slow systems, see the headline), published in batches of ${int(cfg.batch)}; drain sweep over ${(cfg.sweep ?? []).map(int).join(', ')} handler slots, each drain capped at ${int((cfg.drainCapMs ?? Number.NaN) / 1000)} s; latency ${int(cfg.latencyCount)} events at one per ${cfg.latencyIntervalMs} ms; ${int(cfg.txnCount)} transactions from ${cfg.txnClients} clients; backlog ${int(cfg.backlogK)} rows taken with ${int(cfg.backlogSmall)} vs ${int(cfg.backlogBig)} waiting, ${cfg.backlogReps} repetition(s)`,
         ],
         ['duration', Number.isFinite(elapsed) ? `${Math.round(elapsed)} s` : '—'],
       ],
@@ -163,67 +166,164 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   );
   out.push('');
 
+  // -------------------------------------------------------------- headline: drain at equal concurrency
+  const sweep = cfg.sweep ?? [10, 24, 100, 1000];
+  const D = (id, n) => S(id, n === undefined ? 'drain' : `drain@${n}`).med;
+  const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**holds**' : '**missed**');
+  const check = (cond, ...values) => (values.every(Number.isFinite) ? cond() : undefined);
+  const capped = (id, n) => (results[id]?.[`drainCapped@${n}`] ?? []).some((x) => x === 1);
+  const events = (id, n) => S(id, `drainCount@${n}`).med;
+
+  // The peers at each N on each database, bus first; floors have no slots and sit below.
+  const pgPeers = ['graphile', 'pgboss', 'dbos', 'bullmq'];
+  const myPeers = ['sidequest'];
+  function sweepTable(busId, peers, floorId) {
+    const shown = [busId, ...peers].filter((id) => sweep.some((n) => has(id, `drain@${n}`)));
+    if (shown.length === 0) return false;
+    const cell = (id, n) => {
+      if (!has(id, `drain@${n}`)) return '—';
+      const notes = [];
+      if (events(id, n) < cfg.count) notes.push(`${int(events(id, n))} events`);
+      if (capped(id, n)) notes.push(`stopped at ${int(cfg.drainCapMs / 1000)} s`);
+      return `${int(D(id, n))}/s${notes.length ? ` (${notes.join(', ')})` : ''}`;
+    };
+    const rows = shown.map((id) => [label(id), ...sweep.map((n) => cell(id, n))]);
+    for (const peer of peers.filter((id) => shown.includes(id)))
+      rows.push([`**bus ÷ ${label(peer)}**`, ...sweep.map((n) => ratio(D(busId, n), D(peer, n)))]);
+    if (has(floorId, 'drain'))
+      rows.push([
+        `bus ÷ ${label(floorId)} (${int(D(floorId))}/s, no slots: rows handled inline)`,
+        ...sweep.map((n) => pct(D(busId, n), D(floorId))),
+      ]);
+    out.push(table(['drain rate at N handler slots', ...sweep.map((n) => `N = ${int(n)}`)], rows));
+    out.push('');
+    return true;
+  }
+
+  out.push('## Headline: drain at equal concurrency');
+  out.push('');
+  out.push(
+    `Each system drains a queue of ${int(cfg.count)} no-op events with the same number N of handler slots ` +
+      '(jobs that may run at once in the one worker process), in this same run; the ratio rows divide bus by each peer at the same N. ' +
+      'bus: `workers` = N, `batchSize` 500' +
+      (Object.values(configs['bus-pg-none'] ?? {}).some((c) => c?.prefetch !== undefined)
+        ? `, \`prefetch\` ${Object.values(configs['bus-pg-none']).find((c) => c?.prefetch !== undefined).prefetch}`
+        : ' (this bus-core has no `prefetch` option)') +
+      '; graphile-worker: `concurrency` N with `localQueue` 500 and batched completion; pg-boss: `localConcurrency` 2 × `batchSize` N/2, every job of a batch started at once; ' +
+      'DBOS: queue `workerConcurrency` N; BullMQ: worker `concurrency` N; Sidequest: queue `concurrency` and `maxConcurrentJobs` N. ' +
+      `A slow system drains fewer events (its count is in the cell) and no drain runs longer than ${int(cfg.drainCapMs / 1000)} s: ` +
+      'a drain stopped there reports the rate it kept until then.',
+  );
+  out.push('');
+  out.push('### PostgreSQL (and BullMQ on Redis)');
+  out.push('');
+  if (!sweepTable('bus-pg-none', pgPeers, 'pg-floor')) out.push('Not measured in this run.\n');
+  {
+    const high = D('bus-pg-high', 10);
+    if (Number.isFinite(high))
+      out.push(
+        `With the Rust guide's own "high" queue settings (\`workers: 10, batchSize: 10\`, archive all) bus drains ${int(high)}/s: ` +
+          `${pct(high, D('bus-pg-none', 10))} of bus at 10 slots with batch 500, ${ratio(high, D('graphile', 10))} graphile-worker at concurrency 10.\n`,
+      );
+  }
+  out.push('### MySQL (MariaDB)');
+  out.push('');
+  if (!sweepTable('bus-my-none', myPeers, 'my-floor')) out.push('Not measured in this run.\n');
+
   // -------------------------------------------------------------- targets
-  const busNone = S('bus-pg-none', 'drain').med;
-  const busAll = S('bus-pg-all', 'drain').med;
-  const gwDrain = S('graphile', 'drain').med;
-  const floorDrain = S('pg-floor', 'drain').med;
+  const bus24 = D('bus-pg-none', 24);
+  const gw24 = D('graphile', 24);
+  const floorDrain = D('pg-floor');
+  const bus10 = D('bus-pg-none', 10);
+  const bus1000 = D('bus-pg-none', 1000);
+  const my100 = D('bus-my-none', 100);
+  const myFloorDrain = D('my-floor');
+  const busAll24 = D('bus-pg-all', 24);
+  const myAll100 = D('bus-my-all', 100);
   const busPub = S('bus-pg-none', 'publish').med;
   const gwPub = S('graphile', 'publish').med;
   const busP50 = S('bus-pg-none', 'latP50').med;
   const busP99 = S('bus-pg-none', 'latP99').med;
-  const gwP50 = S('graphile', 'latP50').med;
-  const gwP99 = S('graphile', 'latP99').med;
+  const bullP50 = S('bullmq', 'latP50').med;
   const busTxn = S('bus-pg-none', 'txnP50').med;
   const baseTxn = S('pg-baseline', 'txnP50').med;
   const floorTxn = S('pg-floor', 'txnP50').med;
   const busStatements = S('bus-pg-none', 'txnStatements').med;
   const small = S('bus-pg-none', 'backlogSmall').med;
   const big = S('bus-pg-none', 'backlogBig').med;
-  const myDrain = S('bus-my-none', 'drain').med;
-  const myFloorDrain = S('my-floor', 'drain').med;
   const myPub = S('bus-my-none', 'publish').med;
   const myFloorPub = S('my-floor', 'publish').med;
-  const rssPg = S('bus-pg-none', 'rss').med;
-  const rssPgAll = S('bus-pg-all', 'rss').med;
-  const rssMy = S('bus-my-none', 'rss').med;
-  const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**holds**' : '**missed**');
-  const check = (cond, ...values) => (values.every(Number.isFinite) ? cond() : undefined);
   const oneRoundTrip = floorTxn - baseTxn;
+  // Peak RSS and CPU of bus's worker process over every N it drained at.
+  const overSweep = (id, metric, pick) => {
+    const v = sweep.map((n) => S(id, `${metric}@${n}`).med).filter(Number.isFinite);
+    return v.length ? pick(...v) : Number.NaN;
+  };
+  const rssPg = overSweep('bus-pg-none', 'rss', Math.max);
+  const rssPgAll = S('bus-pg-all', 'rss@24').med;
+  const rssMy = overSweep('bus-my-none', 'rss', Math.max);
+  const cpuAt = (id, n) => S(id, `drainCpu@${n}`).med;
 
-  out.push('## Targets of issue 6');
+  out.push('## Targets of issue 11');
   out.push('');
   out.push(
     table(
       ['target', 'measured', 'verdict'],
       [
         [
-          'drain, archive `none` ≥ 2× graphile-worker (aim 2.5×)',
-          `${int(busNone)}/s vs ${int(gwDrain)}/s = ${ratio(busNone, gwDrain)}`,
-          verdict(check(() => busNone >= 2 * gwDrain, busNone, gwDrain)),
+          'PostgreSQL drain at 24 slots, batch 500 ≥ 2.5× graphile-worker at concurrency 24',
+          `${int(bus24)}/s vs ${int(gw24)}/s = ${ratio(bus24, gw24)}`,
+          verdict(check(() => bus24 >= 2.5 * gw24, bus24, gw24)),
         ],
         [
-          'drain, archive `none` ≥ 60% of the raw floor',
-          `${int(busNone)}/s vs ${int(floorDrain)}/s = ${pct(busNone, floorDrain)}`,
-          verdict(check(() => busNone >= 0.6 * floorDrain, busNone, floorDrain)),
+          'PostgreSQL drain at 24 slots ≥ 50% of the raw floor',
+          `${int(bus24)}/s vs ${int(floorDrain)}/s = ${pct(bus24, floorDrain)}`,
+          verdict(check(() => bus24 >= 0.5 * floorDrain, bus24, floorDrain)),
         ],
         [
-          'drain, archive `all` ≥ 1.5× graphile-worker',
-          `${int(busAll)}/s vs ${int(gwDrain)}/s = ${ratio(busAll, gwDrain)}`,
-          verdict(check(() => busAll >= 1.5 * gwDrain, busAll, gwDrain)),
+          'bus drain at 10 slots ≥ 80% of the rate at 1,000 slots (throughput set by the SQL and the batch, not the slots)',
+          `${int(bus10)}/s vs ${int(bus1000)}/s = ${pct(bus10, bus1000)}`,
+          verdict(check(() => bus10 >= 0.8 * bus1000, bus10, bus1000)),
         ],
         [
-          "bulk publish ≥ 2× graphile-worker's `addJobs`",
+          'MySQL drain at 100 slots ≥ 60% of the MySQL floor',
+          `${int(my100)}/s vs ${int(myFloorDrain)}/s = ${pct(my100, myFloorDrain)}`,
+          verdict(check(() => my100 >= 0.6 * myFloorDrain, my100, myFloorDrain)),
+        ],
+        [
+          'archive `all` ≥ 80% of archive `none` (PostgreSQL at 24 slots; MySQL at 100)',
+          `PostgreSQL ${int(busAll24)}/s vs ${int(bus24)}/s = ${pct(busAll24, bus24)}; MySQL ${int(myAll100)}/s vs ${int(my100)}/s = ${pct(myAll100, my100)}`,
+          verdict(
+            check(() => busAll24 >= 0.8 * bus24 && myAll100 >= 0.8 * my100, busAll24, bus24, myAll100, my100),
+          ),
+        ],
+        [
+          "latency p50 on PostgreSQL ≤ BullMQ's (on Redis)",
+          `${ms(busP50)} ms vs ${ms(bullP50)} ms`,
+          verdict(check(() => busP50 <= bullP50, busP50, bullP50)),
+        ],
+        [
+          'latency p99 ≤ 3× p50 (bus on PostgreSQL)',
+          `p99 ${ms(busP99)} ms, p50 ${ms(busP50)} ms: ${ratio(busP99, busP50)}`,
+          verdict(check(() => busP99 <= 3 * busP50, busP99, busP50)),
+        ],
+        [
+          'worker CPU per 1,000 events (reported; lower is better)',
+          `bus-postgres ${sweep.map((n) => `${int(cpuAt('bus-pg-none', n))} ms @${int(n)}`).join(', ')}; graphile-worker ${int(cpuAt('graphile', 24))} ms @24; bus-mysql ${int(cpuAt('bus-my-none', 100))} ms @100`,
+          'reported',
+        ],
+        [
+          'peak RSS of the worker process during a drain < 150 MB (from issue 6)',
+          `${int(rssPg)} MB (bus-postgres, highest over the sweep), ${int(rssPgAll)} MB (archive all), ${int(rssMy)} MB (bus-mysql)`,
+          verdict(check(() => Math.max(rssPg, rssPgAll, rssMy) < 150, rssPg, rssPgAll, rssMy)),
+        ],
+        [
+          "bulk publish ≥ 2× graphile-worker's `addJobs` (from issue 6)",
           `${int(busPub)}/s vs ${int(gwPub)}/s = ${ratio(busPub, gwPub)}`,
           verdict(check(() => busPub >= 2 * gwPub, busPub, gwPub)),
         ],
         [
-          "latency p50 and p99 no worse than graphile-worker's (aim p50 ≤ 1 ms)",
-          `p50 ${ms(busP50)} ms vs ${ms(gwP50)} ms; p99 ${ms(busP99)} ms vs ${ms(gwP99)} ms`,
-          verdict(check(() => busP50 <= gwP50 && busP99 <= gwP99, busP50, gwP50, busP99, gwP99)),
-        ],
-        [
-          'transactional publish costs ≤ one extra round trip (one statement, and no more time than one plain INSERT adds)',
+          'transactional publish costs ≤ one extra round trip (one statement, and no more time than one plain INSERT adds) (from issue 6)',
           `${Number.isFinite(busStatements) ? `${busStatements.toFixed(2)} statement(s) added per transaction; ` : ''}` +
             `txn p50 ${ms(busTxn)} ms vs ${ms(baseTxn)} ms without publishing (a plain INSERT adds ${ms(oneRoundTrip)} ms, ` +
             `an INSERT with NOTIFY ${ms(S('pg-floor-notify', 'txnP50').med - baseTxn)} ms)`,
@@ -238,35 +338,83 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
           ),
         ],
         [
-          'backlog: drain rate with 1M waiting ≥ 80% of the rate with 10k',
+          'backlog: drain rate with 1M waiting ≥ 80% of the rate with 10k (from issue 6)',
           `${int(big)}/s vs ${int(small)}/s = ${pct(big, small)}`,
           verdict(check(() => big >= 0.8 * small, big, small)),
         ],
         [
-          'MySQL: drain ≥ 75% of the MySQL floor',
-          `${int(myDrain)}/s vs ${int(myFloorDrain)}/s = ${pct(myDrain, myFloorDrain)}`,
-          verdict(check(() => myDrain >= 0.75 * myFloorDrain, myDrain, myFloorDrain)),
-        ],
-        [
-          'MySQL: bulk publish ≥ 60% of the MySQL floor',
+          'MySQL: bulk publish ≥ 60% of the MySQL floor (from issue 6)',
           `${int(myPub)}/s vs ${int(myFloorPub)}/s = ${pct(myPub, myFloorPub)}`,
           verdict(check(() => myPub >= 0.6 * myFloorPub, myPub, myFloorPub)),
-        ],
-        [
-          'peak RSS of the worker process during a 100k drain < 150 MB',
-          `${int(rssPg)} MB (archive none), ${int(rssPgAll)} MB (all), ${int(rssMy)} MB (MySQL)`,
-          verdict(check(() => Math.max(rssPg, rssPgAll, rssMy) < 150, rssPg, rssPgAll, rssMy)),
         ],
       ],
     ),
   );
   out.push('');
-  if (cfg.count !== 100_000)
-    out.push(`(Sizes differ from the issue's: ${int(cfg.count)} events per drain.)\n`);
+  out.push(
+    "Issue 6's drain targets compared bus at 1,000 handler slots with graphile-worker at 24 and are gone: " +
+      'the sweep above sets every system at the same N. Its latency target (no worse than graphile-worker) is replaced by the one against BullMQ; the latency table still shows graphile-worker.',
+  );
+  out.push('');
+  if (cfg.count !== 50_000)
+    out.push(`(Sizes differ from the full run's: ${int(cfg.count)} events per drain.)\n`);
 
   // -------------------------------------------------------------- per-workload tables
-  const pgIds = ['bus-pg-none', 'bus-pg-all', 'graphile', 'pgboss', 'bullmq', 'pg-floor'];
-  const myIds = ['bus-my-none', 'bus-my-all', 'my-floor'];
+  const pgIds = [
+    'bus-pg-none',
+    'bus-pg-all',
+    'bus-pg-high',
+    'graphile',
+    'pgboss',
+    'dbos',
+    'bullmq',
+    'pg-floor',
+  ];
+  const myIds = ['bus-my-none', 'bus-my-all', 'sidequest', 'my-floor'];
+
+  // Every drain of the sweep with its spread, size, CPU and memory.
+  function drainDetail(title, ids) {
+    const rows = [];
+    for (const id of ids) {
+      for (const n of [undefined, ...sweep, 10, 24, 100]) {
+        const key = n === undefined ? 'drain' : `drain@${n}`;
+        if (!has(id, key) || rows.some((r) => r.key === `${id}${key}`)) continue;
+        const sfx = n === undefined ? '' : `@${n}`;
+        const r = S(id, key);
+        const c = S(id, `drainCount${sfx}`);
+        const cfgText = configs[id]?.[n ?? '-'];
+        rows.push({
+          key: `${id}${key}`,
+          cells: [
+            label(id),
+            n === undefined ? 'inline' : int(n),
+            `${int(r.med)}/s`,
+            range(r, int),
+            `${int(c.med)}${capped(id, n) ? ' (capped)' : ''}`,
+            `${int(S(id, `drainCpu${sfx}`).med)} ms`,
+            `${int(S(id, `rss${sfx}`).med)} MB`,
+            cfgText ? `\`${JSON.stringify(cfgText).replace(/"/g, '')}\`` : '',
+          ],
+        });
+      }
+    }
+    if (rows.length === 0) return;
+    out.push(`### ${title}`);
+    out.push('');
+    out.push(
+      'From starting the workers until the last completion is durable (the table holds no live row; for pg-boss, DBOS and Sidequest, which keep finished jobs, no job left open). ' +
+        'CPU is user + system time of the worker process per 1,000 events, which the load of the machine disturbs less than wall time; RSS is its VmHWM (it only drains; publishing ran in another process). ' +
+        'The last column is the configuration the worker process reported.',
+    );
+    out.push('');
+    out.push(
+      table(
+        ['system', 'slots', 'median', 'min – max', 'events', 'CPU per 1,000', 'peak RSS', 'settings'],
+        rows.map((r) => r.cells),
+      ),
+    );
+    out.push('');
+  }
 
   function rateTable(title, metric, ids, reference, note, cpuMetric) {
     const rows = ids
@@ -296,47 +444,25 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   out.push('## PostgreSQL (and BullMQ on Redis)');
   out.push('');
   rateTable(
-    'Bulk publish, 100k events through each batch API',
+    `Bulk publish, ${int(cfg.count)} events through each batch API (every publish before a drain)`,
     'publish',
     pgIds,
     'bus-pg-none',
-    `bus \`publishBatch\`, graphile-worker \`addJobs\`, pg-boss \`insert\`, BullMQ \`addBulk\`, the floor one \`INSERT … SELECT FROM unnest(…)\`; batches of ${int(cfg.batch)}, one call at a time.`,
+    `bus \`publishBatch\`, graphile-worker \`addJobs\`, pg-boss \`insert\`, BullMQ \`addBulk\`, the floor one \`INSERT … SELECT FROM unnest(…)\`; batches of ${int(cfg.batch)}, one call at a time. ` +
+      'DBOS has no batch enqueue: `DBOSClient.enqueueInTransaction` a batch per transaction on 8 connections (and fewer events, see the headline).',
   );
-  rateTable(
-    'Drain, 100k queued events, one worker process',
-    'drain',
-    pgIds,
-    'bus-pg-none',
-    'From starting the workers until the last completion is durable (the table holds no live row). pg-boss keeps completed jobs, so for it "live" means created/retry/active. ' +
-      'The last column is the CPU time (user + system) of the worker process per 1,000 events, which the load of the machine disturbs less than wall time.',
-    'drainCpu',
-  );
+  drainDetail('Every drain of the sweep, PostgreSQL and Redis', pgIds);
   {
-    const rows = [...pgIds, ...myIds]
-      .filter((id) => has(id, 'rss'))
-      .map((id) => {
-        const s = S(id, 'rss');
-        return [label(id), `${int(s.med)} MB`, range(s, int)];
-      });
-    if (rows.length) {
-      out.push('### Peak RSS of the worker process during the drain');
-      out.push('');
-      out.push('VmHWM of the draining process (it only drains; publishing ran in another process).');
-      out.push('');
-      out.push(table(['system', 'median', 'min – max'], rows));
-      out.push('');
-    }
-  }
-  {
-    const ids = [...pgIds, 'bus-my-none'].filter((id) => has(id, 'latP50'));
+    const ids = [...pgIds, 'bus-my-none', 'sidequest'].filter((id) => has(id, 'latP50'));
     if (ids.length) {
       const ref = S('bus-pg-none', 'latP50').med;
       const ref99 = S('bus-pg-none', 'latP99').med;
-      out.push('### Latency, idle workers, one event every 10 ms');
+      out.push('### Latency, idle workers at 24 handler slots, one event every 10 ms');
       out.push('');
       out.push(
         'Enqueue-to-start: from just before the publishing call in a separate publisher process to the start of the handler in the worker process (CLOCK_MONOTONIC, shared by both). ' +
-          `bus-postgres, graphile-worker, pg-boss and the floor wake on LISTEN/NOTIFY; BullMQ blocks on Redis; bus-mysql polls every ${process.env.BENCH_BUS_MYSQL_SLEEP ?? 20} ms.`,
+          `bus-postgres, graphile-worker, pg-boss and the floor wake on LISTEN/NOTIFY; BullMQ blocks on Redis; bus-mysql polls every ${process.env.BENCH_BUS_MYSQL_SLEEP ?? 20} ms (its \`sleepInterval\`); ` +
+          `DBOS polls its queue every ${process.env.BENCH_DBOS_POLL_MS ?? 50} ms (\`minPollingIntervalMs\`, 1 s by default); Sidequest every ${process.env.BENCH_SIDEQUEST_POLL_MS ?? 100} ms (\`jobPollingInterval\`, its default).`,
       );
       out.push('');
       out.push(
@@ -447,10 +573,10 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
     }
   }
 
-  out.push('## MySQL (MariaDB): bus-mysql against the raw floor');
+  out.push('## MySQL (MariaDB): bus-mysql against Sidequest and the raw floor');
   out.push('');
   out.push(
-    'No Node peer runs on MySQL, so bus-mysql is measured against hand-written SQL on the same table shape.',
+    'Sidequest (its MySQL backend) is the Node peer on MySQL; the floor is hand-written SQL on the same table shape as `bus_events`.',
   );
   out.push('');
   rateTable(
@@ -460,24 +586,23 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
     'bus-my-none',
     'The floor: one multi-row `INSERT … VALUES (…), (…)` per batch.',
   );
-  rateTable(
-    'Drain',
-    'drain',
-    myIds,
-    'bus-my-none',
-    'The floor: claim 500 in a short READ COMMITTED transaction (`SELECT id … FOR UPDATE SKIP LOCKED`, then `UPDATE … WHERE id IN (…)`, two statements per round trip), batch `DELETE`, the delete overlapping the next claim.',
-    'drainCpu',
+  out.push(
+    'The MySQL floor: claim 500 in a short READ COMMITTED transaction (`SELECT id … FOR UPDATE SKIP LOCKED`, then `UPDATE … WHERE id IN (…)`, two statements per round trip), batch `DELETE`, the delete overlapping the next claim.',
   );
+  out.push('');
+  drainDetail('Every drain of the sweep, MariaDB', myIds);
 
   out.push('## How each system is configured');
   out.push('');
   out.push(
     [
-      `- **bus-postgres**: postgres.js + Drizzle, one queue with \`workers: ${process.env.BENCH_BUS_WORKERS ?? 1000}\`, \`batchSize: ${process.env.BENCH_BUS_BATCH ?? 500}\`, \`sleepInterval: 1000\`, LISTEN/NOTIFY on; archive \`none\` or \`all\`.`,
+      `- **bus-postgres**: postgres.js + Drizzle, one queue with \`workers\` = N, \`batchSize: ${process.env.BENCH_BUS_BATCH ?? 500}\`, \`prefetch\` = the batch size when this bus-core accepts the option (see the settings column), \`sleepInterval: 1000\`, LISTEN/NOTIFY on; archive \`none\` or \`all\`. The backlog workload runs at 1,000 slots.`,
       `- **bus-mysql**: mysql2 pool + Drizzle, the same queue with \`sleepInterval: ${process.env.BENCH_BUS_MYSQL_SLEEP ?? 20}\` (no NOTIFY on MySQL).`,
-      `- **graphile-worker**: \`concurrency: 24\`, \`localQueue: { size: ${process.env.BENCH_GRAPHILE_LOCAL_QUEUE ?? 500} }\`, \`completeJobBatchDelay: 0\`, \`failJobBatchDelay: 0\`, pool of 26, LISTEN on (its default).`,
-      `- **pg-boss**: \`useListenNotify: true\`, queue \`notify: true\`; \`work({ batchSize: ${process.env.BENCH_PGBOSS_BATCH ?? 500}, localConcurrency: ${process.env.BENCH_PGBOSS_LOCAL ?? 2}, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 })\` with a batch handler; \`schedule: false\`.`,
-      '- **BullMQ**: `Worker` with `concurrency: 100`, `removeOnComplete`/`removeOnFail` on jobs and worker.',
+      `- **graphile-worker**: \`concurrency\` = N, \`localQueue: { size: ${process.env.BENCH_GRAPHILE_LOCAL_QUEUE ?? 500} }\`, \`completeJobBatchDelay: 0\`, \`failJobBatchDelay: 0\`, pool of N + 2 up to 30 (with localQueue the slots hold no connection; 1,002 would pass PostgreSQL's max_connections), LISTEN on (its default).`,
+      `- **pg-boss**: \`useListenNotify: true\`, queue \`notify: true\`; \`work({ localConcurrency: ${process.env.BENCH_PGBOSS_LOCAL ?? 2}, batchSize: N / ${process.env.BENCH_PGBOSS_LOCAL ?? 2}, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 })\` with a batch handler that starts every job of the batch at once, so at most N run; \`schedule: false\`. (The bench's earlier fixed 2 × 500 was 1,000 slots.)`,
+      `- **DBOS**: \`DBOS.registerQueue(…, { workerConcurrency: N, minPollingIntervalMs: ${process.env.BENCH_DBOS_POLL_MS ?? 50} })\`, a registered workflow as the job, system database pool of 10; enqueued through \`DBOSClient\`.`,
+      '- **BullMQ**: `Worker` with `concurrency` = N, `removeOnComplete`/`removeOnFail` on jobs and worker.',
+      `- **Sidequest**: \`Sidequest.start({ queues: [{ concurrency: N }], maxConcurrentJobs: N, fork: false, runner: 'inline', jobPollingInterval: ${process.env.BENCH_SIDEQUEST_POLL_MS ?? 100} })\` on \`@sidequest/mysql-backend\`, dashboard off; jobs enqueued one \`build(…).enqueue()\` at a time from 32 lanes (it has no batch enqueue). It declares Node ≥ 22.6 in \`engines\` and runs on Node 20 here.`,
       '- **raw floors**: see `bench/src/systems/pg-floor.mjs` and `mysql-floor.mjs`: a table of the same shape as `bus_events`, a partial index of available rows on PostgreSQL (`WHERE locked_until IS NULL`), `(queue, locked_until, priority, scheduled_at, id)` on MariaDB.',
       '- Engines: graphile-worker 0.18 and pg-boss 12 declare Node ≥ 22 in `engines`; pnpm only warns, and both run on Node 20 as measured here.',
     ].join('\n'),
@@ -491,7 +616,7 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
     out.push('');
   }
   out.push(
-    `Reproduce: \`pnpm bench\` (full, ~15 min) or \`pnpm bench:smoke\` (tiny, < 1 min); workloads: ${workloads.join(', ')}.`,
+    `Reproduce: \`pnpm bench\` (full, ~25 min) or \`pnpm bench:smoke\` (tiny, < 90 s); workloads: ${workloads.join(', ')}.`,
   );
   out.push('');
   return out.join('\n');

@@ -185,3 +185,22 @@ export async function paced(count, intervalMs, send) {
   const s = latencySummary(calls);
   return { sent: count, callP50: s.p50, callP99: s.p99 };
 }
+
+/**
+ * Waits for `counter` to reach its target, or for `deadlineMs` (from now) to pass, whichever is
+ * first. Returns true when the deadline cut the wait short: a slow configuration then reports the
+ * rate it kept over the deadline instead of holding the shared machine for minutes.
+ */
+export async function reachedBy(counter, deadlineMs) {
+  if (!deadlineMs) {
+    await counter.reached;
+    return false;
+  }
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(true), deadlineMs);
+  });
+  const partial = await Promise.race([counter.reached.then(() => false), late]);
+  clearTimeout(timer);
+  return partial;
+}

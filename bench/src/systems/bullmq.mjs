@@ -1,5 +1,6 @@
-// BullMQ 6 on the machine's Redis, in its documented throughput configuration: worker
-// concurrency 100, completed jobs removed at once (removeOnComplete).
+// BullMQ 6 on the machine's Redis, in its documented throughput configuration: completed jobs
+// removed at once (removeOnComplete); worker `concurrency` is the number of handler slots the
+// orchestrator sweeps (100 when none is given).
 import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 import {
@@ -14,6 +15,7 @@ import {
   packageVersion,
   payloadOf,
   REDIS,
+  reachedBy,
   sleep,
 } from '../util.mjs';
 
@@ -74,41 +76,44 @@ async function liveRows(q) {
   return Object.values(counts).some((n) => n > 0);
 }
 
-function worker(onJob) {
+const DEFAULT_CONCURRENCY = 100;
+
+function worker(onJob, concurrency = DEFAULT_CONCURRENCY) {
   return new Worker(QUEUE, async (job) => onJob(job.data), {
     connection: connection(),
     prefix: PREFIX,
-    concurrency: 100,
+    concurrency,
     removeOnComplete: { count: 0 },
     removeOnFail: { count: 0 },
   });
 }
 
-export async function drain({ count }) {
+export async function drain({ count, slots = DEFAULT_CONCURRENCY, deadlineMs }) {
   const counter = completionCounter(count);
   const conn = connection();
   const q = queue(conn);
   await q.waitUntilReady();
   const t0 = nowMs();
   const cpu0 = process.cpuUsage();
-  const w = worker(() => counter.hit());
-  await counter.reached;
-  while (await liveRows(q)) await sleep(2);
+  const w = worker(() => counter.hit(), slots);
+  const partial = await reachedBy(counter, deadlineMs);
+  if (!partial) while (await liveRows(q)) await sleep(2);
   const ms = nowMs() - t0;
+  const done = counter.count;
   const cpuMs = cpuMsSince(cpu0);
   await w.close(true);
   await q.close();
   await conn.quit();
-  return { ms, count: counter.count, cpuMs };
+  return { ms, count: done, cpuMs, partial, config: { concurrency: slots } };
 }
 
-export async function latencyWorker({ count }, ctx) {
+export async function latencyWorker({ count, slots = DEFAULT_CONCURRENCY }, ctx) {
   const counter = completionCounter(count);
   const latencies = [];
   const w = worker((data) => {
     latencies.push((nowUs() - data.t) / 1000);
     counter.hit();
-  });
+  }, slots);
   await w.waitUntilReady();
   await sleep(300);
   ctx.send({ type: 'ready' });

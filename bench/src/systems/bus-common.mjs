@@ -10,17 +10,56 @@ import {
   nowUs,
   paced,
   payloadOf,
+  reachedBy,
   sleep,
 } from '../util.mjs';
 
 // BENCH_BUS_CORE_MODULE: measure a patched build of bus-core against the same peers.
-const { createBus, defineEvent, Registry } = await import(process.env.BENCH_BUS_CORE_MODULE ?? 'bus-core');
+const core = await import(process.env.BENCH_BUS_CORE_MODULE ?? 'bus-core');
+const { createBus, defineEvent, Registry } = core;
 
 export const QUEUE = 'bench';
 export const BenchEvent = defineEvent('bench.event');
 
-const WORKERS = Number(process.env.BENCH_BUS_WORKERS ?? 1000);
-const BATCH = Number(process.env.BENCH_BUS_BATCH ?? 500);
+// Handler slots and claim size come from the orchestrator (the concurrency sweep); the env vars
+// override both for one-off experiments.
+const DEFAULT_WORKERS = 24;
+const DEFAULT_BATCH = 500;
+const envWorkers = process.env.BENCH_BUS_WORKERS ? Number(process.env.BENCH_BUS_WORKERS) : undefined;
+const envBatch = process.env.BENCH_BUS_BATCH ? Number(process.env.BENCH_BUS_BATCH) : undefined;
+
+/**
+ * The `prefetch` queue option (rows claimed ahead of free slots) is being added to bus-core.
+ * It is passed only when this build of bus-core knows it: `validateQueueConfigs` keeps the field
+ * in its resolved config (an older build drops unknown fields silently, so a try/catch around
+ * createBus alone could not tell), or `QUEUE_LIMITS` names a bound for it. Returns the value to
+ * pass, or undefined.
+ */
+function supportedPrefetch(base, wanted) {
+  if (process.env.BENCH_BUS_PREFETCH === '0') return undefined;
+  const limits = core.QUEUE_LIMITS ?? {};
+  const max = limits.maxPrefetch ?? limits.prefetch?.max ?? limits.prefetch;
+  const value = Number.isInteger(max) && max > 0 ? Math.min(wanted, max) : wanted;
+  try {
+    const [resolved] = core.validateQueueConfigs([{ ...base, prefetch: value }]);
+    return resolved && 'prefetch' in resolved ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What the worker queue of a drain/latency run looks like; reported with the result. */
+export function queueShape({ slots, batchSize } = {}) {
+  const workers = envWorkers ?? slots ?? DEFAULT_WORKERS;
+  const batch = envBatch ?? batchSize ?? DEFAULT_BATCH;
+  // Prefetch as graphile-worker's localQueue is set here: one claim's worth ahead of the slots.
+  const wanted = Number(process.env.BENCH_BUS_PREFETCH ?? batch);
+  const prefetch = supportedPrefetch(
+    { queueName: QUEUE, workers, batchSize: batch, sleepInterval: 1000, archivePolicy: 'none' },
+    wanted,
+  );
+  return { workers, batchSize: batch, prefetch };
+}
 
 let onJob = () => {};
 
@@ -59,15 +98,19 @@ export function traceReport() {
   if (trace) console.error(`[trace ${process.pid}]`, JSON.stringify(trace));
 }
 
-function makeBus(rawStore, { archive = 'none', sleepInterval = 1000 } = {}) {
+function makeBus(rawStore, { archive = 'none', sleepInterval = 1000, shape = queueShape() } = {}) {
   const store = traced(rawStore);
   const registry = new Registry();
   registry.register(BenchEvent, NoopHandler);
-  return createBus({
-    store,
-    registry,
-    queues: [{ queueName: QUEUE, workers: WORKERS, batchSize: BATCH, sleepInterval, archivePolicy: archive }],
-  });
+  const queue = {
+    queueName: QUEUE,
+    workers: shape.workers,
+    batchSize: shape.batchSize,
+    sleepInterval,
+    archivePolicy: archive,
+  };
+  if (shape.prefetch !== undefined) queue.prefetch = shape.prefetch;
+  return createBus({ store, registry, queues: [queue] });
 }
 
 export function busWorkloads(driver) {
@@ -85,24 +128,26 @@ export function busWorkloads(driver) {
     return { ms, count };
   }
 
-  async function runWorkers({ archive, stopAt, durable }) {
+  async function runWorkers({ archive, stopAt, durable, slots, batchSize, deadlineMs }) {
     const conn = await driver.connect({ max: 10, listen: true });
     const counter = completionCounter(stopAt);
     onJob = () => counter.hit();
-    const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval }).init();
+    const shape = queueShape({ slots, batchSize });
+    const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval, shape }).init();
     await conn.warm();
     const t0 = nowMs();
     const cpu0 = process.cpuUsage();
     await bus.controller.startWorkers();
-    await counter.reached;
-    if (durable) while (await conn.live()) await sleep(2);
-    const ms = (durable ? nowMs() : counter.reachedAt) - t0;
+    const partial = await reachedBy(counter, deadlineMs);
+    if (durable && !partial) while (await conn.live()) await sleep(2);
+    const ms = (durable || partial ? nowMs() : counter.reachedAt) - t0;
+    const count = counter.count;
     const cpuMs = cpuMsSince(cpu0);
     bus.controller.shutdown();
     await bus.controller.awaitTerminationWithTimeout(10_000);
     await conn.end();
     traceReport();
-    return { ms, count: counter.count, cpuMs };
+    return { ms, count, cpuMs, partial, config: shape };
   }
 
   return {
@@ -110,10 +155,11 @@ export function busWorkloads(driver) {
     reset: driver.reset,
     publish,
     prefill: publish,
-    drain: ({ count, archive }) => runWorkers({ archive, stopAt: count, durable: true }),
-    backlog: ({ k, archive }) => runWorkers({ archive, stopAt: k, durable: false }),
+    drain: ({ count, archive, slots, batchSize, deadlineMs }) =>
+      runWorkers({ archive, stopAt: count, durable: true, slots, batchSize, deadlineMs }),
+    backlog: ({ k, archive }) => runWorkers({ archive, stopAt: k, durable: false, slots: 1000 }),
 
-    async latencyWorker({ count, archive }, ctx) {
+    async latencyWorker({ count, archive, slots, batchSize }, ctx) {
       const conn = await driver.connect({ max: 10, listen: true });
       const counter = completionCounter(count);
       const latencies = [];
@@ -121,7 +167,8 @@ export function busWorkloads(driver) {
         latencies.push((nowUs() - p.t) / 1000);
         counter.hit();
       };
-      const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval }).init();
+      const shape = queueShape({ slots, batchSize });
+      const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval, shape }).init();
       await conn.warm();
       await bus.controller.startWorkers();
       await sleep(300); // let the listener connect
@@ -130,7 +177,7 @@ export function busWorkloads(driver) {
       bus.controller.shutdown();
       await bus.controller.awaitTerminationWithTimeout(10_000);
       await conn.end();
-      return latencySummary(latencies);
+      return { ...latencySummary(latencies), config: shape };
     },
 
     async latencyPublisher({ count, intervalMs }) {

@@ -1,5 +1,6 @@
 // graphile-worker 0.18 in its documented high-throughput configuration: localQueue (batched
-// fetch), completeJobBatchDelay 0 (batched completion), concurrency 24.
+// fetch, 500 rows), completeJobBatchDelay 0 (batched completion); `concurrency` is the number of
+// handler slots the orchestrator sweeps (24, its usual setting, when none is given).
 import { Logger, makeWorkerUtils, run, runMigrations } from 'graphile-worker';
 import pg from 'pg';
 import { recreatePgDatabase } from '../admin.mjs';
@@ -15,13 +16,18 @@ import {
   packageVersion,
   payloadOf,
   pgUrl,
+  reachedBy,
   sleep,
 } from '../util.mjs';
 
 const DB = 'bench_graphile';
 const url = pgUrl(DB);
 const logger = new Logger(() => () => {});
-const CONCURRENCY = 24;
+const DEFAULT_CONCURRENCY = 24;
+// With localQueue the slots do not hold connections (one fetches for all, completions are
+// batched), so the pool need not grow with concurrency: N + 2 up to 30 keeps 1,000 slots under
+// PostgreSQL's default max_connections of 100 that every system here shares.
+const poolFor = (concurrency) => Math.min(concurrency + 2, 30);
 const LOCAL_QUEUE = Number(process.env.BENCH_GRAPHILE_LOCAL_QUEUE ?? 500);
 
 const preset = {
@@ -77,11 +83,11 @@ async function liveRows(pool) {
   return rows[0].live;
 }
 
-async function startWorker(onJob) {
+async function startWorker(onJob, concurrency = DEFAULT_CONCURRENCY) {
   return run({
     connectionString: url,
-    concurrency: CONCURRENCY,
-    maxPoolSize: CONCURRENCY + 2,
+    concurrency,
+    maxPoolSize: poolFor(concurrency),
     noHandleSignals: true,
     pollInterval: 1000,
     logger,
@@ -90,29 +96,36 @@ async function startWorker(onJob) {
   });
 }
 
-export async function drain({ count }) {
+export async function drain({ count, slots = DEFAULT_CONCURRENCY, deadlineMs }) {
   const counter = completionCounter(count);
   const probe = new pg.Pool({ connectionString: url, max: 1 });
   await probe.query('SELECT 1');
   const t0 = nowMs();
   const cpu0 = process.cpuUsage();
-  const runner = await startWorker(() => counter.hit());
-  await counter.reached;
-  while (await liveRows(probe)) await sleep(2);
+  const runner = await startWorker(() => counter.hit(), slots);
+  const partial = await reachedBy(counter, deadlineMs);
+  if (!partial) while (await liveRows(probe)) await sleep(2);
   const ms = nowMs() - t0;
+  const done = counter.count;
   const cpuMs = cpuMsSince(cpu0);
   await runner.stop();
   await probe.end();
-  return { ms, count: counter.count, cpuMs };
+  return {
+    ms,
+    count: done,
+    cpuMs,
+    partial,
+    config: { concurrency: slots, localQueue: LOCAL_QUEUE, maxPoolSize: poolFor(slots) },
+  };
 }
 
-export async function latencyWorker({ count }, ctx) {
+export async function latencyWorker({ count, slots = DEFAULT_CONCURRENCY }, ctx) {
   const counter = completionCounter(count);
   const latencies = [];
   const runner = await startWorker((p) => {
     latencies.push((nowUs() - p.t) / 1000);
     counter.hit();
-  });
+  }, slots);
   await sleep(300); // let the pool start listening
   ctx.send({ type: 'ready' });
   await counter.reached;

@@ -1,6 +1,11 @@
 // pg-boss 12 in its documented throughput configuration: batch fetch (batchSize), several
 // local workers (localConcurrency), continuous fetching while batches come back full
 // (burstWhenBatchFull) and LISTEN/NOTIFY wake-ups (useListenNotify + queue notify).
+//
+// Handler slots: pg-boss hands each local worker a batch, so the jobs in flight at once are
+// localConcurrency × batchSize. At N slots it runs localConcurrency 2 × batchSize N/2 and starts
+// every job of a batch at once (a promise per job), so at most N jobs are in flight: the earlier
+// setting of this bench (2 × 500) was 1,000 slots, not "pg-boss's default".
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { recreatePgDatabase } from '../admin.mjs';
@@ -16,14 +21,15 @@ import {
   packageVersion,
   payloadOf,
   pgUrl,
+  reachedBy,
   sleep,
 } from '../util.mjs';
 
 const DB = 'bench_pgboss';
 const url = pgUrl(DB);
 const QUEUE = 'bench';
-const BATCH = Number(process.env.BENCH_PGBOSS_BATCH ?? 500);
 const LOCAL = Number(process.env.BENCH_PGBOSS_LOCAL ?? 2);
+const DEFAULT_SLOTS = 24;
 
 function boss(extra = {}) {
   const b = new PgBoss({ connectionString: url, schedule: false, useListenNotify: true, max: 10, ...extra });
@@ -31,12 +37,17 @@ function boss(extra = {}) {
   return b;
 }
 
-const WORK = {
-  batchSize: BATCH,
-  localConcurrency: LOCAL,
-  burstWhenBatchFull: true,
-  pollingIntervalSeconds: 0.5,
-};
+/** work() options for N handler slots (BENCH_PGBOSS_BATCH overrides the batch size). */
+function workFor(slots) {
+  const localConcurrency = Math.min(LOCAL, slots);
+  const batchSize = Number(
+    process.env.BENCH_PGBOSS_BATCH ?? Math.max(1, Math.floor(slots / localConcurrency)),
+  );
+  return { batchSize, localConcurrency, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 };
+}
+
+/** A batch handler that runs each job as its own handler call, all of the batch at once. */
+const perJob = (onJob) => (jobs) => Promise.all(jobs.map(async (job) => onJob(job.data)));
 
 export async function install() {
   await recreatePgDatabase(DB);
@@ -87,38 +98,43 @@ async function liveRows(pool) {
   return rows[0].live;
 }
 
-export async function drain({ count }) {
+export async function drain({ count, slots = DEFAULT_SLOTS, deadlineMs }) {
   const counter = completionCounter(count);
   const probe = new pg.Pool({ connectionString: url, max: 1 });
   await probe.query('SELECT 1');
   const b = boss();
   await b.start();
+  const work = workFor(slots);
   const t0 = nowMs();
   const cpu0 = process.cpuUsage();
-  await b.work(QUEUE, WORK, async (jobs) => {
-    for (let i = 0; i < jobs.length; i++) counter.hit();
-  });
-  await counter.reached;
-  while (await liveRows(probe)) await sleep(2);
+  await b.work(
+    QUEUE,
+    work,
+    perJob(() => counter.hit()),
+  );
+  const partial = await reachedBy(counter, deadlineMs);
+  if (!partial) while (await liveRows(probe)) await sleep(2);
   const ms = nowMs() - t0;
+  const done = counter.count;
   const cpuMs = cpuMsSince(cpu0);
   await b.stop({ graceful: false });
   await probe.end();
-  return { ms, count: counter.count, cpuMs };
+  return { ms, count: done, cpuMs, partial, config: work };
 }
 
-export async function latencyWorker({ count }, ctx) {
+export async function latencyWorker({ count, slots = DEFAULT_SLOTS }, ctx) {
   const counter = completionCounter(count);
   const latencies = [];
   const b = boss();
   await b.start();
-  await b.work(QUEUE, WORK, async (jobs) => {
-    const now = nowUs();
-    for (const job of jobs) {
-      latencies.push((now - job.data.t) / 1000);
+  await b.work(
+    QUEUE,
+    workFor(slots),
+    perJob((data) => {
+      latencies.push((nowUs() - data.t) / 1000);
       counter.hit();
-    }
-  });
+    }),
+  );
   await sleep(500); // let the listener connect
   ctx.send({ type: 'ready' });
   await counter.reached;
