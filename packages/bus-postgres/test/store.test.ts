@@ -88,7 +88,7 @@ describe('insert', () => {
 
 describe('migrate on PGlite', () => {
   it('is idempotent there too', async () => {
-    expect(await migrate(lite.db)).toEqual({ applied: [] });
+    expect(await migrate(lite.db)).toEqual({ applied: [], adopted: [] });
   });
 });
 
@@ -108,7 +108,7 @@ describe('errors', () => {
 describe('custom table names', () => {
   it('migrate and the store use them; the default tables stay untouched', async () => {
     const names = { eventsTable: uniqueName('jobs'), archiveTable: uniqueName('jobs_done') };
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init'] });
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init'], adopted: [] });
     const custom = postgresStore(t.db, names);
     const [id] = await custom.insert({ rows: [row()] });
     const [claimed] = await custom.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
