@@ -382,20 +382,23 @@ describe('the packages as a user installs them (pnpm pack + npm install)', () =>
     const app = () => apps[which];
 
     it('compiles with plain tsc 5.9.3 (root entries, /schema subpaths, bus-testing/conformance types)', async () => {
-      const run = await sh(join(app(), 'node_modules', '.bin', 'tsc'), ['-p', '.', '--pretty', 'false'], {
-        cwd: app(),
-      });
-      expectOk(`tsc -p ${app()}`, run);
-      // The packages' own declaration files must also compile without skipLibCheck.
-      const strict = await sh(
+      // One tsc run (it is the slowest step): the app's tsconfig has skipLibCheck as Drizzle users
+      // do, but it runs without it so the bus packages' own .d.ts are checked too. Errors in other
+      // packages' .d.ts (drizzle-orm's gel/sqlite typings) are theirs; every other error fails.
+      const run = await sh(
         join(app(), 'node_modules', '.bin', 'tsc'),
-        ['-p', '.', '--pretty', 'false', '--noEmit', '--skipLibCheck', 'false'],
+        ['-p', '.', '--pretty', 'false', '--skipLibCheck', 'false'],
         { cwd: app() },
       );
-      const ours = `${strict.stdout}\n${strict.stderr}`
-        .split('\n')
-        .filter((line) => /^node_modules\/bus-[\w-]+\//.test(line));
-      expect(ours, "errors in the bus packages' .d.ts under skipLibCheck: false").toEqual([]);
+      const errors = `${run.stdout}\n${run.stderr}`.split('\n').filter((line) => /error TS\d+/.test(line));
+      const ours = errors.filter(
+        (line) => !/^node_modules\//.test(line) || /^node_modules\/bus-[\w-]+\//.test(line),
+      );
+      expect(ours, `tsc -p ${app()}: errors in the app or in the bus packages' .d.ts`).toEqual([]);
+      expect(run.code === 0 || errors.length > 0, show(`tsc -p ${app()}`, run)).toBe(true);
+      expect(existsSync(join(app(), 'dist', 'run-handlers.js')), 'tsc emitted dist/run-handlers.js').toBe(
+        true,
+      );
     });
 
     it('loads every entry point at run time', async () => {
