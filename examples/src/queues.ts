@@ -11,5 +11,6 @@ export const queues: QueueConfig[] = [
     sleepInterval: 60_000, // ms an idle queue waits before polling again (0-86400000)
     archivePolicy: 'failed', // keep rows that failed for good, drop completed ones
     leaseDuration: 30_000, // ms, the default; heartbeats renew it every third (1000-86400000)
+    prefetch: 'auto', // the default: rows claimed ahead of free slots, ~100 ms of work (or 0-10000)
   },
 ];

@@ -2,7 +2,7 @@ import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import type { Logger } from './logger.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
-import { QueueRunner } from './queue-runner.js';
+import { QueueWorker } from './queue-worker.js';
 import type { Registry } from './registry.js';
 import { Settler } from './settler.js';
 import type { QueueStore, Subscription } from './store.js';
@@ -45,7 +45,7 @@ const RESCUE_ERROR =
  * });
  */
 export class WorkerController {
-  readonly #runners = new Map<string, QueueRunner>();
+  readonly #workers = new Map<string, QueueWorker>();
   #state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   #subscription: Subscription | undefined;
   #timers: ReturnType<typeof setTimeout>[] = [];
@@ -98,9 +98,9 @@ export class WorkerController {
     }
     this.#settler = new Settler(store, workerId, logger);
     for (const config of queues) {
-      this.#runners.set(
+      this.#workers.set(
         config.queueName,
-        new QueueRunner(config, {
+        new QueueWorker(config, {
           store,
           registry,
           instances,
@@ -120,7 +120,7 @@ export class WorkerController {
           }),
       });
     }
-    for (const runner of this.#runners.values()) runner.start();
+    for (const runner of this.#workers.values()) runner.start();
     this.#state = 'running';
     this.#every(this.deps.rescueInterval, () => this.#rescue());
     if (this.deps.archiveRetention !== null) {
@@ -135,7 +135,7 @@ export class WorkerController {
    * `afterCommit` the rows may not be committed yet, so the runner re-polls for a short while.
    */
   wake(queue?: string, options: { afterCommit?: boolean } = {}): void {
-    const runners = queue === undefined ? this.#runners.values() : [this.#runners.get(queue)];
+    const runners = queue === undefined ? this.#workers.values() : [this.#workers.get(queue)];
     for (const runner of runners) runner?.wake(options.afterCommit === true);
   }
 
@@ -146,7 +146,7 @@ export class WorkerController {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     this.#state = 'stopping';
     for (const timer of this.#timers) clearTimeout(timer);
-    for (const runner of this.#runners.values()) runner.stop();
+    for (const runner of this.#workers.values()) runner.stop();
   }
 
   /**
@@ -169,12 +169,12 @@ export class WorkerController {
   /** How many handlers are running now, per queue. */
   running(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, runner] of this.#runners) out[name] = runner.runningCount;
+    for (const [name, runner] of this.#workers) out[name] = runner.runningCount;
     return out;
   }
 
   async #terminate(deadline: number): Promise<boolean> {
-    const results = await Promise.all([...this.#runners.values()].map((r) => r.terminate(deadline)));
+    const results = await Promise.all([...this.#workers.values()].map((r) => r.terminate(deadline)));
     await this.#settler?.idle();
     await this.#subscription?.close().catch(() => undefined);
     this.#state = 'stopped';

@@ -11,8 +11,10 @@ interface Pending {
 }
 
 /**
- * Groups outcomes into batched `settle` calls. A flush starts as soon as one is not already
- * running, and whatever arrives meanwhile goes into the next: batching with no added latency.
+ * The only caller of `store.settle`. Groups outcomes into batched calls: a flush starts as soon
+ * as one is not already running, and whatever arrives meanwhile goes into the next, so batches
+ * grow under load with no added latency. Transactional completions settle through
+ * `inTransaction`, in the handler's own transaction.
  */
 export class Settler {
   #queue: Pending[] = [];
@@ -31,6 +33,21 @@ export class Settler {
       this.#queue.push({ outcome, done });
       this.#flushing ??= this.#drain();
     });
+  }
+
+  /**
+   * Runs `fn` in a store transaction with a `settle` that writes one outcome in it and tells
+   * whether its fence held: a transactional handler's writes and its completion commit together.
+   */
+  inTransaction<T>(
+    fn: (tx: unknown, settle: (outcome: SettleOutcome) => Promise<boolean>) => Promise<T>,
+  ): Promise<T> {
+    return this.store.transaction((tx) =>
+      fn(tx, async (outcome) => {
+        const { settled } = await this.store.settle({ workerId: this.workerId, tx, outcomes: [outcome] });
+        return settled.includes(outcome.id);
+      }),
+    );
   }
 
   /** Outcomes queued or being written. */

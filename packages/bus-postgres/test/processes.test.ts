@@ -161,4 +161,52 @@ describe('worker processes', () => {
     expect(retried).toBeGreaterThanOrEqual(twice.length);
     expect(retried).toBeLessThanOrEqual(250);
   });
+
+  it('a SIGKILLed process holding buffered rows: they run elsewhere once, with the attempt it took counted', async () => {
+    await reset();
+    const total = 300;
+    // Two slots and 60 rows claimed ahead of them: the victim holds far more than it runs.
+    const victim = await startWorker(
+      worker.file,
+      config({ workers: 2, batchSize: 60, prefetch: 60, handlerDelayMs: 100 }),
+    );
+    running.push(victim);
+    await publish(total);
+    await waitFor(
+      async () =>
+        (await count(sql`SELECT count(*) AS n FROM handled WHERE pid = ${victim.pid}`)) >= 4 &&
+        (await count(sql`SELECT count(*) AS n FROM bus_events WHERE locked_by = ${`proc-${victim.pid}`}`)) >=
+          50,
+      { timeoutMs: 30_000, intervalMs: 20, message: 'the victim running two rows with ~60 buffered' },
+    );
+    victim.child.kill('SIGKILL');
+    expect(await victim.exited).toBe(null);
+    running.splice(running.indexOf(victim), 1);
+    const ranInVictim = await count(
+      sql`SELECT count(DISTINCT event_id) AS n FROM handled WHERE pid = ${victim.pid}`,
+    );
+
+    const survivors = await Promise.all(Array.from({ length: 2 }, () => startWorker(worker.file, config())));
+    running.push(...survivors);
+    await waitFor(async () => (await count(sql`SELECT count(*) AS n FROM bus_events_archive`)) === total, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: `${total} rows archived after the crash`,
+    });
+    await Promise.all(survivors.map((w) => w.stop()));
+    running.splice(0);
+
+    expect(await count(sql`SELECT count(DISTINCT event_id) AS n FROM handled`)).toBe(total);
+    // Only rows the victim had started ran twice; its buffered rows ran once, elsewhere, as their
+    // second attempt (the claim counted one).
+    const twice = await count(sql`SELECT count(*) AS n FROM (
+      SELECT event_id FROM handled GROUP BY event_id HAVING count(*) > 1) d`);
+    expect(twice).toBeLessThanOrEqual(ranInVictim);
+    const bufferedThenRescued = await count(sql`SELECT count(*) AS n FROM bus_events_archive a
+      WHERE a.attempts = 2 AND NOT EXISTS (SELECT 1 FROM handled h WHERE h.event_id = a.id AND h.pid = ${victim.pid})`);
+    expect(bufferedThenRescued).toBeGreaterThanOrEqual(40);
+    expect(await count(sql`SELECT count(*) AS n FROM bus_events_archive WHERE status = 'completed'`)).toBe(
+      total,
+    );
+  });
 });

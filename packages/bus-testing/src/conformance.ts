@@ -577,6 +577,109 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
         expect(again).toMatchObject({ id, attempts: 1 });
       });
 
+      it('hands buffered rows back at once on shutdown, uncounted, while the running one finishes', async () => {
+        const Event = defineEvent<{ n: number }>('shutdown.buffered');
+        const registry = new Registry();
+        const ran: number[] = [];
+        let release: (() => void) | undefined;
+        registry.register(
+          Event,
+          handlerClass('buffered.handler', { queueName: 'q' }, async (p: { n: number }) => {
+            ran.push(p.n);
+            await new Promise<void>((resolve) => {
+              release = resolve;
+            });
+          }),
+        );
+        // One slot and five rows claimed ahead of it: six leased, one running, five buffered.
+        const bus = await makeBus({
+          registry,
+          queues: [queue('q', { workers: 1, batchSize: 10, prefetch: 5 })],
+        });
+        const ids = await bus.publishBatch(
+          Event,
+          [1, 2, 3, 4, 5, 6].map((n) => ({ n })),
+        );
+        await bus.controller.startWorkers();
+        await waitFor(async () => release !== undefined && (await store.countByQueue())[0]?.running === 6, {
+          message: 'one row running, five buffered',
+        });
+        expect(ran).toEqual([1]);
+
+        bus.controller.shutdown();
+        // The buffered rows are available again before the running handler is done.
+        await waitFor(async () => (await store.countByQueue())[0]?.available === 5, {
+          message: 'buffered rows handed back',
+        });
+        const rows = await store.listEvents({ ids: ids.slice(1) });
+        expect(rows.map((r) => [r.attempts, r.lockedBy, r.lockedUntil])).toEqual(
+          rows.map(() => [0, null, null]),
+        );
+        release!();
+        expect(await bus.controller.awaitTerminationWithTimeout(5000)).toBe(true);
+        expect(await archiveOf(ids[0]!)).toMatchObject({ status: 'completed', attempts: 1 });
+        expect(ran).toEqual([1]);
+      });
+
+      it('buffered rows keep their lease by heartbeat while they wait for a slot', async () => {
+        const Event = defineEvent<{ n: number }>('lease.buffered');
+        const registry = new Registry();
+        const ran: number[] = [];
+        registry.register(
+          Event,
+          handlerClass('lease-buffered.handler', { queueName: 'q' }, async (p: { n: number }) => {
+            ran.push(p.n);
+            // Each run outlasts half the 1 s lease: only heartbeats keep the waiting rows leased.
+            await new Promise((resolve) => setTimeout(resolve, 700));
+          }),
+        );
+        // Every claim and hand-back this bus makes, to see that no row left the buffer and came back.
+        const claimed: string[] = [];
+        const released: string[] = [];
+        const watched = new Proxy(store, {
+          get(target, prop) {
+            if (prop === 'claim') {
+              return async (params: Parameters<QueueStore<TTx>['claim']>[0]) => {
+                const rows = await target.claim(params);
+                claimed.push(...rows.map((r) => r.id));
+                return rows;
+              };
+            }
+            if (prop === 'release') {
+              return async (params: Parameters<QueueStore<TTx>['release']>[0]) => {
+                released.push(...params.events.map((e) => e.id));
+                return target.release(params);
+              };
+            }
+            const value = Reflect.get(target, prop, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const bus = createBus<TTx>({
+          store: watched,
+          registry,
+          rescueInterval: 100,
+          queues: [queue('q', { workers: 1, batchSize: 10, prefetch: 3, leaseDuration: 1000 })],
+        });
+        buses.push(bus);
+        await bus.init();
+        const ids = await bus.publishBatch(
+          Event,
+          [1, 2, 3, 4].map((n) => ({ n })),
+        );
+        await bus.controller.startWorkers();
+        await waitFor(async () => (await store.listArchive({ ids })).length === 4, {
+          timeoutMs: 15_000,
+          message: 'all four rows done',
+        });
+        // Claimed once, in order, never handed back or rescued: the buffered rows' leases held.
+        expect(claimed).toEqual(ids);
+        expect(released).toEqual([]);
+        expect(ran).toEqual([1, 2, 3, 4]);
+        const archived = await store.listArchive({ ids });
+        expect(archived.map((a) => [a.status, a.attempts])).toEqual(archived.map(() => ['completed', 1]));
+      });
+
       it('release hands rows back without counting the attempt, fenced by worker', async () => {
         const [a, b] = await insert([rawRow(), rawRow()]);
         await store.claim({ queue: 'q', limit: 2, workerId: 'w', leaseMs: 60_000 });

@@ -79,6 +79,10 @@ describe('queue configuration is validated at start-up', () => {
     ['negative sleep interval', [{ ...good, sleepInterval: -1 }], 'INVALID_QUEUE_CONFIG', -1],
     ['NaN sleep interval', [{ ...good, sleepInterval: Number.NaN }], 'INVALID_QUEUE_CONFIG', Number.NaN],
     ['negative lease', [{ ...good, leaseDuration: -5 }], 'INVALID_QUEUE_CONFIG', -5],
+    ['a word for prefetch', [{ ...good, prefetch: 'lots' }], 'INVALID_QUEUE_CONFIG', 'lots'],
+    ['negative prefetch', [{ ...good, prefetch: -1 }], 'INVALID_QUEUE_CONFIG', -1],
+    ['fractional prefetch', [{ ...good, prefetch: 2.5 }], 'INVALID_QUEUE_CONFIG', 2.5],
+    ['prefetch above the cap', [{ ...good, prefetch: 10_001 }], 'INVALID_QUEUE_CONFIG', 10_001],
     [
       'unknown archive policy',
       [{ ...good, archivePolicy: 'sometimes' }],

@@ -1,0 +1,33 @@
+/** How much handler time `'auto'` lets a row wait in the buffer, at the measured handler speed. */
+const HORIZON_MS = 100;
+const SMOOTHING = 0.2;
+
+/**
+ * How many rows a queue may hold claimed beyond its free slots. A fixed `prefetch` is used as
+ * given; `'auto'` keeps about `HORIZON_MS` of work for the slots (`workers × 100 ms ÷ mean
+ * handler time`, at most `batchSize`), so fast handlers get whole batches from memory while slow
+ * ones hold nothing another process could run sooner. Until a handler has finished, it holds none.
+ */
+export class PrefetchTarget {
+  #meanMs: number | undefined;
+
+  constructor(
+    private readonly setting: number | 'auto',
+    private readonly workers: number,
+    private readonly batchSize: number,
+  ) {}
+
+  /** Records how long one handler run took. */
+  observe(durationMs: number): void {
+    if (this.setting !== 'auto') return;
+    const ms = Math.max(durationMs, 0.001);
+    this.#meanMs = this.#meanMs === undefined ? ms : this.#meanMs + SMOOTHING * (ms - this.#meanMs);
+  }
+
+  /** Rows to hold beyond the free slots now. */
+  get rows(): number {
+    if (this.setting !== 'auto') return this.setting;
+    if (this.#meanMs === undefined) return 0;
+    return Math.min(this.batchSize, Math.floor((this.workers * HORIZON_MS) / this.#meanMs));
+  }
+}

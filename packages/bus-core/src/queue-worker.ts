@@ -1,0 +1,312 @@
+import { type AttemptResult, runAttempt } from './attempt.js';
+import { ClaimLoop } from './claim-loop.js';
+import { BusError, describeError } from './errors.js';
+import type { EventHandler } from './handler.js';
+import { abortRun, type HeldRow, heldRow } from './held-row.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import type { Logger } from './logger.js';
+import { PrefetchTarget } from './prefetch.js';
+import type { ResolvedQueueConfig } from './queue-config.js';
+import type { Registry } from './registry.js';
+import type { Settler } from './settler.js';
+import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
+import type { SettledInfo, Telemetry } from './telemetry.js';
+
+/** What a queue worker needs from the bus. */
+export interface QueueWorkerDeps {
+  store: QueueStore<unknown>;
+  registry: Registry;
+  instances: ReadonlyMap<string, EventHandler<unknown>>;
+  settler: Settler;
+  logger: Logger;
+  telemetry: Telemetry;
+  workerId: string;
+}
+
+/**
+ * Runs one queue in this process. A row goes one way: the claim loop leases a batch, the rows wait
+ * in a small buffer, a free handler slot takes the next one, the attempt runs it and decides its
+ * outcome, and the settler writes it. The lease keeper heartbeats every row held, buffered or
+ * running, so buffered rows keep their lease and a lost one is dropped.
+ */
+export class QueueWorker {
+  /** Claimed rows waiting for a slot, in claim order; `#head` is the next one. */
+  #buffer: HeldRow[] = [];
+  #head = 0;
+  readonly #running = new Set<HeldRow>();
+  readonly #claims: ClaimLoop;
+  readonly #leases: LeaseKeeper;
+  readonly #prefetch: PrefetchTarget;
+  #loop: Promise<void> | undefined;
+  #handingBack: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #idle: (() => void) | undefined;
+
+  constructor(
+    readonly config: ResolvedQueueConfig,
+    private readonly deps: QueueWorkerDeps,
+  ) {
+    this.#prefetch = new PrefetchTarget(config.prefetch, config.workers, config.batchSize);
+    this.#claims = new ClaimLoop({
+      store: deps.store,
+      workerId: deps.workerId,
+      config,
+      logger: deps.logger,
+      settler: deps.settler,
+      room: () => this.#room(),
+      accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
+    });
+    this.#leases = new LeaseKeeper({
+      store: deps.store,
+      workerId: deps.workerId,
+      queueName: config.queueName,
+      leaseMs: config.leaseDuration,
+      logger: deps.logger,
+      held: () => this.#held(),
+      lost: (held) => this.#lost(held),
+    });
+  }
+
+  /** Starts the claim loop and the heartbeat. */
+  start(): void {
+    this.#loop = this.#claims.run();
+    this.#leases.start();
+  }
+
+  /** Ends the claim loop's idle sleep: rows may have arrived (see `ClaimLoop.wake`). */
+  wake(afterCommit = false): void {
+    this.#claims.wake(afterCommit);
+  }
+
+  /** Stops claiming and hands buffered rows back at once; running handlers go on. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#claims.stop();
+    this.#handBack(this.#takeBuffer(), 'buffered rows at shutdown');
+  }
+
+  /** Rows running now. */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  /**
+   * Waits for running handlers until `deadline` (epoch ms), then aborts the rest and hands their
+   * rows back. Resolves `true` when every handler finished in time.
+   */
+  async terminate(deadline: number): Promise<boolean> {
+    this.stop();
+    // A claim stuck on a dead connection must not hold shutdown past its deadline.
+    await this.#until(deadline, this.#loop);
+    await this.#until(deadline, this.#handingBack);
+    while (this.#running.size > 0 && Date.now() < deadline) {
+      await this.#until(
+        deadline,
+        new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        }),
+      );
+    }
+    this.#leases.stop();
+    const left = [...this.#running];
+    if (left.length === 0) return true;
+    for (const held of left) {
+      held.detached = true;
+      abortRun(held, new BusError('HANDLER_ABORTED', 'the worker is shutting down', { value: held.row.id }));
+    }
+    try {
+      const released = new Set(await this.#release(left));
+      for (const held of left) this.#report(held, 'released', released.has(held.row.id));
+    } catch (error) {
+      this.deps.logger.error(
+        'could not hand rows back at shutdown; they run again after their lease expires',
+        {
+          queue: this.config.queueName,
+          error: describeError(error),
+        },
+      );
+    }
+    return false;
+  }
+
+  async #until(deadline: number, work: Promise<unknown> | undefined): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      work,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  *#held(): Iterable<HeldRow> {
+    for (let i = this.#head; i < this.#buffer.length; i++) yield this.#buffer[i]!;
+    yield* this.#running;
+  }
+
+  // How many rows the claim loop may take now. Rows held in all: the slots plus the prefetch
+  // target. With rows still buffered it waits until half of that is free, so a fast queue makes
+  // big claims instead of one small claim per finished row.
+  #room(): number {
+    const { workers, batchSize } = this.config;
+    const capacity = workers + this.#prefetch.rows;
+    const buffered = this.#buffer.length - this.#head;
+    const free = capacity - buffered - this.#running.size;
+    if (free <= 0) return 0;
+    if (buffered === 0) return free;
+    return free >= Math.min(batchSize, Math.ceil(capacity / 2)) ? free : 0;
+  }
+
+  #accept(rows: ClaimedEvent[], leaseUntil: number): void {
+    for (const row of rows) this.#buffer.push(heldRow(row, leaseUntil));
+    this.#fill();
+  }
+
+  /** Hands buffered rows to free slots; a row whose lease is about to end goes back instead. */
+  #fill(): void {
+    const { workers, leaseDuration } = this.config;
+    const late: HeldRow[] = [];
+    while (this.#running.size < workers && this.#head < this.#buffer.length) {
+      const held = this.#buffer[this.#head++]!;
+      if (held.detached) continue;
+      // Less than a heartbeat left: the heartbeats are failing, and a run now could outlast the
+      // lease and overlap another worker's run of the same row.
+      if (held.leaseUntil - Date.now() < leaseDuration / 3) {
+        late.push(held);
+        continue;
+      }
+      this.#start(held);
+    }
+    if (this.#head === this.#buffer.length) {
+      this.#buffer = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#buffer.length) {
+      this.#buffer = this.#buffer.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#handBack(late, 'buffered rows whose lease was about to expire');
+  }
+
+  // A buffered row whose lease another worker took leaves the buffer now, not when a slot frees.
+  #lost(held: HeldRow): void {
+    if (held.startedAt === undefined) {
+      this.#buffer = this.#buffer.slice(this.#head).filter((h) => h !== held);
+      this.#head = 0;
+    }
+    this.#claims.nudge();
+  }
+
+  #takeBuffer(): HeldRow[] {
+    const rows = this.#buffer.slice(this.#head).filter((h) => !h.detached);
+    this.#buffer = [];
+    this.#head = 0;
+    for (const h of rows) h.detached = true;
+    return rows;
+  }
+
+  #handBack(rows: HeldRow[], what: string): void {
+    if (rows.length === 0) return;
+    for (const h of rows) h.detached = true;
+    const done = this.#release(rows).then(
+      () => undefined,
+      (error: unknown) =>
+        this.deps.logger.warn(`could not hand back ${what}; they run again after their lease expires`, {
+          queue: this.config.queueName,
+          rows: rows.length,
+          error: describeError(error),
+        }),
+    );
+    this.#handingBack = Promise.all([this.#handingBack, done]).then(() => undefined);
+    this.#claims.nudge();
+  }
+
+  #release(rows: HeldRow[]): Promise<string[]> {
+    return this.deps.store.release({
+      workerId: this.deps.workerId,
+      events: rows.map((h) => ({ id: h.row.id, attempt: h.row.attempts })),
+    });
+  }
+
+  #start(held: HeldRow): void {
+    held.startedAt = Date.now();
+    this.#running.add(held);
+    runAttempt(held, {
+      registry: this.deps.registry,
+      instances: this.deps.instances,
+      settler: this.deps.settler,
+      logger: this.deps.logger,
+      archivePolicy: this.config.archivePolicy,
+    }).then(
+      (result) => this.#finish(held, result),
+      (error: unknown) => {
+        this.deps.logger.error('unexpected error while running a row', {
+          id: held.row.id,
+          error: describeError(error),
+        });
+        this.#free(held);
+      },
+    );
+  }
+
+  #finish(held: HeldRow, result: AttemptResult): void {
+    this.#prefetch.observe(Date.now() - held.startedAt!);
+    this.#free(held);
+    if (held.detached) return;
+    if (result.kind === 'completed-in-transaction') this.#report(held, 'completed', true);
+    else this.#settle(held, result.outcome);
+  }
+
+  #free(held: HeldRow): void {
+    this.#running.delete(held);
+    if (!this.#stopped) this.#fill();
+    this.#claims.nudge();
+    if (this.#running.size === 0) this.#idle?.();
+  }
+
+  #settle(held: HeldRow, outcome: SettleOutcome): void {
+    if (outcome.kind !== 'completed') {
+      this.deps.logger.warn(outcome.kind === 'retry' ? 'attempt failed; will retry' : 'row failed for good', {
+        id: outcome.id,
+        handler: held.row.handlerName,
+        attempt: outcome.attempt,
+        error: outcome.error.split('\n', 1)[0],
+      });
+    }
+    // Not awaited: the slot is already free; the write is batched.
+    const written = this.deps.settler.add(outcome);
+    if (this.deps.telemetry.settled) {
+      const ended = Date.now();
+      const error = outcome.kind === 'completed' ? undefined : outcome.error;
+      void written.then((applied) => this.#report(held, outcome.kind, applied, ended, error));
+    }
+  }
+
+  #report(
+    held: HeldRow,
+    outcome: SettledInfo['outcome'],
+    applied: boolean,
+    ended = Date.now(),
+    error?: string,
+  ): void {
+    const settled = this.deps.telemetry.settled;
+    if (!settled) return;
+    const { row } = held;
+    try {
+      settled({
+        id: row.id,
+        queue: row.queue,
+        eventName: row.eventName,
+        handlerName: row.handlerName,
+        attempt: row.attempts,
+        outcome,
+        applied,
+        durationMs: ended - (held.startedAt ?? ended),
+        ...(error === undefined ? {} : { error }),
+      });
+    } catch (hookError) {
+      this.deps.logger.warn('telemetry hook threw', { error: describeError(hookError) });
+    }
+  }
+}

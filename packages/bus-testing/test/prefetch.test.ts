@@ -1,0 +1,90 @@
+import { createBus, defineEvent, type QueueStore, Registry } from 'bus-core';
+import { describe, expect, it } from 'vitest';
+import { memoryStore, runUntilIdle } from '../src/index.js';
+
+// The buffer's size decides how far ahead of its free slots a queue claims: whole batches for fast
+// handlers, nothing beyond the free slots for slow ones (whose rows another process could run).
+
+const Event = defineEvent<{ n: number }>('prefetch.event');
+
+/** The memory store, recording the `limit` of every claim. */
+function recordingStore(): { store: QueueStore<unknown>; limits: number[] } {
+  const inner = memoryStore();
+  const limits: number[] = [];
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      if (prop === 'claim') {
+        return (params: Parameters<QueueStore<unknown>['claim']>[0]) => {
+          limits.push(params.limit);
+          return target.claim(params);
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: store as QueueStore<unknown>, limits };
+}
+
+async function drain(prefetch: number | 'auto' | undefined, handlerMs: number, events: number) {
+  const { store, limits } = recordingStore();
+  const registry = new Registry();
+  const ran: number[] = [];
+  registry.register(
+    Event,
+    class {
+      static readonly handlerName = 'prefetch.handler';
+      static readonly settings = { queueName: 'q', maxRetries: 0, executionTimeout: 10_000 };
+      async handle(p: { n: number }): Promise<void> {
+        ran.push(p.n);
+        if (handlerMs > 0) await new Promise((resolve) => setTimeout(resolve, handlerMs));
+      }
+    },
+  );
+  const bus = createBus({
+    store,
+    registry,
+    queues: [
+      {
+        queueName: 'q',
+        workers: 2,
+        batchSize: 50,
+        sleepInterval: 10,
+        archivePolicy: 'none',
+        ...(prefetch === undefined ? {} : { prefetch }),
+      },
+    ],
+  });
+  await bus.init();
+  await bus.publishBatch(
+    Event,
+    Array.from({ length: events }, (_, n) => ({ n })),
+  );
+  await runUntilIdle(bus, { timeoutMs: 30_000 });
+  await bus.controller.awaitTerminationWithTimeout(1000);
+  // Rows still start in claim order, one each.
+  expect(ran).toEqual(Array.from({ length: events }, (_, n) => n));
+  return limits.filter((l) => l > 0);
+}
+
+describe('prefetch', () => {
+  it("'auto' (the default) claims whole batches ahead of two slots once handlers prove fast", async () => {
+    const limits = await drain(undefined, 0, 500);
+    // The first claim knows no handler speed yet: only the free slots.
+    expect(limits[0]).toBe(2);
+    expect(Math.max(...limits)).toBe(50);
+    // 500 rows in far fewer claims than one per two rows.
+    expect(limits.length).toBeLessThan(40);
+  });
+
+  it("'auto' claims only for free slots when two slots take longer than its 100 ms horizon per row", async () => {
+    // 2 slots × 100 ms ÷ 250 ms per run rounds down to no row held ahead.
+    const limits = await drain('auto', 250, 6);
+    expect(limits.every((l) => l <= 2)).toBe(true);
+  });
+
+  it('a fixed prefetch claims up to slots + prefetch; 0 claims only for free slots', async () => {
+    expect(Math.max(...(await drain(10, 1, 60)))).toBe(12);
+    expect(Math.max(...(await drain(0, 0, 60)))).toBe(2);
+  });
+});
