@@ -110,20 +110,18 @@ export class ClaimLoop {
     return delay;
   }
 
+  // One sleeper at a time (the loop): `#nudge` ends it early. A chain of earlier sleepers' wake
+  // functions must not build up, or every nudge would walk all of them.
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const wake = (): void => {
         clearTimeout(timer);
-        if (self.#nudge === done) self.#nudge = undefined;
+        if (this.#nudge === wake) this.#nudge = undefined;
         resolve();
-      }
-      const previous = this.#nudge;
-      this.#nudge = () => {
-        previous?.();
-        done();
       };
+      const timer = ms === Number.POSITIVE_INFINITY ? undefined : setTimeout(wake, ms);
+      this.#nudge?.();
+      this.#nudge = wake;
     });
   }
 }

@@ -261,7 +261,8 @@ export class QueueWorker {
   #free(held: HeldRow): void {
     this.#running.delete(held);
     if (!this.#stopped) this.#fill();
-    this.#claims.nudge();
+    // Wake the claim loop only when it has room to claim: not once per finished row.
+    if (this.#room() > 0) this.#claims.nudge();
     if (this.#running.size === 0) this.#idle?.();
   }
 
