@@ -39,7 +39,8 @@ function supportedPrefetch(base, wanted) {
   if (process.env.BENCH_BUS_PREFETCH === '0') return undefined;
   const limits = core.QUEUE_LIMITS ?? {};
   const max = limits.maxPrefetch ?? limits.prefetch?.max ?? limits.prefetch;
-  const value = Number.isInteger(max) && max > 0 ? Math.min(wanted, max) : wanted;
+  const value =
+    Number.isInteger(max) && max > 0 && typeof wanted === 'number' ? Math.min(wanted, max) : wanted;
   try {
     const [resolved] = core.validateQueueConfigs([{ ...base, prefetch: value }]);
     return resolved && 'prefetch' in resolved ? value : undefined;
@@ -52,8 +53,11 @@ function supportedPrefetch(base, wanted) {
 export function queueShape({ slots, batchSize } = {}) {
   const workers = envWorkers ?? slots ?? DEFAULT_WORKERS;
   const batch = envBatch ?? batchSize ?? DEFAULT_BATCH;
-  // Prefetch as graphile-worker's localQueue is set here: one claim's worth ahead of the slots.
-  const wanted = Number(process.env.BENCH_BUS_PREFETCH ?? batch);
+  // Prefetch as graphile-worker's localQueue is set here: one claim's worth ahead of the slots
+  // (bus-core's own default, 'auto', comes to about that for no-op handlers; BENCH_BUS_PREFETCH=auto
+  // measures it, =0 leaves the option out).
+  const env = process.env.BENCH_BUS_PREFETCH;
+  const wanted = env === 'auto' ? 'auto' : Number(env ?? batch);
   const prefetch = supportedPrefetch(
     { queueName: QUEUE, workers, batchSize: batch, sleepInterval: 1000, archivePolicy: 'none' },
     wanted,
