@@ -61,9 +61,14 @@ export interface PublishOptions {
 
 /** Read-only views of the tables, for dashboards and tests. */
 export interface BusInspection {
+  /** Rows per queue and state. */
   counts(): Promise<QueueCounts[]>;
+  /** Live rows, by id or queue. */
   events(params?: ListEventsParams): Promise<EventRow[]>;
+  /** Archived rows, by id, queue or status. */
   archive(params?: ListArchiveParams): Promise<ArchivedEventRow[]>;
+  /** The database's clock, which decides when rows are due. */
+  now(): Promise<Date>;
 }
 
 const MAX_DELAY_MS = 100 * 365 * 86_400_000;
@@ -170,6 +175,7 @@ export class Bus<TTx = unknown> {
       counts: () => store.countByQueue(),
       events: (params) => store.listEvents(params),
       archive: (params) => store.listArchive(params),
+      now: () => store.now(),
     };
   }
 

@@ -24,7 +24,14 @@ export async function runUntilIdle(bus: Bus<any>, options: RunUntilIdleOptions =
     async () => {
       const counts = await bus.inspect.counts();
       const busy = Object.values(bus.controller.running()).some((n) => n > 0);
-      return !busy && counts.every((c) => c.available === 0 && c.running === 0);
+      if (busy || counts.some((c) => c.available > 0 || c.running > 0)) return false;
+      // A count may call a row that just became due "scheduled" (on PostgreSQL its now() can
+      // precede the commit of a retry due at once): ask the database's clock, read after the rows.
+      const later = counts.filter((c) => c.scheduled > 0);
+      if (later.length === 0) return true;
+      const rows = (await Promise.all(later.map((c) => bus.inspect.events({ queue: c.queue })))).flat();
+      const now = await bus.inspect.now();
+      return rows.every((r) => r.lockedUntil === null && r.scheduledAt > now);
     },
     { timeoutMs: options.timeoutMs ?? 10_000, message: 'every due row to be handled' },
   );
