@@ -1,6 +1,6 @@
 import { encodePayload, payloadToJson } from './codec.js';
 import { WorkerController } from './controller.js';
-import { BusError, describeError, firstLine, isBusError } from './errors.js';
+import { BusError, firstLine, isBusError } from './errors.js';
 import { assertStableName, type EventDefinition } from './event.js';
 import {
   assertPriority,

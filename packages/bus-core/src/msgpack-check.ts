@@ -42,7 +42,7 @@ export function checkMsgpack(bytes: Uint8Array): string | undefined {
       stack.pop();
       continue;
     }
-    const isKey = frame !== undefined && frame.map && frame.left % 2 === 0;
+    const isKey = frame?.map === true && frame.left % 2 === 0;
     if (frame !== undefined) frame.left--;
     else pending--;
     if (pos >= end) return `it ends after ${end} bytes in the middle of a value`;
