@@ -5,8 +5,10 @@ const SMOOTHING = 0.2;
 /**
  * How many rows a queue may hold claimed beyond its free slots. A fixed `prefetch` is used as
  * given; `'auto'` keeps about `HORIZON_MS` of work for the slots (`workers × 100 ms ÷ mean
- * handler time`, at most `batchSize`), so fast handlers get whole batches from memory while slow
- * ones hold nothing another process could run sooner. Until a handler has finished, it holds none.
+ * handler time`, at most two batches), so fast handlers get whole batches from memory while slow
+ * ones hold nothing another process could run sooner. Two batches, because the next full claim
+ * starts when one batch of room is free and the slots still have the other one to work on while
+ * it is in flight. Until a handler has finished, it holds none.
  */
 export class PrefetchTarget {
   #meanMs: number | undefined;
@@ -28,6 +30,6 @@ export class PrefetchTarget {
   get rows(): number {
     if (this.setting !== 'auto') return this.setting;
     if (this.#meanMs === undefined) return 0;
-    return Math.min(this.batchSize, Math.floor((this.workers * HORIZON_MS) / this.#meanMs));
+    return Math.min(2 * this.batchSize, Math.floor((this.workers * HORIZON_MS) / this.#meanMs));
   }
 }

@@ -18,7 +18,7 @@ export interface QueueConfig {
    * Rows this process may hold claimed ahead of its free handler slots, handed to slots from
    * memory so that a claim is not needed per free slot (graphile-worker's `localQueue`).
    * `'auto'` (the default) holds about 100 ms of work at the handlers' measured speed, at most
-   * `batchSize` rows: the whole batch for fast handlers, none for slow ones, whose rows would
+   * two batches: whole batches for fast handlers, none for slow ones, whose rows would
    * otherwise wait here while another process sits idle. A number fixes it; `0` claims only for
    * free slots.
    */

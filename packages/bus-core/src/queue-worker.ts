@@ -147,8 +147,8 @@ export class QueueWorker {
   }
 
   // How many rows the claim loop may take now. Rows held in all: the slots plus the prefetch
-  // target. With rows still buffered it waits until half of that is free, so a fast queue makes
-  // big claims instead of one small claim per finished row.
+  // target. With rows still buffered it waits until a batch (or half the room) is free, so a
+  // fast queue makes full claims instead of one small claim per finished row.
   #room(): number {
     const { workers, batchSize } = this.config;
     const capacity = workers + this.#prefetch.rows;

@@ -73,6 +73,8 @@ describe('prefetch', () => {
     // The first claim knows no handler speed yet: only the free slots.
     expect(limits[0]).toBe(2);
     expect(Math.max(...limits)).toBe(50);
+    // Up to two batches held: 100 rows claimed ahead of the two slots at most.
+    expect(limits.every((l) => l <= 102)).toBe(true);
     // 500 rows in far fewer claims than one per two rows.
     expect(limits.length).toBeLessThan(40);
   });
