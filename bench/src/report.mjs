@@ -596,7 +596,7 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   out.push('');
   out.push(
     [
-      `- **bus-postgres**: postgres.js + Drizzle, one queue with \`workers\` = N, \`batchSize: ${process.env.BENCH_BUS_BATCH ?? 500}\`, \`prefetch\` = the batch size when this bus-core accepts the option (see the settings column), \`sleepInterval: 1000\`, LISTEN/NOTIFY on; archive \`none\` or \`all\`. The backlog workload runs at 1,000 slots.`,
+      `- **bus-postgres**: postgres.js + Drizzle, one queue with \`workers\` = N, \`batchSize: ${process.env.BENCH_BUS_BATCH ?? 500}\`, \`prefetch\` left at bus-core's default \`'auto'\` (see the settings column), \`sleepInterval: 1000\`, LISTEN/NOTIFY on; archive \`none\` or \`all\`. The backlog workload runs at 1,000 slots.`,
       `- **bus-mysql**: mysql2 pool + Drizzle, the same queue with \`sleepInterval: ${process.env.BENCH_BUS_MYSQL_SLEEP ?? 20}\` (no NOTIFY on MySQL).`,
       `- **graphile-worker**: \`concurrency\` = N, \`localQueue: { size: ${process.env.BENCH_GRAPHILE_LOCAL_QUEUE ?? 500} }\`, \`completeJobBatchDelay: 0\`, \`failJobBatchDelay: 0\`, pool of N + 2 up to 30 (with localQueue the slots hold no connection; 1,002 would pass PostgreSQL's max_connections), LISTEN on (its default).`,
       `- **pg-boss**: \`useListenNotify: true\`, queue \`notify: true\`; \`work({ localConcurrency: ${process.env.BENCH_PGBOSS_LOCAL ?? 2}, batchSize: N / ${process.env.BENCH_PGBOSS_LOCAL ?? 2}, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 })\` with a batch handler that starts every job of the batch at once, so at most N run; \`schedule: false\`. (The bench's earlier fixed 2 × 500 was 1,000 slots.)`,

@@ -53,11 +53,11 @@ function supportedPrefetch(base, wanted) {
 export function queueShape({ slots, batchSize } = {}) {
   const workers = envWorkers ?? slots ?? DEFAULT_WORKERS;
   const batch = envBatch ?? batchSize ?? DEFAULT_BATCH;
-  // Prefetch as graphile-worker's localQueue is set here: one claim's worth ahead of the slots
-  // (bus-core's own default, 'auto', comes to about that for no-op handlers; BENCH_BUS_PREFETCH=auto
-  // measures it, =0 leaves the option out).
+  // bus runs with its default prefetch, 'auto' (what a user gets without setting it: up to two
+  // batches ahead of the slots for fast handlers). BENCH_BUS_PREFETCH=N fixes it, =0 leaves the
+  // option out (an older bus-core's behaviour).
   const env = process.env.BENCH_BUS_PREFETCH;
-  const wanted = env === 'auto' ? 'auto' : Number(env ?? batch);
+  const wanted = env === undefined || env === 'auto' ? 'auto' : Number(env);
   const prefetch = supportedPrefetch(
     { queueName: QUEUE, workers, batchSize: batch, sleepInterval: 1000, archivePolicy: 'none' },
     wanted,
