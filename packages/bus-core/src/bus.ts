@@ -372,7 +372,7 @@ export class Bus<TTx = unknown> {
     }
     if (delayMs === 0 && runAt === null) {
       // Rows published in a caller's transaction become visible only at its commit, which bus
-      // cannot observe: the runner then re-polls briefly instead of sleeping a whole interval.
+      // cannot observe: the claim loop then re-polls briefly instead of sleeping a whole interval.
       const afterCommit = tx !== undefined;
       for (const handler of handlers) this.controller.wake(handler.settings.queueName, { afterCommit });
     }

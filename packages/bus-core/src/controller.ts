@@ -120,7 +120,7 @@ export class WorkerController {
           }),
       });
     }
-    for (const runner of this.#workers.values()) runner.start();
+    for (const worker of this.#workers.values()) worker.start();
     this.#state = 'running';
     this.#every(this.deps.rescueInterval, () => this.#rescue());
     if (this.deps.archiveRetention !== null) {
@@ -131,12 +131,12 @@ export class WorkerController {
   }
 
   /**
-   * Wakes the idle runner of `queue` (or all) now; publish calls this in-process. With
-   * `afterCommit` the rows may not be committed yet, so the runner re-polls for a short while.
+   * Wakes the idle claim loop of `queue` (or all) now; publish calls this in-process. With
+   * `afterCommit` the rows may not be committed yet, so the queue re-polls for a short while.
    */
   wake(queue?: string, options: { afterCommit?: boolean } = {}): void {
-    const runners = queue === undefined ? this.#workers.values() : [this.#workers.get(queue)];
-    for (const runner of runners) runner?.wake(options.afterCommit === true);
+    const workers = queue === undefined ? this.#workers.values() : [this.#workers.get(queue)];
+    for (const worker of workers) worker?.wake(options.afterCommit === true);
   }
 
   /** Stops claiming new rows and refuses new publishes; running handlers go on. */
@@ -146,7 +146,7 @@ export class WorkerController {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     this.#state = 'stopping';
     for (const timer of this.#timers) clearTimeout(timer);
-    for (const runner of this.#workers.values()) runner.stop();
+    for (const worker of this.#workers.values()) worker.stop();
   }
 
   /**
@@ -169,12 +169,12 @@ export class WorkerController {
   /** How many handlers are running now, per queue. */
   running(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [name, runner] of this.#workers) out[name] = runner.runningCount;
+    for (const [name, worker] of this.#workers) out[name] = worker.runningCount;
     return out;
   }
 
   async #terminate(deadline: number): Promise<boolean> {
-    const results = await Promise.all([...this.#workers.values()].map((r) => r.terminate(deadline)));
+    const results = await Promise.all([...this.#workers.values()].map((w) => w.terminate(deadline)));
     await this.#settler?.idle();
     await this.#subscription?.close().catch(() => undefined);
     this.#state = 'stopped';
