@@ -279,48 +279,38 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     return this.#transact('claim', async (tx) => {
       // The locking read must walk claim_idx in order and stop at LIMIT: a plan that sorts reads,
       // and FOR UPDATE locks, every available row of the queue, and concurrent claimers then skip
-      // them all. Selecting only the id keeps the query covered by claim_idx, where an in-order
-      // scan is always the cheapest plan (with row lookups the optimizer may prefer ref + sort);
-      // FORCE INDEX keeps it off locked_until_idx whatever the statistics say. Then the update and
-      // the read-back go by primary key.
-      const picked = await select(
+      // them all. claim_idx is (queue, locked_until, priority, scheduled_at, id): for one queue's
+      // unleased rows it is already in claim order, and FORCE INDEX keeps the optimizer off
+      // locked_until_idx whatever the statistics say (a test checks the plan). The read returns
+      // the rows themselves, so the update by primary key is the only other statement.
+      const rows = await select(
         tx,
-        sql`SELECT CAST(id AS CHAR) AS row_id FROM ${this.#events} FORCE INDEX (claim_idx)
+        sql`SELECT ${CLAIM_COLUMNS} FROM ${this.#events} FORCE INDEX (claim_idx)
             WHERE queue = ${params.queue} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
             ORDER BY priority, scheduled_at, id
             LIMIT ${sql.raw(String(limit))}
             FOR UPDATE SKIP LOCKED`,
       );
-      if (picked.length === 0) return [];
-      const ids = picked.map((r) => String(r.row_id));
+      if (rows.length === 0) return [];
+      const ids = rows.map((r) => String(r.row_id));
       await tx.execute(
         sql`UPDATE ${this.#events}
             SET attempts = attempts + 1, locked_by = ${workerId},
                 locked_until = UTC_TIMESTAMP(6) + INTERVAL ${lease} MICROSECOND
             WHERE id IN (${idList(ids)})`,
       );
-      const rows = await select(
-        tx,
-        sql`SELECT ${CLAIM_COLUMNS} FROM ${this.#events} WHERE id IN (${idList(ids)})`,
-      );
-      const byId = new Map(rows.map((r) => [String(r.row_id), r]));
-      return ids.flatMap((id) => {
-        const r = byId.get(id);
-        if (r === undefined) return [];
-        return [
-          {
-            id,
-            queue: String(r.queue),
-            eventName: String(r.event_name),
-            handlerName: String(r.handler_name),
-            payload: toBytes(r.payload),
-            attempts: Number(r.attempts),
-            maxRetries: Number(r.max_retries),
-            priority: Number(r.priority),
-            createdAt: parseUtc(r.created_at),
-          },
-        ];
-      });
+      return rows.map((r, i) => ({
+        id: ids[i]!,
+        queue: String(r.queue),
+        eventName: String(r.event_name),
+        handlerName: String(r.handler_name),
+        payload: toBytes(r.payload),
+        // Read before the update, which counted this claim.
+        attempts: Number(r.attempts) + 1,
+        maxRetries: Number(r.max_retries),
+        priority: Number(r.priority),
+        createdAt: parseUtc(r.created_at),
+      }));
     });
   }
 

@@ -1,0 +1,90 @@
+import { encodePayload, type NewEventRow } from 'bus-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlStore } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from './helpers.js';
+
+// The claim reads whole rows with FOR UPDATE SKIP LOCKED: a plan that sorted would read and lock
+// every available row of the queue, and concurrent claimers would then find nothing. The plan
+// must walk claim_idx in claim order and stop at LIMIT, with thousands of rows in other queues
+// and in this one.
+
+let t: TestDatabase;
+
+function row(queue: string, priority = 0): NewEventRow {
+  return {
+    queue,
+    eventName: 'plan.event',
+    handlerName: 'plan.handler',
+    payload: encodePayload({ queue }),
+    payloadJson: null,
+    maxRetries: 0,
+    priority,
+    delayMs: 0,
+    runAt: null,
+  };
+}
+
+const CLAIM_SELECT = `SELECT CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at
+  FROM bus_events FORCE INDEX (claim_idx)
+  WHERE queue = 'q' AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
+  ORDER BY priority, scheduled_at, id LIMIT 50 FOR UPDATE SKIP LOCKED`;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  const store = mysqlStore(t.db);
+  const rows = [
+    ...Array.from({ length: 3000 }, (_, i) => row('q', i % 7)),
+    ...Array.from({ length: 3000 }, () => row('other')),
+  ];
+  for (let i = 0; i < rows.length; i += 1000) await store.insert({ rows: rows.slice(i, i + 1000) });
+  // Some of the queue's rows already leased, as under load.
+  await store.claim({ queue: 'q', limit: 500, workerId: 'busy', leaseMs: 60_000 });
+  await t.admin.query('ANALYZE TABLE bus_events');
+});
+
+afterAll(async () => {
+  await t?.drop();
+});
+
+describe('the claim plan on MariaDB', () => {
+  it('uses claim_idx in order, without a sort', async () => {
+    const [plan] = (await t.admin.query(`EXPLAIN ${CLAIM_SELECT}`)) as unknown as [
+      { key: string | null; Extra: string | null }[],
+    ];
+    expect(plan).toHaveLength(1);
+    expect(plan[0]!.key).toBe('claim_idx');
+    expect(plan[0]!.Extra ?? '').not.toMatch(/filesort|temporary/i);
+  });
+
+  it('reads no more rows than it returns (it stops at LIMIT)', async () => {
+    const [result] = (await t.admin.query(`ANALYZE FORMAT=JSON ${CLAIM_SELECT}`)) as unknown as [
+      { ANALYZE: string }[],
+    ];
+    // r_rows: rows the table access actually read (MariaDB's ANALYZE).
+    const read = [...result[0]!.ANALYZE.matchAll(/"r_rows":\s*([\d.]+)/g)].map((m) => Number(m[1]));
+    expect(read.length).toBeGreaterThan(0);
+    expect(Math.max(...read)).toBeLessThanOrEqual(50);
+  });
+
+  it('claims the next rows in priority order, attempts counted, while another claim holds its own', async () => {
+    const store = mysqlStore(t.db);
+    const [a, b] = await Promise.all([
+      store.claim({ queue: 'q', limit: 100, workerId: 'a', leaseMs: 60_000 }),
+      store.claim({ queue: 'q', limit: 100, workerId: 'b', leaseMs: 60_000 }),
+    ]);
+    expect(a).toHaveLength(100);
+    expect(b).toHaveLength(100);
+    expect(new Set([...a, ...b].map((r) => r.id)).size).toBe(200);
+    for (const claimed of [a, b]) {
+      const priorities = claimed.map((r) => r.priority);
+      expect(priorities).toEqual([...priorities].sort((x, y) => x - y));
+      expect(claimed.every((r) => r.attempts === 1 && r.queue === 'q')).toBe(true);
+    }
+    const leased = await store.listEvents({ ids: a.slice(0, 3).map((r) => r.id) });
+    expect(leased.map((r) => [r.lockedBy, r.attempts])).toEqual([
+      ['a', 1],
+      ['a', 1],
+      ['a', 1],
+    ]);
+  });
+});
