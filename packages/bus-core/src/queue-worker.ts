@@ -12,6 +12,10 @@ import type { Settler } from './settler.js';
 import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
 import type { SettledInfo, Telemetry } from './telemetry.js';
 
+/** Retries a queue keeps wake-up times for; beyond them, the poll finds the rest. */
+const MAX_RETRY_WAKES = 10_000;
+const RETRY_WAKE_MARGIN_MS = 5;
+
 /** What a queue worker needs from the bus. */
 export interface QueueWorkerDeps {
   store: QueueStore<unknown>;
@@ -41,6 +45,9 @@ export class QueueWorker {
   #handingBack: Promise<void> = Promise.resolve();
   #stopped = false;
   #idle: (() => void) | undefined;
+  /** Local times (ms, ascending) when this process's retries become due before the next poll. */
+  #retriesDue: number[] = [];
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly config: ResolvedQueueConfig,
@@ -82,6 +89,7 @@ export class QueueWorker {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearTimeout(this.#retryTimer);
     this.#claims.stop();
     this.#handBack(this.#takeBuffer(), 'buffered rows at shutdown');
   }
@@ -277,11 +285,44 @@ export class QueueWorker {
     }
     // Not awaited: the slot is already free; the write is batched.
     const written = this.deps.settler.add(outcome);
+    // Nothing announces a retry when it becomes due: wake the claim loop then, rather than let a
+    // 2 s backoff wait out a 60 s poll.
+    if (outcome.kind === 'retry' && outcome.delayMs < this.config.sleepInterval) {
+      const delay = outcome.delayMs;
+      void written.then((applied) => {
+        if (applied) this.#wakeAt(Date.now() + delay);
+      });
+    }
     if (this.deps.telemetry.settled) {
       const ended = Date.now();
       const error = outcome.kind === 'completed' ? undefined : outcome.error;
       void written.then((applied) => this.#report(held, outcome.kind, applied, ended, error));
     }
+  }
+
+  // One timer for the earliest due retry; when it fires, the next one is armed.
+  #wakeAt(at: number): void {
+    if (this.#stopped || this.#retriesDue.length >= MAX_RETRY_WAKES) return;
+    let i = this.#retriesDue.length;
+    while (i > 0 && this.#retriesDue[i - 1]! > at) i--;
+    this.#retriesDue.splice(i, 0, at);
+    if (i === 0) this.#armRetryTimer();
+  }
+
+  #armRetryTimer(): void {
+    clearTimeout(this.#retryTimer);
+    const next = this.#retriesDue[0];
+    if (next === undefined || this.#stopped) return;
+    // A few ms late, so the row is due by the database's clock too when the claim asks.
+    this.#retryTimer = setTimeout(
+      () => {
+        const now = Date.now();
+        while (this.#retriesDue.length > 0 && this.#retriesDue[0]! <= now) this.#retriesDue.shift();
+        this.#claims.wake();
+        this.#armRetryTimer();
+      },
+      Math.max(0, next - Date.now()) + RETRY_WAKE_MARGIN_MS,
+    );
   }
 
   #report(

@@ -282,6 +282,35 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
     });
 
     describe('retries', () => {
+      it('a retry due before the next poll runs when it is due, not at the poll', async () => {
+        const Event = defineEvent<{ n: number }>('retry.soon');
+        const registry = new Registry();
+        const runs: number[] = [];
+        registry.register(
+          Event,
+          handlerClass(
+            'retry-soon.handler',
+            { queueName: 'q', maxRetries: 1 },
+            () => {
+              runs.push(Date.now());
+              if (runs.length === 1) throw new Error('first attempt fails');
+            },
+            () => 300,
+          ),
+        );
+        // A 60 s poll: only the worker's own wake-up can run the retry within the deadline.
+        const bus = await makeBus({ registry, queues: [queue('q', { sleepInterval: 60_000 })] });
+        const [id] = await bus.publish(Event, { n: 1 });
+        await bus.controller.startWorkers();
+        await waitFor(async () => (await archiveOf(id!))?.status === 'completed', {
+          timeoutMs: 10_000,
+          message: 'the retry ran',
+        });
+        expect(runs).toHaveLength(2);
+        // The backoff was honoured: not run before it was due.
+        expect(runs[1]! - runs[0]!).toBeGreaterThanOrEqual(290);
+      });
+
       it('reschedules a failed attempt by calculateScheduledAt, clears the lease and records the error', async () => {
         const Event = defineEvent<{ n: number }>('retry.event');
         const registry = new Registry();
