@@ -19,9 +19,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { ConformanceTarget } from './conformance-target.js';
 
 import { newEventRow } from './new-event-row.js';
+import { busRoundTrip, storeRoundTrip } from './round-trip.js';
 import { waitFor } from './wait.js';
 
 export type { ConformanceTarget } from './conformance-target.js';
+export { busRoundTrip, storeRoundTrip } from './round-trip.js';
 
 type Handle<P> = (payload: P, ctx: HandlerContext<any>) => unknown;
 
@@ -89,6 +91,16 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>): void {
     async function archiveOf(id: string) {
       return (await store.listArchive({ ids: [id] }))[0];
     }
+
+    describe('round trips', () => {
+      it('every store operation once, with hostile strings in every text column', async () => {
+        await storeRoundTrip(store);
+      });
+
+      it('a bus whose handler fails once: every row archived as completed on attempt 2', async () => {
+        await busRoundTrip(store);
+      });
+    });
 
     describe('schema', () => {
       it('checkSchema resolves on the tables the target set up, and init passes', async () => {

@@ -67,7 +67,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       payloadJson: r.payloadJson === null ? null : JSON.parse(r.payloadJson),
       attempts: 0,
       maxRetries: r.maxRetries,
-      priority: r.priority,
+      // An integer column has no -0; the SQL stores give 0 back.
+      priority: r.priority === 0 ? 0 : r.priority,
       scheduledAt: r.runAt ? new Date(r.runAt.getTime()) : new Date(now.getTime() + r.delayMs),
       lockedUntil: null,
       lockedBy: null,
