@@ -175,13 +175,15 @@ export class QueueWorker {
   /** Hands buffered rows to free slots; a row whose lease is about to end goes back instead. */
   #fill(): void {
     const { workers, leaseDuration } = this.config;
-    const late: HeldRow[] = [];
+    // Made only when a row is late: this runs once per finished row.
+    let late: HeldRow[] | undefined;
     while (this.#running.size < workers && this.#head < this.#buffer.length) {
       const held = this.#buffer[this.#head++]!;
       if (held.detached) continue;
       // Less than a heartbeat left: the heartbeats are failing, and a run now could outlast the
       // lease and overlap another worker's run of the same row.
       if (held.leaseUntil - Date.now() < leaseDuration / 3) {
+        if (late === undefined) late = [];
         late.push(held);
         continue;
       }
@@ -194,7 +196,7 @@ export class QueueWorker {
       this.#buffer = this.#buffer.slice(this.#head);
       this.#head = 0;
     }
-    this.#handBack(late, 'buffered rows whose lease was about to expire');
+    if (late !== undefined) this.#handBack(late, 'buffered rows whose lease was about to expire');
   }
 
   // A buffered row whose lease another worker took leaves the buffer now, not when a slot frees.
