@@ -22,7 +22,6 @@ export {
   silentLogger,
 } from './logger.js';
 export { QUEUE_LIMITS, type QueueConfig, validateQueueConfigs } from './queue-config.js';
-export { QueueCountsTally } from './queue-counts.js';
 export {
   globalRegistry,
   type HandlerFactory,
@@ -33,29 +32,10 @@ export {
 export type {
   ArchivedEventRow,
   ArchiveStatus,
-  ClaimedEvent,
-  ClaimParams,
-  CompletedOutcome,
   EventRow,
-  ExtendLeasesParams,
-  FailedOutcome,
-  HeldEvent,
-  InsertParams,
-  ListArchiveParams,
-  ListEventsParams,
-  ListenParams,
-  NewEventRow,
-  PruneParams,
   QueueCounts,
   QueueStore,
-  ReleaseParams,
-  RescueParams,
-  RetryOutcome,
-  SettleOutcome,
-  SettleParams,
-  SettleResult,
   StoreCapabilities,
-  Subscription,
   TxOf,
-} from './store.js';
+} from './contract/index.js';
 export { noTelemetry, type SettledInfo, type Telemetry } from './telemetry.js';

@@ -1,4 +1,4 @@
-import type { QueueCounts } from './store.js';
+import type { QueueCounts } from '../contract/index.js';
 
 /**
  * Collects `QueueCounts` per queue for a store's `countByQueue`, so every store reports the same

@@ -1,0 +1,27 @@
+// The store contract, version 2: one file per operation's types. Driver authors import it from
+// `bus-core/driver`; the main entry re-exports only what users see (the store type, inspection rows).
+export type { ClaimedEvent, ClaimParams } from './claim.js';
+export type { InsertParams, NewEventRow } from './insert.js';
+export type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  EventRow,
+  ListArchiveParams,
+  ListEventsParams,
+  QueueCounts,
+  StoreInspection,
+} from './inspect.js';
+export type { ExtendLeasesParams, HeldEvent, ReleaseParams } from './leases.js';
+export { CONTRACT_LIMITS, isRowId } from './limits.js';
+export type { ListenParams, Subscription } from './listen.js';
+export type { PruneParams } from './prune.js';
+export type { ExpiredEvent, ListExpiredParams, RescueDecision, RescueParams } from './rescue.js';
+export type {
+  CompletedOutcome,
+  FailedOutcome,
+  RetryOutcome,
+  SettleOutcome,
+  SettleParams,
+  SettleResult,
+} from './settle.js';
+export type { QueueStore, StoreCapabilities, StoreTx, TxOf } from './store.js';

@@ -1,0 +1,58 @@
+/**
+ * `bus-core/driver`: what a database driver for bus is written against: the store contract
+ * (version 2), its limits, and the helpers both bundled drivers share (table names, schema
+ * checks, the migration rule, error wrapping). Unstable: it may change in any minor version;
+ * users of bus never need it. docs/drivers.md explains it.
+ */
+export type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  ClaimedEvent,
+  ClaimParams,
+  CompletedOutcome,
+  EventRow,
+  ExpiredEvent,
+  ExtendLeasesParams,
+  FailedOutcome,
+  HeldEvent,
+  InsertParams,
+  ListArchiveParams,
+  ListenParams,
+  ListEventsParams,
+  ListExpiredParams,
+  NewEventRow,
+  PruneParams,
+  QueueCounts,
+  QueueStore,
+  ReleaseParams,
+  RescueDecision,
+  RescueParams,
+  RetryOutcome,
+  SettleOutcome,
+  SettleParams,
+  SettleResult,
+  StoreCapabilities,
+  StoreInspection,
+  StoreTx,
+  Subscription,
+  TxOf,
+} from './contract/index.js';
+export { CONTRACT_LIMITS, isRowId } from './contract/index.js';
+export { storeFailure, unwrapDriverError } from './driver/driver-error.js';
+export { type BundledMigration, type MigrationPlan, planMigrations, renameTables } from './driver/migration-plan.js';
+export { type ExpectedTable, missingFromSchema, type SchemaRow, schemaMissingError } from './driver/schema-diff.js';
+export {
+  assertIdentifier,
+  type BusTableNames,
+  DEFAULT_ARCHIVE_TABLE,
+  DEFAULT_EVENTS_TABLE,
+  DEFAULT_MIGRATIONS_TABLE,
+  resolveTableNames,
+} from './driver/table-names.js';
+export { QueueCountsTally } from './driver/queue-counts.js';
+export {
+  type PreparedOutcomes,
+  prepareOutcomes,
+  prepareListParams,
+  truncateError,
+} from './store-params.js';
