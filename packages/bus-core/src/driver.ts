@@ -56,3 +56,4 @@ export {
   prepareListParams,
   truncateError,
 } from './store-params.js';
+export { payloadJsonOf } from './driver/payload-json.js';
