@@ -1,5 +1,6 @@
 import type { ArchivePolicy } from './archive-policy.js';
 import { decodePayload } from './codec.js';
+import type { SettleOutcome } from './contract/settle.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler, HandlerContext } from './handler.js';
 import { abortRun, type HeldRow, signalOf } from './held-row.js';
@@ -7,7 +8,6 @@ import type { Logger } from './logger.js';
 import type { RegisteredHandler, Registry } from './registry.js';
 import { completedOutcome, exhaustedByCrashes, failureOutcome } from './retry-policy.js';
 import type { Settler } from './settler.js';
-import type { SettleOutcome } from './store.js';
 
 /** What one attempt needs from its queue. */
 export interface AttemptDeps {

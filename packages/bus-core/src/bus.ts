@@ -1,4 +1,5 @@
-import { encodePayload, payloadToJson } from './codec.js';
+import type { ArchivedEventRow, ArchiveStatus, EventRow, QueueCounts } from './contract/inspect.js';
+import type { QueueStore } from './contract/store.js';
 import { WorkerController } from './controller.js';
 import { BusError, firstLine, isBusError } from './errors.js';
 import { assertStableName, type EventDefinition } from './event.js';
@@ -9,17 +10,11 @@ import {
   type HandlerClass,
 } from './handler.js';
 import { consoleLogger, type Logger } from './logger.js';
+import { dueOf, type PublishOptions, publishRows } from './publish-rows.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
 import { globalRegistry, type HandlerFactory, type RegisterOptions, type Registry } from './registry.js';
-import type {
-  ArchivedEventRow,
-  EventRow,
-  ListArchiveParams,
-  ListEventsParams,
-  NewEventRow,
-  QueueCounts,
-  QueueStore,
-} from './store.js';
+import { prepareListParams } from './store-params.js';
+import { retryConflicts } from './store-retry.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
 
 /** Options of `createBus`. */
@@ -37,8 +32,6 @@ export interface BusOptions<TTx> {
   logger?: Logger;
   /** Hooks for metrics: told about every settled attempt and every rescue. */
   telemetry?: Telemetry;
-  /** Also write each payload as JSON to the `payload_json` column, for people reading the table. */
-  jsonPayload?: boolean;
   /** Ms between lease-expiry rescues (default 15 s); bounds how long a dead worker's rows wait. */
   rescueInterval?: number;
   /** Delete archive rows older than this many ms (default: keep them). */
@@ -47,31 +40,33 @@ export interface BusOptions<TTx> {
   workerId?: string;
 }
 
-/** Options of one publish. */
-export interface PublishOptions {
-  /** Run no earlier than this many ms from now (database time). */
-  delay?: number;
-  /** Run no earlier than this instant; wins over `delay`. */
-  runAt?: Date;
-  /** Lower runs first; defaults to the handler's `settings.priority` or 0. */
-  priority?: number;
-  /** Return `[]` instead of throwing `NO_HANDLER` when no handler is registered for the event. */
-  allowNoHandler?: boolean;
+/** Filters of `bus.inspect.events`: every given one must match; `limit` defaults to 1000. */
+export interface InspectEventsFilter {
+  queue?: string;
+  /** At most 1000 ids; strings that cannot be row ids match nothing. */
+  ids?: string[];
+  /** Only rows with a greater id: pass the last id of a page to get the next. */
+  afterId?: string;
+  /** 1 to 10 000 (default 1000). */
+  limit?: number;
+}
+
+/** Filters of `bus.inspect.archive`. */
+export interface InspectArchiveFilter extends InspectEventsFilter {
+  status?: ArchiveStatus;
 }
 
 /** Read-only views of the tables, for dashboards and tests. */
 export interface BusInspection {
   /** Rows per queue and state. */
   counts(): Promise<QueueCounts[]>;
-  /** Live rows, by id or queue. */
-  events(params?: ListEventsParams): Promise<EventRow[]>;
-  /** Archived rows, by id, queue or status. */
-  archive(params?: ListArchiveParams): Promise<ArchivedEventRow[]>;
+  /** Live rows, by id or queue, in id order. */
+  events(filter?: InspectEventsFilter): Promise<EventRow[]>;
+  /** Archived rows, by id, queue or status, in id order. */
+  archive(filter?: InspectArchiveFilter): Promise<ArchivedEventRow[]>;
   /** The database's clock, which decides when rows are due. */
   now(): Promise<Date>;
 }
-
-const MAX_DELAY_MS = 100 * 365 * 86_400_000;
 
 /**
  * The bus: registers handlers, publishes events (fanning out one row per handler) and owns the
@@ -87,7 +82,6 @@ export class Bus<TTx = unknown> {
   readonly #registry: Registry;
   readonly #queues: readonly ResolvedQueueConfig[];
   readonly #logger: Logger;
-  readonly #jsonPayload: boolean;
   #state: 'created' | 'initializing' | 'ready' | 'shut-down' = 'created';
 
   constructor(options: BusOptions<TTx>) {
@@ -95,8 +89,25 @@ export class Bus<TTx = unknown> {
       throw new BusError('INVALID_CONFIG', 'createBus needs an options object', { value: options });
     }
     const store = options.store;
-    if (typeof store !== 'object' || store === null || typeof store.claim !== 'function') {
-      throw new BusError('INVALID_CONFIG', 'options.store must be a QueueStore', { value: store });
+    if (
+      typeof store !== 'object' ||
+      store === null ||
+      typeof store.claim !== 'function' ||
+      typeof store.listExpired !== 'function' ||
+      typeof store.inspect !== 'object'
+    ) {
+      throw new BusError(
+        'INVALID_CONFIG',
+        'options.store must be a QueueStore of this bus-core version (a driver built for an older bus-core lacks listExpired and inspect)',
+        { value: store },
+      );
+    }
+    if ((options as { jsonPayload?: unknown }).jsonPayload !== undefined) {
+      throw new BusError(
+        'INVALID_CONFIG',
+        'jsonPayload is an option of the store now (the JSON column is a table detail): postgresStore(db, { jsonPayload: true }) or mysqlStore(db, { jsonPayload: true })',
+        { value: 'jsonPayload' },
+      );
     }
     this.#store = store;
     this.#queues = validateQueueConfigs(options.queues);
@@ -116,7 +127,6 @@ export class Bus<TTx = unknown> {
       );
     }
     this.#logger = logger;
-    this.#jsonPayload = options.jsonPayload === true;
     const rescueInterval = options.rescueInterval ?? 15_000;
     if (!Number.isInteger(rescueInterval) || rescueInterval < 10 || rescueInterval > 3_600_000) {
       throw new BusError(
@@ -172,9 +182,17 @@ export class Bus<TTx = unknown> {
       },
     });
     this.inspect = {
-      counts: () => store.countByQueue(),
-      events: (params) => store.listEvents(params),
-      archive: (params) => store.listArchive(params),
+      counts: () => store.inspect.countByQueue(),
+      events: async (filter) => {
+        const params = prepareListParams(filter);
+        if (params === undefined) return [];
+        const { status: _status, ...live } = params;
+        return store.inspect.listEvents(live);
+      },
+      archive: async (filter) => {
+        const params = prepareListParams(filter);
+        return params === undefined ? [] : store.inspect.listArchive(params);
+      },
       now: () => store.now(),
     };
   }
@@ -338,39 +356,26 @@ export class Bus<TTx = unknown> {
         },
       );
     }
-    const { delayMs, runAt } = timing(options);
+    const due = dueOf(options);
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
     if (payloads.length === 0) return [];
-
-    const rows: NewEventRow[] = [];
-    for (const payload of payloads) {
-      const bytes = encodePayload(payload);
-      const json = this.#jsonPayload ? payloadToJson(payload) : null;
-      for (const handler of handlers) {
-        rows.push({
-          queue: handler.settings.queueName,
-          eventName: event.name,
-          handlerName: handler.name,
-          payload: bytes,
-          payloadJson: json,
-          maxRetries: handler.settings.maxRetries,
-          priority: options.priority ?? handler.settings.priority ?? 0,
-          delayMs,
-          runAt,
-        });
-      }
-    }
+    const rows = publishRows(event.name, handlers, payloads, { due, priority: options.priority });
     let ids: string[];
     try {
-      ids = await this.#store.insert(tx === undefined ? { rows } : { rows, tx });
+      // A conflict rolled the insert back; outside the caller's transaction it is safe to run
+      // again. Inside it, the caller's whole transaction was rolled back: theirs to retry.
+      ids =
+        tx === undefined
+          ? await retryConflicts(() => this.#store.insert({ rows }))
+          : await this.#store.insert({ rows, tx });
     } catch (cause) {
-      if (isBusError(cause) && cause.code !== 'STORE_FAILED') throw cause;
+      if (isBusError(cause) && cause.code !== 'STORE_FAILED' && cause.code !== 'STORE_CONFLICT') throw cause;
       throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${firstLine(cause)}`, {
         cause,
         value: event.name,
       });
     }
-    if (delayMs === 0 && runAt === null) {
+    if (due === 0) {
       // Rows published in a caller's transaction become visible only at its commit, which bus
       // cannot observe: the claim loop then re-polls briefly instead of sleeping a whole interval.
       const afterCommit = tx !== undefined;
@@ -398,29 +403,6 @@ export class Bus<TTx = unknown> {
       );
     }
   }
-}
-
-function timing(options: PublishOptions): { delayMs: number; runAt: Date | null } {
-  const { delay, runAt } = options;
-  if (runAt !== undefined) {
-    if (!(runAt instanceof Date) || Number.isNaN(runAt.getTime())) {
-      throw new BusError('INVALID_ARGUMENT', `runAt must be a valid Date (got ${String(runAt)})`, {
-        value: runAt,
-      });
-    }
-    return { delayMs: 0, runAt };
-  }
-  if (delay === undefined) return { delayMs: 0, runAt: null };
-  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY_MS) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `delay must be a number of ms from 0 to ${MAX_DELAY_MS} (got ${String(delay)})`,
-      {
-        value: delay,
-      },
-    );
-  }
-  return { delayMs: Math.round(delay), runAt: null };
 }
 
 function defaultWorkerId(): string {

@@ -1,8 +1,10 @@
+import type { ClaimedEvent } from './contract/claim.js';
+import type { QueueStore } from './contract/store.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { Settler } from './settler.js';
-import type { ClaimedEvent, QueueStore } from './store.js';
+import { retryConflicts } from './store-retry.js';
 
 const EXPECT_COMMIT_MS = 2000;
 
@@ -79,7 +81,9 @@ export class ClaimLoop {
       const sentAt = Date.now();
       let rows: ClaimedEvent[];
       try {
-        rows = await store.claim({ queue: queueName, limit, workerId, leaseMs: leaseDuration });
+        rows = await retryConflicts(() =>
+          store.claim({ queue: queueName, limit, workerId, leaseMs: leaseDuration }),
+        );
         failures = 0;
       } catch (error) {
         failures++;
@@ -88,11 +92,11 @@ export class ClaimLoop {
         continue;
       }
       if (this.#stopping && rows.length > 0) {
-        await store
-          .release({ workerId, events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) })
-          .catch((error: unknown) =>
-            logger.warn('release after stop failed', { error: describeError(error) }),
-          );
+        await retryConflicts(() =>
+          store.release({ workerId, events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) }),
+        ).catch((error: unknown) =>
+          logger.warn('release after stop failed', { error: describeError(error) }),
+        );
         break;
       }
       if (rows.length > 0) this.deps.accept(rows, sentAt + leaseDuration);

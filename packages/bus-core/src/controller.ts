@@ -1,11 +1,15 @@
+import type { ArchivePolicy } from './archive-policy.js';
+import type { Subscription } from './contract/listen.js';
+import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import type { Logger } from './logger.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import { QueueWorker } from './queue-worker.js';
 import type { Registry } from './registry.js';
+import { Rescuer } from './rescuer.js';
 import { Settler } from './settler.js';
-import type { QueueStore, Subscription } from './store.js';
+import { retryConflicts } from './store-retry.js';
 import type { Telemetry } from './telemetry.js';
 
 /** What the controller needs from its bus. */
@@ -28,10 +32,7 @@ export interface StartWorkersOptions {
   queues?: string[];
 }
 
-const RESCUE_LIMIT = 1000;
 const PRUNE_LIMIT = 10_000;
-const RESCUE_ERROR =
-  '[LEASE_EXPIRED] lease expired: the worker holding this row stopped heartbeating (crashed or stalled)';
 
 /**
  * Runs the workers of every configured queue in this process; the guide's
@@ -50,6 +51,7 @@ export class WorkerController {
   #subscription: Subscription | undefined;
   #timers: ReturnType<typeof setTimeout>[] = [];
   #settler: Settler | undefined;
+  #rescuer: Rescuer | undefined;
   #termination: Promise<boolean> | undefined;
 
   constructor(private readonly deps: ControllerDeps) {}
@@ -72,16 +74,6 @@ export class WorkerController {
     const selected = new Set(queues.map((q) => q.queueName));
     for (const handler of registry.handlers()) {
       if (!selected.has(handler.settings.queueName)) continue;
-      if (handler.settings.transactional && !store.capabilities.transactionalCompletion) {
-        this.#state = 'idle';
-        throw new BusError(
-          'UNSUPPORTED',
-          `handler ${handler.name} is transactional but the store cannot do that`,
-          {
-            value: handler.name,
-          },
-        );
-      }
       try {
         instances.set(handler.name, await handler.build());
       } catch (cause) {
@@ -97,6 +89,10 @@ export class WorkerController {
       }
     }
     this.#settler = new Settler(store, workerId, logger);
+    this.#rescuer = new Rescuer(
+      store,
+      new Map<string, ArchivePolicy>(queues.map((q) => [q.queueName, q.archivePolicy])),
+    );
     for (const config of queues) {
       this.#workers.set(
         config.queueName,
@@ -111,7 +107,7 @@ export class WorkerController {
         }),
       );
     }
-    if (store.capabilities.notify && store.listen) {
+    if (store.capabilities.notify) {
       this.#subscription = await store.listen({
         onWake: (queue) => this.wake(queue),
         onError: (error) =>
@@ -210,15 +206,11 @@ export class WorkerController {
 
   async #rescue(): Promise<void> {
     try {
-      let rescued = 0;
-      for (;;) {
-        const n = await this.deps.store.rescue({ error: RESCUE_ERROR, limit: RESCUE_LIMIT });
-        rescued += n;
-        if (n < RESCUE_LIMIT || this.#state !== 'running') break;
-      }
+      const { retried, failed } = await this.#rescuer!.run(() => this.#state === 'running');
+      const rescued = retried + failed;
       if (rescued > 0) {
-        this.deps.logger.warn('rescued rows whose lease expired', { rescued });
-        this.wake();
+        this.deps.logger.warn('rescued rows whose lease expired', { retried, failed });
+        if (retried > 0) this.wake();
         try {
           this.deps.telemetry.rescued?.(rescued);
         } catch (error) {
@@ -232,7 +224,8 @@ export class WorkerController {
 
   async #prune(retention: number): Promise<void> {
     try {
-      while ((await this.deps.store.prune({ olderThanMs: retention, limit: PRUNE_LIMIT })) === PRUNE_LIMIT) {
+      const prune = () => this.deps.store.prune({ olderThanMs: retention, limit: PRUNE_LIMIT });
+      while ((await retryConflicts(prune)) === PRUNE_LIMIT) {
         if (this.#state !== 'running') break;
       }
     } catch (error) {

@@ -17,9 +17,9 @@ export type {
   HeldEvent,
   InsertParams,
   ListArchiveParams,
-  ListenParams,
   ListEventsParams,
   ListExpiredParams,
+  ListenParams,
   NewEventRow,
   PruneParams,
   QueueCounts,
@@ -39,8 +39,20 @@ export type {
 } from './contract/index.js';
 export { CONTRACT_LIMITS, isRowId } from './contract/index.js';
 export { storeFailure, unwrapDriverError } from './driver/driver-error.js';
-export { type BundledMigration, type MigrationPlan, planMigrations, renameTables } from './driver/migration-plan.js';
-export { type ExpectedTable, missingFromSchema, type SchemaRow, schemaMissingError } from './driver/schema-diff.js';
+export {
+  type BundledMigration,
+  type MigrationPlan,
+  planMigrations,
+  renameTables,
+} from './driver/migration-plan.js';
+export { payloadJsonOf } from './driver/payload-json.js';
+export { QueueCountsTally } from './driver/queue-counts.js';
+export {
+  type ExpectedTable,
+  missingFromSchema,
+  type SchemaRow,
+  schemaMissingError,
+} from './driver/schema-diff.js';
 export {
   assertIdentifier,
   type BusTableNames,
@@ -49,11 +61,9 @@ export {
   DEFAULT_MIGRATIONS_TABLE,
   resolveTableNames,
 } from './driver/table-names.js';
-export { QueueCountsTally } from './driver/queue-counts.js';
 export {
   type PreparedOutcomes,
-  prepareOutcomes,
   prepareListParams,
+  prepareOutcomes,
   truncateError,
 } from './store-params.js';
-export { payloadJsonOf } from './driver/payload-json.js';

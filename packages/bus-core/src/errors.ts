@@ -75,8 +75,8 @@ export function isBusError(error: unknown, code?: BusErrorCode): error is BusErr
 /** Renders anything thrown (an Error or not) as text for the `last_error` column. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
-    const stack = error.stack ?? `${error.name}: ${error.message}`;
-    return stack.length > 4000 ? `${stack.slice(0, 4000)}…` : stack;
+    // Not shortened here: what reaches a store is cut once, by truncateError (store-params.ts).
+    return error.stack ?? `${error.name}: ${error.message}`;
   }
   let text: string;
   try {
@@ -84,7 +84,7 @@ export function describeError(error: unknown): string {
   } catch {
     text = String(error);
   }
-  return `non-Error thrown: ${text ?? String(error)}`.slice(0, 4000);
+  return `non-Error thrown: ${text ?? String(error)}`;
 }
 
 /** The first line of `describeError(error)`: the error's name and message, for one-line messages. */

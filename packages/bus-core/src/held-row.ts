@@ -1,4 +1,4 @@
-import type { ClaimedEvent } from './store.js';
+import type { ClaimedEvent } from './contract/claim.js';
 
 /**
  * A row this process holds a lease on, from its claim to its settle; every stage of a queue's

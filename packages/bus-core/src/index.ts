@@ -1,6 +1,22 @@
 export { ARCHIVE_POLICIES, type ArchivePolicy, shouldArchive } from './archive-policy.js';
-export { Bus, type BusInspection, type BusOptions, createBus, type PublishOptions } from './bus.js';
+export {
+  Bus,
+  type BusInspection,
+  type BusOptions,
+  createBus,
+  type InspectArchiveFilter,
+  type InspectEventsFilter,
+} from './bus.js';
 export { decodePayload, encodePayload, payloadToJson } from './codec.js';
+export type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  EventRow,
+  QueueCounts,
+  QueueStore,
+  StoreCapabilities,
+  TxOf,
+} from './contract/index.js';
 export { type StartWorkersOptions, WorkerController } from './controller.js';
 export { busEventHandler, type DecoratorOptions } from './decorator.js';
 export { BusError, type BusErrorCode, describeError, isBusError } from './errors.js';
@@ -21,6 +37,7 @@ export {
   pinoLogger,
   silentLogger,
 } from './logger.js';
+export type { PublishOptions } from './publish-rows.js';
 export { QUEUE_LIMITS, type QueueConfig, validateQueueConfigs } from './queue-config.js';
 export {
   globalRegistry,
@@ -29,13 +46,4 @@ export {
   type RegisterOptions,
   Registry,
 } from './registry.js';
-export type {
-  ArchivedEventRow,
-  ArchiveStatus,
-  EventRow,
-  QueueCounts,
-  QueueStore,
-  StoreCapabilities,
-  TxOf,
-} from './contract/index.js';
 export { noTelemetry, type SettledInfo, type Telemetry } from './telemetry.js';

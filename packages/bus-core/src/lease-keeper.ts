@@ -1,7 +1,9 @@
+import { CONTRACT_LIMITS } from './contract/limits.js';
+import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import { abortRun, type HeldRow } from './held-row.js';
 import type { Logger } from './logger.js';
-import type { QueueStore } from './store.js';
+import { inBatches, retryConflicts } from './store-retry.js';
 
 /** What the lease keeper of one queue needs. */
 export interface LeaseKeeperDeps {
@@ -42,13 +44,17 @@ export class LeaseKeeper {
     if (held.length === 0) return;
     const sentAt = Date.now();
     try {
-      const kept = new Set(
-        await this.deps.store.extendLeases({
-          workerId: this.deps.workerId,
-          events: held.map((h) => ({ id: h.row.id, attempt: h.row.attempts })),
-          leaseMs: this.deps.leaseMs,
-        }),
-      );
+      const kept = new Set<string>();
+      for (const batch of inBatches(held, CONTRACT_LIMITS.maxBatch)) {
+        const ids = await retryConflicts(() =>
+          this.deps.store.extendLeases({
+            workerId: this.deps.workerId,
+            events: batch.map((h) => ({ id: h.row.id, attempt: h.row.attempts })),
+            leaseMs: this.deps.leaseMs,
+          }),
+        );
+        for (const id of ids) kept.add(id);
+      }
       for (const h of held) {
         if (h.detached) continue;
         if (kept.has(h.row.id)) {

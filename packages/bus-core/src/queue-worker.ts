@@ -1,5 +1,9 @@
 import { type AttemptResult, runAttempt } from './attempt.js';
 import { ClaimLoop } from './claim-loop.js';
+import type { ClaimedEvent } from './contract/claim.js';
+import { CONTRACT_LIMITS } from './contract/limits.js';
+import type { SettleOutcome } from './contract/settle.js';
+import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import { abortRun, type HeldRow, heldRow } from './held-row.js';
@@ -9,7 +13,7 @@ import { PrefetchTarget } from './prefetch.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { Registry } from './registry.js';
 import type { Settler } from './settler.js';
-import type { ClaimedEvent, QueueStore, SettleOutcome } from './store.js';
+import { inBatches, retryConflicts } from './store-retry.js';
 import type { SettledInfo, Telemetry } from './telemetry.js';
 
 /** Retries a queue keeps wake-up times for; beyond them, the poll finds the rest. */
@@ -232,11 +236,18 @@ export class QueueWorker {
     this.#claims.nudge();
   }
 
-  #release(rows: HeldRow[]): Promise<string[]> {
-    return this.deps.store.release({
-      workerId: this.deps.workerId,
-      events: rows.map((h) => ({ id: h.row.id, attempt: h.row.attempts })),
-    });
+  async #release(rows: HeldRow[]): Promise<string[]> {
+    const released: string[] = [];
+    for (const batch of inBatches(rows, CONTRACT_LIMITS.maxBatch)) {
+      const ids = await retryConflicts(() =>
+        this.deps.store.release({
+          workerId: this.deps.workerId,
+          events: batch.map((h) => ({ id: h.row.id, attempt: h.row.attempts })),
+        }),
+      );
+      released.push(...ids);
+    }
+    return released;
   }
 
   #start(held: HeldRow): void {

@@ -1,8 +1,9 @@
 import { type ArchivePolicy, shouldArchive } from './archive-policy.js';
+import type { ClaimedEvent } from './contract/claim.js';
+import type { SettleOutcome } from './contract/settle.js';
 import { BusError, describeError } from './errors.js';
 import { defaultBackoff } from './handler.js';
 import type { RegisteredHandler } from './registry.js';
-import type { ClaimedEvent, SettleOutcome } from './store.js';
 
 /**
  * The retry decision for a failed attempt: retry while `attempts <= maxRetries` with the

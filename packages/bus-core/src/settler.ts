@@ -1,8 +1,14 @@
+import { CONTRACT_LIMITS } from './contract/limits.js';
+import type { SettleOutcome } from './contract/settle.js';
+import type { QueueStore } from './contract/store.js';
 import { describeError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { QueueStore, SettleOutcome } from './store.js';
+import { prepareOutcomes } from './store-params.js';
+import { isConflict, retryConflicts } from './store-retry.js';
 
-const MAX_BATCH = 1000;
+const MAX_BATCH = CONTRACT_LIMITS.maxBatch;
+// Tries after a failure that is not a conflict (a lost connection, an outage); conflicts are
+// retried inside retryConflicts and not again here.
 const MAX_TRIES = 5;
 
 interface Pending {
@@ -44,7 +50,9 @@ export class Settler {
   ): Promise<T> {
     return this.store.transaction((tx) =>
       fn(tx, async (outcome) => {
-        const { settled } = await this.store.settle({ workerId: this.workerId, tx, outcomes: [outcome] });
+        // No conflict retry inside the handler's transaction: a conflict rolled back its writes too.
+        const { outcomes } = prepareOutcomes([outcome]);
+        const { settled } = await this.store.settle({ workerId: this.workerId, tx, outcomes });
         return settled.includes(outcome.id);
       }),
     );
@@ -81,15 +89,17 @@ export class Settler {
   }
 
   async #write(batch: Pending[]): Promise<void> {
+    // An id twice in one batch (never expected) settles once: its first outcome; the later one
+    // resolves as refused rather than reaching the store.
+    const { outcomes, duplicates } = prepareOutcomes(batch.map((p) => p.outcome));
     for (let attempt = 1; ; attempt++) {
       try {
-        const { settled } = await this.store.settle({
-          workerId: this.workerId,
-          outcomes: batch.map((p) => p.outcome),
-        });
+        const { settled } = await retryConflicts(() =>
+          this.store.settle({ workerId: this.workerId, outcomes }),
+        );
         const applied = new Set(settled);
         for (const p of batch) {
-          const ok = applied.has(p.outcome.id);
+          const ok = applied.has(p.outcome.id) && !duplicates.includes(p.outcome);
           if (!ok) {
             this.logger.warn('settle refused: the row is no longer leased to this worker for this attempt', {
               id: p.outcome.id,
@@ -101,7 +111,7 @@ export class Settler {
         }
         return;
       } catch (error) {
-        if (attempt >= MAX_TRIES) {
+        if (attempt >= MAX_TRIES || isConflict(error)) {
           // The rows keep their lease until it expires; the rescuer then makes them due again.
           this.logger.error('settle failed; the rows will run again after their lease expires', {
             error: describeError(error),

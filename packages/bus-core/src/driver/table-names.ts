@@ -53,9 +53,13 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
   assertIdentifier(eventsTable, 'eventsTable');
   assertIdentifier(archiveTable, 'archiveTable');
   if (eventsTable.toLowerCase() === archiveTable.toLowerCase()) {
-    throw new BusError('INVALID_IDENTIFIER', `eventsTable and archiveTable must differ (both ${eventsTable})`, {
-      value: archiveTable,
-    });
+    throw new BusError(
+      'INVALID_IDENTIFIER',
+      `eventsTable and archiveTable must differ (both ${eventsTable})`,
+      {
+        value: archiveTable,
+      },
+    );
   }
   return { eventsTable, archiveTable };
 }
