@@ -12,7 +12,7 @@ export interface HandlerSettings {
   priority?: number;
   /**
    * Run the handler inside the transaction that settles its row (`ctx.tx`), so the handler's own
-   * writes and the completion commit together. Needs a store with `transactionalCompletion`.
+   * writes and the completion commit together (every store supports it: `store.transaction`).
    */
   transactional?: boolean;
 }
