@@ -23,11 +23,9 @@ export async function replay(id: string): Promise<string | undefined> {
         eventName: row.eventName,
         handlerName: row.handlerName,
         payload: row.payload,
-        payloadJson: row.payloadJson === null ? null : JSON.stringify(row.payloadJson),
         maxRetries: row.maxRetries,
         priority: row.priority,
-        delayMs: 0,
-        runAt: null,
+        due: 0, // ms after the database's now, or a Date
       },
     ],
   });
