@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from '../test-support/databases.js';
 
 // The consumer test (issue 9): the packages as a user gets them from npm. Every package is packed
 // with `pnpm pack`, the tarballs are installed with npm into scratch apps in a fresh temporary
@@ -43,8 +44,8 @@ const VERSIONS = {
   '@arethetypeswrong/cli': '0.18.5',
 };
 
-const PG_URL = process.env.BUS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const MYSQL_URL = process.env.BUS_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+const PG_URL = TEST_POSTGRES_URL;
+const MYSQL_URL = TEST_MYSQL_URL;
 
 type Kind = 'postgres' | 'mysql';
 const KINDS: Kind[] = ['postgres', 'mysql'];
@@ -409,6 +410,8 @@ describe('the packages as a user installs them (pnpm pack + npm install)', () =>
         createBus: 'function',
         busEventHandler: 'function',
         isBusError: 'function',
+        driverIsRowId: 'function',
+        driverResolveTableNames: 'function',
         postgresStore: 'function',
         postgresMigrate: 'function',
         postgresSchemaBusEvents: 'object',

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
 import { expect } from 'vitest';
+import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from '../../../test-support/databases.js';
 import { type DemoSummary, runDemo } from '../src/index.js';
 
 /** The test servers (CI starts both); unreachable means the tests fail, they do not skip. */
-export const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const MYSQL_ADMIN_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+export const POSTGRES_ADMIN_URL = TEST_POSTGRES_URL;
+export const MYSQL_ADMIN_URL = TEST_MYSQL_URL;
 
 function uniqueName(prefix: string): string {
   return `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
