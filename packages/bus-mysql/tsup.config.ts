@@ -7,6 +7,4 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
-  // migrate() finds the shipped ./drizzle folder from import.meta.url, also in the CJS build.
-  shims: true,
 });

@@ -1,10 +1,16 @@
-import { BusError } from 'bus-core';
+import {
+  type BusTableNames,
+  type ExpectedTable,
+  missingFromSchema,
+  type SchemaRow,
+  schemaMissingError,
+} from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/mysql-core';
-import { type BusTableNames, createBusTables } from './schema.js';
+import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
-function expectedTables(names: BusTableNames): { table: string; columns: string[]; indexes: string[] }[] {
+function expectedTables(names: BusTableNames): ExpectedTable[] {
   const { events, archive } = createBusTables(names);
   return [events, archive].map((table) => {
     const config = getTableConfig(table);
@@ -16,16 +22,16 @@ function expectedTables(names: BusTableNames): { table: string; columns: string[
   });
 }
 
-/** The schema query's rows: what exists of the bus tables in the connection's database. */
-export type SchemaRow = { kind: string; name: string };
+/** Runs a query of the schema and returns its rows (`kind`, `name`). */
+export type SchemaReader = (query: SQL) => Promise<SchemaRow[]>;
 
 /**
- * Lists what is missing of the bus tables in the connection's database (`table x`, `column x.y`,
- * `index x.z`), in the order of the schema; empty when everything this version reads is there.
- * `exists` tells whether any of the tables is there at all.
+ * What is missing of the bus tables in the connection's database (`table x`, `column x.y`,
+ * `index x.z`) and whether any of them exists: the one schema query, read by both `checkSchema`
+ * and `migrate`.
  */
 export async function missingSchema(
-  read: (query: SQL) => Promise<SchemaRow[]>,
+  read: SchemaReader,
   names: BusTableNames,
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
@@ -40,39 +46,14 @@ WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWE
 UNION ALL
 SELECT DISTINCT 'index', LOWER(CONCAT(TABLE_NAME, '.', INDEX_NAME)) FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWER(${archive}))`);
-  const have = new Set(found.map((r) => `${r.kind} ${String(r.name)}`));
-  const missing: string[] = [];
-  let exists = false;
-  for (const t of expected) {
-    const table = t.table.toLowerCase();
-    if (!have.has(`table ${table}`)) {
-      missing.push(`table ${t.table}`);
-      continue;
-    }
-    exists = true;
-    for (const c of t.columns) {
-      if (!have.has(`column ${table}.${c.toLowerCase()}`)) missing.push(`column ${t.table}.${c}`);
-    }
-    for (const i of t.indexes) {
-      if (!have.has(`index ${table}.${i.toLowerCase()}`)) missing.push(`index ${t.table}.${i}`);
-    }
-  }
-  return { missing, exists };
+  return missingFromSchema(expected, found);
 }
 
 /**
- * Throws `SCHEMA_MISSING` unless both bus tables exist in the connection's database with every
- * column and index this version reads, naming what is missing and the migration that creates it.
+ * Resolves when both bus tables exist with every column and index this version reads; else
+ * rejects with `SCHEMA_MISSING` naming what is missing and the migration that creates it.
  */
-export async function checkSchema(
-  read: (query: SQL) => Promise<SchemaRow[]>,
-  names: BusTableNames,
-): Promise<void> {
+export async function checkSchema(read: SchemaReader, names: BusTableNames): Promise<void> {
   const { missing } = await missingSchema(read, names);
-  if (missing.length === 0) return;
-  throw new BusError(
-    'SCHEMA_MISSING',
-    `the bus tables are missing or out of date (${missing.join(', ')}): run \`await migrate(db)\` from bus-mysql, or drizzle-kit generate and migrate with the tables of bus-mysql/schema in your schema (docs/mysql.md)`,
-    { value: missing },
-  );
+  if (missing.length > 0) throw schemaMissingError(missing, 'bus-mysql', 'docs/mysql.md');
 }

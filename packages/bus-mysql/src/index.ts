@@ -1,5 +1,7 @@
 /** MySQL 8.0+ / MariaDB 10.6+ driver for bus: the QueueStore, its Drizzle tables and migrations. */
+export type { MySqlTx, ServerInfo } from './client.js';
 export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js';
+export type { MySqlStoreOptions } from './options.js';
 export {
   assertIdentifier,
   type BusEventsArchiveTable,
@@ -14,10 +16,4 @@ export {
   longblob,
   resolveTableNames,
 } from './schema.js';
-export {
-  MySqlQueueStore,
-  type MySqlStoreOptions,
-  type MySqlTx,
-  mysqlStore,
-  type ServerInfo,
-} from './store.js';
+export { MySqlQueueStore, mysqlStore } from './store.js';

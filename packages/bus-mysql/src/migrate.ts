@@ -1,26 +1,25 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { BusError, isBusError } from 'bus-core';
-import { is, sql } from 'drizzle-orm';
-import { MySqlTransaction } from 'drizzle-orm/mysql-core';
-import { missingSchema, type SchemaRow } from './check-schema.js';
-import { mysqlErrorInfo, storeError } from './internal.js';
 import {
   assertIdentifier,
+  type BundledMigration,
   type BusTableNames,
-  DEFAULT_ARCHIVE_TABLE,
-  DEFAULT_EVENTS_TABLE,
+  DEFAULT_MIGRATIONS_TABLE,
+  planMigrations,
+  renameTables,
   resolveTableNames,
-} from './schema.js';
-import type { MySqlTx } from './store.js';
+  type SchemaRow,
+} from 'bus-core/driver';
+import { is, type SQLWrapper, sql } from 'drizzle-orm';
+import { MySqlTransaction } from 'drizzle-orm/mysql-core';
+import { missingSchema } from './check-schema.js';
+import type { MySqlTx } from './client.js';
+import { mysqlFailure } from './errors.js';
+import { BUNDLED_MIGRATIONS } from './migrations.generated.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends BusTableNames {
   /** Journal of applied migrations (default `bus_migrations`); one journal serves several table pairs. */
   migrationsTable?: string;
-  /** Folder of the drizzle-kit migrations (default: the `drizzle` folder shipped in this package). */
-  migrationsFolder?: string;
   /** Seconds to wait for another process's migration to finish (default 60). */
   lockTimeoutSeconds?: number;
 }
@@ -36,50 +35,49 @@ export interface MigrateResult {
   adopted: string[];
 }
 
-interface JournalEntry {
-  idx: number;
-  tag: string;
-}
-
-const BREAKPOINT = '--> statement-breakpoint';
-
-function defaultFolder(): string {
-  // src/migrate.ts and dist/index.{js,cjs} both sit one level below the package root.
-  return fileURLToPath(new URL('../drizzle/', import.meta.url));
-}
+/** MySQL's identifier limit, for the names `renameTables` derives. */
+const MAX_IDENTIFIER = 64;
 
 /**
- * Reads the committed migrations and renames the default tables to the configured ones.
- * Statements are split on drizzle-kit's breakpoints.
+ * The bundled migrations with the configured table names.
+ *
+ * @example
+ * const [init] = bundledMigrations({ eventsTable: 'jobs', archiveTable: 'jobs_done' });
  */
-export async function readMigrations(
-  folder: string,
-  names: Required<BusTableNames>,
-): Promise<{ tag: string; hash: string; statements: string[] }[]> {
-  const journalPath = `${folder.replace(/\/?$/, '/')}meta/_journal.json`;
-  const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: JournalEntry[] };
-  const entries = [...journal.entries].sort((a, b) => a.idx - b.idx);
-  const out: { tag: string; hash: string; statements: string[] }[] = [];
-  for (const entry of entries) {
-    const text = await readFile(`${folder.replace(/\/?$/, '/')}${entry.tag}.sql`, 'utf8');
-    const renamed = text
-      .replaceAll(`\`${DEFAULT_ARCHIVE_TABLE}\``, `\`${names.archiveTable}\``)
-      .replaceAll(`\`${DEFAULT_EVENTS_TABLE}\``, `\`${names.eventsTable}\``);
-    const statements = renamed
-      .split(BREAKPOINT)
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0);
-    out.push({ tag: entry.tag, hash: createHash('sha256').update(text).digest('hex'), statements });
+export function bundledMigrations(names: Required<BusTableNames>): BundledMigration[] {
+  return BUNDLED_MIGRATIONS.map((m) => ({
+    ...m,
+    statements: m.statements.map((s) => renameTables(s, names, '`', MAX_IDENTIFIER)),
+  }));
+}
+
+function checkOptions(options: MigrateOptions): { journal: string; timeout: number } {
+  if ('migrationsFolder' in options) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'migrate() no longer takes migrationsFolder: the migrations are bundled in the code of bus-mysql (nothing to copy when you bundle your app); remove the option',
+      { value: (options as { migrationsFolder?: unknown }).migrationsFolder },
+    );
   }
-  return out;
+  const journal = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
+  assertIdentifier(journal, 'migrationsTable');
+  const timeout = options.lockTimeoutSeconds ?? 60;
+  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 86_400) {
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `lockTimeoutSeconds must be an integer from 0 to 86400 (got ${timeout})`,
+      { value: timeout },
+    );
+  }
+  return { journal, timeout };
 }
 
 /**
- * Creates or upgrades the bus tables with the migrations committed in this package, for apps
- * that do not run drizzle-kit themselves. Safe to call at every start-up from every process: a
- * `GET_LOCK` serialises concurrent calls, and a journal table records each statement applied, so
- * a second call does nothing. Pass the database (a pool), not a transaction: MySQL commits DDL
- * implicitly.
+ * Creates or upgrades the bus tables with the migrations bundled in this package (what
+ * drizzle-kit generated from `bus-mysql/schema`), for apps that do not run drizzle-kit
+ * themselves. Safe to call at every start-up from every process: a `GET_LOCK` serialises
+ * concurrent calls, and a journal table records each statement applied, so a second call does
+ * nothing. Pass the database (a pool), not a transaction: MySQL commits DDL implicitly.
  *
  * @example
  * const db = drizzle(mysql.createPool(process.env.DATABASE_URL!));
@@ -88,36 +86,16 @@ export async function readMigrations(
  */
 export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promise<MigrateResult> {
   const names = resolveTableNames(options);
-  const journal = options.migrationsTable === undefined ? 'bus_migrations' : options.migrationsTable;
-  assertIdentifier(journal, 'migrationsTable');
-  const timeout = options.lockTimeoutSeconds ?? 60;
-  if (!Number.isInteger(timeout) || timeout < 0 || timeout > 86_400) {
-    throw new BusError(
-      'INVALID_ARGUMENT',
-      `lockTimeoutSeconds must be an integer from 0 to 86400 (got ${timeout})`,
-      {
-        value: timeout,
-      },
-    );
-  }
-  let migrations: Awaited<ReturnType<typeof readMigrations>>;
-  const folder = options.migrationsFolder ?? defaultFolder();
-  try {
-    migrations = await readMigrations(folder, names);
-  } catch (cause) {
-    throw new BusError('INVALID_CONFIG', `cannot read the migrations in ${folder}: ${String(cause)}`, {
-      cause,
-      value: folder,
-    });
-  }
+  const { journal, timeout } = checkOptions(options);
+  const migrations = bundledMigrations(names);
   const scope = `${names.eventsTable}/${names.archiveTable}`;
-  const journalTable = sql.identifier(journal);
+  const lockName = sql`CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope})))`;
 
   // GET_LOCK belongs to a connection: a transaction pins one connection of the pool for the whole
   // run (the DDL commits implicitly; the journal rows are written in autocommit mode after it).
   const run = async (tx: MySqlTx): Promise<MigrateResult> => {
     const [rows] = (await tx.execute(
-      sql`SELECT DATABASE() AS db, GET_LOCK(CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope}))), ${timeout}) AS locked`,
+      sql`SELECT DATABASE() AS db, GET_LOCK(${lockName}, ${timeout}) AS locked`,
     )) as unknown as [{ db: string | null; locked: number | null }[]];
     const lock = rows[0];
     if (lock?.db === null || lock?.db === undefined) {
@@ -136,91 +114,113 @@ export async function migrate(db: MySqlTx, options: MigrateOptions = {}): Promis
       );
     }
     try {
-      await tx.execute(
-        sql`CREATE TABLE IF NOT EXISTS ${journalTable} (
-              scope varchar(130) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-              tag varchar(190) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-              hash char(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-              statements_applied int NOT NULL,
-              statements_total int NOT NULL,
-              applied_at datetime(6) NULL,
-              PRIMARY KEY (scope, tag)
-            )`,
-      );
-      const [done] = (await tx.execute(
-        sql`SELECT tag, statements_applied FROM ${journalTable} WHERE scope = ${scope}`,
-      )) as unknown as [{ tag: string; statements_applied: number }[]];
-      const progress = new Map(done.map((r) => [r.tag, Number(r.statements_applied)]));
-      if (progress.size === 0) {
-        // No journal for these tables: they are new, or another tool made them (drizzle-kit from
-        // bus-mysql/schema). Complete tables are adopted; partial ones are refused, since running
-        // CREATE TABLE over them can only fail half way.
-        const { missing, exists } = await missingSchema(async (query) => {
-          const [rows] = (await tx.execute(query)) as unknown as [SchemaRow[]];
-          return rows;
-        }, names);
-        if (exists && missing.length === 0) {
-          for (const migration of migrations) {
-            await tx.execute(
-              sql`INSERT INTO ${journalTable} (scope, tag, hash, statements_applied, statements_total, applied_at)
-                  VALUES (${scope}, ${migration.tag}, ${migration.hash}, ${migration.statements.length},
-                    ${migration.statements.length}, UTC_TIMESTAMP(6))`,
-            );
-          }
-          return { applied: [], adopted: migrations.map((m) => m.tag) };
-        }
-        if (exists) {
-          throw new BusError(
-            'MIGRATION_FAILED',
-            `the bus tables exist but were not created by migrate() and lack ${missing.join(', ')}: keep migrating them the way they were made (drizzle-kit generate and migrate with bus-mysql/schema), or drop them and run migrate() again`,
-            { value: missing },
-          );
-        }
-      }
-      const applied: string[] = [];
-      for (const migration of migrations) {
-        let next = progress.get(migration.tag);
-        if (next === undefined) {
-          await tx.execute(
-            sql`INSERT INTO ${journalTable} (scope, tag, hash, statements_applied, statements_total)
-                VALUES (${scope}, ${migration.tag}, ${migration.hash}, 0, ${migration.statements.length})`,
-          );
-          next = 0;
-        }
-        if (next >= migration.statements.length) continue;
-        for (let i = next; i < migration.statements.length; i++) {
-          try {
-            await tx.execute(sql.raw(migration.statements[i]!));
-          } catch (cause) {
-            const info = mysqlErrorInfo(cause);
-            throw new BusError(
-              'MIGRATION_FAILED',
-              `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length}) failed: ${info.message}`,
-              { cause: info.error, value: migration.tag },
-            );
-          }
-          await tx.execute(
-            sql`UPDATE ${journalTable} SET statements_applied = ${i + 1},
-                  applied_at = ${i + 1 === migration.statements.length ? sql`UTC_TIMESTAMP(6)` : sql`NULL`}
-                WHERE scope = ${scope} AND tag = ${migration.tag}`,
-          );
-        }
-        applied.push(migration.tag);
-      }
-      return { applied, adopted: [] };
+      return await apply(tx, new Journal(tx, sql.identifier(journal), scope), migrations, names);
     } finally {
-      await tx
-        .execute(
-          sql`SELECT RELEASE_LOCK(CONCAT('bus_migrate:', SHA1(CONCAT(IFNULL(DATABASE(), ''), '/', ${scope}))))`,
-        )
-        .catch(() => undefined);
+      await tx.execute(sql`SELECT RELEASE_LOCK(${lockName})`).catch(() => undefined);
     }
   };
 
   try {
     return is(db, MySqlTransaction) ? await run(db) : await db.transaction((tx) => run(tx));
   } catch (error) {
-    if (isBusError(error)) throw error;
-    throw storeError('migrate', error, 'MIGRATION_FAILED');
+    throw mysqlFailure('migrate', error, 'MIGRATION_FAILED');
   }
+}
+
+/**
+ * The journal of one table pair. MySQL commits each DDL statement by itself, so a migration
+ * cannot be rolled back: the journal counts the statements applied, and a migration that stopped
+ * half-way (a process died) goes on from the next one.
+ */
+class Journal {
+  constructor(
+    private readonly tx: MySqlTx,
+    private readonly table: SQLWrapper,
+    private readonly scope: string,
+  ) {}
+
+  /** Creates the journal table if needed; returns each recorded tag's statements applied. */
+  async progress(): Promise<Map<string, number>> {
+    await this.tx.execute(
+      sql`CREATE TABLE IF NOT EXISTS ${this.table} (
+            scope varchar(130) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            tag varchar(190) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            hash char(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+            statements_applied int NOT NULL,
+            statements_total int NOT NULL,
+            applied_at datetime(6) NULL,
+            PRIMARY KEY (scope, tag)
+          )`,
+    );
+    const [done] = (await this.tx.execute(
+      sql`SELECT tag, statements_applied FROM ${this.table} WHERE scope = ${this.scope}`,
+    )) as unknown as [{ tag: string; statements_applied: number }[]];
+    return new Map(done.map((r) => [r.tag, Number(r.statements_applied)]));
+  }
+
+  /** Records `migration` with `applied` of its statements done (all: finished now). */
+  async start(migration: BundledMigration, applied: number): Promise<void> {
+    const total = migration.statements.length;
+    await this.tx.execute(
+      sql`INSERT INTO ${this.table} (scope, tag, hash, statements_applied, statements_total, applied_at)
+          VALUES (${this.scope}, ${migration.tag}, ${migration.hash}, ${applied}, ${total},
+                  ${applied === total ? sql`UTC_TIMESTAMP(6)` : sql`NULL`})`,
+    );
+  }
+
+  /** Records that the first `applied` statements of `migration` ran. */
+  async advance(migration: BundledMigration, applied: number): Promise<void> {
+    const finished = applied === migration.statements.length;
+    await this.tx.execute(
+      sql`UPDATE ${this.table} SET statements_applied = ${applied},
+            applied_at = ${finished ? sql`UTC_TIMESTAMP(6)` : sql`NULL`}
+          WHERE scope = ${this.scope} AND tag = ${migration.tag}`,
+    );
+  }
+}
+
+async function apply(
+  tx: MySqlTx,
+  journal: Journal,
+  migrations: BundledMigration[],
+  names: Required<BusTableNames>,
+): Promise<MigrateResult> {
+  const progress = await journal.progress();
+  const complete = new Set(
+    migrations.filter((m) => (progress.get(m.tag) ?? -1) >= m.statements.length).map((m) => m.tag),
+  );
+  // The schema decides only while the journal holds nothing for these tables (new tables, or
+  // tables another tool made); with entries, even of an unfinished migration, the journal does.
+  const schema =
+    progress.size === 0
+      ? await missingSchema(async (query) => {
+          const [rows] = (await tx.execute(query)) as unknown as [SchemaRow[]];
+          return rows;
+        }, names)
+      : { missing: [], exists: false };
+  const plan = planMigrations({ migrations, recorded: complete, schema, driver: 'bus-mysql' });
+  if (plan.kind === 'adopt') {
+    for (const migration of plan.migrations) await journal.start(migration, migration.statements.length);
+    return { applied: [], adopted: plan.migrations.map((m) => m.tag) };
+  }
+  const applied: string[] = [];
+  for (const migration of plan.migrations) {
+    const from = progress.get(migration.tag);
+    if (from === undefined) await journal.start(migration, 0);
+    for (let i = from ?? 0; i < migration.statements.length; i++) {
+      try {
+        await tx.execute(sql.raw(migration.statements[i]!));
+      } catch (cause) {
+        if (isBusError(cause)) throw cause;
+        throw mysqlFailure(
+          `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length})`,
+          cause,
+          'MIGRATION_FAILED',
+        );
+      }
+      await journal.advance(migration, i + 1);
+    }
+    applied.push(migration.tag);
+  }
+  return { applied, adopted: [] };
 }

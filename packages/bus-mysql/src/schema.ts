@@ -1,4 +1,4 @@
-import { BusError } from 'bus-core';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -11,24 +11,14 @@ import {
   mysqlTable,
 } from 'drizzle-orm/mysql-core';
 
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,63}$/i;
-
-/**
- * Throws `INVALID_IDENTIFIER` unless `name` is a plain SQL identifier (letters, digits and `_`,
- * not starting with a digit, at most 64 characters), so a table name can never inject SQL.
- *
- * @example
- * assertIdentifier('bus_events', 'eventsTable');
- */
-export function assertIdentifier(name: unknown, what: string): asserts name is string {
-  if (typeof name !== 'string' || !IDENTIFIER.test(name)) {
-    throw new BusError(
-      'INVALID_IDENTIFIER',
-      `${what} must match /^[a-z_][a-z0-9_]{0,63}$/i (got ${JSON.stringify(name)})`,
-      { value: name },
-    );
-  }
-}
+// The helpers users import from here today, now shared by both drivers (bus-core/driver).
+export {
+  assertIdentifier,
+  type BusTableNames,
+  DEFAULT_ARCHIVE_TABLE,
+  DEFAULT_EVENTS_TABLE,
+  resolveTableNames,
+} from 'bus-core/driver';
 
 /** msgpack bytes in a `longblob` (drizzle-orm 0.45 has no blob column). */
 export const longblob = customType<{ data: Uint8Array; driverData: Buffer }>({
@@ -43,8 +33,9 @@ export const longblob = customType<{ data: Uint8Array; driverData: Buffer }>({
   },
 });
 
-// Queue, event and handler names are ASCII by bus-core's rules; a binary collation makes `queue = ?`
-// exact and case-sensitive, like the JavaScript that wrote them, and keeps the claim index small.
+// Queue, event and handler names are ASCII by bus-core's rules, at most 200 characters
+// (CONTRACT_LIMITS.maxNameLength); a binary collation makes `queue = ?` exact and case-sensitive,
+// like the JavaScript that wrote them, and keeps the claim index small.
 const asciiName = customType<{ data: string; config: { length: number } }>({
   dataType(config) {
     return `varchar(${config?.length ?? 200}) CHARACTER SET ascii COLLATE ascii_bin`;
@@ -69,20 +60,12 @@ const utf8Text = customType<{ data: string }>({
 // whatever the server's or the session's time zone; drizzle's `mode: 'date'` reads them as UTC.
 const utcNow = sql`(UTC_TIMESTAMP(6))`;
 
-/** Names of the two tables. */
-export interface BusTableNames {
-  /** The hot table of live rows (default `bus_events`). */
-  eventsTable?: string;
-  /** Finished rows (default `bus_events_archive`). */
-  archiveTable?: string;
-}
-
 function eventsTable(name: string) {
   return mysqlTable(
     name,
     {
       id: bigint('id', { mode: 'bigint', unsigned: true }).autoincrement().primaryKey(),
-      queue: asciiName('queue', { length: 100 }).notNull(),
+      queue: asciiName('queue', { length: 200 }).notNull(),
       eventName: asciiName('event_name', { length: 200 }).notNull(),
       handlerName: asciiName('handler_name', { length: 200 }).notNull(),
       payload: longblob('payload').notNull(),
@@ -100,9 +83,9 @@ function eventsTable(name: string) {
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
       // (priority, scheduled_at, id) order. With locked_until second, leased rows sit in another
       // part of the index, so the claim walks available rows only (MySQL has no partial index);
-      // the rescuer clears expired leases back to NULL.
+      // a retry (from settle or rescue) or a release sets locked_until back to NULL.
       index('claim_idx').on(t.queue, t.lockedUntil, t.priority, t.scheduledAt, t.id),
-      // The rescuer's `locked_until < now` scan.
+      // listExpired's `locked_until < now` scan, oldest lease end first.
       index('locked_until_idx').on(t.lockedUntil),
     ],
   );
@@ -113,7 +96,7 @@ function archiveTable(name: string) {
     name,
     {
       id: bigint('id', { mode: 'bigint', unsigned: true }).primaryKey(),
-      queue: asciiName('queue', { length: 100 }).notNull(),
+      queue: asciiName('queue', { length: 200 }).notNull(),
       eventName: asciiName('event_name', { length: 200 }).notNull(),
       handlerName: asciiName('handler_name', { length: 200 }).notNull(),
       payload: longblob('payload').notNull(),
@@ -146,36 +129,6 @@ export interface BusTables {
   archive: BusEventsArchiveTable;
 }
 
-/** Default name of the live-events table. */
-export const DEFAULT_EVENTS_TABLE = 'bus_events';
-/** Default name of the archive table. */
-export const DEFAULT_ARCHIVE_TABLE = 'bus_events_archive';
-
-/**
- * Resolves and validates table names (defaults `bus_events` / `bus_events_archive`); throws
- * `INVALID_IDENTIFIER` on a name that is not a plain SQL identifier.
- *
- * @example
- * resolveTableNames({ eventsTable: 'jobs' }); // { eventsTable: 'jobs', archiveTable: 'bus_events_archive' }
- */
-export function resolveTableNames(names: BusTableNames = {}): Required<BusTableNames> {
-  // Only `undefined` means "the default": an explicit null or '' is a mistake worth an error.
-  const eventsTable = names.eventsTable === undefined ? DEFAULT_EVENTS_TABLE : names.eventsTable;
-  const archiveTable = names.archiveTable === undefined ? DEFAULT_ARCHIVE_TABLE : names.archiveTable;
-  assertIdentifier(eventsTable, 'eventsTable');
-  assertIdentifier(archiveTable, 'archiveTable');
-  if (eventsTable.toLowerCase() === archiveTable.toLowerCase()) {
-    throw new BusError(
-      'INVALID_IDENTIFIER',
-      `eventsTable and archiveTable must differ (both ${eventsTable})`,
-      {
-        value: archiveTable,
-      },
-    );
-  }
-  return { eventsTable, archiveTable };
-}
-
 /**
  * Builds the Drizzle tables of a bus under custom names, for your own drizzle-kit schema.
  *
@@ -183,7 +136,7 @@ export function resolveTableNames(names: BusTableNames = {}): Required<BusTableN
  * // drizzle/schema.ts of your app
  * export const { events: jobs, archive: jobsArchive } = createBusTables({ eventsTable: 'jobs', archiveTable: 'jobs_archive' });
  */
-export function createBusTables(names: BusTableNames = {}): BusTables {
+export function createBusTables(names: BusTableNames | null = {}): BusTables {
   const resolved = resolveTableNames(names);
   return { events: eventsTable(resolved.eventsTable), archive: archiveTable(resolved.archiveTable) };
 }

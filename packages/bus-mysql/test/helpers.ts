@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { encodePayload } from 'bus-core';
+import type { ArchivedEventRow, EventRow, ListArchiveParams, NewEventRow, QueueStore } from 'bus-core/driver';
 import { drizzle } from 'drizzle-orm/mysql2';
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
+import { TEST_MYSQL_URL, unreachable } from '../../../test-support/databases.js';
+import type { MySqlTx } from '../src/index.js';
 import { migrate } from '../src/migrate.js';
-import type { MySqlTx } from '../src/store.js';
 
-/** The MariaDB/MySQL server the tests run against (root with no password by default). */
-export const MYSQL_URL = process.env.BUS_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+/** The MariaDB/MySQL server the tests run against (`BUS_TEST_MYSQL_URL`, root with no password by default). */
+export const MYSQL_URL = TEST_MYSQL_URL;
 
 /** A database of its own for one test file, so files run in parallel. */
 export interface TestDatabase {
@@ -32,10 +35,7 @@ export async function createTestDatabase(
   try {
     admin = await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 5000 });
   } catch (cause) {
-    throw new Error(
-      `the test database at ${MYSQL_URL} is unreachable (set BUS_MYSQL_URL): ${String(cause)}`,
-      { cause },
-    );
+    throw unreachable('mysql', MYSQL_URL, cause);
   }
   await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
   await admin.query(`USE \`${name}\``);
@@ -71,4 +71,34 @@ export async function truncate(
 ): Promise<void> {
   await t.admin.query(`TRUNCATE TABLE \`${events}\``);
   await t.admin.query(`TRUNCATE TABLE \`${archive}\``);
+}
+
+/** A row for `insert` with harmless defaults (contract v2: one `due`). */
+export function row(over: Partial<NewEventRow> = {}): NewEventRow {
+  return {
+    queue: 'q',
+    eventName: 'test.event',
+    handlerName: 'test.handler',
+    payload: encodePayload({ n: 0 }),
+    maxRetries: 0,
+    priority: 0,
+    due: 0,
+    ...over,
+  };
+}
+
+/** Live rows through the store's inspection, every row unless filtered. */
+export function live(
+  store: QueueStore<any>,
+  filter: Omit<ListArchiveParams, 'limit' | 'status'> = {},
+): Promise<EventRow[]> {
+  return store.inspect.listEvents({ limit: 10_000, ...filter });
+}
+
+/** Archived rows through the store's inspection, every row unless filtered. */
+export function archived(
+  store: QueueStore<any>,
+  filter: Omit<ListArchiveParams, 'limit'> = {},
+): Promise<ArchivedEventRow[]> {
+  return store.inspect.listArchive({ limit: 10_000, ...filter });
 }

@@ -1,0 +1,45 @@
+import { BusError } from 'bus-core';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
+
+/** Options of `mysqlStore`. */
+export interface MySqlStoreOptions extends BusTableNames {
+  /**
+   * Also write each payload as JSON into the `payload_json` column (default false), for reading
+   * rows with SQL or a dashboard; costs a decode and a JSON text per published row.
+   */
+  jsonPayload?: boolean;
+}
+
+/** The options as the store uses them. */
+export interface ResolvedStoreOptions {
+  tables: Readonly<Required<BusTableNames>>;
+  jsonPayload: boolean;
+}
+
+/**
+ * Checks `mysqlStore`'s options and applies the defaults; a mistake is an `INVALID_CONFIG` (or,
+ * for a table name, `INVALID_IDENTIFIER`) BusError naming the option.
+ */
+export function resolveStoreOptions(options: MySqlStoreOptions | null | undefined): ResolvedStoreOptions {
+  if (options !== undefined && options !== null && typeof options !== 'object') {
+    throw new BusError('INVALID_CONFIG', `mysqlStore options must be an object (got ${String(options)})`, {
+      value: options,
+    });
+  }
+  if (options != null && 'deadlockRetries' in options) {
+    // Retries after a conflict happen in one place, with one budget: bus-core's (the store
+    // rejects with STORE_CONFLICT). A silently ignored option would hide that change.
+    throw new BusError(
+      'INVALID_CONFIG',
+      'mysqlStore no longer takes deadlockRetries: deadlocks and lock-wait timeouts are retried by bus-core (the store reports them as STORE_CONFLICT); remove the option',
+      { value: (options as { deadlockRetries?: unknown }).deadlockRetries },
+    );
+  }
+  const jsonPayload = options?.jsonPayload ?? false;
+  if (typeof jsonPayload !== 'boolean') {
+    throw new BusError('INVALID_CONFIG', `jsonPayload must be a boolean (got ${String(jsonPayload)})`, {
+      value: jsonPayload,
+    });
+  }
+  return { tables: Object.freeze(resolveTableNames(options)), jsonPayload };
+}

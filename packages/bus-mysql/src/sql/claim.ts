@@ -1,0 +1,37 @@
+import type { ClaimedEvent, ClaimParams } from 'bus-core/driver';
+import { sql } from 'drizzle-orm';
+import { idList, intLiteral, micros } from '../encode.js';
+import { CLAIM_COLUMNS, claimedEvent } from '../rows.js';
+import { type StoreContext, select, transact } from '../run.js';
+
+/**
+ * `QueueStore.claim`: one READ COMMITTED transaction of two statements, a locking read that
+ * returns the rows and an update of them by primary key.
+ */
+export async function claim(ctx: StoreContext, params: ClaimParams): Promise<ClaimedEvent[]> {
+  return transact(ctx, 'claim', async (tx) => {
+    // The locking read must walk claim_idx in order and stop at LIMIT: a plan that sorts reads,
+    // and FOR UPDATE locks, every available row of the queue, and concurrent claimers then skip
+    // them all. claim_idx is (queue, locked_until, priority, scheduled_at, id): for one queue's
+    // unleased rows it is already in claim order, and FORCE INDEX keeps the optimizer off
+    // locked_until_idx whatever the statistics say (a test checks the plan). The read returns
+    // the rows themselves, so the update by primary key is the only other statement (neither
+    // server has UPDATE … RETURNING, and MariaDB refuses LIMIT in an IN subquery).
+    const rows = await select(
+      tx,
+      sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (claim_idx)
+          WHERE queue = ${params.queue} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
+          ORDER BY priority, scheduled_at, id
+          LIMIT ${intLiteral(params.limit)}
+          FOR UPDATE SKIP LOCKED`,
+    );
+    if (rows.length === 0) return [];
+    await tx.execute(
+      sql`UPDATE ${ctx.events}
+          SET attempts = attempts + 1, locked_by = ${params.workerId},
+              locked_until = UTC_TIMESTAMP(6) + INTERVAL ${micros(params.leaseMs)} MICROSECOND
+          WHERE id IN (${idList(rows.map((r) => String(r.row_id)))})`,
+    );
+    return rows.map(claimedEvent);
+  });
+}

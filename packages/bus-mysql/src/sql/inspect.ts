@@ -1,0 +1,74 @@
+import {
+  type ArchivedEventRow,
+  type EventRow,
+  type ListArchiveParams,
+  type ListEventsParams,
+  type QueueCounts,
+  QueueCountsTally,
+  type StoreInspection,
+} from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
+import { idList, intLiteral } from '../encode.js';
+import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow } from '../rows.js';
+import { read, type StoreContext, select } from '../run.js';
+
+/** The WHERE clause of a listing: every given filter, ids inlined as literals. */
+function where(params: ListArchiveParams): SQL {
+  const conditions: SQL[] = [];
+  if (params.queue !== undefined) conditions.push(sql`queue = ${params.queue}`);
+  if (params.ids !== undefined) conditions.push(sql`id IN (${idList(params.ids)})`);
+  if (params.afterId !== undefined) conditions.push(sql`id > ${idList([params.afterId])}`);
+  if (params.status !== undefined) conditions.push(sql`status = ${params.status}`);
+  return conditions.length === 0 ? sql`` : sql`WHERE ${sql.join(conditions, sql` AND `)}`;
+}
+
+/** `StoreInspection.listEvents`: live rows in id order (the primary key: no sort). */
+export async function listEvents(ctx: StoreContext, params: ListEventsParams): Promise<EventRow[]> {
+  const query = sql`SELECT ${EVENT_COLUMNS} FROM ${ctx.events} ${where(params)} ORDER BY id LIMIT ${intLiteral(params.limit)}`;
+  return (await read('listEvents', () => select(ctx.db, query))).map(eventRow);
+}
+
+/** `StoreInspection.listArchive`: archived rows in id order. */
+export async function listArchive(ctx: StoreContext, params: ListArchiveParams): Promise<ArchivedEventRow[]> {
+  const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${ctx.archive} ${where(params)} ORDER BY id LIMIT ${intLiteral(params.limit)}`;
+  return (await read('listArchive', () => select(ctx.db, query))).map(archivedEventRow);
+}
+
+/** `StoreInspection.countByQueue`: one grouped read of each table, judged against the database's now. */
+export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
+  const [live, archived] = await read('countByQueue', async () => [
+    await select(
+      ctx.db,
+      sql`SELECT queue,
+                 SUM(locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)) AS available,
+                 SUM(locked_until IS NULL AND scheduled_at > UTC_TIMESTAMP(6)) AS scheduled,
+                 SUM(locked_until IS NOT NULL) AS running,
+                 SUM(last_error IS NOT NULL) AS retrying
+          FROM ${ctx.events} GROUP BY queue`,
+    ),
+    await select(ctx.db, sql`SELECT queue, status, COUNT(*) AS n FROM ${ctx.archive} GROUP BY queue, status`),
+  ]);
+  const tally = new QueueCountsTally();
+  for (const r of live) {
+    const c = tally.of(String(r.queue));
+    c.available = Number(r.available);
+    c.scheduled = Number(r.scheduled);
+    c.running = Number(r.running);
+    c.retrying = Number(r.retrying);
+  }
+  for (const r of archived) {
+    const c = tally.of(String(r.queue));
+    if (r.status === 'completed') c.archivedCompleted = Number(r.n);
+    else c.archivedFailed = Number(r.n);
+  }
+  return tally.list();
+}
+
+/** The store's `inspect` member: the functions above on one context. */
+export function inspection(ctx: StoreContext): StoreInspection {
+  return Object.freeze({
+    listEvents: (params: ListEventsParams) => listEvents(ctx, params),
+    listArchive: (params: ListArchiveParams) => listArchive(ctx, params),
+    countByQueue: () => countByQueue(ctx),
+  });
+}
