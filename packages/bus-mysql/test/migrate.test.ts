@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,10 +7,18 @@ import { generateMySQLDrizzleJson, generateMySQLMigration } from 'drizzle-kit/ap
 import { getTableConfig } from 'drizzle-orm/mysql-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busEvents, busEventsArchive, createBusTables, migrate, mysqlStore } from '../src/index.js';
-import { readMigrations } from '../src/migrate.js';
-import { createTestDatabase, type TestDatabase } from './helpers.js';
+import { bundledMigrations } from '../src/migrate.js';
+import { BUNDLED_MIGRATIONS } from '../src/migrations.generated.js';
+import { archived, createTestDatabase, row, type TestDatabase } from './helpers.js';
 
-const folder = join(dirname(fileURLToPath(import.meta.url)), '..', 'drizzle');
+const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
+const folder = join(pkg, 'drizzle');
+const TAGS = journal_tags();
+function journal_tags(): string[] {
+  return (
+    JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
+  ).entries.map((e) => e.tag);
+}
 const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as {
   entries: { idx: number; tag: string }[];
 };
@@ -21,7 +30,8 @@ const split = (text: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
-const FIX = 'run `pnpm --filter bus-mysql exec drizzle-kit generate` after `pnpm build` and commit ./drizzle';
+const FIX =
+  'run `pnpm --filter bus-mysql generate` after `pnpm build` and commit ./drizzle and src/migrations.generated.ts';
 
 describe('committed migrations (offline)', () => {
   it('src/schema.ts matches the latest snapshot: nothing left to generate', async () => {
@@ -41,8 +51,17 @@ describe('committed migrations (offline)', () => {
     }
   });
 
-  it('renames only the table names for custom tables', async () => {
-    const [init] = await readMigrations(folder, { eventsTable: 'jobs', archiveTable: 'jobs_done' });
+  it('the migrations embedded for migrate() are those in drizzle/', () => {
+    const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'embed-migrations.mjs'), '--check'], {
+      cwd: pkg,
+      encoding: 'utf8',
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(BUNDLED_MIGRATIONS.map((m) => m.tag)).toEqual(TAGS);
+  });
+
+  it('renames only the table names for custom tables', () => {
+    const [init] = bundledMigrations({ eventsTable: 'jobs', archiveTable: 'jobs_done' });
     const text = init!.statements.join('\n');
     expect(text).not.toContain('`bus_events`');
     expect(text).not.toContain('`bus_events_archive`');
@@ -95,7 +114,7 @@ describe('migrate(db)', () => {
   it('concurrent calls are serialised: one applies, the others find it done; the tables match schema.ts', async () => {
     const pools = Array.from({ length: 4 }, () => t.open({ connectionLimit: 2 }).db);
     const results = await Promise.all(pools.map((db) => migrate(db)));
-    expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], ['0000_init']]);
+    expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], TAGS]);
     expect(await describeTable('bus_events')).toEqual(expectedTable(busEvents));
     expect(await describeTable('bus_events_archive')).toEqual(expectedTable(busEventsArchive));
     expect((await migrate(t.db)).applied).toEqual([]);
@@ -104,56 +123,44 @@ describe('migrate(db)', () => {
     )) as unknown as [
       { scope: string; statements_applied: number; statements_total: number; applied_at: unknown }[],
     ];
-    expect(journalRows).toHaveLength(1);
-    expect(journalRows[0]).toMatchObject({ scope: 'bus_events/bus_events_archive' });
-    expect(journalRows[0]!.statements_applied).toBe(journalRows[0]!.statements_total);
-    expect(journalRows[0]!.applied_at).not.toBeNull();
+    expect(journalRows).toHaveLength(TAGS.length);
+    for (const entry of journalRows) {
+      expect(entry).toMatchObject({ scope: 'bus_events/bus_events_archive' });
+      expect(entry.statements_applied).toBe(entry.statements_total);
+      expect(entry.applied_at).not.toBeNull();
+    }
   });
 
   it('custom table names: migrated and usable by a store with the same names', async () => {
     const names = { eventsTable: 'jobs', archiveTable: 'jobs_done' };
-    expect((await migrate(t.db, names)).applied).toEqual(['0000_init']);
+    expect((await migrate(t.db, names)).applied).toEqual(TAGS);
     expect((await migrate(t.db, names)).applied).toEqual([]);
     const tables = createBusTables(names);
     expect(await describeTable('jobs')).toEqual(expectedTable(tables.events));
     expect(await describeTable('jobs_done')).toEqual(expectedTable(tables.archive));
 
-    const store = mysqlStore(t.db, names);
-    const [id] = await store.insert({
-      rows: [
-        {
-          queue: 'q',
-          eventName: 'e',
-          handlerName: 'h',
-          payload: encodePayload({ n: 1 }),
-          payloadJson: '{"n":1}',
-          maxRetries: 0,
-          priority: 0,
-          delayMs: 0,
-          runAt: null,
-        },
-      ],
-    });
+    const store = mysqlStore(t.db, { ...names, jsonPayload: true });
+    const [id] = await store.insert({ rows: [row({ payload: encodePayload({ n: 1 }) })] });
     const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 });
     expect(claimed!.id).toBe(id);
     await store.settle({
       workerId: 'w',
       outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
     });
-    expect((await store.listArchive()).map((a) => [a.id, a.payloadJson])).toEqual([[id, { n: 1 }]]);
-    expect(await mysqlStore(t.db).listArchive()).toEqual([]);
+    expect((await archived(store)).map((a) => [a.id, a.payloadJson])).toEqual([[id, { n: 1 }]]);
+    expect(await archived(mysqlStore(t.db))).toEqual([]);
   });
 
   it('resumes a migration that stopped half-way, from the journal', async () => {
     const names = { eventsTable: 'half', archiveTable: 'half_done' };
-    const [init] = await readMigrations(folder, names);
+    const [init] = bundledMigrations(names);
     // As if a process died after the first statement: table created, journal says 1 of n.
     await t.admin.query(init!.statements[0]!);
     await t.admin.query(
       'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total) VALUES (?, ?, ?, 1, ?)',
       ['half/half_done', init!.tag, init!.hash, init!.statements.length],
     );
-    expect((await migrate(t.db, names)).applied).toEqual(['0000_init']);
+    expect((await migrate(t.db, names)).applied).toEqual(TAGS);
     expect(Object.keys((await describeTable('half')).indexes).sort()).toEqual([
       'PRIMARY',
       'claim_idx',
@@ -176,9 +183,10 @@ describe('migrate(db)', () => {
   it('adopts complete tables that drizzle-kit created, and records them in its journal', async () => {
     const names = { eventsTable: 'kit', archiveTable: 'kit_done' };
     // What drizzle-kit migrate runs for a schema with these tables: the committed SQL.
-    for (const statement of (await readMigrations(folder, names))[0]!.statements)
-      await t.admin.query(statement);
-    expect(await migrate(t.db, names)).toEqual({ applied: [], adopted: ['0000_init'] });
+    for (const migration of bundledMigrations(names)) {
+      for (const statement of migration.statements) await t.admin.query(statement);
+    }
+    expect(await migrate(t.db, names)).toEqual({ applied: [], adopted: TAGS });
     expect(await migrate(t.db, names)).toEqual({ applied: [], adopted: [] });
   });
 
@@ -197,6 +205,33 @@ describe('migrate(db)', () => {
     await t.admin.query('CREATE VIEW clash_done AS SELECT 1 AS x');
     const error = await migrateError(names);
     expect(error.message).toMatch(/migration 0000_init \(statement \d+ of \d+\) failed: .*clash_done/);
+  });
+
+  it('upgrades tables made by an earlier version from where its journal stopped (0000_init only)', async () => {
+    const names = { eventsTable: 'old', archiveTable: 'old_done' };
+    const [init] = bundledMigrations(names);
+    for (const statement of init!.statements) await t.admin.query(statement);
+    await t.admin.query(
+      'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total, applied_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))',
+      ['old/old_done', init!.tag, init!.hash, init!.statements.length, init!.statements.length],
+    );
+    // A queue name of the contract's full length fails on the old 100-character column.
+    const long = 'q'.repeat(200);
+    const before = await mysqlStore(t.db, names)
+      .insert({ rows: [row({ queue: long })] })
+      .catch((e: unknown) => e);
+    expect(isBusError(before, 'STORE_FAILED'), String(before)).toBe(true);
+    expect((await migrate(t.db, names)).applied).toEqual(TAGS.slice(1));
+    const tables = createBusTables(names);
+    expect(await describeTable('old')).toEqual(expectedTable(tables.events));
+    const [id] = await mysqlStore(t.db, names).insert({ rows: [row({ queue: long })] });
+    expect(id).toMatch(/^\d+$/);
+  });
+
+  it('refuses options it no longer takes, naming why', async () => {
+    const error = await migrate(t.db, { migrationsFolder: '/x' } as never).catch((e: unknown) => e);
+    expect(isBusError(error, 'INVALID_CONFIG'), String(error)).toBe(true);
+    expect(String(error)).toContain('bundled');
   });
 
   it('needs a connection with a default database', async () => {
