@@ -1,6 +1,6 @@
 import type { QueueStore } from 'bus-core';
 
-type Method = Exclude<keyof QueueStore, 'capabilities' | 'listen'>;
+type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect'>;
 
 /**
  * A custom store: wraps any store and times each call, for metrics. Whatever a store adds or
@@ -8,12 +8,12 @@ type Method = Exclude<keyof QueueStore, 'capabilities' | 'listen'>;
  */
 export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   readonly capabilities: QueueStore<TTx>['capabilities'];
-  readonly listen: QueueStore<TTx>['listen'];
+  readonly inspect: QueueStore<TTx>['inspect'];
   readonly stats = new Map<string, { calls: number; ms: number }>();
 
   constructor(private readonly inner: QueueStore<TTx>) {
     this.capabilities = inner.capabilities;
-    this.listen = inner.listen?.bind(inner);
+    this.inspect = inner.inspect;
   }
 
   insert: QueueStore<TTx>['insert'] = (p) => this.#time('insert', () => this.inner.insert(p));
@@ -22,16 +22,14 @@ export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   extendLeases: QueueStore<TTx>['extendLeases'] = (p) =>
     this.#time('extendLeases', () => this.inner.extendLeases(p));
   release: QueueStore<TTx>['release'] = (p) => this.#time('release', () => this.inner.release(p));
+  listExpired: QueueStore<TTx>['listExpired'] = (p) =>
+    this.#time('listExpired', () => this.inner.listExpired(p));
   rescue: QueueStore<TTx>['rescue'] = (p) => this.#time('rescue', () => this.inner.rescue(p));
   prune: QueueStore<TTx>['prune'] = (p) => this.#time('prune', () => this.inner.prune(p));
   now: QueueStore<TTx>['now'] = () => this.#time('now', () => this.inner.now());
   checkSchema: QueueStore<TTx>['checkSchema'] = () =>
     this.#time('checkSchema', () => this.inner.checkSchema());
-  listEvents: QueueStore<TTx>['listEvents'] = (p) => this.#time('listEvents', () => this.inner.listEvents(p));
-  listArchive: QueueStore<TTx>['listArchive'] = (p) =>
-    this.#time('listArchive', () => this.inner.listArchive(p));
-  countByQueue: QueueStore<TTx>['countByQueue'] = () =>
-    this.#time('countByQueue', () => this.inner.countByQueue());
+  listen: QueueStore<TTx>['listen'] = (p) => this.#time('listen', () => this.inner.listen(p));
 
   transaction<T>(fn: (tx: TTx) => Promise<T>): Promise<T> {
     return this.#time('transaction', () => this.inner.transaction(fn));

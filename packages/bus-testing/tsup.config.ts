@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/conformance.ts', 'src/vite.ts'],
+  // Named entries: the conformance suite lives in a folder but ships as dist/conformance.*.
+  entry: { index: 'src/index.ts', conformance: 'src/conformance/index.ts', vite: 'src/vite.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -56,8 +56,12 @@ export async function publishedEvents<P>(
   store: QueueStore<any>,
   event: EventDefinition<P>,
 ): Promise<PublishedEvent<P>[]> {
-  const live = (await store.listEvents()).filter((r) => r.eventName === event.name);
-  const archived = (await store.listArchive()).filter((r) => r.eventName === event.name);
+  const live = (await everyRow((afterId) => store.inspect.listEvents({ afterId, limit: PAGE }))).filter(
+    (r) => r.eventName === event.name,
+  );
+  const archived = (await everyRow((afterId) => store.inspect.listArchive({ afterId, limit: PAGE }))).filter(
+    (r) => r.eventName === event.name,
+  );
   return [
     ...live.map((r) => ({
       id: r.id,
@@ -74,6 +78,20 @@ export async function publishedEvents<P>(
       state: r.status,
     })),
   ];
+}
+
+const PAGE = 10_000;
+
+/** Every row a paged list call returns, following `afterId` from page to page. */
+async function everyRow<R extends { id: string }>(page: (afterId: string | undefined) => Promise<R[]>) {
+  const rows: R[] = [];
+  let afterId: string | undefined;
+  for (;;) {
+    const next = await page(afterId);
+    rows.push(...next);
+    if (next.length < PAGE) return rows;
+    afterId = next[next.length - 1]!.id;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 export { type Clock, ManualClock, systemClock } from './clock.js';
-export type { ConformanceTarget } from './conformance-target.js';
+export type { TestRunner } from './conformance/runner.js';
+export type { ConformanceTarget } from './conformance/target.js';
 export {
   assertPublished,
   type PublishedEvent,

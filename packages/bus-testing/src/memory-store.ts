@@ -1,25 +1,24 @@
+import { BusError, type QueueStore, type StoreCapabilities } from 'bus-core';
 import {
-  type ArchivedEventRow,
-  BusError,
   type ClaimedEvent,
   type ClaimParams,
-  type EventRow,
+  type ExpiredEvent,
   type ExtendLeasesParams,
   type InsertParams,
-  type ListArchiveParams,
-  type ListEventsParams,
+  type ListExpiredParams,
+  type ListenParams,
   type PruneParams,
-  type QueueCounts,
-  QueueCountsTally,
-  type QueueStore,
+  payloadJsonOf,
   type ReleaseParams,
   type RescueParams,
   type SettleOutcome,
   type SettleParams,
   type SettleResult,
-  type StoreCapabilities,
-} from 'bus-core';
+  type Subscription,
+} from 'bus-core/driver';
 import { type Clock, systemClock } from './clock.js';
+import { MemoryInspection } from './memory-inspect.js';
+import { compareIds, type LiveRow, MemoryTables } from './memory-tables.js';
 
 /**
  * The in-memory store's transaction: writes made through it apply at commit and vanish on
@@ -29,8 +28,15 @@ export interface MemoryTx {
   readonly kind: 'memory-tx';
 }
 
+/** A write inside a transaction: checked, then applied, when the transaction commits. */
+interface Effect {
+  /** Throws when the write can no longer be made (a row it settles changed hands meanwhile). */
+  check(): void;
+  apply(): void;
+}
+
 interface TxState extends MemoryTx {
-  effects: (() => void)[];
+  effects: Effect[];
   open: boolean;
 }
 
@@ -38,6 +44,23 @@ interface TxState extends MemoryTx {
 export interface MemoryStoreOptions {
   /** "Database time"; a `ManualClock` lets tests move it. */
   clock?: Clock;
+  /**
+   * Fill `payloadJson` of every row (the SQL stores' JSON column), as a SQL store with the same
+   * option does, so tests can read payloads as JSON. Default false: `payloadJson` is null.
+   */
+  jsonPayload?: boolean;
+  /**
+   * Work on the tables of another memory store (and by default its clock), as two SQL stores
+   * with different options work on one database: e.g. one with `jsonPayload` beside one without.
+   */
+  tablesOf?: MemoryStore;
+}
+
+/** Which rows a fenced write may touch: held by a worker, and for rescue, with the lease run out. */
+interface Fence {
+  workerId: string;
+  attempt: number;
+  expiredOnly: boolean;
 }
 
 /**
@@ -45,47 +68,62 @@ export interface MemoryStoreOptions {
  * suite as the SQL stores; it is not durable and not shared between processes.
  */
 export class MemoryStore implements QueueStore<MemoryTx> {
-  readonly capabilities: StoreCapabilities = Object.freeze({ notify: false, transactionalCompletion: true });
+  readonly capabilities: StoreCapabilities = Object.freeze({ notify: false });
   readonly clock: Clock;
-  readonly #rows = new Map<string, EventRow>();
-  readonly #archive = new Map<string, ArchivedEventRow>();
-  #nextId = 1n;
+  readonly inspect: MemoryInspection;
+  readonly #jsonPayload: boolean;
+  readonly #tables: MemoryTables;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.clock = options.clock ?? systemClock;
+    this.#tables = options.tablesOf === undefined ? new MemoryTables() : options.tablesOf.#tables;
+    this.clock = options.clock ?? options.tablesOf?.clock ?? systemClock;
+    this.#jsonPayload = options.jsonPayload === true;
+    this.inspect = new MemoryInspection(this.#tables, this.clock);
   }
 
   async insert(params: InsertParams<MemoryTx>): Promise<string[]> {
     const tx = this.#tx(params.tx);
     const now = this.clock.now();
-    const rows: EventRow[] = params.rows.map((r) => ({
-      id: String(this.#nextId++),
+    // Rows of one event share one payload array: its JSON is made once.
+    const json = new Map<Uint8Array, string>();
+    const jsonOf = (payload: Uint8Array): string | null => {
+      if (!this.#jsonPayload) return null;
+      let text = json.get(payload);
+      if (text === undefined) {
+        text = payloadJsonOf(payload);
+        json.set(payload, text);
+      }
+      return text;
+    };
+    const rows: LiveRow[] = params.rows.map((r) => ({
+      id: this.#tables.nextId(),
       queue: r.queue,
       eventName: r.eventName,
       handlerName: r.handlerName,
       payload: Uint8Array.from(r.payload),
-      payloadJson: r.payloadJson === null ? null : JSON.parse(r.payloadJson),
+      payloadJson: jsonOf(r.payload),
       attempts: 0,
       maxRetries: r.maxRetries,
       // An integer column has no -0; the SQL stores give 0 back.
       priority: r.priority === 0 ? 0 : r.priority,
-      scheduledAt: r.runAt ? new Date(r.runAt.getTime()) : new Date(now.getTime() + r.delayMs),
+      scheduledAt: typeof r.due === 'number' ? new Date(now.getTime() + r.due) : new Date(r.due.getTime()),
       lockedUntil: null,
       lockedBy: null,
       lastError: null,
       createdAt: now,
     }));
-    const apply = () => {
-      for (const row of rows) this.#rows.set(row.id, row);
-    };
-    if (tx) tx.effects.push(apply);
-    else apply();
+    this.#write(tx, {
+      check() {},
+      apply: () => {
+        for (const row of rows) this.#tables.live.set(row.id, row);
+      },
+    });
     return rows.map((r) => r.id);
   }
 
   async claim(params: ClaimParams): Promise<ClaimedEvent[]> {
     const now = this.clock.now();
-    const due = [...this.#rows.values()]
+    const due = [...this.#tables.live.values()]
       .filter((r) => r.queue === params.queue && r.lockedUntil === null && r.scheduledAt <= now)
       .sort(
         (a, b) =>
@@ -114,26 +152,20 @@ export class MemoryStore implements QueueStore<MemoryTx> {
 
   async settle(params: SettleParams<MemoryTx>): Promise<SettleResult> {
     const tx = this.#tx(params.tx);
-    const held = params.outcomes.filter((o) => this.#holds(params.workerId, o.id, o.attempt));
-    if (tx) {
-      tx.effects.push(() => {
-        const lost = held.find((o) => !this.#holds(params.workerId, o.id, o.attempt));
-        if (lost)
-          throw new BusError('LEASE_LOST', `row ${lost.id} changed hands before commit`, { value: lost.id });
-        for (const o of held) this.#apply(o);
-      });
-    } else {
-      for (const o of held) this.#apply(o);
-    }
-    return { settled: held.map((o) => o.id) };
+    const fenced = params.outcomes.map((outcome) => ({
+      outcome,
+      fence: { workerId: params.workerId, attempt: outcome.attempt, expiredOnly: false },
+    }));
+    return { settled: this.#applyFenced(fenced, tx) };
   }
 
   async extendLeases(params: ExtendLeasesParams): Promise<string[]> {
     const until = new Date(this.clock.now().getTime() + params.leaseMs);
     const kept: string[] = [];
     for (const e of params.events) {
-      if (!this.#holds(params.workerId, e.id, e.attempt)) continue;
-      this.#rows.get(e.id)!.lockedUntil = until;
+      const row = this.#held(e.id, { workerId: params.workerId, attempt: e.attempt, expiredOnly: false });
+      if (row === undefined) continue;
+      row.lockedUntil = until;
       kept.push(e.id);
     }
     return kept;
@@ -142,40 +174,50 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   async release(params: ReleaseParams): Promise<string[]> {
     const released: string[] = [];
     for (const e of params.events) {
-      if (!this.#holds(params.workerId, e.id, e.attempt)) continue;
-      const row = this.#rows.get(e.id)!;
+      const row = this.#held(e.id, { workerId: params.workerId, attempt: e.attempt, expiredOnly: false });
+      if (row === undefined) continue;
       row.lockedBy = null;
       row.lockedUntil = null;
-      row.attempts -= 1;
+      row.attempts = e.attempt - 1;
       released.push(e.id);
     }
     return released;
   }
 
-  async rescue(params: RescueParams): Promise<number> {
+  async listExpired(params: ListExpiredParams): Promise<ExpiredEvent[]> {
     const now = this.clock.now();
-    let n = 0;
-    for (const row of this.#rows.values()) {
-      if (n >= params.limit) break;
-      if (row.lockedUntil === null || row.lockedUntil >= now) continue;
-      row.lockedUntil = null;
-      row.lockedBy = null;
-      row.lastError = params.error;
-      n++;
-    }
-    return n;
+    const queues = new Set(params.queues);
+    return [...this.#tables.live.values()]
+      .filter((r) => queues.has(r.queue) && r.lockedUntil !== null && r.lockedUntil < now)
+      .sort((a, b) => a.lockedUntil!.getTime() - b.lockedUntil!.getTime() || compareIds(a.id, b.id))
+      .slice(0, params.limit)
+      .map((r) => ({
+        id: r.id,
+        queue: r.queue,
+        eventName: r.eventName,
+        handlerName: r.handlerName,
+        attempts: r.attempts,
+        maxRetries: r.maxRetries,
+        workerId: r.lockedBy!,
+      }));
+  }
+
+  async rescue(params: RescueParams): Promise<string[]> {
+    const fenced = params.decisions.map((decision) => ({
+      outcome: decision,
+      fence: { workerId: decision.workerId, attempt: decision.attempt, expiredOnly: true },
+    }));
+    return this.#applyFenced(fenced, undefined);
   }
 
   async prune(params: PruneParams): Promise<number> {
     const cutoff = this.clock.now().getTime() - params.olderThanMs;
-    let n = 0;
-    for (const [id, row] of this.#archive) {
-      if (n >= params.limit) break;
-      if (row.finishedAt.getTime() >= cutoff) continue;
-      this.#archive.delete(id);
-      n++;
-    }
-    return n;
+    const old = [...this.#tables.archive.values()]
+      .filter((r) => r.finishedAt.getTime() < cutoff)
+      .sort((a, b) => a.finishedAt.getTime() - b.finishedAt.getTime() || compareIds(a.id, b.id))
+      .slice(0, params.limit);
+    for (const row of old) this.#tables.archive.delete(row.id);
+    return old.length;
   }
 
   async now(): Promise<Date> {
@@ -189,49 +231,52 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     const tx: TxState = { kind: 'memory-tx', effects: [], open: true };
     try {
       const result = await fn(tx);
-      for (const effect of tx.effects) effect();
+      // All or nothing: every write is checked before any is applied.
+      for (const effect of tx.effects) effect.check();
+      for (const effect of tx.effects) effect.apply();
       return result;
     } finally {
       tx.open = false;
     }
   }
 
-  async listEvents(params: ListEventsParams = {}): Promise<EventRow[]> {
-    return select([...this.#rows.values()], params).map((r) => ({
-      ...r,
-      payload: Uint8Array.from(r.payload),
-    }));
-  }
-
-  async listArchive(params: ListArchiveParams = {}): Promise<ArchivedEventRow[]> {
-    const rows = select([...this.#archive.values()], params).filter(
-      (r) => params.status === undefined || r.status === params.status,
+  /** No other process can insert into this store's memory: there is nothing to listen to. */
+  async listen(_params: ListenParams): Promise<Subscription> {
+    throw new BusError(
+      'UNSUPPORTED',
+      'the in-memory store has no notifications (capabilities.notify is false)',
     );
-    return rows.map((r) => ({ ...r, payload: Uint8Array.from(r.payload) }));
   }
 
-  async countByQueue(): Promise<QueueCounts[]> {
-    const now = this.clock.now();
-    const tally = new QueueCountsTally();
-    for (const row of this.#rows.values()) {
-      const c = tally.of(row.queue);
-      if (row.lockedUntil !== null) c.running++;
-      else if (row.scheduledAt <= now) c.available++;
-      else c.scheduled++;
-      if (row.lastError !== null) c.retrying++;
-    }
-    for (const row of this.#archive.values()) {
-      const c = tally.of(row.queue);
-      if (row.status === 'completed') c.archivedCompleted++;
-      else c.archivedFailed++;
-    }
-    return tally.list();
-  }
-
-  /** Empties both tables (for tests that reuse one store). */
+  /** Empties both tables (for tests that reuse one store); ids go on from where they were. */
   clear(): void {
-    this.#rows.clear();
-    this.#archive.clear();
+    this.#tables.live.clear();
+    this.#tables.archive.clear();
+  }
+
+  /** `settle` and `rescue`: the outcomes whose fence holds, applied now or at the commit of `tx`. */
+  #applyFenced(items: { outcome: SettleOutcome; fence: Fence }[], tx: TxState | undefined): string[] {
+    const held = items.filter((i) => this.#held(i.outcome.id, i.fence) !== undefined);
+    this.#write(tx, {
+      check: () => {
+        // A database would have locked these rows until the commit; memory checks them again.
+        const lost = held.find((i) => this.#held(i.outcome.id, i.fence) === undefined);
+        if (lost !== undefined) {
+          throw new BusError('LEASE_LOST', `row ${lost.outcome.id} changed hands before the commit`, {
+            value: lost.outcome.id,
+          });
+        }
+      },
+      apply: () => {
+        for (const i of held) this.#apply(i.outcome);
+      },
+    });
+    return held.map((i) => i.outcome.id);
+  }
+
+  #write(tx: TxState | undefined, effect: Effect): void {
+    if (tx === undefined) effect.apply();
+    else tx.effects.push(effect);
   }
 
   #tx(tx: MemoryTx | undefined): TxState | undefined {
@@ -245,47 +290,41 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     return state;
   }
 
-  #holds(workerId: string, id: string, attempt: number): boolean {
-    const row = this.#rows.get(id);
-    return (
-      row !== undefined && row.lockedBy === workerId && row.attempts === attempt && row.lockedUntil !== null
-    );
+  /** The row `id` when its fence holds: leased by the worker for that attempt (and expired, for rescue). */
+  #held(id: string, fence: Fence): LiveRow | undefined {
+    const row = this.#tables.live.get(id);
+    if (
+      row === undefined ||
+      row.lockedUntil === null ||
+      row.lockedBy !== fence.workerId ||
+      row.attempts !== fence.attempt
+    ) {
+      return undefined;
+    }
+    if (fence.expiredOnly && row.lockedUntil >= this.clock.now()) return undefined;
+    return row;
   }
 
   #apply(outcome: SettleOutcome): void {
-    const row = this.#rows.get(outcome.id)!;
+    const row = this.#tables.live.get(outcome.id)!;
+    const now = this.clock.now();
     if (outcome.kind === 'retry') {
-      row.scheduledAt = new Date(this.clock.now().getTime() + outcome.delayMs);
+      row.scheduledAt = new Date(now.getTime() + outcome.delayMs);
       row.lockedBy = null;
       row.lockedUntil = null;
       row.lastError = outcome.error;
       return;
     }
-    this.#rows.delete(outcome.id);
+    this.#tables.live.delete(outcome.id);
     if (!outcome.archive) return;
     const { scheduledAt: _s, lockedUntil: _l, lockedBy: _b, ...rest } = row;
-    this.#archive.set(row.id, {
+    this.#tables.archive.set(row.id, {
       ...rest,
       status: outcome.kind,
       lastError: outcome.kind === 'failed' ? outcome.error : row.lastError,
-      finishedAt: this.clock.now(),
+      finishedAt: now,
     });
   }
-}
-
-function compareIds(a: string, b: string): number {
-  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
-}
-
-function select<R extends { id: string; queue: string }>(
-  rows: R[],
-  params: { queue?: string; ids?: string[]; limit?: number },
-): R[] {
-  const ids = params.ids ? new Set(params.ids) : undefined;
-  return rows
-    .filter((r) => (params.queue === undefined || r.queue === params.queue) && (!ids || ids.has(r.id)))
-    .sort((a, b) => compareIds(a.id, b.id))
-    .slice(0, params.limit ?? Number.POSITIVE_INFINITY);
 }
 
 /**

@@ -1,8 +1,9 @@
-import { encodePayload, type NewEventRow } from 'bus-core';
+import { encodePayload } from 'bus-core';
+import type { NewEventRow } from 'bus-core/driver';
 
 /**
- * A row for `QueueStore.insert` with harmless defaults, for tests that drive a store directly
- * (the conformance suite, a driver's own store tests).
+ * A row for `QueueStore.insert` with harmless defaults (queue `q`, due at once), for tests that
+ * drive a store directly (the conformance suite, a driver's own store tests).
  *
  * @example
  * await store.insert({ rows: [newEventRow({ queue: 'email', priority: -1 })] });
@@ -13,11 +14,9 @@ export function newEventRow(over: Partial<NewEventRow> = {}): NewEventRow {
     eventName: 'test.event',
     handlerName: 'test.handler',
     payload: encodePayload({ n: 0 }),
-    payloadJson: null,
     maxRetries: 0,
     priority: 0,
-    delayMs: 0,
-    runAt: null,
+    due: 0,
     ...over,
   };
 }

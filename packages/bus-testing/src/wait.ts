@@ -3,7 +3,7 @@
  * `message`: tests wait on conditions with a deadline instead of sleeping and hoping.
  *
  * @example
- * await waitFor(async () => (await store.listEvents()).length === 0, { message: 'queue drained' });
+ * await waitFor(async () => (await bus.inspect.events()).length === 0, { message: 'queue drained' });
  */
 export async function waitFor<T>(
   condition: () => T | Promise<T>,

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import {
   createBus,
   defineEvent,
@@ -6,9 +7,10 @@ import {
   type QueueStore,
   Registry,
 } from 'bus-core';
-import { expect } from 'vitest';
-import { runUntilIdle } from './helpers.js';
-import { newEventRow } from './new-event-row.js';
+import { isRowId, payloadJsonOf } from 'bus-core/driver';
+import { runUntilIdle } from '../helpers.js';
+import { newEventRow } from '../new-event-row.js';
+import { assertBytes, untilPast } from './support.js';
 
 // Store round trips that every store passes on any client it accepts: the drivers run them once
 // per client option that changes how rows come back, and the conformance suite runs them too.
@@ -19,13 +21,15 @@ const QUEUE = 'opts';
 const EVENT = `opts.event 'single' "double", {braced} \\back\\slash NULL`;
 const HANDLER = 'opts_handler,with_commas';
 const WORKER = `w '1' "1"`;
-const JSON_PAYLOAD = JSON.stringify({ snake_key: 'v', nested_obj: { inner_key: [1, null, 'x'] } });
+// Snake-case keys, which a camel-casing client option must leave alone inside the JSON column.
+const JSON_VALUE = { snake_key: 'v', nested_obj: { inner_key: [1, null, 'x'] } };
 const ERROR_TEXT = `failed: 'single' "double" \\ back, {brace} NULL\n second line ü 🚀`;
 
 /**
  * One pass over every store operation on empty tables, with hostile strings (quotes of both
  * kinds, backslashes, braces, commas, NULL, unicode) in every text column: insert, claim in
- * priority order, extend, a mixed settle with archive, list, count, retry, release, rescue, prune.
+ * priority order, extend, a mixed settle with archive, list, count, retry, release, listExpired,
+ * rescue, prune. The JSON column is checked when the store writes it (its `jsonPayload` option).
  * A driver runs it once per client option that changes how rows come back; the suite runs it too.
  *
  * @example
@@ -33,44 +37,43 @@ const ERROR_TEXT = `failed: 'single' "double" \\ back, {brace} NULL\n second lin
  */
 export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void> {
   const dbNow = (await store.now()).getTime();
-  expect(Math.abs(dbNow - Date.now())).toBeLessThan(5_000);
-  const payloads = [0, 1, 2, 3].map((n) => encodePayload({ n, text: `p${n} ü` }));
+  assert.ok(Math.abs(dbNow - Date.now()) < 5_000, 'the database clock is close to the host clock');
+  const payloads = [0, 1, 2, 3].map((n) => encodePayload(n === 0 ? JSON_VALUE : { n, text: `p${n} ü` }));
   const rows = payloads.map((payload, n) =>
     newEventRow({
       queue: QUEUE,
       eventName: EVENT,
       handlerName: HANDLER,
       payload,
-      payloadJson: n === 0 ? JSON_PAYLOAD : null,
       maxRetries: 3,
       priority: n === 3 ? 0 : -n,
-      delayMs: n === 3 ? 3_600_000 : 0,
+      due: n === 3 ? 3_600_000 : 0,
     }),
   );
   const ids = await store.insert({ rows });
-  expect(ids).toHaveLength(4);
-  for (const id of ids) expect(id).toMatch(/^[0-9]+$/);
+  assert.equal(ids.length, 4);
+  for (const id of ids) assert.ok(isRowId(id), `${id} is a row id`);
 
   const claimed = await store.claim({ queue: QUEUE, limit: 10, workerId: WORKER, leaseMs: 30_000 });
   // Priority order: -2, -1, 0 (the fourth row is not due).
-  expect(claimed.map((c) => c.id)).toEqual([ids[2], ids[1], ids[0]]);
+  assert.deepEqual(
+    claimed.map((c) => c.id),
+    [ids[2], ids[1], ids[0]],
+  );
   for (const c of claimed) {
     const n = ids.indexOf(c.id);
-    expect(c).toMatchObject({
-      queue: QUEUE,
-      eventName: EVENT,
-      handlerName: HANDLER,
-      attempts: 1,
-      maxRetries: 3,
-      priority: n === 0 ? 0 : -n,
-    });
-    expect(Buffer.from(c.payload)).toEqual(Buffer.from(payloads[n]!));
-    expect(c.payload.constructor).toBe(Uint8Array);
-    expect(Math.abs(c.createdAt.getTime() - dbNow)).toBeLessThan(5_000);
+    assert.deepEqual(
+      [c.queue, c.eventName, c.handlerName, c.attempts, c.maxRetries, c.priority],
+      [QUEUE, EVENT, HANDLER, 1, 3, n === 0 ? 0 : -n],
+    );
+    assertBytes(c.payload, payloads[n]!, `payload of row ${n}`);
+    assert.equal(c.payload.constructor, Uint8Array);
+    assert.ok(Math.abs(c.createdAt.getTime() - dbNow) < 5_000, 'createdAt in database time');
   }
   const held = claimed.map((c) => ({ id: c.id, attempt: c.attempts }));
-  expect((await store.extendLeases({ workerId: WORKER, events: held, leaseMs: 60_000 })).sort()).toEqual(
-    [...ids.slice(0, 3)].sort(),
+  assert.deepEqual(
+    (await store.extendLeases({ workerId: WORKER, events: held, leaseMs: 60_000 })).sort(),
+    ids.slice(0, 3).sort(),
   );
 
   const settled = await store.settle({
@@ -81,29 +84,41 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
       { id: ids[2]!, attempt: 1, kind: 'retry', delayMs: 0, error: ERROR_TEXT },
     ],
   });
-  expect(settled.settled.sort()).toEqual([...ids.slice(0, 3)].sort());
+  assert.deepEqual(settled.settled.sort(), ids.slice(0, 3).sort());
 
-  const archived = await store.listArchive({ queue: QUEUE });
-  expect(archived.map((a) => [a.id, a.status, a.lastError, a.attempts])).toEqual([
-    [ids[0], 'completed', null, 1],
-    [ids[1], 'failed', ERROR_TEXT, 1],
-  ]);
-  expect(archived[0]!.payloadJson).toEqual(JSON.parse(JSON_PAYLOAD));
-  expect(Buffer.from(archived[0]!.payload)).toEqual(Buffer.from(payloads[0]!));
-  expect(archived[0]!.eventName).toBe(EVENT);
-  expect(archived[0]!.finishedAt.getTime()).toBeGreaterThanOrEqual(archived[0]!.createdAt.getTime());
-  expect(Math.abs(archived[0]!.finishedAt.getTime() - dbNow)).toBeLessThan(5_000);
-  expect((await store.listArchive({ ids: [ids[1]!], status: 'failed' })).map((a) => a.id)).toEqual([ids[1]]);
+  const archived = await store.inspect.listArchive({ queue: QUEUE, limit: 10 });
+  assert.deepEqual(
+    archived.map((a) => [a.id, a.status, a.lastError, a.attempts]),
+    [
+      [ids[0], 'completed', null, 1],
+      [ids[1], 'failed', ERROR_TEXT, 1],
+    ],
+  );
+  const json = archived[0]!.payloadJson;
+  if (json !== null) assert.deepEqual(json, JSON.parse(payloadJsonOf(payloads[0]!)), 'the JSON column');
+  assertBytes(archived[0]!.payload, payloads[0]!, 'archived payload');
+  assert.equal(archived[0]!.eventName, EVENT);
+  assert.ok(archived[0]!.finishedAt.getTime() >= archived[0]!.createdAt.getTime());
+  assert.ok(Math.abs(archived[0]!.finishedAt.getTime() - dbNow) < 5_000, 'finishedAt in database time');
+  assert.deepEqual(
+    (await store.inspect.listArchive({ ids: [ids[1]!], status: 'failed', limit: 10 })).map((a) => a.id),
+    [ids[1]],
+  );
 
-  const live = await store.listEvents({ queue: QUEUE });
-  expect(live.map((e) => [e.id, e.attempts, e.lastError, e.lockedBy, e.lockedUntil])).toEqual([
-    [ids[2], 1, ERROR_TEXT, null, null],
-    [ids[3], 0, null, null, null],
-  ]);
+  const live = await store.inspect.listEvents({ queue: QUEUE, limit: 10 });
+  assert.deepEqual(
+    live.map((e) => [e.id, e.attempts, e.lastError, e.lockedBy, e.lockedUntil]),
+    [
+      [ids[2], 1, ERROR_TEXT, null, null],
+      [ids[3], 0, null, null, null],
+    ],
+  );
   // Database time, read back as UTC whatever the client's time zone or date parsing say.
-  expect(Math.abs(live[1]!.scheduledAt.getTime() - dbNow - 3_600_000)).toBeLessThan(5_000);
-  expect(live[1]!.payloadJson).toBeNull();
-  expect(await store.countByQueue()).toEqual([
+  assert.ok(Math.abs(live[1]!.scheduledAt.getTime() - dbNow - 3_600_000) < 5_000, 'due in an hour');
+  if (live[1]!.payloadJson !== null) {
+    assert.deepEqual(live[1]!.payloadJson, JSON.parse(payloadJsonOf(payloads[3]!)));
+  }
+  assert.deepEqual(await store.inspect.countByQueue(), [
     {
       queue: QUEUE,
       available: 1,
@@ -117,20 +132,30 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
 
   // The retry comes back with its attempt counted; release hands it back uncounted.
   const [again] = await store.claim({ queue: QUEUE, limit: 10, workerId: 'w2', leaseMs: 30_000 });
-  expect([again?.id, again?.attempts]).toEqual([ids[2], 2]);
-  expect(await store.release({ workerId: 'w2', events: [{ id: ids[2]!, attempt: 2 }] })).toEqual([ids[2]]);
-  expect((await store.listEvents({ ids: [ids[2]!] }))[0]?.attempts).toBe(1);
-  expect(await store.rescue({ limit: 10, error: 'rescued' })).toBe(0);
-  expect(await store.prune({ olderThanMs: 0, limit: 10 })).toBe(2);
+  assert.deepEqual([again?.id, again?.attempts], [ids[2], 2]);
+  assert.deepEqual(await store.release({ workerId: 'w2', events: [{ id: ids[2]!, attempt: 2 }] }), [ids[2]]);
+  assert.equal((await store.inspect.listEvents({ ids: [ids[2]!], limit: 1 }))[0]?.attempts, 1);
+  assert.deepEqual(await store.listExpired({ queues: [QUEUE], limit: 10 }), []);
+  assert.deepEqual(
+    await store.rescue({
+      decisions: [
+        { kind: 'retry', id: ids[2]!, attempt: 1, workerId: 'w2', delayMs: 0, error: 'not expired' },
+      ],
+    }),
+    [],
+  );
+  await untilPast(store, archived[1]!.finishedAt);
+  assert.equal(await store.prune({ olderThanMs: 0, limit: 10 }), 2);
 
   // A plain completion without archive (one statement on MariaDB: DELETE … RETURNING).
   const [plain] = await store.claim({ queue: QUEUE, limit: 1, workerId: 'w3', leaseMs: 30_000 });
-  expect(
+  assert.deepEqual(
     await store.settle({
       workerId: 'w3',
       outcomes: [{ id: plain!.id, attempt: plain!.attempts, kind: 'completed', archive: false }],
     }),
-  ).toEqual({ settled: [plain!.id] });
+    { settled: [plain!.id] },
+  );
 }
 
 const LoadEvent = defineEvent<{ n: number; name: string }>('opts.bus-event');
@@ -177,14 +202,17 @@ export async function busRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void> {
     ]);
     await store.transaction((tx) => bus.publishTxn(tx, LoadEvent, { n: 3, name: 'three' }));
     await runUntilIdle(bus, { timeoutMs: 15_000 });
-    const archived = await store.listArchive({ queue: 'opts-bus' });
-    expect(archived.map((a) => [a.status, a.attempts])).toEqual([
-      ['completed', 2],
-      ['completed', 2],
-      ['completed', 2],
-    ]);
-    expect(await store.listEvents({ queue: 'opts-bus' })).toEqual([]);
-    expect([...runs.entries()].sort()).toEqual([
+    const archived = await store.inspect.listArchive({ queue: 'opts-bus', limit: 10 });
+    assert.deepEqual(
+      archived.map((a) => [a.status, a.attempts]),
+      [
+        ['completed', 2],
+        ['completed', 2],
+        ['completed', 2],
+      ],
+    );
+    assert.deepEqual(await store.inspect.listEvents({ queue: 'opts-bus', limit: 10 }), []);
+    assert.deepEqual([...runs.entries()].sort(), [
       [1, 2],
       [2, 2],
       [3, 2],

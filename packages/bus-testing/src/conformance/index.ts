@@ -1,0 +1,58 @@
+import { claimTests } from './claim.js';
+import { SuiteContext } from './context.js';
+import { coreGuaranteeTests } from './core-guarantees.js';
+import { endToEndTests } from './end-to-end.js';
+import { insertTests } from './insert.js';
+import { inspectTests } from './inspect.js';
+import { leaseTests } from './leases.js';
+import { listenTests } from './listen.js';
+import { clockAndSchemaTests } from './now.js';
+import { payloadTests } from './payloads.js';
+import { pruneTests } from './prune.js';
+import { rescueTests } from './rescue.js';
+import type { TestRunner } from './runner.js';
+import { settleTests } from './settle.js';
+import type { ConformanceTarget } from './target.js';
+import { transactionTests } from './transactions.js';
+
+export { HOSTILE_STRINGS } from './payloads.js';
+export { busRoundTrip, storeRoundTrip } from './round-trip.js';
+export type { TestFn, TestRunner } from './runner.js';
+export type { ConformanceTarget } from './target.js';
+
+/**
+ * The store contract suite (`bus-testing/conformance`): every written rule of `QueueStore` (the
+ * contract in `bus-core/driver`), checked by calling the store directly, one area per file, plus
+ * a handful of checks through the bus. Every store passes it unchanged; a difference is a bug.
+ * It registers its tests with the given runner and asserts with `node:assert`, so it runs under
+ * vitest, node:test, jest or mocha and does not load any runner itself.
+ *
+ * @example
+ * import { afterAll, beforeAll, beforeEach, describe, it } from 'vitest';
+ * const store = new MemoryStore();
+ * runConformanceSuite(
+ *   { name: 'memory', setup: async () => store, reset: async () => store.clear(), teardown: async () => {} },
+ *   { describe, it, beforeAll, afterAll, beforeEach },
+ * );
+ */
+export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner: TestRunner): void {
+  const s = new SuiteContext(target, runner);
+  runner.describe(`store conformance: ${target.name}`, () => {
+    runner.beforeAll(() => s.setup());
+    runner.afterAll(() => target.teardown());
+    runner.beforeEach(() => target.reset());
+    insertTests(s);
+    claimTests(s);
+    settleTests(s);
+    leaseTests(s);
+    rescueTests(s);
+    pruneTests(s);
+    inspectTests(s);
+    payloadTests(s);
+    transactionTests(s);
+    listenTests(s);
+    clockAndSchemaTests(s);
+    coreGuaranteeTests(s);
+    endToEndTests(s);
+  });
+}

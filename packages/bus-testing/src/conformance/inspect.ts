@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import type { QueueCounts } from 'bus-core';
+import type { SuiteContext } from './context.js';
+import { claim, held, insert, numericOrder, row, untilExpired } from './support.js';
+
+/** `inspect`: list filters (queue, ids, afterId, status, limit) in id order, and every counter of countByQueue. */
+export function inspectTests(s: SuiteContext): void {
+  const { describe, it } = s.runner;
+
+  describe('inspect.listEvents', () => {
+    it('lists in id order and applies queue, ids, afterId and limit together', async () => {
+      const ids = await insert(
+        s.store,
+        Array.from({ length: 24 }, (_, n) => row({ queue: n % 2 === 0 ? 'even' : 'odd', priority: n })),
+      );
+      const all = await s.store.inspect.listEvents({ limit: 100 });
+      assert.deepEqual(
+        all.map((r) => r.id),
+        numericOrder(ids),
+        'numeric id order',
+      );
+      const even = ids.filter((_, n) => n % 2 === 0);
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ queue: 'even', limit: 100 })).map((r) => r.id),
+        even,
+      );
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ queue: 'even', limit: 3 })).map((r) => r.id),
+        even.slice(0, 3),
+        'limit',
+      );
+      const picked = [ids[3]!, ids[0]!, ids[10]!, String(BigInt(ids[23]!) + 1_000_000n)];
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ ids: picked, limit: 100 })).map((r) => r.id),
+        [ids[0], ids[3], ids[10]],
+        'ids, in id order, a missing id matching nothing',
+      );
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ ids: picked, queue: 'even', limit: 100 })).map((r) => r.id),
+        [ids[0], ids[10]],
+        'ids and queue',
+      );
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ afterId: ids[20]!, limit: 100 })).map((r) => r.id),
+        ids.slice(21),
+        'afterId',
+      );
+      assert.deepEqual(
+        (await s.store.inspect.listEvents({ afterId: ids[20]!, queue: 'odd', limit: 100 })).map((r) => r.id),
+        [ids[21], ids[23]],
+        'afterId and queue',
+      );
+      assert.deepEqual(await s.store.inspect.listEvents({ queue: 'nobody', limit: 100 }), []);
+    });
+
+    it('pages through every row with afterId', async () => {
+      const ids = await insert(
+        s.store,
+        Array.from({ length: 23 }, () => row()),
+      );
+      const seen: string[] = [];
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await s.store.inspect.listEvents({ limit: 5, ...(afterId ? { afterId } : {}) });
+        seen.push(...page.map((r) => r.id));
+        if (page.length < 5) break;
+        afterId = page[page.length - 1]!.id;
+      }
+      assert.deepEqual(seen, numericOrder(ids));
+    });
+
+    it('takes up to maxIds ids and maxListLimit rows', async () => {
+      const ids = await insert(
+        s.store,
+        Array.from({ length: 1_000 }, () => row()),
+      );
+      assert.equal((await s.store.inspect.listEvents({ ids, limit: 10_000 })).length, 1_000);
+      assert.equal((await s.store.inspect.listEvents({ limit: 10_000 })).length, 1_000);
+    });
+  });
+
+  describe('inspect.listArchive', () => {
+    it('applies queue, ids, afterId, status and limit, in id order', async () => {
+      const done: string[] = [];
+      const failed: string[] = [];
+      for (let n = 0; n < 8; n++) {
+        const queue = n < 4 ? 'a1' : 'a2';
+        const c = await held(s.store, { queue });
+        const outcome = n % 2 === 0 ? 'completed' : 'failed';
+        await s.store.settle({
+          workerId: 'w',
+          outcomes: [
+            outcome === 'completed'
+              ? { kind: 'completed', id: c.id, attempt: 1, archive: true }
+              : { kind: 'failed', id: c.id, attempt: 1, archive: true, error: `e${n}` },
+          ],
+        });
+        (outcome === 'completed' ? done : failed).push(c.id);
+      }
+      const all = [...done, ...failed];
+      const list = (p: Parameters<typeof s.store.inspect.listArchive>[0]) =>
+        s.store.inspect.listArchive(p).then((rows) => rows.map((r) => r.id));
+      assert.deepEqual(await list({ limit: 100 }), numericOrder(all));
+      assert.deepEqual(await list({ status: 'completed', limit: 100 }), numericOrder(done));
+      assert.deepEqual(await list({ status: 'failed', limit: 100 }), numericOrder(failed));
+      assert.deepEqual(
+        await list({ status: 'failed', queue: 'a2', limit: 100 }),
+        numericOrder(failed).slice(2),
+      );
+      assert.deepEqual(await list({ status: 'completed', limit: 1 }), numericOrder(done).slice(0, 1));
+      assert.deepEqual(await list({ ids: [done[0]!, failed[3]!], status: 'completed', limit: 100 }), [
+        done[0],
+      ]);
+      const ordered = numericOrder(all);
+      assert.deepEqual(await list({ afterId: ordered[5]!, limit: 100 }), ordered.slice(6));
+      assert.deepEqual(await list({ queue: 'nobody', limit: 100 }), []);
+    });
+  });
+
+  describe('inspect.countByQueue', () => {
+    it('counts available, scheduled, running, retrying and archived rows per queue, in queue-name order', async () => {
+      const zero = {
+        available: 0,
+        scheduled: 0,
+        running: 0,
+        retrying: 0,
+        archivedCompleted: 0,
+        archivedFailed: 0,
+      };
+      // c-avail: 2 due rows; c-sched: 1 delayed; c-run: 2 leased (one past its lease end);
+      // c-retry: one retry due now, one retry due later, one leased after a retry;
+      // c-arch: 2 completed and 1 failed in the archive, nothing live.
+      await insert(s.store, [
+        row({ queue: 'c-avail' }),
+        row({ queue: 'c-avail' }),
+        row({ queue: 'c-sched', due: 3_600_000 }),
+      ]);
+      await held(s.store, { queue: 'c-run' }, 'w', 600_000);
+      const lapsed = await held(s.store, { queue: 'c-run' }, 'w', 1);
+      await untilExpired(s.store, 'c-run', [lapsed.id]);
+      const [r1, r2, r3] = await insert(s.store, [
+        row({ queue: 'c-retry', maxRetries: 5 }),
+        row({ queue: 'c-retry', maxRetries: 5 }),
+        row({ queue: 'c-retry', maxRetries: 5 }),
+      ]);
+      await claim(s.store, 'c-retry');
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [
+          { kind: 'retry', id: r1!, attempt: 1, delayMs: 0, error: 'e' },
+          { kind: 'retry', id: r2!, attempt: 1, delayMs: 3_600_000, error: 'e' },
+          { kind: 'retry', id: r3!, attempt: 1, delayMs: 0, error: 'e' },
+        ],
+      });
+      const again = await s.store.claim({ queue: 'c-retry', limit: 1, workerId: 'w', leaseMs: 600_000 });
+      assert.equal(again.length, 1);
+      for (let n = 0; n < 3; n++) {
+        const c = await held(s.store, { queue: 'c-arch' });
+        await s.store.settle({
+          workerId: 'w',
+          outcomes: [
+            n < 2
+              ? { kind: 'completed', id: c.id, attempt: 1, archive: true }
+              : { kind: 'failed', id: c.id, attempt: 1, archive: true, error: 'x' },
+          ],
+        });
+      }
+      const counts: QueueCounts[] = await s.store.inspect.countByQueue();
+      assert.deepEqual(counts, [
+        { queue: 'c-arch', ...zero, archivedCompleted: 2, archivedFailed: 1 },
+        { queue: 'c-avail', ...zero, available: 2 },
+        { queue: 'c-retry', ...zero, available: 1, scheduled: 1, running: 1, retrying: 3 },
+        { queue: 'c-run', ...zero, running: 2 },
+        { queue: 'c-sched', ...zero, scheduled: 1 },
+      ]);
+    });
+
+    it('is empty on empty tables', async () => {
+      assert.deepEqual(await s.store.inspect.countByQueue(), []);
+    });
+  });
+}
