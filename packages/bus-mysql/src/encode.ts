@@ -13,6 +13,14 @@ export function quote(value: string): string {
   return `CONVERT(FROM_BASE64('${Buffer.from(value, 'utf8').toString('base64')}') USING utf8mb4)`;
 }
 
+/**
+ * A string as an SQL fragment holding its literal (see `quote`). The store sends no string
+ * parameters: mysql2 escapes them with backslashes, which mean nothing under NO_BACKSLASH_ESCAPES.
+ */
+export function text(value: string): SQL {
+  return sql.raw(quote(String(value)));
+}
+
 /** Bytes `quote(value)` takes in the statement, at most (to size statements under max_allowed_packet). */
 export function quotedBytes(value: string): number {
   return 2 * Buffer.byteLength(value, 'utf8') + 40;

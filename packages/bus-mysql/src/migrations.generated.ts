@@ -16,11 +16,15 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
     ],
   },
   {
-    tag: '0001_widen_queue',
-    hash: '7906afde89bc303ee4d29ea1743c5f04efb8b3aace72da20852ee46ca63fa0df',
+    tag: '0001_exact_names',
+    hash: '089923285093684d09d1a8c8b84b54f435f0f7ee4804a57f2b724b88803f042e',
     statements: [
-      'ALTER TABLE `bus_events` MODIFY COLUMN `queue` varchar(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;',
-      'ALTER TABLE `bus_events_archive` MODIFY COLUMN `queue` varchar(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;',
+      'ALTER TABLE `bus_events` MODIFY COLUMN `queue` varbinary(600) NOT NULL;',
+      'ALTER TABLE `bus_events` MODIFY COLUMN `event_name` varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;',
+      'ALTER TABLE `bus_events` MODIFY COLUMN `handler_name` varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;',
+      'ALTER TABLE `bus_events_archive` MODIFY COLUMN `queue` varbinary(600) NOT NULL;',
+      'ALTER TABLE `bus_events_archive` MODIFY COLUMN `event_name` varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;',
+      'ALTER TABLE `bus_events_archive` MODIFY COLUMN `handler_name` varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;',
     ],
   },
 ];

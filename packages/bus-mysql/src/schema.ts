@@ -33,16 +33,21 @@ export const longblob = customType<{ data: Uint8Array; driverData: Buffer }>({
   },
 });
 
-// Queue, event and handler names are ASCII by bus-core's rules, at most 200 characters
-// (CONTRACT_LIMITS.maxNameLength); a binary collation makes `queue = ?` exact and case-sensitive,
-// like the JavaScript that wrote them, and keeps the claim index small.
-const asciiName = customType<{ data: string; config: { length: number } }>({
+// Queue names are compared by the store (claims, listings, counts), so they are bytes: a binary
+// string compares exactly, case, leading and trailing spaces included (the PAD SPACE collations of
+// MySQL and MariaDB ignore trailing spaces, the _ci ones case), and holds any text. 600 bytes is
+// the UTF-8 of the longest name the core passes (CONTRACT_LIMITS.maxNameLength UTF-16 units).
+const binaryName = customType<{ data: string; driverData: Buffer | string; config: { length: number } }>({
   dataType(config) {
-    return `varchar(${config?.length ?? 200}) CHARACTER SET ascii COLLATE ascii_bin`;
+    return `varbinary(${config?.length ?? 600})`;
+  },
+  fromDriver(value) {
+    return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
   },
 });
 
-// Worker ids are any string: utf8mb4 with a binary collation, so fencing on them is exact.
+// Event, handler and worker names are any text: utf8mb4 with a binary collation, whatever the
+// database's default character set; the fence compares worker ids exactly in JavaScript too.
 const utf8Name = customType<{ data: string; config: { length: number } }>({
   dataType(config) {
     return `varchar(${config?.length ?? 200}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`;
@@ -65,9 +70,9 @@ function eventsTable(name: string) {
     name,
     {
       id: bigint('id', { mode: 'bigint', unsigned: true }).autoincrement().primaryKey(),
-      queue: asciiName('queue', { length: 200 }).notNull(),
-      eventName: asciiName('event_name', { length: 200 }).notNull(),
-      handlerName: asciiName('handler_name', { length: 200 }).notNull(),
+      queue: binaryName('queue', { length: 600 }).notNull(),
+      eventName: utf8Name('event_name', { length: 200 }).notNull(),
+      handlerName: utf8Name('handler_name', { length: 200 }).notNull(),
       payload: longblob('payload').notNull(),
       payloadJson: json('payload_json'),
       attempts: int('attempts').notNull().default(0),
@@ -96,9 +101,9 @@ function archiveTable(name: string) {
     name,
     {
       id: bigint('id', { mode: 'bigint', unsigned: true }).primaryKey(),
-      queue: asciiName('queue', { length: 200 }).notNull(),
-      eventName: asciiName('event_name', { length: 200 }).notNull(),
-      handlerName: asciiName('handler_name', { length: 200 }).notNull(),
+      queue: binaryName('queue', { length: 600 }).notNull(),
+      eventName: utf8Name('event_name', { length: 200 }).notNull(),
+      handlerName: utf8Name('handler_name', { length: 200 }).notNull(),
       payload: longblob('payload').notNull(),
       payloadJson: json('payload_json'),
       attempts: int('attempts').notNull(),

@@ -78,11 +78,16 @@ describe('mysql2 pool options the store refuses', () => {
 });
 
 // Every option at once through the whole suite.
-runConformanceSuite<MySqlTx>({
-  name: 'mysql2 with rowsAsArray, a typeCast, date/bignumber/decimal/json strings, named placeholders and a timezone',
-  async setup() {
-    return mysqlStore(t.open({ connectionLimit: 5, ...ALL_AT_ONCE }).db);
+runConformanceSuite<MySqlTx>(
+  {
+    name: 'mysql2 with rowsAsArray, a typeCast, date/bignumber/decimal/json strings, named placeholders and a timezone',
+    async setup() {
+      return mysqlStore(t.open({ connectionLimit: 5, ...ALL_AT_ONCE }).db);
+    },
+    setupJsonPayload: async () =>
+      mysqlStore(t.open({ connectionLimit: 5, ...ALL_AT_ONCE }).db, { jsonPayload: true }),
+    reset: () => truncate(t),
+    teardown: async () => {},
   },
-  reset: () => truncate(t),
-  teardown: async () => {},
-});
+  { describe, it, beforeAll, afterAll, beforeEach },
+);

@@ -107,7 +107,7 @@ describe('insert', () => {
 
     // One transaction: a failure in a later statement (a queue name wider than the column, which
     // the core would never pass) leaves nothing behind.
-    const bad = [...rows.slice(0, 1200), row({ queue: 'x'.repeat(300) })];
+    const bad = [...rows.slice(0, 1200), row({ queue: 'x'.repeat(700) })];
     const error = await store.insert({ rows: bad }).catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED'), String(error)).toBe(true);
     expect((await live(store)).length).toBe(2540);

@@ -1,6 +1,6 @@
 import type { ClaimedEvent, ClaimParams } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
-import { idList, intLiteral, micros } from '../encode.js';
+import { idList, intLiteral, micros, text } from '../encode.js';
 import { CLAIM_COLUMNS, claimedEvent } from '../rows.js';
 import { type StoreContext, select, transact } from '../run.js';
 
@@ -20,7 +20,7 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     const rows = await select(
       tx,
       sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (claim_idx)
-          WHERE queue = ${params.queue} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
+          WHERE queue = ${text(params.queue)} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
           ORDER BY priority, scheduled_at, id
           LIMIT ${intLiteral(params.limit)}
           FOR UPDATE SKIP LOCKED`,
@@ -28,7 +28,7 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     if (rows.length === 0) return [];
     await tx.execute(
       sql`UPDATE ${ctx.events}
-          SET attempts = attempts + 1, locked_by = ${params.workerId},
+          SET attempts = attempts + 1, locked_by = ${text(params.workerId)},
               locked_until = UTC_TIMESTAMP(6) + INTERVAL ${micros(params.leaseMs)} MICROSECOND
           WHERE id IN (${idList(rows.map((r) => String(r.row_id)))})`,
     );

@@ -8,17 +8,17 @@ import {
   type StoreInspection,
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
-import { idList, intLiteral } from '../encode.js';
+import { idList, intLiteral, text } from '../encode.js';
 import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow } from '../rows.js';
 import { read, type StoreContext, select } from '../run.js';
 
 /** The WHERE clause of a listing: every given filter, ids inlined as literals. */
 function where(params: ListArchiveParams): SQL {
   const conditions: SQL[] = [];
-  if (params.queue !== undefined) conditions.push(sql`queue = ${params.queue}`);
+  if (params.queue !== undefined) conditions.push(sql`queue = ${text(params.queue)}`);
   if (params.ids !== undefined) conditions.push(sql`id IN (${idList(params.ids)})`);
   if (params.afterId !== undefined) conditions.push(sql`id > ${idList([params.afterId])}`);
-  if (params.status !== undefined) conditions.push(sql`status = ${params.status}`);
+  if (params.status !== undefined) conditions.push(sql`status = ${text(params.status)}`);
   return conditions.length === 0 ? sql`` : sql`WHERE ${sql.join(conditions, sql` AND `)}`;
 }
 

@@ -1,6 +1,6 @@
 import type { ExpiredEvent, ListExpiredParams, RescueParams } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
-import { intLiteral } from '../encode.js';
+import { intLiteral, text } from '../encode.js';
 import { EXPIRED_COLUMNS, expiredEvent } from '../rows.js';
 import { read, type StoreContext, select, transact } from '../run.js';
 import { settleHeld } from './settle.js';
@@ -11,10 +11,7 @@ import { settleHeld } from './settle.js';
  * there is no sort), stopping at `limit`.
  */
 export async function listExpired(ctx: StoreContext, params: ListExpiredParams): Promise<ExpiredEvent[]> {
-  const queues = sql.join(
-    params.queues.map((q) => sql`${q}`),
-    sql`, `,
-  );
+  const queues = sql.join(params.queues.map(text), sql`, `);
   const rows = await read('listExpired', () =>
     select(
       ctx.db,

@@ -9,7 +9,7 @@ import type {
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
-import { idList } from '../encode.js';
+import { idList, text } from '../encode.js';
 import { mysqlFailure } from '../errors.js';
 import { type StoreContext, select, transact } from '../run.js';
 
@@ -29,10 +29,7 @@ export async function lockHeld<T extends HeldEvent>(
 ): Promise<Set<string>> {
   const want = new Map<string, T>();
   for (const e of events) want.set(e.id, e);
-  const workers = sql.join(
-    [...new Set(events.map(holder))].map((w) => sql`${w}`),
-    sql`, `,
-  );
+  const workers = sql.join([...new Set(events.map(holder))].map(text), sql`, `);
   const rows = await select(
     tx,
     sql`SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM ${ctx.events}
@@ -103,11 +100,14 @@ export async function settleHeld<T extends SettleOutcome>(
   return mine.map((o) => o.id);
 }
 
-/** `WHEN <id> THEN <value> …` of a `CASE id`, the value a parameter. */
+/** `WHEN <id> THEN <value> …` of a `CASE id`: text as a literal, a number as a parameter. */
 function whenId<T extends { id: string }>(items: readonly T[], value: (item: T) => string | number): SQL {
   // The ids passed the fence's idList, so they are digits only.
   return sql.join(
-    items.map((o) => sql`WHEN ${sql.raw(o.id)} THEN ${value(o)}`),
+    items.map((o) => {
+      const v = value(o);
+      return sql`WHEN ${sql.raw(o.id)} THEN ${typeof v === 'string' ? text(v) : v}`;
+    }),
     sql` `,
   );
 }
@@ -128,7 +128,7 @@ async function deleteCompleted(
     db,
     sql`DELETE FROM ${ctx.events}
         WHERE id IN (${ids}) AND (id, attempts) IN (${pairs})
-          AND BINARY locked_by = ${params.workerId} AND locked_until IS NOT NULL
+          AND BINARY locked_by = ${text(params.workerId)} AND locked_until IS NOT NULL
         RETURNING CAST(id AS CHAR) AS row_id`,
   );
   return rows.map((r) => String(r.row_id));

@@ -1,2 +1,0 @@
-ALTER TABLE `bus_events` MODIFY COLUMN `queue` varchar(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;--> statement-breakpoint
-ALTER TABLE `bus_events_archive` MODIFY COLUMN `queue` varchar(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
