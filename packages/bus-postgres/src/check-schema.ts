@@ -1,10 +1,16 @@
-import { BusError } from 'bus-core';
+import {
+  type BusTableNames,
+  type ExpectedTable,
+  missingFromSchema,
+  type SchemaRow,
+  schemaMissingError,
+} from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
-import { type BusTableNames, createBusTables } from './schema.js';
+import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
-function expectedTables(names: BusTableNames): { table: string; columns: string[]; indexes: string[] }[] {
+function expectedTables(names: BusTableNames): ExpectedTable[] {
   const { events, archive } = createBusTables(names);
   return [events, archive].map((table) => {
     const config = getTableConfig(table);
@@ -16,24 +22,24 @@ function expectedTables(names: BusTableNames): { table: string; columns: string[
   });
 }
 
-/** The schema query's rows: what exists of the bus tables on the search path. */
-export type SchemaRow = { kind: string; name: string };
+/** Runs the schema query; the store and `migrate` each bring their own connection. */
+export type SchemaQuery = (query: SQL) => Promise<SchemaRow[]>;
 
 /**
- * Lists what is missing of the bus tables on the search path (`table x`, `column x.y`,
- * `index z`), in the order of the schema; empty when everything this version reads is there.
- * `exists` tells whether any of the tables is there at all.
+ * What is missing of the bus tables on the search path (`table x`, `column x.y`, `index x.z`),
+ * and whether any of them exists at all.
+ *
+ * @example
+ * const { missing } = await missingSchema(run, { eventsTable: 'bus_events' });
  */
 export async function missingSchema(
-  run: (operation: string, query: SQL) => Promise<SchemaRow[]>,
+  run: SchemaQuery,
   names: BusTableNames,
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
   const [events, archive] = expected.map((t) => t.table);
   // One round trip; to_regclass resolves each name on the search path as the store's queries do.
-  const found = await run(
-    'checkSchema',
-    sql`WITH t AS (
+  const found = await run(sql`WITH t AS (
   SELECT c.oid, c.relname FROM pg_class c
   WHERE c.oid = to_regclass(quote_ident(${events}::text)) OR c.oid = to_regclass(quote_ident(${archive}::text))
 )
@@ -42,37 +48,19 @@ UNION ALL
 SELECT 'column', t.relname || '.' || a.attname FROM t JOIN pg_attribute a ON a.attrelid = t.oid
 WHERE a.attnum > 0 AND NOT a.attisdropped
 UNION ALL
-SELECT 'index', i.relname::text FROM t JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class i ON i.oid = x.indexrelid`,
-  );
-  const have = new Set(found.map((r) => `${r.kind} ${r.name}`));
-  const missing: string[] = [];
-  let exists = false;
-  for (const t of expected) {
-    if (!have.has(`table ${t.table}`)) {
-      missing.push(`table ${t.table}`);
-      continue;
-    }
-    exists = true;
-    for (const c of t.columns)
-      if (!have.has(`column ${t.table}.${c}`)) missing.push(`column ${t.table}.${c}`);
-    for (const i of t.indexes) if (!have.has(`index ${i}`)) missing.push(`index ${i}`);
-  }
-  return { missing, exists };
+SELECT 'index', t.relname || '.' || i.relname FROM t JOIN pg_index x ON x.indrelid = t.oid
+JOIN pg_class i ON i.oid = x.indexrelid`);
+  return missingFromSchema(expected, found);
 }
 
 /**
- * Throws `SCHEMA_MISSING` unless both bus tables exist on the search path with every column and
- * index this version reads, naming what is missing and the migration that creates it.
+ * `QueueStore.checkSchema`: `SCHEMA_MISSING` unless both tables exist on the search path with
+ * every column and index this version reads, naming what is missing and how to migrate.
+ *
+ * @example
+ * await checkSchema(run, { eventsTable: 'bus_events', archiveTable: 'bus_events_archive' });
  */
-export async function checkSchema(
-  run: (operation: string, query: SQL) => Promise<SchemaRow[]>,
-  names: BusTableNames,
-): Promise<void> {
+export async function checkSchema(run: SchemaQuery, names: BusTableNames): Promise<void> {
   const { missing } = await missingSchema(run, names);
-  if (missing.length === 0) return;
-  throw new BusError(
-    'SCHEMA_MISSING',
-    `the bus tables are missing or out of date (${missing.join(', ')}): run \`await migrate(db)\` from bus-postgres, or drizzle-kit generate and migrate with the tables of bus-postgres/schema in your schema (docs/postgres.md)`,
-    { value: missing },
-  );
+  if (missing.length > 0) throw schemaMissingError(missing, 'bus-postgres', 'docs/postgres.md');
 }

@@ -1,6 +1,11 @@
 import { BusError } from 'bus-core';
-import type { SQL } from 'drizzle-orm';
-import type { PgTx } from './sql.js';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+
+/**
+ * Any Drizzle PostgreSQL database or transaction, whatever the driver (postgres.js, PGlite,
+ * node-postgres, …) and schema. A Drizzle MySQL database or transaction is not one.
+ */
+export type PgTx = PgDatabase<PgQueryResultHKT, any, any>;
 
 /** A query of postgres.js: a lazy promise whose `raw()` turns rows into arrays of Buffers. */
 interface PostgresJsQuery extends PromiseLike<unknown> {
@@ -19,25 +24,29 @@ interface PostgresJsOptions {
   shared?: { typeArrayMap?: Record<string, unknown> };
 }
 
-interface DialectLike {
-  sqlToQuery(query: SQL): { sql: string; params: unknown[] };
+function isPostgresJs(client: unknown): client is PostgresJsLike {
+  // A postgres.js `Sql` (and its transactions) is a function with `unsafe`; PGlite and pg are not.
+  return typeof client === 'function' && typeof (client as { unsafe?: unknown }).unsafe === 'function';
 }
 
-/** The postgres.js client (or transaction) under a Drizzle postgres-js database, with its dialect. */
-export function postgresJsOf(db: PgTx): { client: PostgresJsLike; dialect: DialectLike } | undefined {
-  const client = (db as unknown as { session?: { client?: { unsafe?: unknown } } }).session?.client;
-  const dialect = (db as unknown as { dialect?: { sqlToQuery?: unknown } }).dialect;
-  if (typeof client?.unsafe !== 'function' || typeof dialect?.sqlToQuery !== 'function') return undefined;
-  return { client: client as unknown as PostgresJsLike, dialect: dialect as unknown as DialectLike };
+/**
+ * The postgres.js client a Drizzle database or transaction runs on, or `undefined` on any other
+ * driver. Only what drizzle-orm declares public is read: a database's `$client`, and for a
+ * transaction the `client` of its session (`_.session`, a `PostgresJsSession`), which is the
+ * postgres.js transaction that Drizzle's `begin` opened.
+ */
+export function postgresJsOf(db: PgTx): PostgresJsLike | undefined {
+  const root: unknown = (db as { $client?: unknown }).$client;
+  if (root !== undefined) return isPostgresJs(root) ? root : undefined;
+  const client: unknown = (db as { _?: { session?: { client?: unknown } } })._?.session?.client;
+  return isPostgresJs(client) ? client : undefined;
 }
 
-/** The root postgres.js `Sql` of a Drizzle database (the one with `options`), else undefined. */
+/** The options of the root postgres.js `Sql` of a Drizzle database, else undefined. */
 function rootOptions(db: PgTx): PostgresJsOptions | undefined {
   const root: unknown = (db as { $client?: unknown }).$client;
-  // A postgres.js `Sql` is a function with `unsafe` and `options`; PGlite and node-postgres are not.
-  if (typeof root !== 'function') return undefined;
-  const { unsafe, options } = root as unknown as { unsafe?: unknown; options?: unknown };
-  if (typeof unsafe !== 'function') return undefined;
+  if (!isPostgresJs(root)) return undefined;
+  const options = (root as unknown as { options?: unknown }).options;
   return typeof options === 'object' && options !== null ? (options as PostgresJsOptions) : undefined;
 }
 
@@ -71,9 +80,6 @@ export async function guardPostgresJs(db: PgTx): Promise<void> {
   const options = rootOptions(db);
   if (options === undefined || options.fetch_types !== true) return;
   const fetched = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
-  if (!fetched) {
-    const root = (db as { $client?: unknown }).$client as PostgresJsLike;
-    await root.unsafe('SELECT 1');
-  }
+  if (!fetched) await (db as unknown as { $client: PostgresJsLike }).$client.unsafe('SELECT 1');
   options.fetch_types = false;
 }

@@ -1,4 +1,5 @@
-import { BusError, type ListenParams, type Subscription } from 'bus-core';
+import { BusError } from 'bus-core';
+import type { ListenParams, Subscription } from 'bus-core/driver';
 
 /**
  * The part of a postgres.js `Sql` client that LISTEN uses. postgres.js listens on a dedicated

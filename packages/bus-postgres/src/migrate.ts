@@ -1,14 +1,24 @@
-import { BusError, isBusError } from 'bus-core';
+import { isBusError } from 'bus-core';
+import {
+  assertIdentifier,
+  type BundledMigration,
+  type BusTableNames,
+  DEFAULT_MIGRATIONS_TABLE,
+  planMigrations,
+  renameTables,
+  resolveTableNames,
+} from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
-import { missingSchema, type SchemaRow } from './check-schema.js';
-import { BUNDLED_MIGRATIONS, type BundledMigration } from './migrations.generated.js';
-import { assertIdentifier, type BusTableNames, DEFAULT_ARCHIVE_TABLE, resolveTableNames } from './schema.js';
-import { type PgTx, rowsOf, storeError } from './sql.js';
+import { missingSchema } from './check-schema.js';
+import type { PgTx } from './client.js';
+import { pgFailure } from './errors.js';
+import { BUNDLED_MIGRATIONS } from './migrations.generated.js';
+import { rowsOf } from './run.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends BusTableNames {
   /** The table where `migrate` records what it applied (default `bus_migrations`). */
-  journalTable?: string;
+  migrationsTable?: string;
 }
 
 /** What `migrate` did. */
@@ -40,17 +50,19 @@ const LOCK_KEY = '7164259881029437001';
  * await migrate(db); // before createBus(...).init()
  */
 export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<MigrateResult> {
-  const { eventsTable, archiveTable } = resolveTableNames(options);
-  const journalTable = options.journalTable ?? 'bus_migrations';
-  assertIdentifier(journalTable, 'journalTable');
-  const migrations = BUNDLED_MIGRATIONS.map((m) => renameTables(m, eventsTable, archiveTable));
-  const journal = sql.identifier(journalTable);
+  const names = resolveTableNames(options);
+  const migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
+  assertIdentifier(migrationsTable, 'migrationsTable');
+  const migrations: BundledMigration[] = BUNDLED_MIGRATIONS.map((m) => ({
+    ...m,
+    statements: m.statements.map((s) => renameTables(s, names, '"')),
+  }));
+  const journal = sql.identifier(migrationsTable);
   // The journal is keyed by the hot table's name, so several buses can share one database.
-  const scope = eventsTable;
+  const scope = names.eventsTable;
 
   try {
     return await db.transaction(async (tx) => {
-      const run = async (query: SQL) => rowsOf<SchemaRow>(await tx.execute(query));
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_KEY}::int8)`);
       await tx.execute(sql`CREATE TABLE IF NOT EXISTS ${journal} (
         scope text NOT NULL,
@@ -59,81 +71,44 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
         applied_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (scope, tag)
       )`);
-      const done = new Set(
+      const recorded = new Set(
         rowsOf<{ tag: string }>(await tx.execute(sql`SELECT tag FROM ${journal} WHERE scope = ${scope}`)).map(
           (r) => r.tag,
         ),
       );
+      const schema =
+        recorded.size === 0
+          ? await missingSchema(async (query: SQL) => rowsOf(await tx.execute(query)), names)
+          : { missing: [], exists: true };
+      const plan = planMigrations({ migrations, recorded, schema, driver: 'bus-postgres' });
       const record = (migration: BundledMigration) =>
         tx.execute(
           sql`INSERT INTO ${journal} (scope, tag, hash) VALUES (${scope}, ${migration.tag}, ${migration.hash})`,
         );
-      if (done.size === 0) {
-        // No journal for these tables: they are new, or another tool made them (drizzle-kit from
-        // bus-postgres/schema). Complete tables are adopted; partial ones are refused, since
-        // running CREATE TABLE over them can only fail half way.
-        const { missing, exists } = await missingSchema((_operation, query) => run(query), {
-          eventsTable,
-          archiveTable,
-        });
-        if (exists && missing.length === 0) {
-          for (const migration of migrations) await record(migration);
-          return { applied: [], adopted: migrations.map((m) => m.tag) };
-        }
-        if (exists) {
-          throw new BusError(
-            'MIGRATION_FAILED',
-            `the bus tables exist but were not created by migrate() and lack ${missing.join(', ')}: keep migrating them the way they were made (drizzle-kit generate and migrate with bus-postgres/schema), or drop them and run migrate() again`,
-            { value: missing },
-          );
-        }
-      }
-      const applied: string[] = [];
-      for (const migration of migrations) {
-        if (done.has(migration.tag)) continue;
-        for (const [i, statement] of migration.statements.entries()) {
-          try {
-            await tx.execute(sql.raw(statement));
-          } catch (error) {
-            throw storeError(
-              `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length})`,
-              error,
-              'MIGRATION_FAILED',
-            );
-          }
-        }
+      const done: string[] = [];
+      for (const migration of plan.migrations) {
+        if (plan.kind === 'apply') await applyMigration(tx, migration);
         await record(migration);
-        applied.push(migration.tag);
+        done.push(migration.tag);
       }
-      return { applied, adopted: [] };
+      return plan.kind === 'adopt' ? { applied: [], adopted: done } : { applied: done, adopted: [] };
     });
   } catch (error) {
     if (isBusError(error)) throw error;
-    throw storeError('migrate', error, 'MIGRATION_FAILED');
+    throw pgFailure('migrate', error, 'MIGRATION_FAILED');
   }
 }
 
-/** The bundled migrations with `bus_events` / `bus_events_archive` (and their index names) renamed. */
-function renameTables(
-  migration: BundledMigration,
-  eventsTable: string,
-  archiveTable: string,
-): BundledMigration {
-  const statements = migration.statements.map((statement) =>
-    statement.replace(
-      /"(bus_events_archive|bus_events)([a-z0-9_]*)"/g,
-      (_match, base: string, suffix: string) => {
-        const name = (base === DEFAULT_ARCHIVE_TABLE ? archiveTable : eventsTable) + suffix;
-        if (name.length > 63) {
-          throw new BusError(
-            'INVALID_IDENTIFIER',
-            `table name too long: the derived name ${name} exceeds PostgreSQL's 63 characters; choose a shorter table name`,
-            { value: name },
-          );
-        }
-        return `"${name}"`;
-      },
-    ),
-  );
-  return { ...migration, statements };
+async function applyMigration(tx: PgTx, migration: BundledMigration): Promise<void> {
+  for (const [i, statement] of migration.statements.entries()) {
+    try {
+      await tx.execute(sql.raw(statement));
+    } catch (error) {
+      throw pgFailure(
+        `migration ${migration.tag} (statement ${i + 1} of ${migration.statements.length})`,
+        error,
+        'MIGRATION_FAILED',
+      );
+    }
+  }
 }

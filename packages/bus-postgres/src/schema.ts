@@ -1,27 +1,15 @@
-import { BusError } from 'bus-core';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { bigint, customType, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 
-/** The pattern every table (and channel) name must match: a plain, unquoted SQL identifier. */
-export const IDENTIFIER_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/i;
-
-/**
- * Throws `INVALID_IDENTIFIER` unless `value` is a plain SQL identifier (letters, digits and `_`,
- * not starting with a digit, at most 63 characters), so it can be spliced into SQL safely.
- *
- * @example
- * assertIdentifier('bus_events', 'eventsTable'); // ok
- * assertIdentifier('x; drop table y', 'eventsTable'); // throws BusError INVALID_IDENTIFIER
- */
-export function assertIdentifier(value: unknown, what: string): asserts value is string {
-  if (typeof value !== 'string' || !IDENTIFIER_PATTERN.test(value)) {
-    throw new BusError(
-      'INVALID_IDENTIFIER',
-      `${what} must be an SQL identifier matching ${IDENTIFIER_PATTERN} (got ${JSON.stringify(value)})`,
-      { value },
-    );
-  }
-}
+/** The identifier check, table-name defaults and rules every driver shares (from `bus-core/driver`). */
+export {
+  assertIdentifier,
+  type BusTableNames,
+  DEFAULT_ARCHIVE_TABLE,
+  DEFAULT_EVENTS_TABLE,
+  resolveTableNames,
+} from 'bus-core/driver';
 
 /** `bytea` as a Drizzle column (drizzle-orm 0.45 has no built-in one); values are `Uint8Array`. */
 export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
@@ -34,19 +22,6 @@ export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
       : value;
   },
 });
-
-/** Table names of one bus; both default to the names of the design (`bus_events`, `bus_events_archive`). */
-export interface BusTableNames {
-  /** The hot table of live rows (default `bus_events`). */
-  eventsTable?: string;
-  /** The archive of finished rows (default `bus_events_archive`). */
-  archiveTable?: string;
-}
-
-/** Default name of the hot table. */
-export const DEFAULT_EVENTS_TABLE = 'bus_events';
-/** Default name of the archive table. */
-export const DEFAULT_ARCHIVE_TABLE = 'bus_events_archive';
 
 function eventsTableOf(name: string) {
   return pgTable(
@@ -133,30 +108,6 @@ export function createBusTables(names: BusTableNames = {}): BusTables {
     eventsTable,
     archiveTable,
   };
-}
-
-/**
- * The table names with defaults applied and validated (identifiers, two different tables); throws
- * `INVALID_IDENTIFIER` otherwise.
- *
- * @example
- * resolveTableNames({ eventsTable: 'jobs' }); // { eventsTable: 'jobs', archiveTable: 'bus_events_archive' }
- */
-export function resolveTableNames(names: BusTableNames = {}): Required<BusTableNames> {
-  const eventsTable = names.eventsTable ?? DEFAULT_EVENTS_TABLE;
-  const archiveTable = names.archiveTable ?? DEFAULT_ARCHIVE_TABLE;
-  assertIdentifier(eventsTable, 'eventsTable');
-  assertIdentifier(archiveTable, 'archiveTable');
-  if (eventsTable.toLowerCase() === archiveTable.toLowerCase()) {
-    throw new BusError(
-      'INVALID_IDENTIFIER',
-      `eventsTable and archiveTable must differ (both ${eventsTable})`,
-      {
-        value: archiveTable,
-      },
-    );
-  }
-  return { eventsTable, archiveTable };
 }
 
 const defaults = createBusTables();

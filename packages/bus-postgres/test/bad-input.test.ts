@@ -12,7 +12,7 @@ import { waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBusTables, migrate, type PgTx, type PostgresStore, postgresStore } from '../src/index.js';
-import { createTestSchema, type TestSchema } from './helpers.js';
+import { archived, createTestSchema, live, type TestSchema } from './helpers.js';
 
 let t: TestSchema;
 let store: PostgresStore;
@@ -73,7 +73,7 @@ describe('table names that are not identifiers', () => {
     expectRefused(() => postgresStore(t.db, { eventsTable: name }));
     expectRefused(() => postgresStore(t.db, { archiveTable: name }));
     expectRefused(() => postgresStore(t.db, { channel: name }));
-    for (const options of [{ eventsTable: name }, { archiveTable: name }, { journalTable: name }]) {
+    for (const options of [{ eventsTable: name }, { archiveTable: name }, { migrationsTable: name }]) {
       const error = await migrate(t.db, options).catch((e: unknown) => e);
       expect(isBusError(error, 'INVALID_IDENTIFIER')).toBe(true);
     }
@@ -100,10 +100,10 @@ describe('bad rows never stop a worker', () => {
     const bus = await runBus(store, seen);
     const [good] = await bus.publish(Anything, { fine: true });
     await bus.controller.startWorkers();
-    await waitFor(async () => (await store.listArchive()).length === 3, {
+    await waitFor(async () => (await archived(store)).length === 3, {
       message: 'all three rows archived',
     });
-    const archive = await store.listArchive();
+    const archive = await archived(store);
     const failed = archive.filter((r) => r.status === 'failed');
     expect(failed).toHaveLength(2);
     for (const row of failed) expect(row.lastError).toContain('DECODE_FAILED');
@@ -138,7 +138,7 @@ describe('bad rows never stop a worker', () => {
     for (const payload of seen) expect(Object.getPrototypeOf(payload)).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');
-    await waitFor(async () => (await store.listArchive({ status: 'completed' })).length === 2, {
+    await waitFor(async () => (await archived(store, { status: 'completed' })).length === 2, {
       message: 'both rows archived as completed',
     });
   });
@@ -151,14 +151,14 @@ describe('bad rows never stop a worker', () => {
     const seen: { blob: Uint8Array; note: string }[] = [];
     const bus = await runBus(store, seen);
     const [id] = await bus.publish(Anything, { blob, note: 'big' });
-    const [row] = await store.listEvents({ ids: [id!] });
+    const [row] = await live(store, { ids: [id!] });
     expect(row!.payload.byteLength).toBeGreaterThan(10 * 1024 * 1024);
     expect(Buffer.from(row!.payload).equals(Buffer.from(encodePayload({ blob, note: 'big' })))).toBe(true);
     await bus.controller.startWorkers();
     await waitFor(() => seen.length === 1, { timeoutMs: 30_000, message: 'the big payload handled' });
     expect(createHash('sha256').update(seen[0]!.blob).digest('hex')).toBe(digest);
     expect(seen[0]!.note).toBe('big');
-    await waitFor(async () => (await store.listArchive({ ids: [id!] }))[0]?.status === 'completed', {
+    await waitFor(async () => (await archived(store, { ids: [id!] }))[0]?.status === 'completed', {
       message: 'the big row archived',
     });
   });

@@ -55,12 +55,12 @@ describe('init() on PostgreSQL without the bus tables', () => {
     await expect(bus.init()).resolves.toBe(bus);
 
     await db.execute(sql`DROP INDEX bus_events_claim_idx`);
-    expect((await initError(db)).value).toEqual(['index bus_events_claim_idx']);
+    expect((await initError(db)).value).toEqual(['index bus_events.bus_events_claim_idx']);
     await db.execute(sql`ALTER TABLE bus_events_archive DROP COLUMN finished_at`);
     expect((await initError(db)).value).toEqual([
-      'index bus_events_claim_idx',
+      'index bus_events.bus_events_claim_idx',
       'column bus_events_archive.finished_at',
-      'index bus_events_archive_finished_idx',
+      'index bus_events_archive.bus_events_archive_finished_idx',
     ]);
   });
 

@@ -133,14 +133,18 @@ describe('what bus does to the postgres.js client', () => {
 
 // Every option at once through the whole suite.
 let hostile: postgres.Sql<any>;
-runConformanceSuite<PgTx>({
-  name: 'postgres.js with camel + value transforms, custom types, fetch_types and prepare off',
-  async setup() {
-    hostile = client(ALL_AT_ONCE);
-    return postgresStore(drizzle(hostile), { listen: false });
+runConformanceSuite<PgTx>(
+  {
+    name: 'postgres.js with camel + value transforms, custom types, fetch_types and prepare off',
+    async setup() {
+      hostile = client(ALL_AT_ONCE);
+      return postgresStore(drizzle(hostile), { listen: false });
+    },
+    setupJsonPayload: async () => postgresStore(drizzle(hostile), { listen: false, jsonPayload: true }),
+    reset: async () => {
+      await t.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
+    },
+    teardown: async () => {},
   },
-  reset: async () => {
-    await t.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
-  },
-  teardown: async () => {},
-});
+  { describe, it, beforeAll, afterAll, beforeEach },
+);

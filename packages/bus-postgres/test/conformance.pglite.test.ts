@@ -1,18 +1,23 @@
 import { runConformanceSuite } from 'bus-testing/conformance';
 import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, beforeEach, describe, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
 import { createPglite } from './helpers.js';
 
 let lite: Awaited<ReturnType<typeof createPglite>>;
 
-runConformanceSuite({
-  name: 'postgres (PGlite)',
-  async setup() {
-    lite = await createPglite();
-    return postgresStore(lite.db);
+runConformanceSuite(
+  {
+    name: 'postgres (PGlite)',
+    async setup() {
+      lite = await createPglite();
+      return postgresStore(lite.db);
+    },
+    setupJsonPayload: async () => postgresStore(lite.db, { jsonPayload: true }),
+    reset: async () => {
+      await lite.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
+    },
+    teardown: () => lite.close(),
   },
-  reset: async () => {
-    await lite.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
-  },
-  teardown: () => lite.close(),
-});
+  { describe, it, beforeAll, afterAll, beforeEach },
+);

@@ -1,17 +1,20 @@
 import { runConformanceSuite } from 'bus-testing/conformance';
-import { type PostgresStore, postgresStore } from '../src/index.js';
+import { afterAll, beforeAll, beforeEach, describe, it } from 'vitest';
+import { postgresStore } from '../src/index.js';
 import { createTestSchema, type TestSchema } from './helpers.js';
 
 let t: TestSchema;
-let store: PostgresStore;
 
-runConformanceSuite({
-  name: 'postgres (postgres.js)',
-  async setup() {
-    t = await createTestSchema('conf');
-    store = postgresStore(t.db, { listenCheckInterval: 1000 });
-    return store;
+runConformanceSuite(
+  {
+    name: 'postgres (postgres.js)',
+    async setup() {
+      t = await createTestSchema('conf');
+      return postgresStore(t.db, { listenCheckInterval: 1000 });
+    },
+    setupJsonPayload: async () => postgresStore(t.db, { jsonPayload: true, listen: false }),
+    reset: () => t.truncate(),
+    teardown: () => t.drop(),
   },
-  reset: () => t.truncate(),
-  teardown: () => t.drop(),
-});
+  { describe, it, beforeAll, afterAll, beforeEach },
+);

@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
+import type { ArchivedEventRow, EventRow, ListArchiveParams, QueueStore } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePglite, type PgliteDatabase } from 'drizzle-orm/pglite';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { TEST_POSTGRES_URL, unreachable } from '../../../test-support/databases.js';
 import { type MigrateOptions, migrate } from '../src/index.js';
 
-/** The test server; tests FAIL (never skip) when it is unreachable. */
-export const PG_URL = process.env.BUS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The test server (`BUS_TEST_POSTGRES_URL`); tests FAIL (never skip) when it is unreachable. */
+export const PG_URL = TEST_POSTGRES_URL;
 
 /** A postgres.js client on `url` whose unqualified names resolve in `schema`. */
 export function pgClient(
@@ -46,6 +48,8 @@ export async function createTestSchema(prefix: string, options: MigrateOptions &
   const admin = pgClient({ max: 1 });
   try {
     await admin.unsafe(`CREATE SCHEMA "${schema}"`);
+  } catch (cause) {
+    throw unreachable('postgres', PG_URL, cause);
   } finally {
     await admin.end();
   }
@@ -136,4 +140,20 @@ export async function tcpProxy(): Promise<TcpProxy> {
   url.hostname = '127.0.0.1';
   url.port = String(port);
   return { url: url.toString(), down: stop, up: () => listen(port), close: stop };
+}
+
+/** Live rows through the store's inspection, every row unless filtered. */
+export function live(
+  store: QueueStore<any>,
+  filter: Omit<ListArchiveParams, 'limit' | 'status'> = {},
+): Promise<EventRow[]> {
+  return store.inspect.listEvents({ limit: 10_000, ...filter });
+}
+
+/** Archived rows through the store's inspection, every row unless filtered. */
+export function archived(
+  store: QueueStore<any>,
+  filter: Omit<ListArchiveParams, 'limit'> = {},
+): Promise<ArchivedEventRow[]> {
+  return store.inspect.listArchive({ limit: 10_000, ...filter });
 }

@@ -117,7 +117,7 @@ describe('migrate on tables it did not create', () => {
       await db.execute(sql.raw(drizzleKitSql[0]!));
       const error = await migrateError(db);
       expect(error.message).toContain('table bus_events_archive');
-      expect(error.message).toContain('index bus_events_claim_idx');
+      expect(error.message).toContain('index bus_events.bus_events_claim_idx');
       expect(error.message).toContain('drizzle-kit');
     });
   });

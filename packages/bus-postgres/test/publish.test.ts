@@ -11,7 +11,7 @@ import { waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PgTx, type PostgresStore, postgresStore } from '../src/index.js';
-import { createPglite, createTestSchema, type TestSchema } from './helpers.js';
+import { archived, createPglite, createTestSchema, live, type TestSchema } from './helpers.js';
 
 // The transactional outbox and transactional completion, on postgres.js and PGlite.
 
@@ -108,9 +108,7 @@ describe('transactional publish', () => {
     expect(committed.length).toBeLessThan(200);
 
     const expected = committed.flatMap((order) => (order % 3 === 0 ? [order, order + 1000] : [order]));
-    const published = (await store.listEvents()).map(
-      (r) => (decodePayload(r.payload) as { order: number }).order,
-    );
+    const published = (await live(store)).map((r) => (decodePayload(r.payload) as { order: number }).order);
     expect(published.sort((a, b) => a - b)).toEqual(expected.sort((a, b) => a - b));
     expect(await ids(db, sql`SELECT id FROM orders`)).toEqual([...committed].sort((a, b) => a - b));
   });
@@ -142,8 +140,8 @@ describe('transactional completion', () => {
     const [good] = await bus.publish(OrderPlaced, { order: 1 });
     const [bad] = await bus.publish(OrderPlaced, { order: -1 });
     await bus.controller.startWorkers();
-    await waitFor(async () => (await store.listArchive()).length === 2, { message: 'both rows archived' });
-    const archive = Object.fromEntries((await store.listArchive()).map((r) => [r.id, r.status]));
+    await waitFor(async () => (await archived(store)).length === 2, { message: 'both rows archived' });
+    const archive = Object.fromEntries((await archived(store)).map((r) => [r.id, r.status]));
     expect(archive).toEqual({ [good!]: 'completed', [bad!]: 'failed' });
     expect(await ids(db, sql`SELECT event_id AS id FROM side_effects`)).toEqual([Number(good)]);
   });
@@ -174,7 +172,7 @@ describe('transactional completion', () => {
     await waitFor(() => stolen, { message: 'the handler ran' });
     await bus.controller.awaitTerminationWithTimeout(5000);
     expect(await ids(t.db, sql`SELECT event_id AS id FROM side_effects`)).toEqual([]);
-    expect((await store.listEvents({ ids: [id!] }))[0]).toMatchObject({ lockedBy: 'thief' });
-    expect(await store.listArchive()).toEqual([]);
+    expect((await live(store, { ids: [id!] }))[0]).toMatchObject({ lockedBy: 'thief' });
+    expect(await archived(store)).toEqual([]);
   });
 });

@@ -5,8 +5,10 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBusTables, migrate, type PgTx, type PostgresStore, postgresStore } from '../src/index.js';
 import {
+  archived,
   createPglite,
   createTestSchema,
+  live,
   pgClient,
   type TestSchema,
   tcpProxy,
@@ -55,7 +57,7 @@ describe('insert', () => {
     expect(ids).toHaveLength(12_000);
     const numeric = ids.map(BigInt);
     for (let i = 1; i < numeric.length; i++) expect(numeric[i]! > numeric[i - 1]!).toBe(true);
-    const listed = await s.listEvents({ ids: [ids[0]!, ids[5_000]!, ids[11_999]!] });
+    const listed = await live(s, { ids: [ids[0]!, ids[5_000]!, ids[11_999]!] });
     expect(listed.map((r) => [r.id, r.queue, r.priority])).toEqual([
       [ids[0], 'q0', 0],
       [ids[5_000], `q${5_000 % 3}`, 5_000 % 7],
@@ -74,15 +76,24 @@ describe('insert', () => {
       })
       .catch((e: unknown) => e);
     expect((error as Error).message).toBe('roll back');
-    expect(await s.listEvents()).toEqual([]);
+    expect(await live(s)).toEqual([]);
   });
 
-  it('stores the JSON column as jsonb', async () => {
-    const [id] = await store.insert({ rows: [row({ payloadJson: '{"a":[1,"two",{"b":null}]}' })] });
+  it('with jsonPayload, stores the JSON column as jsonb (bytes as { $bytes })', async () => {
+    const json = postgresStore(t.db, { jsonPayload: true, listen: false });
+    const payload = encodePayload({ a: [1, 'two', { b: null }], bin: new Uint8Array([1, 2]) });
+    const [id] = await json.insert({ rows: [row({ payload })] });
     const rows = (await t.db.execute(
       sql`SELECT jsonb_typeof(payload_json) AS t, payload_json->'a'->>1 AS two FROM bus_events WHERE id = ${id}::int8`,
     )) as unknown as { t: string; two: string }[];
     expect(rows).toEqual([{ t: 'object', two: 'two' }]);
+    expect((await live(json, { ids: [id!] }))[0]!.payloadJson).toEqual({
+      a: [1, 'two', { b: null }],
+      bin: { $bytes: 'AQI=' },
+    });
+    // Without the option the column stays NULL.
+    const [plain] = await store.insert({ rows: [row({ payload })] });
+    expect((await live(store, { ids: [plain!] }))[0]!.payloadJson).toBeNull();
   });
 });
 
@@ -119,8 +130,8 @@ describe('custom table names', () => {
         outcomes: [{ kind: 'completed', id: id!, attempt: 1, archive: true }],
       }),
     ).toEqual({ settled: [id] });
-    expect((await custom.listArchive()).map((r) => r.id)).toEqual([id]);
-    expect(await store.listArchive()).toEqual([]);
+    expect((await archived(custom)).map((r) => r.id)).toEqual([id]);
+    expect(await archived(store)).toEqual([]);
     const tables = (await t.db.execute(
       sql`SELECT tablename FROM pg_tables WHERE schemaname = ${t.schema} AND tablename LIKE 'jobs%' ORDER BY 1`,
     )) as unknown as { tablename: string }[];
@@ -142,7 +153,7 @@ describe('LISTEN/NOTIFY', () => {
     const [, s, db] = drivers().find(([n]) => n === name)!;
     const woken: (string | undefined)[] = [];
     const errors: unknown[] = [];
-    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
+    const sub = await s.listen({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
     try {
       await s.insert({ rows: [row({ queue: 'plain' })] });
       await waitFor(() => woken.includes('plain'), { message: 'wake-up for an autocommit insert' });
@@ -177,7 +188,7 @@ describe('LISTEN/NOTIFY', () => {
           throw new Error('no');
         })
         .catch(() => undefined);
-      await s.insert({ rows: [row({ queue: 'delayed', delayMs: 60_000 })] });
+      await s.insert({ rows: [row({ queue: 'delayed', due: 60_000 })] });
       await s.insert({ rows: [row({ queue: 'last' })] });
       await waitFor(() => woken.includes('last'), { message: 'the last wake-up' });
       expect(woken).not.toContain('rolled-back');
@@ -193,7 +204,7 @@ describe('LISTEN/NOTIFY', () => {
     const client = pgClient({ schema: t.schema, applicationName: app });
     const s = postgresStore(drizzle(client), { channel: uniqueName('wake'), listenCheckInterval: 200 });
     const woken: (string | undefined)[] = [];
-    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: () => undefined });
+    const sub = await s.listen({ onWake: (q) => void woken.push(q), onError: () => undefined });
     try {
       await waitFor(
         async () => {
@@ -226,7 +237,7 @@ describe('LISTEN/NOTIFY', () => {
     const direct = postgresStore(t.db, { channel, listen: false });
     const woken: (string | undefined)[] = [];
     const errors: unknown[] = [];
-    const sub = await s.listen!({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
+    const sub = await s.listen({ onWake: (q) => void woken.push(q), onError: (e) => void errors.push(e) });
     try {
       await proxy.down();
       await waitFor(() => errors.length > 0, { message: 'the listener to report the outage' });

@@ -1,0 +1,117 @@
+import { BusError } from 'bus-core';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { sql } from 'drizzle-orm';
+import type { PgTx } from './client.js';
+import { assertUsableClient } from './client.js';
+import { type ListenClient, resolveListenClient } from './listen.js';
+
+/** Options of `postgresStore`. */
+export interface PostgresStoreOptions extends BusTableNames {
+  /**
+   * The NOTIFY channel `insert` signals and `listen` listens on (default `bus_wake`). Buses with
+   * their own tables in one database may share it (a wake-up for an unknown queue is ignored) or
+   * set their own.
+   */
+  channel?: string;
+  /**
+   * The client that LISTENs: a postgres.js `Sql` or a `PGlite` instance. By default it is the
+   * Drizzle database's `$client`; `false` turns wake-ups off (workers poll every `sleepInterval`).
+   */
+  listen?: ListenClient | false;
+  /**
+   * How often (ms, default 10 000) a postgres.js listener checks that its connection still
+   * delivers notifications, by notifying itself; a listener found dead is re-established.
+   */
+  listenCheckInterval?: number;
+  /**
+   * Also write each payload as JSON into the `payload_json` column (default false), for SQL and
+   * dashboards that read payloads without msgpack; bus itself reads only the msgpack bytes.
+   */
+  jsonPayload?: boolean;
+}
+
+/** The two tables of a store, as identifiers ready for its SQL. */
+export interface StoreTables {
+  events: Identifier;
+  archive: Identifier;
+}
+
+/** A quoted table name in the store's SQL. */
+export type Identifier = ReturnType<typeof sql.identifier>;
+
+/** `PostgresStoreOptions` checked, with defaults applied. */
+export interface ResolvedOptions {
+  eventsTable: string;
+  archiveTable: string;
+  tables: StoreTables;
+  channel: string;
+  listenClient: ListenClient | undefined;
+  listenCheckInterval: number;
+  jsonPayload: boolean;
+}
+
+// Lower case only: PGlite LISTENs on the name unquoted, which PostgreSQL folds to lower case.
+const CHANNEL_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Checks the Drizzle database and the options of `postgresStore`, throwing `INVALID_CONFIG` or
+ * `INVALID_IDENTIFIER` for anything it cannot work with.
+ *
+ * @example
+ * const { tables, channel } = resolveOptions(db, { eventsTable: 'jobs' });
+ */
+export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | undefined): ResolvedOptions {
+  if (typeof db !== 'object' || db === null || typeof (db as { execute?: unknown }).execute !== 'function') {
+    throw new BusError('INVALID_CONFIG', 'postgresStore needs a Drizzle PostgreSQL database', { value: db });
+  }
+  if (options !== undefined && options !== null && typeof options !== 'object') {
+    throw new BusError('INVALID_CONFIG', 'postgresStore options must be an object', { value: options });
+  }
+  const given = options ?? {};
+  assertUsableClient(db);
+  const { eventsTable, archiveTable } = resolveTableNames(given);
+  const channel = given.channel ?? 'bus_wake';
+  if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
+    throw new BusError(
+      'INVALID_IDENTIFIER',
+      `channel must be a lower-case SQL identifier matching ${CHANNEL_PATTERN} (got ${JSON.stringify(channel)})`,
+      { value: channel },
+    );
+  }
+  const listenClient =
+    given.listen === false
+      ? undefined
+      : resolveListenClient(given.listen ?? (db as { $client?: unknown }).$client);
+  if (given.listen !== undefined && given.listen !== false && listenClient === undefined) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'options.listen must be a postgres.js Sql client, a PGlite instance or false',
+      {
+        value: given.listen,
+      },
+    );
+  }
+  const listenCheckInterval = given.listenCheckInterval ?? 10_000;
+  if (!Number.isInteger(listenCheckInterval) || listenCheckInterval < 50 || listenCheckInterval > 3_600_000) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `listenCheckInterval must be an integer from 50 to 3600000 ms (got ${listenCheckInterval})`,
+      { value: listenCheckInterval },
+    );
+  }
+  const jsonPayload = given.jsonPayload ?? false;
+  if (typeof jsonPayload !== 'boolean') {
+    throw new BusError('INVALID_CONFIG', `jsonPayload must be a boolean (got ${String(jsonPayload)})`, {
+      value: jsonPayload,
+    });
+  }
+  return {
+    eventsTable,
+    archiveTable,
+    tables: { events: sql.identifier(eventsTable), archive: sql.identifier(archiveTable) },
+    channel,
+    listenClient,
+    listenCheckInterval,
+    jsonPayload,
+  };
+}

@@ -1,0 +1,54 @@
+import type { ExtendLeasesParams, HeldEvent, ReleaseParams } from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
+import { MS, pgArray, plainTextArray } from '../encode.js';
+import { textOf } from '../rows.js';
+import type { StoreContext } from '../run.js';
+
+/**
+ * `QueueStore.extendLeases`: a new lease end for every held row whose fence holds.
+ *
+ * @example
+ * const kept = await extendLeases(ctx, { workerId: 'w1', events: [{ id: '1', attempt: 1 }], leaseMs: 30_000 });
+ */
+export function extendLeases(ctx: StoreContext, params: ExtendLeasesParams): Promise<string[]> {
+  const set = sql`locked_until = now() + ${params.leaseMs}::float8 * ${MS}`;
+  return updateHeld(ctx, 'extendLeases', params.workerId, params.events, set);
+}
+
+/**
+ * `QueueStore.release`: held rows back to available at once, their claim's attempt uncounted.
+ *
+ * @example
+ * const released = await release(ctx, { workerId: 'w1', events: [{ id: '1', attempt: 1 }] });
+ */
+export function release(ctx: StoreContext, params: ReleaseParams): Promise<string[]> {
+  const set = sql.raw('locked_until = NULL, locked_by = NULL, attempts = h.attempt - 1');
+  return updateHeld(ctx, 'release', params.workerId, params.events, set);
+}
+
+// Locks the fenced rows in id order (two calls never deadlock on each other's rows), then sets `set`.
+async function updateHeld(
+  ctx: StoreContext,
+  operation: string,
+  workerId: string,
+  events: readonly HeldEvent[],
+  set: SQL,
+): Promise<string[]> {
+  const { events: table } = ctx.tables;
+  const ids = plainTextArray(events.map((e) => e.id));
+  const attempts = pgArray(events.map((e) => e.attempt));
+  const query = sql`WITH input AS (
+  SELECT * FROM unnest(${ids}::int8[], ${attempts}::int4[]) AS i(id, attempt)
+), held AS (
+  SELECT e.id, i.attempt FROM ${table} e JOIN input i ON i.id = e.id
+  WHERE e.id = ANY(${ids}::int8[]) AND e.locked_by = ${workerId}::text AND e.attempts = i.attempt
+    AND e.locked_until IS NOT NULL
+  ORDER BY e.id
+  FOR UPDATE OF e
+)
+UPDATE ${table} e SET ${set}
+FROM held h WHERE e.id = h.id
+RETURNING e.id::text AS id`;
+  const rows = await ctx.statements.rows(operation, query);
+  return rows.map((r) => textOf(r[0], 'id'));
+}
