@@ -1,6 +1,6 @@
-import { createBus, defineEvent, type QueueStore, Registry } from 'bus-core';
 import { describe, expect, it } from 'vitest';
-import { memoryStore, runUntilIdle } from '../src/index.js';
+import { memoryStore, runUntilIdle } from '../../bus-testing/src/index.js';
+import { createBus, defineEvent, type QueueStore, Registry } from '../src/index.js';
 
 // The buffer's size decides how far ahead of its free slots a queue claims: whole batches for fast
 // handlers, nothing beyond the free slots for slow ones (whose rows another process could run).

@@ -1,5 +1,5 @@
-import { decodePayload, encodePayload, isBusError } from 'bus-core';
 import { describe, expect, it } from 'vitest';
+import { decodePayload, encodePayload, isBusError } from '../src/index.js';
 
 // A payload's bytes come from a table anyone can write to: whatever they hold, decoding either
 // returns a value of the kinds encodePayload writes or throws DECODE_FAILED, and never hands a
