@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  BusError,
+  type BusError,
   type BusErrorCode,
   createBus,
   defineEvent,
@@ -12,7 +12,7 @@ import {
 import { waitFor } from 'bus-testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createBusTables, MySqlQueueStore, migrate, mysqlStore } from '../src/index.js';
-import { createTestDatabase, type TestDatabase, truncate } from './helpers.js';
+import { archived, createTestDatabase, live, row, type TestDatabase, truncate } from './helpers.js';
 
 let t: TestDatabase;
 
@@ -49,10 +49,9 @@ describe('table names', () => {
     '',
     ' events',
     'événements',
-    'x'.repeat(65),
+    'x'.repeat(64),
     'a.b',
     42,
-    null,
   ];
 
   it.each(bad)('rejects %j with INVALID_IDENTIFIER naming the value', async (name) => {
@@ -83,8 +82,16 @@ describe('table names', () => {
     );
   });
 
-  it('accepts identifiers up to 64 characters and refuses the same name twice', () => {
-    expect(() => createBusTables({ eventsTable: `_${'a'.repeat(63)}`, archiveTable: 'A_1' })).not.toThrow();
+  it('null or undefined means the default name, as in every driver', () => {
+    expect(mysqlStore(t.db, { eventsTable: null as never, archiveTable: undefined }).tables).toEqual({
+      eventsTable: 'bus_events',
+      archiveTable: 'bus_events_archive',
+    });
+    expect(mysqlStore(t.db, null as never).tables.eventsTable).toBe('bus_events');
+  });
+
+  it('accepts identifiers up to 63 characters (as on PostgreSQL) and refuses the same name twice', () => {
+    expect(() => createBusTables({ eventsTable: `_${'a'.repeat(62)}`, archiveTable: 'A_1' })).not.toThrow();
     expectBusError(
       caught(() => mysqlStore(t.db, { eventsTable: 'jobs', archiveTable: 'JOBS' })),
       'INVALID_IDENTIFIER',
@@ -125,11 +132,11 @@ describe('bad rows', () => {
     await bus.init();
     const [good] = await bus.publish(BadEvent, { n: 7 });
     await bus.controller.startWorkers();
-    await waitFor(async () => (await store.listArchive()).length === 5, {
+    await waitFor(async () => (await archived(store)).length === 5, {
       message: 'all five rows archived',
     });
     await bus.controller.awaitTerminationWithTimeout(2000);
-    const archive = await store.listArchive();
+    const archive = await archived(store);
     const failed = archive.filter((a) => a.status === 'failed');
     expect(failed).toHaveLength(4);
     expect(failed.filter((a) => a.lastError?.includes('DECODE_FAILED'))).toHaveLength(3);
@@ -156,11 +163,10 @@ describe('bad rows', () => {
     }
     const registry = new Registry();
     registry.register(ProtoEvent, ProtoHandler);
-    const store = mysqlStore(t.db);
+    const store = mysqlStore(t.db, { jsonPayload: true });
     const bus = createBus({
       store,
       registry,
-      jsonPayload: true,
       queues: [{ queueName: 'proto', workers: 1, batchSize: 1, sleepInterval: 20, archivePolicy: 'all' }],
     });
     await bus.init();
@@ -168,9 +174,9 @@ describe('bad rows', () => {
       '{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "ok": 1}',
     ) as Record<string, unknown>;
     const [id] = await bus.publish(ProtoEvent, payload);
-    const [row] = await store.listEvents({ ids: [id!] });
-    expect(Object.getPrototypeOf(row!.payloadJson)).toBe(Object.prototype);
-    expect((row!.payloadJson as { ok: number }).ok).toBe(1);
+    const [stored] = await live(store, { ids: [id!] });
+    expect(Object.getPrototypeOf(stored!.payloadJson)).toBe(Object.prototype);
+    expect((stored!.payloadJson as { ok: number }).ok).toBe(1);
     await bus.controller.startWorkers();
     await waitFor(() => got.length === 1, { message: 'handled' });
     await bus.controller.awaitTerminationWithTimeout(2000);
@@ -178,7 +184,7 @@ describe('bad rows', () => {
     expect(Object.getPrototypeOf(got[0])).toBe(Object.prototype);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
-    expect((await store.listArchive({ ids: [id!] }))[0]!.status).toBe('completed');
+    expect((await archived(store, { ids: [id!] }))[0]!.status).toBe('completed');
   });
 });
 
@@ -212,9 +218,9 @@ describe('payload size', () => {
     await waitFor(() => digests.length === 1, { timeoutMs: 30_000, message: 'the 10 MB row handled' });
     await bus.controller.awaitTerminationWithTimeout(5000);
     expect(digests[0]).toBe(createHash('sha256').update(blob).digest('hex'));
-    const [archived] = await store.listArchive({ ids: [id!] });
-    expect(archived!.status).toBe('completed');
-    expect(archived!.payload.byteLength).toBe(encodePayload({ blob: new Uint8Array(blob) }).byteLength);
+    const [done] = await archived(store, { ids: [id!] });
+    expect(done!.status).toBe('completed');
+    expect(done!.payload.byteLength).toBe(encodePayload({ blob: new Uint8Array(blob) }).byteLength);
   });
 
   it('a payload over max_allowed_packet fails with PUBLISH_FAILED naming max_allowed_packet, and writes nothing', async () => {
@@ -245,7 +251,7 @@ describe('payload size', () => {
       .publishBatch(TooBig, [{ blob: new Uint8Array(10) }, { blob }])
       .catch((e: unknown) => e);
     expectBusError(batch, 'PUBLISH_FAILED');
-    expect(await store.listEvents()).toEqual([]);
+    expect(await live(store)).toEqual([]);
   });
 
   it("the server's own max_allowed_packet refusal maps to the same error", async () => {
@@ -256,45 +262,20 @@ describe('payload size', () => {
     const store = new MySqlQueueStore(db, {}, { ...info, maxAllowedPacket: 1024 * 1024 * 1024 });
     const error = await store
       .insert({
-        rows: [
-          {
-            queue: 'big',
-            eventName: 'e',
-            handlerName: 'h',
-            payload: new Uint8Array(Math.floor(info.maxAllowedPacket * 0.8)),
-            payloadJson: null,
-            maxRetries: 0,
-            priority: 0,
-            delayMs: 0,
-            runAt: null,
-          },
-        ],
+        rows: [row({ queue: 'big', payload: new Uint8Array(Math.floor(info.maxAllowedPacket * 0.8)) })],
       })
       .catch((e: unknown) => e);
     expectBusError(error, 'PUBLISH_FAILED');
     expect((error as Error).message).toContain('max_allowed_packet');
-    expect(await mysqlStore(t.db).listEvents()).toEqual([]);
+    expect(await live(mysqlStore(t.db))).toEqual([]);
   });
 });
 
 describe('bad arguments', () => {
-  it('ids that cannot exist match nothing instead of reaching SQL', async () => {
+  it('ids that are not row ids never reach SQL (they are inlined as literals): INVALID_ARGUMENT, nothing changed', async () => {
     const store = mysqlStore(t.db);
-    const [id] = await store.insert({
-      rows: [
-        {
-          queue: 'q',
-          eventName: 'e',
-          handlerName: 'h',
-          payload: encodePayload(1),
-          payloadJson: null,
-          maxRetries: 0,
-          priority: 0,
-          delayMs: 0,
-          runAt: null,
-        },
-      ],
-    });
+    const [id] = await store.insert({ rows: [row({ payload: encodePayload(1) })] });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
     const weird = [
       '1 OR 1=1',
       '-1',
@@ -303,20 +284,66 @@ describe('bad arguments', () => {
       '',
       '99999999999999999999999',
       `${id}; DELETE FROM bus_events`,
+      `${id}) OR (1=1`,
     ];
-    expect(await store.listEvents({ ids: weird })).toEqual([]);
-    expect(await store.release({ workerId: 'w', events: weird.map((w) => ({ id: w, attempt: 1 })) })).toEqual(
-      [],
+    for (const bad of weird) {
+      const calls: [string, () => Promise<unknown>][] = [
+        ['listEvents', () => store.inspect.listEvents({ ids: [bad], limit: 10 })],
+        ['listArchive afterId', () => store.inspect.listArchive({ afterId: bad, limit: 10 })],
+        ['release', () => store.release({ workerId: 'w', events: [{ id: bad, attempt: 1 }] })],
+        [
+          'extendLeases',
+          () => store.extendLeases({ workerId: 'w', leaseMs: 1000, events: [{ id: bad, attempt: 1 }] }),
+        ],
+        [
+          'settle',
+          () =>
+            store.settle({
+              workerId: 'w',
+              outcomes: [{ kind: 'completed', id: bad, attempt: 1, archive: true }],
+            }),
+        ],
+        [
+          'settle (one-statement path)',
+          () =>
+            store.settle({
+              workerId: 'w',
+              outcomes: [{ kind: 'completed', id: bad, attempt: 1, archive: false }],
+            }),
+        ],
+        [
+          'rescue',
+          () =>
+            store.rescue({
+              decisions: [{ kind: 'failed', id: bad, attempt: 1, archive: true, error: 'x', workerId: 'w' }],
+            }),
+        ],
+      ];
+      for (const [name, call] of calls) {
+        const error = await call().catch((e: unknown) => e);
+        expect(
+          isBusError(error, 'INVALID_ARGUMENT'),
+          `${name} with ${JSON.stringify(bad)}: ${String(error)}`,
+        ).toBe(true);
+      }
+    }
+    expect((await live(store)).map((r) => [r.id, r.lockedBy])).toEqual([[id, 'w']]);
+  });
+
+  it('deadlockRetries is refused with INVALID_CONFIG: conflicts are retried by bus-core now', () => {
+    for (const value of [10, 0, -1]) {
+      const error = caught(() => new MySqlQueueStore(t.db, { deadlockRetries: value } as never));
+      expectBusError(error, 'INVALID_CONFIG', value);
+      expect((error as Error).message).toContain('bus-core');
+      expect((error as Error).message).toContain('STORE_CONFLICT');
+    }
+  });
+
+  it('a jsonPayload that is not a boolean is refused with INVALID_CONFIG', () => {
+    expectBusError(
+      caught(() => mysqlStore(t.db, { jsonPayload: 'yes' as never })),
+      'INVALID_CONFIG',
+      'yes',
     );
-    expect(
-      (
-        await store.settle({
-          workerId: 'w',
-          outcomes: weird.map((w) => ({ kind: 'completed', id: w, attempt: 1, archive: true })),
-        })
-      ).settled,
-    ).toEqual([]);
-    expect(await store.listEvents()).toHaveLength(1);
-    expect(() => new MySqlQueueStore(t.db, { deadlockRetries: -1 })).toThrow(BusError);
   });
 });

@@ -1,7 +1,8 @@
-import { encodePayload, type NewEventRow } from 'bus-core';
+import { encodePayload } from 'bus-core';
+import type { NewEventRow } from 'bus-core/driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './helpers.js';
+import { createTestDatabase, live, row as newRow, type TestDatabase } from './helpers.js';
 
 // The claim reads whole rows with FOR UPDATE SKIP LOCKED: a plan that sorted would read and lock
 // every available row of the queue, and concurrent claimers would then find nothing. The plan
@@ -11,17 +12,13 @@ import { createTestDatabase, type TestDatabase } from './helpers.js';
 let t: TestDatabase;
 
 function row(queue: string, priority = 0): NewEventRow {
-  return {
+  return newRow({
     queue,
     eventName: 'plan.event',
     handlerName: 'plan.handler',
     payload: encodePayload({ queue }),
-    payloadJson: null,
-    maxRetries: 0,
     priority,
-    delayMs: 0,
-    runAt: null,
-  };
+  });
 }
 
 const CLAIM_SELECT = `SELECT CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at
@@ -80,7 +77,7 @@ describe('the claim plan on MariaDB', () => {
       expect(priorities).toEqual([...priorities].sort((x, y) => x - y));
       expect(claimed.every((r) => r.attempts === 1 && r.queue === 'q')).toBe(true);
     }
-    const leased = await store.listEvents({ ids: a.slice(0, 3).map((r) => r.id) });
+    const leased = await live(store, { ids: a.slice(0, 3).map((r) => r.id) });
     expect(leased.map((r) => [r.lockedBy, r.attempts])).toEqual([
       ['a', 1],
       ['a', 1],

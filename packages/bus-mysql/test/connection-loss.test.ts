@@ -3,7 +3,7 @@ import { waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mysqlStore } from '../src/index.js';
-import { createTestDatabase, type TestDatabase } from './helpers.js';
+import { archived, createTestDatabase, live, type TestDatabase } from './helpers.js';
 
 let t: TestDatabase;
 
@@ -102,18 +102,18 @@ describe('KILL <connection id> under load', () => {
     await publishing;
     expect(killed).toBeGreaterThan(6);
 
-    await waitFor(async () => (await store.listEvents({ limit: 1 })).length === 0, {
+    await waitFor(async () => (await store.inspect.listEvents({ limit: 1 })).length === 0, {
       timeoutMs: 60_000,
       intervalMs: 100,
       message: `the queue to drain after the cuts (errors: ${errors.slice(-3).join(' | ')})`,
     });
     await bus.controller.awaitTerminationWithTimeout(5000);
-    const archived = await store.listArchive();
-    const archivedIds = new Set(archived.map((a) => a.id));
-    expect(archived.length).toBe(archivedIds.size);
+    const done = await archived(store);
+    const archivedIds = new Set(done.map((a) => a.id));
+    expect(done.length).toBe(archivedIds.size);
     for (const id of published.keys()) expect(archivedIds.has(id), `published row ${id} archived`).toBe(true);
-    expect(archived.every((a) => a.status === 'completed')).toBe(true);
-    const attempts = new Map(archived.map((a) => [a.id, a.attempts]));
+    expect(done.every((a) => a.status === 'completed')).toBe(true);
+    const attempts = new Map(done.map((a) => [a.id, a.attempts]));
     for (const [id, payload] of published) {
       const runs = handled.get(payload) ?? 0;
       expect(runs, `row ${id}`).toBeGreaterThanOrEqual(1);
@@ -158,7 +158,7 @@ describe('KILL <connection id> under load', () => {
       );
     expect(isBusError(publishError, 'PUBLISH_FAILED'), String(publishError)).toBe(true);
     expect(outcome).toBe('failed');
-    expect(await store.listEvents({ queue: 'cut' })).toEqual([]);
+    expect(await live(store, { queue: 'cut' })).toEqual([]);
 
     // Right after a cut the pool may still hand out a connection the server closed: that publish
     // rejects with a BusError (the insert cannot be retried blindly: it may have committed). The
@@ -180,6 +180,6 @@ describe('KILL <connection id> under load', () => {
       { timeoutMs: 5000, message: 'a publish to succeed after the cut' },
     );
     expect(failures).toBeLessThanOrEqual(3);
-    expect((await store.listEvents({ ids })).map((r) => r.id)).toEqual(ids);
+    expect((await live(store, { ids })).map((r) => r.id)).toEqual(ids);
   });
 });
