@@ -23,7 +23,7 @@ function expectedTables(names: BusTableNames): ExpectedTable[] {
 }
 
 /** Runs a query of the schema and returns its rows (`kind`, `name`). */
-export type SchemaReader = (query: SQL) => Promise<SchemaRow[]>;
+export type SchemaQuery = (query: SQL) => Promise<SchemaRow[]>;
 
 /**
  * What is missing of the bus tables in the connection's database (`table x`, `column x.y`,
@@ -31,7 +31,7 @@ export type SchemaReader = (query: SQL) => Promise<SchemaRow[]>;
  * and `migrate`.
  */
 export async function missingSchema(
-  read: SchemaReader,
+  read: SchemaQuery,
   names: BusTableNames,
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
@@ -53,7 +53,7 @@ WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWE
  * Resolves when both bus tables exist with every column and index this version reads; else
  * rejects with `SCHEMA_MISSING` naming what is missing and the migration that creates it.
  */
-export async function checkSchema(read: SchemaReader, names: BusTableNames): Promise<void> {
+export async function checkSchema(read: SchemaQuery, names: BusTableNames): Promise<void> {
   const { missing } = await missingSchema(read, names);
   if (missing.length > 0) throw schemaMissingError(missing, 'bus-mysql', 'docs/mysql.md');
 }

@@ -1,4 +1,5 @@
 /** MySQL 8.0+ / MariaDB 10.6+ driver for bus: the QueueStore, its Drizzle tables and migrations. */
+export type { BundledMigration } from 'bus-core/driver';
 export type { MySqlTx, ServerInfo } from './client.js';
 export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js';
 export type { MySqlStoreOptions } from './options.js';

@@ -11,7 +11,7 @@ export interface MySqlStoreOptions extends BusTableNames {
 }
 
 /** The options as the store uses them. */
-export interface ResolvedStoreOptions {
+export interface ResolvedOptions {
   tables: Readonly<Required<BusTableNames>>;
   jsonPayload: boolean;
 }
@@ -20,7 +20,7 @@ export interface ResolvedStoreOptions {
  * Checks `mysqlStore`'s options and applies the defaults; a mistake is an `INVALID_CONFIG` (or,
  * for a table name, `INVALID_IDENTIFIER`) BusError naming the option.
  */
-export function resolveStoreOptions(options: MySqlStoreOptions | null | undefined): ResolvedStoreOptions {
+export function resolveOptions(options: MySqlStoreOptions | null | undefined): ResolvedOptions {
   if (options !== undefined && options !== null && typeof options !== 'object') {
     throw new BusError('INVALID_CONFIG', `mysqlStore options must be an object (got ${String(options)})`, {
       value: options,

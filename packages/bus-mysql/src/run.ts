@@ -1,4 +1,4 @@
-import { BusError, type BusErrorCode } from 'bus-core';
+import { BusError } from 'bus-core';
 import type { BusTableNames } from 'bus-core/driver';
 import type { SQL, SQLWrapper } from 'drizzle-orm';
 import type { MySqlTransactionConfig } from 'drizzle-orm/mysql-core';
@@ -126,13 +126,13 @@ export async function transact<T>(
 }
 
 /** A read outside a transaction: again when the connection was dead (reading twice is harmless). */
-export async function read<T>(operation: string, fn: () => Promise<T>, busCode?: BusErrorCode): Promise<T> {
+export async function read<T>(operation: string, fn: () => Promise<T>): Promise<T> {
   for (let dead = 0; ; dead++) {
     try {
       return await fn();
     } catch (error) {
       if (dead < STALE_CONNECTION_RETRIES && isConnectionError(error)) continue;
-      throw mysqlFailure(operation, error, busCode);
+      throw mysqlFailure(operation, error);
     }
   }
 }

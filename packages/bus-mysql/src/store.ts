@@ -22,7 +22,7 @@ import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
 import { assertDatabase, type MySqlTx, type ServerInfo, ServerInfoCache } from './client.js';
 import { listen } from './listen.js';
-import { type MySqlStoreOptions, resolveStoreOptions } from './options.js';
+import { type MySqlStoreOptions, resolveOptions } from './options.js';
 import { read, type StoreContext, select } from './run.js';
 import { claim } from './sql/claim.js';
 import { insert } from './sql/insert.js';
@@ -50,7 +50,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   /** `serverInfo` stands in for what the store would read from the server (tests: the MySQL path on MariaDB). */
   constructor(db: MySqlTx, options?: MySqlStoreOptions, serverInfo?: ServerInfo) {
     assertDatabase(db);
-    const { tables, jsonPayload } = resolveStoreOptions(options);
+    const { tables, jsonPayload } = resolveOptions(options);
     this.tables = tables;
     this.#ctx = Object.freeze({
       db,

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { intLiteral, text } from '../encode.js';
 import { EXPIRED_COLUMNS, expiredEvent } from '../rows.js';
 import { read, type StoreContext, select, transact } from '../run.js';
-import { settleHeld } from './settle.js';
+import { applyOutcomes } from './settle.js';
 
 /**
  * `QueueStore.listExpired`: a plain read (no lock) of rows whose lease ended, walking
@@ -29,5 +29,5 @@ export async function listExpired(ctx: StoreContext, params: ListExpiredParams):
  * holder it names, and only while the lease is still past its end.
  */
 export async function rescue(ctx: StoreContext, params: RescueParams): Promise<string[]> {
-  return transact(ctx, 'rescue', (tx) => settleHeld(tx, ctx, params.decisions, (d) => d.workerId, true));
+  return transact(ctx, 'rescue', (tx) => applyOutcomes(tx, ctx, params.decisions, (d) => d.workerId, true));
 }

@@ -53,7 +53,7 @@ export async function lockHeld<T extends HeldEvent>(
  * `settle` (every outcome held by one worker) and `rescue` (each decision names its holder, and
  * the lease must have ended).
  */
-export async function settleHeld<T extends SettleOutcome>(
+export async function applyOutcomes<T extends SettleOutcome>(
   tx: MySqlTx,
   ctx: StoreContext,
   outcomes: readonly T[],
@@ -146,7 +146,7 @@ export async function settle(ctx: StoreContext, params: SettleParams<MySqlTx>): 
     try {
       if (plain && (await ctx.server.get(tx)).mariadb)
         return { settled: await deleteCompleted(tx, ctx, params) };
-      return { settled: await settleHeld(tx, ctx, outcomes, holder, false) };
+      return { settled: await applyOutcomes(tx, ctx, outcomes, holder, false) };
     } catch (error) {
       throw mysqlFailure('settle', error);
     }
@@ -158,5 +158,5 @@ export async function settle(ctx: StoreContext, params: SettleParams<MySqlTx>): 
       throw mysqlFailure('settle', error);
     }
   }
-  return { settled: await transact(ctx, 'settle', (t) => settleHeld(t, ctx, outcomes, holder, false)) };
+  return { settled: await transact(ctx, 'settle', (t) => applyOutcomes(t, ctx, outcomes, holder, false)) };
 }
