@@ -94,3 +94,25 @@ describe('fan-out', () => {
     expect(await store.inspect.listEvents({ limit: 10 })).toEqual([]);
   });
 });
+
+describe('row ids', () => {
+  it('ids beyond 2^53 stay exact strings from publish to the archive', async () => {
+    const big = new MemoryStore({ firstId: 2n ** 60n });
+    const Event = defineEvent<{ n: number }>('ids.big');
+    const registry = new Registry();
+    const seen: string[] = [];
+    registry.register(
+      Event,
+      handlerClass('ids.handler', { queueName: 'q' }, (_p, ctx) => void seen.push(ctx.id)),
+    );
+    const bus = await makeBus({ store: big, registry, queues: [queue('q')] });
+    const ids = await bus.publishBatch(Event, [{ n: 1 }, { n: 2 }]);
+    expect(ids).toEqual(['1152921504606846976', '1152921504606846977']);
+    await bus.controller.startWorkers();
+    await waitFor(async () => (await big.inspect.listArchive({ ids, limit: 10 })).length === 2, {
+      message: 'both archived',
+    });
+    expect(seen.sort()).toEqual(ids);
+    expect((await bus.inspect.archive({ afterId: ids[0]! })).map((r) => r.id)).toEqual([ids[1]]);
+  });
+});

@@ -54,6 +54,11 @@ export interface MemoryStoreOptions {
    * with different options work on one database: e.g. one with `jsonPayload` beside one without.
    */
   tablesOf?: MemoryStore;
+  /**
+   * The first row id (default 1): e.g. `2n ** 60n`, to see that ids beyond 2^53 stay exact
+   * strings everywhere, as a long-lived SQL table's do.
+   */
+  firstId?: bigint;
 }
 
 /** Which rows a fenced write may touch: held by a worker, and for rescue, with the lease run out. */
@@ -75,7 +80,17 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   readonly #tables: MemoryTables;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#tables = options.tablesOf === undefined ? new MemoryTables() : options.tablesOf.#tables;
+    if (options.firstId !== undefined && (typeof options.firstId !== 'bigint' || options.firstId < 1n)) {
+      throw new BusError(
+        'INVALID_CONFIG',
+        `firstId must be a positive bigint (got ${String(options.firstId)})`,
+        {
+          value: options.firstId,
+        },
+      );
+    }
+    this.#tables =
+      options.tablesOf === undefined ? new MemoryTables(options.firstId) : options.tablesOf.#tables;
     this.clock = options.clock ?? options.tablesOf?.clock ?? systemClock;
     this.#jsonPayload = options.jsonPayload === true;
     this.inspect = new MemoryInspection(this.#tables, this.clock);

@@ -17,7 +17,11 @@ export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson'> {
 export class MemoryTables {
   readonly live = new Map<string, LiveRow>();
   readonly archive = new Map<string, ArchivedRow>();
-  #next = 1n;
+  #next: bigint;
+
+  constructor(firstId = 1n) {
+    this.#next = firstId;
+  }
 
   /** The next row id: ids are never reused, as a database sequence's are not. */
   nextId(): string {
