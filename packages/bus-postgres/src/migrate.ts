@@ -1,4 +1,4 @@
-import { isBusError } from 'bus-core';
+import { BusError, isBusError } from 'bus-core';
 import {
   assertIdentifier,
   type BundledMigration,
@@ -50,6 +50,13 @@ const LOCK_KEY = '7164259881029437001';
  * await migrate(db); // before createBus(...).init()
  */
 export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<MigrateResult> {
+  if ((options as { journalTable?: unknown } | null)?.journalTable !== undefined) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'migrate() option journalTable is now migrationsTable (the same name in every driver)',
+      { value: 'journalTable' },
+    );
+  }
   const names = resolveTableNames(options);
   const migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
   assertIdentifier(migrationsTable, 'migrationsTable');

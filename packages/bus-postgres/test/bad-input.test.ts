@@ -81,6 +81,12 @@ describe('table names that are not identifiers', () => {
     expect(await t.db.execute(sql`SELECT count(*)::int AS n FROM y`)).toEqual([{ n: 0 }]);
   });
 
+  it('the old migrate() option journalTable is refused with INVALID_CONFIG naming migrationsTable', async () => {
+    const error = await migrate(t.db, { journalTable: 'j' } as never).catch((e: unknown) => e);
+    expect(isBusError(error, 'INVALID_CONFIG'), String(error)).toBe(true);
+    expect((error as Error).message).toContain('migrationsTable');
+  });
+
   it('equal names, an upper-case channel and too-long derived index names are refused too', async () => {
     expect(() => postgresStore(t.db, { channel: 'Bus_Wake' })).toThrow(/INVALID_IDENTIFIER/);
     expect(() => createBusTables({ eventsTable: 'jobs', archiveTable: 'JOBS' })).toThrow(
