@@ -6,14 +6,16 @@ import { BusError } from './errors.js';
 const { maxErrorChars, maxDelayMs, maxListLimit, maxIds } = CONTRACT_LIMITS;
 
 /**
- * Error text as every store receives it: at most `maxErrorChars` characters, cut with `…`. The
- * one place error text is shortened, so every store keeps the same text.
+ * Error text as every store receives it: at most `maxErrorChars` characters, cut with `…`, and
+ * no U+0000 (it becomes U+FFFD). The one place error text is shaped, so every store keeps the same text.
  *
  * @example
  * truncateError('x'.repeat(10_000)).length; // 4000
  */
 export function truncateError(text: unknown): string {
-  const s = typeof text === 'string' ? text : String(text);
+  let s = typeof text === 'string' ? text : String(text);
+  // PostgreSQL text cannot hold U+0000; replaced for every store, so they all keep the same text.
+  if (s.includes('\u0000')) s = s.replaceAll('\u0000', '\uFFFD');
   return s.length > maxErrorChars ? `${s.slice(0, maxErrorChars - 1)}…` : s;
 }
 

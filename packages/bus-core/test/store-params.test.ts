@@ -11,6 +11,7 @@ describe('what the core guarantees a store (store-params)', () => {
     expect(cut).toHaveLength(CONTRACT_LIMITS.maxErrorChars);
     expect(cut.endsWith('…')).toBe(true);
     expect(truncateError('short')).toBe('short');
+    expect(truncateError('a\u0000b')).toBe('a\uFFFDb');
     expect(truncateError('y'.repeat(CONTRACT_LIMITS.maxErrorChars))).toHaveLength(
       CONTRACT_LIMITS.maxErrorChars,
     );

@@ -17,7 +17,7 @@ export interface RetryOutcome {
   attempt: number;
   /** An integer from 0 to `maxDelayMs`, after the database's now at settle. */
   delayMs: number;
-  /** At most `maxErrorChars` characters. */
+  /** At most `maxErrorChars` characters, without U+0000. */
   error: string;
 }
 
@@ -27,7 +27,7 @@ export interface FailedOutcome {
   id: string;
   attempt: number;
   archive: boolean;
-  /** At most `maxErrorChars` characters. */
+  /** At most `maxErrorChars` characters, without U+0000. */
   error: string;
 }
 
