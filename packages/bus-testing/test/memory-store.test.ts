@@ -89,3 +89,27 @@ describe('the memory store', () => {
     expect(await store.inspect.listEvents({ limit: 10 })).toEqual([]);
   });
 });
+
+describe('runConformanceSuite', () => {
+  it('without the runner (the 0.1 call) says which functions to pass', async () => {
+    const { runConformanceSuite } = await import('bus-testing/conformance');
+    const target = {
+      name: 'x',
+      setup: async () => new MemoryStore(),
+      reset: async () => {},
+      teardown: async () => {},
+    };
+    const error = (() => {
+      try {
+        runConformanceSuite(target, undefined as never);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isBusError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toContain('describe, it, beforeAll, afterAll, beforeEach');
+    expect(() => runConformanceSuite(target, { describe: () => {}, it: () => {} } as never)).toThrow(
+      /beforeAll, afterAll, beforeEach/,
+    );
+  });
+});

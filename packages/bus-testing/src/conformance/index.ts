@@ -1,3 +1,4 @@
+import { BusError } from 'bus-core';
 import { claimTests } from './claim.js';
 import { SuiteContext } from './context.js';
 import { coreGuaranteeTests } from './core-guarantees.js';
@@ -20,6 +21,8 @@ export { busRoundTrip, storeRoundTrip } from './round-trip.js';
 export type { TestFn, TestRunner } from './runner.js';
 export type { ConformanceTarget } from './target.js';
 
+const RUNNER_FUNCTIONS = ['describe', 'it', 'beforeAll', 'afterAll', 'beforeEach'] as const;
+
 /**
  * The store contract suite (`bus-testing/conformance`): every written rule of `QueueStore` (the
  * contract in `bus-core/driver`), checked by calling the store directly, one area per file, plus
@@ -36,6 +39,17 @@ export type { ConformanceTarget } from './target.js';
  * );
  */
 export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner: TestRunner): void {
+  const missing = RUNNER_FUNCTIONS.filter(
+    (name) => typeof (runner as Partial<TestRunner> | undefined)?.[name] !== 'function',
+  );
+  if (missing.length > 0) {
+    // The suite of bus-testing 0.1 took only the target and imported vitest itself.
+    throw new BusError(
+      'INVALID_ARGUMENT',
+      `runConformanceSuite(target, runner) needs the test runner's ${missing.join(', ')}: pass { describe, it, beforeAll, afterAll, beforeEach } from vitest (node:test: beforeAll: before, afterAll: after)`,
+      { value: missing },
+    );
+  }
   const s = new SuiteContext(target, runner);
   runner.describe(`store conformance: ${target.name}`, () => {
     runner.beforeAll(() => s.setup());
