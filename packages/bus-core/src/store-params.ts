@@ -4,6 +4,7 @@ import type { SettleOutcome } from './contract/settle.js';
 import { BusError } from './errors.js';
 
 const { maxErrorChars, maxDelayMs, maxListLimit, maxIds } = CONTRACT_LIMITS;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
  * Error text as every store receives it: at most `maxErrorChars` characters, cut with `…`, and
@@ -13,10 +14,16 @@ const { maxErrorChars, maxDelayMs, maxListLimit, maxIds } = CONTRACT_LIMITS;
  * truncateError('x'.repeat(10_000)).length; // 4000
  */
 export function truncateError(text: unknown): string {
-  let s = typeof text === 'string' ? text : String(text);
-  // PostgreSQL text cannot hold U+0000; replaced for every store, so they all keep the same text.
+  // Well-formed UTF-16 without U+0000: PostgreSQL text cannot hold NUL, and a lone surrogate
+  // would be stored as U+FFFD by one database and kept by another. Replaced here, for every store.
+  let s = (typeof text === 'string' ? text : String(text)).replace(LONE_SURROGATE, '\uFFFD');
   if (s.includes('\u0000')) s = s.replaceAll('\u0000', '\uFFFD');
-  return s.length > maxErrorChars ? `${s.slice(0, maxErrorChars - 1)}…` : s;
+  if (s.length <= maxErrorChars) return s;
+  // Cut on a code point boundary, never between the halves of a surrogate pair.
+  let end = maxErrorChars - 1;
+  const last = s.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${s.slice(0, end)}…`;
 }
 
 /** A delay as every store receives it: an integer from 0 to `maxDelayMs` (not a number: 0). */

@@ -12,6 +12,10 @@ describe('what the core guarantees a store (store-params)', () => {
     expect(cut.endsWith('…')).toBe(true);
     expect(truncateError('short')).toBe('short');
     expect(truncateError('a\u0000b')).toBe('a\uFFFDb');
+    expect(truncateError('lone \ud800 half')).toBe('lone \uFFFD half');
+    const rockets = truncateError('🚀'.repeat(3000));
+    expect(rockets.length).toBeLessThanOrEqual(CONTRACT_LIMITS.maxErrorChars);
+    expect(rockets).toBe(`${'🚀'.repeat(1999)}…`);
     expect(truncateError('y'.repeat(CONTRACT_LIMITS.maxErrorChars))).toHaveLength(
       CONTRACT_LIMITS.maxErrorChars,
     );

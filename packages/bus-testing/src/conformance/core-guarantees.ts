@@ -64,6 +64,19 @@ export function coreGuaranteeTests(s: SuiteContext): void {
       assert.equal((await archived(s.store, b.id))?.lastError, error, 'failed');
     });
 
+    it('error text with emoji cut at the limit, a lone surrogate or a NUL is stored exactly as the core shaped it', async () => {
+      const texts = ['🚀'.repeat(3_000), 'lone \ud800 half \udc00 end', 'nul \u0000 inside'];
+      for (const text of texts) {
+        const error = truncateError(text);
+        const a = await held(s.store, { maxRetries: 3 });
+        const { outcomes } = prepareOutcomes<SettleOutcome>([
+          { kind: 'retry', id: a.id, attempt: 1, delayMs: 0, error: text },
+        ]);
+        await s.store.settle({ workerId: 'w', outcomes });
+        assert.equal((await live(s.store, a.id))?.lastError, error, JSON.stringify(text.slice(0, 20)));
+      }
+    });
+
     it('a huge, negative, NaN or infinite retry delay settles without error, clamped', async () => {
       const ids = await insert(
         s.store,
