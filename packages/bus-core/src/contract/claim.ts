@@ -22,4 +22,6 @@ export interface ClaimedEvent {
   maxRetries: number;
   priority: number;
   createdAt: Date;
+  /** The row's `trace_context` as inserted; `null` or absent when none. */
+  traceContext?: string | null;
 }

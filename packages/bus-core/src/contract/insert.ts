@@ -23,6 +23,12 @@ export interface NewEventRow {
    * `maxDueTime`), which may be in the past.
    */
   due: number | Date;
+  /**
+   * The publisher's trace context (W3C `traceparent`/`tracestate` as JSON text, at most
+   * `maxTraceContextChars`), written to the row's `trace_context` column; absent or `null` when
+   * no span was active. Stored as given: the core validates it when it reads it back.
+   */
+  traceContext?: string | null;
 }
 
 /** Params of `QueueStore.insert`. */

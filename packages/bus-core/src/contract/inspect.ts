@@ -36,6 +36,8 @@ export interface EventRow {
   lockedBy: string | null;
   lastError: string | null;
   createdAt: Date;
+  /** The publisher's trace context as inserted (`null` when none). */
+  traceContext?: string | null;
 }
 
 /** A row of the archive table. */
@@ -53,6 +55,8 @@ export interface ArchivedEventRow {
   lastError: string | null;
   createdAt: Date;
   finishedAt: Date;
+  /** Copied from the live row when it was archived. */
+  traceContext?: string | null;
 }
 
 /** Live and archived counts of one queue. */
@@ -68,6 +72,8 @@ export interface QueueCounts {
   retrying: number;
   archivedCompleted: number;
   archivedFailed: number;
+  /** The due time of the oldest row that is available now (`null` when none): its wait is now minus this. */
+  oldestAvailableAt?: Date | null;
 }
 
 /**

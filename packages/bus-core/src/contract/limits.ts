@@ -15,6 +15,8 @@ export const CONTRACT_LIMITS = Object.freeze({
   maxIds: 1000,
   /** Queue, event and handler names: at most this many characters (the columns are wider). */
   maxNameLength: 200,
+  /** Trace context text (`NewEventRow.traceContext`): at most this many characters. */
+  maxTraceContextChars: 1000,
   /** Worker ids: at most this many characters. */
   maxWorkerIdLength: 200,
   /** The earliest and the latest absolute due time the core passes (years 1970 to 9999, UTC). */
