@@ -1,6 +1,7 @@
 import type { QueueStore } from './contract/store.js';
 import { BusError } from './errors.js';
 import { consoleLogger, type Logger } from './logger.js';
+import { correlatedLogger } from './otel/log-correlation.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
 import { globalRegistry, type Registry } from './registry.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
@@ -126,7 +127,8 @@ export function resolveBusOptions<TTx>(options: BusOptions<TTx>): ResolvedBusOpt
     store,
     queues: validateQueueConfigs(options.queues),
     registry: options.registry ?? globalRegistry,
-    logger,
+    // Trace and span ids join the fields of lines logged inside a run or a publish.
+    logger: correlatedLogger(logger),
     telemetry,
     rescueInterval,
     retention,

@@ -13,6 +13,8 @@ import {
   type HandlerClass,
 } from './handler.js';
 import type { Logger } from './logger.js';
+import { recordPublished } from './otel/metrics.js';
+import { publishSpan } from './otel/spans.js';
 import { dueOf, type PublishOptions, publishRows } from './publish-rows.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { HandlerFactory, RegisterOptions, Registry } from './registry.js';
@@ -263,20 +265,28 @@ export class Bus<TTx = unknown> {
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
     if (payloads.length === 0) return [];
     const rows = publishRows(event.name, handlers, payloads, { due, priority: options.priority });
-    let ids: string[];
-    try {
-      // A conflict rolled the insert back; outside the caller's transaction it is safe to run
-      // again. Inside it, the caller's whole transaction was rolled back: theirs to retry.
-      ids =
-        tx === undefined
+    const ids = await publishSpan(event.name, payloads.length, async (traceContext) => {
+      if (traceContext !== null) for (const row of rows) row.traceContext = traceContext;
+      try {
+        // A conflict rolled the insert back; outside the caller's transaction it is safe to run
+        // again. Inside it, the caller's whole transaction was rolled back: theirs to retry.
+        return tx === undefined
           ? await retryConflicts(() => this.#store.insert({ rows }))
           : await this.#store.insert({ rows, tx });
-    } catch (cause) {
-      if (isBusError(cause) && cause.code !== 'STORE_FAILED' && cause.code !== 'STORE_CONFLICT') throw cause;
-      throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${firstLine(cause)}`, {
-        cause,
-        value: event.name,
-      });
+      } catch (cause) {
+        if (isBusError(cause) && cause.code !== 'STORE_FAILED' && cause.code !== 'STORE_CONFLICT')
+          throw cause;
+        throw new BusError('PUBLISH_FAILED', `publishing ${event.name} failed: ${firstLine(cause)}`, {
+          cause,
+          value: event.name,
+        });
+      }
+    });
+    for (const handler of handlers) {
+      recordPublished(
+        { queue: handler.settings.queueName, eventName: event.name, handlerName: handler.name },
+        payloads.length,
+      );
     }
     if (due === 0) {
       // Rows published in a caller's transaction become visible only at its commit, which bus

@@ -4,6 +4,7 @@ import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import type { Logger } from './logger.js';
+import { QueueGauges } from './otel/metrics.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import { QueueWorker } from './queue-worker.js';
 import type { Registry } from './registry.js';
@@ -33,6 +34,8 @@ export interface StartWorkersOptions {
 }
 
 const PRUNE_LIMIT = 10_000;
+// Queue gauges read the counts at most this often, however often the metrics SDK collects.
+const GAUGE_INTERVAL_MS = 10_000;
 
 /**
  * Runs the workers of every configured queue in this process; the guide's
@@ -52,6 +55,7 @@ export class WorkerController {
   #timers: ReturnType<typeof setTimeout>[] = [];
   #settler: Settler | undefined;
   #rescuer: Rescuer | undefined;
+  #gauges: QueueGauges | undefined;
   #termination: Promise<boolean> | undefined;
 
   constructor(private readonly deps: ControllerDeps) {}
@@ -117,6 +121,12 @@ export class WorkerController {
       });
     }
     for (const worker of this.#workers.values()) worker.start();
+    this.#gauges = new QueueGauges(
+      queues.map((q) => q.queueName),
+      async () => ({ counts: await store.inspect.countByQueue(), now: await store.now() }),
+      GAUGE_INTERVAL_MS,
+      (error) => logger.warn('reading queue counts for the gauges failed', { error: describeError(error) }),
+    );
     this.#state = 'running';
     this.#every(this.deps.rescueInterval, () => this.#rescue());
     if (this.deps.archiveRetention !== null) {
@@ -173,6 +183,7 @@ export class WorkerController {
     const results = await Promise.all([...this.#workers.values()].map((w) => w.terminate(deadline)));
     await this.#settler?.idle();
     await this.#subscription?.close().catch(() => undefined);
+    this.#gauges?.close();
     this.#state = 'stopped';
     this.deps.logger.info('workers stopped', { workerId: this.deps.workerId });
     return results.every(Boolean);

@@ -10,6 +10,8 @@ export interface HeldRow {
   leaseUntil: number;
   /** When a handler slot took it (local ms); `undefined` while it waits in the buffer. */
   startedAt: number | undefined;
+  /** When this process received the row from its claim (local ms), for the claim-to-start metric. */
+  claimedAt: number;
   /** Lost its lease or handed back: whatever its run returns must not be written. */
   detached: boolean;
   /** Made on the first read of `ctx.signal`: most handlers never read it, and it is costly. */
@@ -26,6 +28,7 @@ export function heldRow(row: ClaimedEvent, leaseUntil: number): HeldRow {
     row,
     leaseUntil,
     startedAt: undefined,
+    claimedAt: Date.now(),
     detached: false,
     controller: undefined,
     reason: undefined,

@@ -9,6 +9,8 @@ import type { EventHandler } from './handler.js';
 import { abortRun, type HeldRow, heldRow } from './held-row.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { Logger } from './logger.js';
+import { recordEnded, recordStarted } from './otel/metrics.js';
+import { fail, processSpan } from './otel/spans.js';
 import { PrefetchTarget } from './prefetch.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { Registry } from './registry.js';
@@ -253,12 +255,27 @@ export class QueueWorker {
   #start(held: HeldRow): void {
     held.startedAt = Date.now();
     this.#running.add(held);
-    runAttempt(held, {
-      registry: this.deps.registry,
-      instances: this.deps.instances,
-      settler: this.deps.settler,
-      logger: this.deps.logger,
-      archivePolicy: this.config.archivePolicy,
+    const { row } = held;
+    recordStarted(row, {
+      claimToStartMs: held.startedAt - held.claimedAt,
+      publishToStartMs: held.startedAt - row.createdAt.getTime(),
+    });
+    processSpan(row, async (span) => {
+      const result = await runAttempt(held, {
+        registry: this.deps.registry,
+        instances: this.deps.instances,
+        settler: this.deps.settler,
+        logger: this.deps.logger,
+        archivePolicy: this.config.archivePolicy,
+      });
+      const outcome = result.kind === 'outcome' ? result.outcome.kind : 'completed';
+      span.setAttribute('bus.outcome', outcome);
+      if (result.kind === 'outcome' && result.outcome.kind !== 'completed') {
+        fail(span, result.outcome.error.split('\n', 1)[0]);
+      }
+      span.end();
+      recordEnded(row, outcome, Date.now() - held.startedAt!);
+      return result;
     }).then(
       (result) => this.#finish(held, result),
       (error: unknown) => {

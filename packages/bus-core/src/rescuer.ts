@@ -2,6 +2,7 @@ import { type ArchivePolicy, shouldArchive } from './archive-policy.js';
 import { CONTRACT_LIMITS } from './contract/limits.js';
 import type { ExpiredEvent, RescueDecision } from './contract/rescue.js';
 import type { QueueStore } from './contract/store.js';
+import { recordRescued } from './otel/metrics.js';
 import { prepareOutcomes } from './store-params.js';
 import { retryConflicts } from './store-retry.js';
 
@@ -61,10 +62,12 @@ export class Rescuer {
         expired.map((row) => rescueDecision(row, this.policies.get(row.queue) ?? 'all')),
       );
       const applied = new Set(await retryConflicts(() => this.store.rescue({ decisions: outcomes })));
+      const rows = new Map(expired.map((row) => [row.id, row]));
       for (const d of outcomes) {
         if (!applied.has(d.id)) continue;
         if (d.kind === 'retry') total.retried++;
         else total.failed++;
+        recordRescued(rows.get(d.id)!, d.kind);
       }
       if (expired.length < BATCH || !keepGoing()) break;
     }

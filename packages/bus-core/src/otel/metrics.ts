@@ -1,0 +1,147 @@
+import { type Attributes, type BatchObservableResult, metrics } from '@opentelemetry/api';
+import type { QueueCounts } from '../contract/inspect.js';
+import { MESSAGING_SYSTEM } from './spans.js';
+
+/** The meter of bus; the user's SDK (or none: the API's no-op) decides where metrics go. */
+const meter = metrics.getMeter('bus');
+
+/** Durations in seconds, with buckets from 1 ms to 10 min (the conventions' unit for durations). */
+const SECONDS = {
+  unit: 's',
+  advice: {
+    explicitBucketBoundaries: [
+      0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600,
+    ],
+  },
+};
+
+const published = meter.createCounter('messaging.client.sent.messages', {
+  description: 'Rows published (one per handler of an event).',
+});
+const started = meter.createCounter('messaging.client.consumed.messages', {
+  description: 'Handler runs started (each attempt counts).',
+});
+const ended = meter.createCounter('bus.runs', {
+  description: 'Handler runs by outcome (bus.outcome: completed, retry, failed, released).',
+});
+const rescued = meter.createCounter('bus.rescued', {
+  description: 'Rows whose lease expired, by what the rescuer decided (bus.outcome: retry or failed).',
+});
+const duration = meter.createHistogram('messaging.process.duration', {
+  ...SECONDS,
+  description: 'Handler run time, from start to the end of the handler.',
+});
+const claimToStart = meter.createHistogram('bus.claim_to_start.duration', {
+  ...SECONDS,
+  description: 'Time a claimed row waited in the prefetch buffer before a handler slot took it.',
+});
+const publishToStart = meter.createHistogram('bus.publish_to_start.duration', {
+  ...SECONDS,
+  description: 'Time from publish (database time) to the start of the run (this host): queueing delay.',
+});
+
+/** What identifies a row in metric attributes: few values each, so cardinality stays low. */
+export interface RowLabels {
+  queue: string;
+  eventName: string;
+  handlerName: string;
+}
+
+function attributes(row: RowLabels, extra?: Attributes): Attributes {
+  return {
+    'messaging.system': MESSAGING_SYSTEM,
+    'messaging.consumer.group.name': row.queue,
+    'messaging.destination.name': row.eventName,
+    'bus.handler.name': row.handlerName,
+    ...extra,
+  };
+}
+
+/** Counts rows published: one call per publish, per handler's queue. */
+export function recordPublished(row: RowLabels, count: number): void {
+  published.add(count, attributes(row));
+}
+
+/** Counts a run's start and its waits (claim to start, publish to start). */
+export function recordStarted(
+  row: RowLabels,
+  waits: { claimToStartMs: number; publishToStartMs: number },
+): void {
+  const labels = attributes(row);
+  started.add(1, labels);
+  claimToStart.record(Math.max(0, waits.claimToStartMs) / 1000, labels);
+  publishToStart.record(Math.max(0, waits.publishToStartMs) / 1000, labels);
+}
+
+/** Counts a run's end by outcome, and its duration. */
+export function recordEnded(row: RowLabels, outcome: string, durationMs: number): void {
+  const labels = attributes(row, { 'bus.outcome': outcome });
+  ended.add(1, labels);
+  duration.record(Math.max(0, durationMs) / 1000, labels);
+}
+
+/** Counts rows the rescuer decided about. */
+export function recordRescued(row: RowLabels, outcome: 'retry' | 'failed'): void {
+  rescued.add(1, attributes(row, { 'bus.outcome': outcome }));
+}
+
+/**
+ * The queue gauges of one process (depth by state, age of the oldest ready row), read from
+ * `countByQueue` at most once per `intervalMs` however often the SDK collects: a scrape storm
+ * costs no queries. Collection never waits for the database; it reports the last counts and
+ * starts a refresh when they are stale.
+ */
+export class QueueGauges {
+  readonly #depth = meter.createObservableGauge('bus.queue.depth', {
+    description: 'Live rows per queue and state (available, scheduled, running).',
+  });
+  readonly #age = meter.createObservableGauge('bus.queue.oldest_ready_age', {
+    unit: 's',
+    description: 'How long the oldest row that is due now has waited, per queue (0 when none).',
+  });
+  #counts: { at: number; rows: QueueCounts[]; now: number } | undefined;
+  #refreshing: Promise<void> | undefined;
+  readonly #callback = (result: BatchObservableResult) => this.#observe(result);
+
+  constructor(
+    private readonly queues: readonly string[],
+    private readonly read: () => Promise<{ counts: QueueCounts[]; now: Date }>,
+    private readonly intervalMs: number,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    meter.addBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
+  }
+
+  /** Stops reporting (at shutdown). */
+  close(): void {
+    meter.removeBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
+  }
+
+  /** Reads the counts now (the first collection, and tests). */
+  async refresh(): Promise<void> {
+    this.#refreshing ??= this.read()
+      .then(({ counts, now }) => {
+        this.#counts = { at: Date.now(), rows: counts, now: now.getTime() };
+      })
+      .catch(this.onError)
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    await this.#refreshing;
+  }
+
+  #observe(result: BatchObservableResult): void {
+    const counts = this.#counts;
+    if (counts === undefined || Date.now() - counts.at >= this.intervalMs) void this.refresh();
+    if (counts === undefined) return;
+    for (const queue of this.queues) {
+      const row = counts.rows.find((c) => c.queue === queue);
+      const base = { 'messaging.system': MESSAGING_SYSTEM, 'messaging.consumer.group.name': queue };
+      for (const state of ['available', 'scheduled', 'running'] as const) {
+        result.observe(this.#depth, row?.[state] ?? 0, { ...base, 'bus.state': state });
+      }
+      const oldest = row?.oldestAvailableAt;
+      result.observe(this.#age, oldest ? Math.max(0, counts.now - oldest.getTime()) / 1000 : 0, base);
+    }
+  }
+}
