@@ -69,8 +69,12 @@ describe('transactional completion', () => {
     await waitFor(() => followed.length === 1, { message: 'the follow-up of the second run' });
     // The first run's follow-up rolled back with its failure: one follow-up, not two.
     expect(followed).toEqual([1]);
-    expect(
-      (await store.inspect.listArchive({ limit: 10 })).filter((r) => r.eventName === 'txc.follow-up'),
-    ).toHaveLength(1);
+    // The follow-up's own outcome is written after its handler returns: wait for it, then check
+    // that exactly one follow-up row ever existed.
+    const followUps = async () =>
+      (await store.inspect.listArchive({ limit: 10 })).filter((r) => r.eventName === 'txc.follow-up');
+    await waitFor(async () => (await followUps()).length > 0, { message: 'the follow-up archived' });
+    expect(await followUps()).toHaveLength(1);
+    expect(await store.inspect.listEvents({ limit: 10 })).toEqual([]);
   });
 });
