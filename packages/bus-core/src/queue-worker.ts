@@ -273,19 +273,17 @@ export class QueueWorker {
       if (result.kind === 'outcome' && result.outcome.kind !== 'completed') {
         fail(span, result.outcome.error.split('\n', 1)[0]);
       }
-      span.end();
       recordEnded(row, outcome, Date.now() - held.startedAt!);
-      return result;
-    }).then(
-      (result) => this.#finish(held, result),
-      (error: unknown) => {
-        this.deps.logger.error('unexpected error while running a row', {
-          id: held.row.id,
-          error: describeError(error),
-        });
-        this.#free(held);
-      },
-    );
+      // Inside the span, so the lines it logs (a failed attempt) carry its trace and span ids.
+      this.#finish(held, result);
+      span.end();
+    }).catch((error: unknown) => {
+      this.deps.logger.error('unexpected error while running a row', {
+        id: held.row.id,
+        error: describeError(error),
+      });
+      this.#free(held);
+    });
   }
 
   #finish(held: HeldRow, result: AttemptResult): void {

@@ -1,9 +1,12 @@
-import { type Attributes, type BatchObservableResult, metrics } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type BatchObservableResult,
+  type Meter,
+  type MeterProvider,
+  metrics,
+} from '@opentelemetry/api';
 import type { QueueCounts } from '../contract/inspect.js';
 import { MESSAGING_SYSTEM } from './spans.js';
-
-/** The meter of bus; the user's SDK (or none: the API's no-op) decides where metrics go. */
-const meter = metrics.getMeter('bus');
 
 /** Durations in seconds, with buckets from 1 ms to 10 min (the conventions' unit for durations). */
 const SECONDS = {
@@ -15,30 +18,54 @@ const SECONDS = {
   },
 };
 
-const published = meter.createCounter('messaging.client.sent.messages', {
-  description: 'Rows published (one per handler of an event).',
-});
-const started = meter.createCounter('messaging.client.consumed.messages', {
-  description: 'Handler runs started (each attempt counts).',
-});
-const ended = meter.createCounter('bus.runs', {
-  description: 'Handler runs by outcome (bus.outcome: completed, retry, failed, released).',
-});
-const rescued = meter.createCounter('bus.rescued', {
-  description: 'Rows whose lease expired, by what the rescuer decided (bus.outcome: retry or failed).',
-});
-const duration = meter.createHistogram('messaging.process.duration', {
-  ...SECONDS,
-  description: 'Handler run time, from start to the end of the handler.',
-});
-const claimToStart = meter.createHistogram('bus.claim_to_start.duration', {
-  ...SECONDS,
-  description: 'Time a claimed row waited in the prefetch buffer before a handler slot took it.',
-});
-const publishToStart = meter.createHistogram('bus.publish_to_start.duration', {
-  ...SECONDS,
-  description: 'Time from publish (database time) to the start of the run (this host): queueing delay.',
-});
+function createInstruments(meter: Meter) {
+  return {
+    published: meter.createCounter('messaging.client.sent.messages', {
+      description: 'Rows published (one per handler of an event).',
+    }),
+    started: meter.createCounter('messaging.client.consumed.messages', {
+      description: 'Handler runs started (each attempt counts).',
+    }),
+    ended: meter.createCounter('bus.runs', {
+      description: 'Handler runs by outcome (bus.outcome: completed, retry, failed).',
+    }),
+    rescued: meter.createCounter('bus.rescued', {
+      description: 'Rows whose lease expired, by what the rescuer decided (bus.outcome: retry or failed).',
+    }),
+    duration: meter.createHistogram('messaging.process.duration', {
+      ...SECONDS,
+      description: 'Handler run time, from start to the end of the handler.',
+    }),
+    claimToStart: meter.createHistogram('bus.claim_to_start.duration', {
+      ...SECONDS,
+      description: 'Time a claimed row waited in the prefetch buffer before a handler slot took it.',
+    }),
+    publishToStart: meter.createHistogram('bus.publish_to_start.duration', {
+      ...SECONDS,
+      description: 'Time from publish (database time) to the start of the run (this host): queueing delay.',
+    }),
+  };
+}
+
+let current:
+  | { provider: MeterProvider; meter: Meter; instruments: ReturnType<typeof createInstruments> }
+  | undefined;
+
+// The metrics API has no proxy: a meter taken before the app registers its SDK would stay a
+// no-op. So the instruments follow the global provider, rebuilt when it changes (one pointer
+// comparison per record otherwise).
+function meterState() {
+  const provider = metrics.getMeterProvider();
+  if (current?.provider !== provider) {
+    const meter = provider.getMeter('bus');
+    current = { provider, meter, instruments: createInstruments(meter) };
+  }
+  return current;
+}
+
+function instruments() {
+  return meterState().instruments;
+}
 
 /** What identifies a row in metric attributes: few values each, so cardinality stays low. */
 export interface RowLabels {
@@ -59,7 +86,7 @@ function attributes(row: RowLabels, extra?: Attributes): Attributes {
 
 /** Counts rows published: one call per publish, per handler's queue. */
 export function recordPublished(row: RowLabels, count: number): void {
-  published.add(count, attributes(row));
+  instruments().published.add(count, attributes(row));
 }
 
 /** Counts a run's start and its waits (claim to start, publish to start). */
@@ -68,6 +95,7 @@ export function recordStarted(
   waits: { claimToStartMs: number; publishToStartMs: number },
 ): void {
   const labels = attributes(row);
+  const { started, claimToStart, publishToStart } = instruments();
   started.add(1, labels);
   claimToStart.record(Math.max(0, waits.claimToStartMs) / 1000, labels);
   publishToStart.record(Math.max(0, waits.publishToStartMs) / 1000, labels);
@@ -76,13 +104,14 @@ export function recordStarted(
 /** Counts a run's end by outcome, and its duration. */
 export function recordEnded(row: RowLabels, outcome: string, durationMs: number): void {
   const labels = attributes(row, { 'bus.outcome': outcome });
+  const { ended, duration } = instruments();
   ended.add(1, labels);
   duration.record(Math.max(0, durationMs) / 1000, labels);
 }
 
 /** Counts rows the rescuer decided about. */
 export function recordRescued(row: RowLabels, outcome: 'retry' | 'failed'): void {
-  rescued.add(1, attributes(row, { 'bus.outcome': outcome }));
+  instruments().rescued.add(1, attributes(row, { 'bus.outcome': outcome }));
 }
 
 /**
@@ -92,10 +121,12 @@ export function recordRescued(row: RowLabels, outcome: 'retry' | 'failed'): void
  * starts a refresh when they are stale.
  */
 export class QueueGauges {
-  readonly #depth = meter.createObservableGauge('bus.queue.depth', {
+  // Taken at startWorkers, by which time an app has registered its SDK.
+  readonly #meter = meterState().meter;
+  readonly #depth = this.#meter.createObservableGauge('bus.queue.depth', {
     description: 'Live rows per queue and state (available, scheduled, running).',
   });
-  readonly #age = meter.createObservableGauge('bus.queue.oldest_ready_age', {
+  readonly #age = this.#meter.createObservableGauge('bus.queue.oldest_ready_age', {
     unit: 's',
     description: 'How long the oldest row that is due now has waited, per queue (0 when none).',
   });
@@ -109,12 +140,12 @@ export class QueueGauges {
     private readonly intervalMs: number,
     private readonly onError: (error: unknown) => void,
   ) {
-    meter.addBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
+    this.#meter.addBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
   }
 
   /** Stops reporting (at shutdown). */
   close(): void {
-    meter.removeBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
+    this.#meter.removeBatchObservableCallback(this.#callback, [this.#depth, this.#age]);
   }
 
   /** Reads the counts now (the first collection, and tests). */

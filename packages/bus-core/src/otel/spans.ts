@@ -73,7 +73,16 @@ export function processSpan<T>(row: ClaimedEvent, fn: (span: Span) => Promise<T>
     },
     parent,
   );
-  return context.with(trace.setSpan(parent ?? context.active(), span), () => fn(span));
+  return context.with(trace.setSpan(parent ?? context.active(), span), async () => {
+    try {
+      return await fn(span);
+    } catch (error) {
+      // `fn` ends the span when it returns; a throw (never expected) must not leave it open.
+      fail(span, error);
+      span.end();
+      throw error;
+    }
+  });
 }
 
 /** Marks a span failed with the error (`exception` event and error status). */
