@@ -15,4 +15,12 @@ export const BUNDLED_MIGRATIONS: BundledMigration[] = [
       'CREATE INDEX "bus_events_archive_finished_idx" ON "bus_events_archive" USING btree ("finished_at");',
     ],
   },
+  {
+    tag: '0001_trace_context',
+    hash: '10a460d81510ae4af02a20cc120f87083b8533b7c9e5054b782e978dec125a75',
+    statements: [
+      'ALTER TABLE "bus_events" ADD COLUMN "trace_context" text;',
+      'ALTER TABLE "bus_events_archive" ADD COLUMN "trace_context" text;',
+    ],
+  },
 ];

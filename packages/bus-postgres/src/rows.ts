@@ -24,17 +24,19 @@ const STORED =
 /** What `claim` reads of each leased row (from its `RETURNING`), for `claimedEvent`. */
 export const CLAIM_COLUMNS = sql.raw(
   "id::text AS id, queue::text AS queue, event_name::text AS event, handler_name::text AS handler, encode(payload, 'hex') AS payload, " +
-    `attempts::text AS attempts, max_retries::text AS retries, priority::text AS priority, ${MS_OF('created_at')} AS created`,
+    `attempts::text AS attempts, max_retries::text AS retries, priority::text AS priority, ${MS_OF('created_at')} AS created, ` +
+    'trace_context::text AS trace',
 );
 /** What `listEvents` reads of each row, for `eventRow`. */
 export const EVENT_COLUMNS = sql.raw(
   `${STORED}, ${MS_OF('scheduled_at')} AS scheduled, ${MS_OF('locked_until')} AS lockeduntil, ` +
-    `locked_by::text AS lockedby, last_error::text AS error, ${MS_OF('created_at')} AS created`,
+    `locked_by::text AS lockedby, last_error::text AS error, ${MS_OF('created_at')} AS created, ` +
+    'trace_context::text AS trace',
 );
 /** What `listArchive` reads of each row, for `archivedEventRow`. */
 export const ARCHIVE_COLUMNS = sql.raw(
   `${STORED}, status::text AS status, last_error::text AS error, ${MS_OF('created_at')} AS created, ` +
-    `${MS_OF('finished_at')} AS finished`,
+    `${MS_OF('finished_at')} AS finished, trace_context::text AS trace`,
 );
 /** What `listExpired` reads of each row, for `expiredEvent`. */
 export const EXPIRED_COLUMNS = sql.raw(
@@ -70,7 +72,8 @@ export function dateOf(cell: Cell | undefined, column: string): Date {
   return new Date(intOf(cell, column));
 }
 
-function dateOrNull(cell: Cell | undefined, column: string): Date | null {
+/** An instant sent as epoch milliseconds in text, or `null` for a NULL cell. */
+export function dateOrNull(cell: Cell | undefined, column: string): Date | null {
   return cell === null || cell === undefined ? null : dateOf(cell, column);
 }
 
@@ -115,6 +118,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     maxRetries: intOf(r[6], 'max_retries'),
     priority: intOf(r[7], 'priority'),
     createdAt: dateOf(r[8], 'created_at'),
+    traceContext: text(r[9]),
   };
 }
 
@@ -127,6 +131,7 @@ export function eventRow(r: Row): EventRow {
     lockedBy: text(r[11]),
     lastError: text(r[12]),
     createdAt: dateOf(r[13], 'created_at'),
+    traceContext: text(r[14]),
   };
 }
 
@@ -138,6 +143,7 @@ export function archivedEventRow(r: Row): ArchivedEventRow {
     lastError: text(r[10]),
     createdAt: dateOf(r[11], 'created_at'),
     finishedAt: dateOf(r[12], 'finished_at'),
+    traceContext: text(r[13]),
   };
 }
 

@@ -41,6 +41,8 @@ function eventsTableOf(name: string) {
       lockedBy: text('locked_by'),
       lastError: text('last_error'),
       createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      // The publisher's OpenTelemetry context, as the core wrote it (last: ALTER TABLE appends it).
+      traceContext: text('trace_context'),
     },
     (t) => [
       // The claim reads only available rows: leased rows are not in this index at all.
@@ -72,6 +74,7 @@ function archiveTableOf(name: string) {
       lastError: text('last_error'),
       createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
       finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      traceContext: text('trace_context'),
     },
     // Pruning deletes by age.
     (t) => [index(`${name}_finished_idx`).on(t.finishedAt)],

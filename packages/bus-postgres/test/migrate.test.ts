@@ -13,14 +13,25 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isBusError } from 'bus-core';
+import { newEventRow } from 'bus-testing';
+import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUNDLED_MIGRATIONS, migrate } from '../src/index.js';
-import { createTestSchema, pgClient, type TestSchema } from './helpers.js';
+import { BUNDLED_MIGRATIONS, migrate, postgresStore } from '../src/index.js';
+import { archived, createTestSchema, pgClient, type TestSchema } from './helpers.js';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const drizzleKit = join(pkg, 'node_modules', '.bin', 'drizzle-kit');
+const TAGS = BUNDLED_MIGRATIONS.map((m) => m.tag);
+
+/** The statements of a committed migration file, as drizzle-kit splits them. */
+function sqlOf(tag: string): string[] {
+  return readFileSync(join(pkg, 'drizzle', `${tag}.sql`), 'utf8')
+    .split('--> statement-breakpoint')
+    .map((statement) => statement.trim())
+    .filter((statement) => statement.length > 0);
+}
 
 let t: TestSchema;
 
@@ -40,14 +51,30 @@ async function tablesIn(schema: string): Promise<string[]> {
   return rows.map((r) => r.tablename);
 }
 
+/** Runs `fn` on a client of a fresh schema of its own, dropped afterwards. */
+async function inSchema(suffix: string, fn: (db: ReturnType<typeof drizzle>) => Promise<void>) {
+  const schema = `${t.schema}_${suffix}`;
+  await t.db.execute(sql`CREATE SCHEMA ${sql.identifier(schema)}`);
+  const client = pgClient({ schema, max: 1 });
+  try {
+    await fn(drizzle(client));
+  } finally {
+    await client.end();
+    await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
+  }
+}
+
 describe('migrate', () => {
   it('creates the tables and its journal; a second run applies nothing', async () => {
     expect(await tablesIn(t.schema)).toEqual(['bus_events', 'bus_events_archive', 'bus_migrations']);
     expect(await migrate(t.db)).toEqual({ applied: [], adopted: [] });
     const journal = (await t.db.execute(
-      sql`SELECT scope, tag, hash FROM bus_migrations`,
+      sql`SELECT scope, tag, hash FROM bus_migrations ORDER BY tag`,
     )) as unknown as Record<string, string>[];
-    expect(journal).toEqual([{ scope: 'bus_events', tag: '0000_init', hash: BUNDLED_MIGRATIONS[0]!.hash }]);
+    expect(TAGS).toEqual(['0000_init', '0001_trace_context']);
+    expect(journal).toEqual(
+      BUNDLED_MIGRATIONS.map((m) => ({ scope: 'bus_events', tag: m.tag, hash: m.hash })),
+    );
     const indexes = (await t.db.execute(
       sql`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = ${t.schema} AND tablename = 'bus_events' ORDER BY 1`,
     )) as unknown as { indexname: string; indexdef: string }[];
@@ -63,33 +90,61 @@ describe('migrate', () => {
     const clients = Array.from({ length: 4 }, () => pgClient({ schema, max: 1 }));
     try {
       const results = await Promise.all(clients.map((c) => migrate(drizzle(c))));
-      expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], ['0000_init']]);
+      expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], TAGS]);
       expect(await tablesIn(schema)).toEqual(['bus_events', 'bus_events_archive', 'bus_migrations']);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
       await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
     }
   });
+
+  it('upgrades tables made by an earlier version from where its journal stopped (0000_init only)', async () => {
+    await inSchema('old', async (db) => {
+      // What migrate() of the previous version left: 0000_init applied and recorded, and a row.
+      for (const statement of sqlOf('0000_init')) await db.execute(sql.raw(statement));
+      await db.execute(sql`CREATE TABLE bus_migrations (scope text NOT NULL, tag text NOT NULL, hash text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (scope, tag))`);
+      await db.execute(
+        sql`INSERT INTO bus_migrations (scope, tag, hash) VALUES ('bus_events', '0000_init', ${BUNDLED_MIGRATIONS[0]!.hash})`,
+      );
+      await db.execute(sql`INSERT INTO bus_events (queue, event_name, handler_name, payload, max_retries)
+        VALUES ('q', 'old.event', 'old.handler', '\\x90'::bytea, 0)`);
+      const store = postgresStore(db, { listen: false });
+      // The worker of this version refuses to start on the old tables, naming the new column.
+      const error = await store.checkSchema().catch((e: unknown) => e);
+      if (!isBusError(error, 'SCHEMA_MISSING'))
+        throw new Error(`expected SCHEMA_MISSING, got ${String(error)}`);
+      expect(error.value).toEqual([
+        'column bus_events.trace_context',
+        'column bus_events_archive.trace_context',
+      ]);
+
+      expect(await migrate(db)).toEqual({ applied: ['0001_trace_context'], adopted: [] });
+      await store.checkSchema();
+      expect(await migrate(db)).toEqual({ applied: [], adopted: [] });
+      // The old row survives with no trace context; a new one keeps its own through the archive.
+      const [newId] = await store.insert({ rows: [newEventRow({ traceContext: '{"traceparent":"00-x"}' })] });
+      const claimed = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000 });
+      expect(claimed.map((r) => [r.eventName, r.traceContext])).toEqual([
+        ['old.event', null],
+        ['test.event', '{"traceparent":"00-x"}'],
+      ]);
+      await store.settle({
+        workerId: 'w',
+        outcomes: claimed.map((r) => ({ kind: 'completed' as const, id: r.id, attempt: 1, archive: true })),
+      });
+      expect((await archived(store)).map((r) => [r.id === newId, r.traceContext])).toEqual([
+        [false, null],
+        [true, '{"traceparent":"00-x"}'],
+      ]);
+    });
+  });
 });
 
 describe('migrate on tables it did not create', () => {
-  // What drizzle-kit migrate runs for a schema that re-exports bus-postgres/schema: the same SQL.
-  const drizzleKitSql = readFileSync(join(pkg, 'drizzle', '0000_init.sql'), 'utf8')
-    .split('--> statement-breakpoint')
-    .map((statement) => statement.trim())
-    .filter((statement) => statement.length > 0);
-
-  async function inSchema(suffix: string, fn: (db: ReturnType<typeof drizzle>) => Promise<void>) {
-    const schema = `${t.schema}_${suffix}`;
-    await t.db.execute(sql`CREATE SCHEMA ${sql.identifier(schema)}`);
-    const client = pgClient({ schema, max: 1 });
-    try {
-      await fn(drizzle(client));
-    } finally {
-      await client.end();
-      await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
-    }
-  }
+  // What drizzle-kit migrate runs for a schema that re-exports bus-postgres/schema: the same SQL,
+  // migration by migration.
+  const drizzleKitSql = TAGS.flatMap(sqlOf);
 
   async function migrateError(db: ReturnType<typeof drizzle>) {
     const error = await migrate(db).then(
@@ -106,8 +161,21 @@ describe('migrate on tables it did not create', () => {
   it('adopts complete tables that drizzle-kit created, and records them in its journal', async () => {
     await inSchema('adopt', async (db) => {
       for (const statement of drizzleKitSql) await db.execute(sql.raw(statement));
-      expect(await migrate(db)).toEqual({ applied: [], adopted: ['0000_init'] });
+      expect(await migrate(db)).toEqual({ applied: [], adopted: TAGS });
       expect(await migrate(db)).toEqual({ applied: [], adopted: [] });
+    });
+  });
+
+  it("refuses drizzle-kit's tables of an earlier version (no trace_context), naming the columns", async () => {
+    await inSchema('kit_old', async (db) => {
+      // A drizzle-kit user who has not generated the new migration yet: adopting would hide it.
+      for (const statement of sqlOf('0000_init')) await db.execute(sql.raw(statement));
+      const error = await migrateError(db);
+      expect(error.value).toEqual([
+        'column bus_events.trace_context',
+        'column bus_events_archive.trace_context',
+      ]);
+      expect(error.message).toContain('drizzle-kit generate');
     });
   });
 
@@ -148,6 +216,27 @@ describe('schema and committed migrations', () => {
     return output;
   }
 
+  it('each SQL file is what drizzle-kit generates from its snapshots (no hand edits)', async () => {
+    const journal = JSON.parse(readFileSync(join(pkg, 'drizzle', 'meta', '_journal.json'), 'utf8')) as {
+      entries: { idx: number; tag: string }[];
+    };
+    expect(journal.entries.map((e) => e.tag)).toEqual(TAGS);
+    let previous = generateDrizzleJson({});
+    for (const entry of journal.entries) {
+      const next = JSON.parse(
+        readFileSync(
+          join(pkg, 'drizzle', 'meta', `${String(entry.idx).padStart(4, '0')}_snapshot.json`),
+          'utf8',
+        ),
+      );
+      const expected = (await generateMigration(previous, next)).map((s) => s.trim());
+      expect(sqlOf(entry.tag), `${entry.tag}.sql: run \`pnpm --filter bus-postgres generate\``).toEqual(
+        expected,
+      );
+      previous = next;
+    }
+  });
+
   it('src/schema.ts matches drizzle/ (drizzle-kit generate finds nothing to do)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bus-pg-drift-'));
     try {
@@ -179,34 +268,69 @@ describe('schema and committed migrations', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
-  it("a user's drizzle-kit creates the same tables from a schema re-exporting bus-postgres/schema (CJS build)", () => {
+  function snapshotOf(idx: number): Record<string, unknown> {
+    return JSON.parse(
+      readFileSync(join(pkg, 'drizzle', 'meta', `${String(idx).padStart(4, '0')}_snapshot.json`), 'utf8'),
+    );
+  }
+
+  // Inside the package, so `bus-postgres/schema` resolves to this package's build.
+  function inUserProject(fn: (dir: string) => void | Promise<void>): Promise<void> {
     expect(
       existsSync(join(pkg, 'dist', 'schema.cjs')),
       'dist/schema.cjs is missing: run `pnpm build` (the root `pnpm test` does)',
     ).toBe(true);
-    // Inside the package, so `bus-postgres/schema` resolves to this package's build.
     const dir = join(pkg, 'test', `.tmp-user-${process.pid}`);
     mkdirSync(dir, { recursive: true });
-    try {
-      writeFileSync(
-        join(dir, 'schema.ts'),
-        "export const users = 1;\nexport { busEvents, busEventsArchive } from 'bus-postgres/schema';\n",
+    writeFileSync(
+      join(dir, 'schema.ts'),
+      "export const users = 1;\nexport { busEvents, busEventsArchive } from 'bus-postgres/schema';\n",
+    );
+    return Promise.resolve()
+      .then(() => fn(dir))
+      .finally(() => rmSync(dir, { recursive: true, force: true }));
+  }
+
+  const generateIn = (dir: string, name: string) =>
+    run(dir, [
+      'generate',
+      '--dialect',
+      'postgresql',
+      '--schema',
+      './schema.ts',
+      '--out',
+      'drizzle',
+      '--name',
+      name,
+    ]);
+
+  it("a user's drizzle-kit creates the same tables from a schema re-exporting bus-postgres/schema (CJS build)", async () => {
+    const latest = snapshotOf(TAGS.length - 1);
+    const expected = (await generateMigration(generateDrizzleJson({}), latest as never)).map((s) => s.trim());
+    await inUserProject((dir) => {
+      generateIn(dir, 'init');
+      const generated = readFileSync(join(dir, 'drizzle', '0000_init.sql'), 'utf8')
+        .split('--> statement-breakpoint')
+        .map((statement) => statement.trim())
+        .filter((statement) => statement.length > 0);
+      expect(generated).toEqual(expected);
+      expect(generated.join('\n')).toContain('"trace_context" text');
+    });
+  });
+
+  it("a user's drizzle-kit history from the previous version gets exactly 0001_trace_context (CJS build)", async () => {
+    await inUserProject((dir) => {
+      // The user's migrations as of the previous bus-postgres: 0000_init, its journal entry and snapshot.
+      mkdirSync(join(dir, 'drizzle', 'meta'), { recursive: true });
+      const journal = JSON.parse(readFileSync(join(pkg, 'drizzle', 'meta', '_journal.json'), 'utf8'));
+      journal.entries = journal.entries.slice(0, 1);
+      writeFileSync(join(dir, 'drizzle', 'meta', '_journal.json'), JSON.stringify(journal));
+      writeFileSync(join(dir, 'drizzle', 'meta', '0000_snapshot.json'), JSON.stringify(snapshotOf(0)));
+      cpSync(join(pkg, 'drizzle', '0000_init.sql'), join(dir, 'drizzle', '0000_init.sql'));
+      generateIn(dir, 'trace_context');
+      expect(readFileSync(join(dir, 'drizzle', '0001_trace_context.sql'), 'utf8')).toBe(
+        readFileSync(join(pkg, 'drizzle', '0001_trace_context.sql'), 'utf8'),
       );
-      run(dir, [
-        'generate',
-        '--dialect',
-        'postgresql',
-        '--schema',
-        './schema.ts',
-        '--out',
-        'drizzle',
-        '--name',
-        'init',
-      ]);
-      const generated = readFileSync(join(dir, 'drizzle', '0000_init.sql'), 'utf8');
-      expect(generated).toBe(readFileSync(join(pkg, 'drizzle', '0000_init.sql'), 'utf8'));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -249,7 +249,7 @@ describe('errors', () => {
 describe('custom table names', () => {
   it('migrate and the store use them; the default tables stay untouched', async () => {
     const names = { eventsTable: uniqueName('jobs'), archiveTable: uniqueName('jobs_done') };
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init'], adopted: [] });
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init', '0001_trace_context'], adopted: [] });
     const custom = postgresStore(t.db, names);
     const [id] = await custom.insert({ rows: [row()] });
     const [claimed] = await custom.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });

@@ -3,7 +3,7 @@ import type { InsertParams, NewEventRow } from 'bus-core/driver';
 import { payloadJsonOf } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
-import { hexOf, MS, pgArray, plainTextArray } from '../encode.js';
+import { hexOf, MS, pgArray, plainTextArray, storableText } from '../encode.js';
 import { isOversized, pgFailure } from '../errors.js';
 import { textOf } from '../rows.js';
 import type { StoreContext } from '../run.js';
@@ -71,6 +71,9 @@ class InsertColumns {
   readonly jsons: string[] = [];
   readonly rowVariants: number[] = [];
   readonly rowPayloads: number[] = [];
+  readonly rowTraces: (string | null)[] = [];
+  /** Whether any row has a trace context (else the trace array is sent as NULL). */
+  traced = false;
   readonly #variants = new Map<string, number>();
   readonly #payloads = new Map<Uint8Array, number>();
   #last: NewEventRow | undefined;
@@ -90,6 +93,11 @@ class InsertColumns {
         this.#payloads.set(row.payload, payload);
       }
       this.rowPayloads.push(payload);
+      const trace = row.traceContext ?? null;
+      if (trace !== null) this.traced = true;
+      // PostgreSQL text cannot hold U+0000 (the whole publish would fail on a trace header):
+      // it becomes U+FFFD, as in error text. Anything else is stored exactly.
+      this.rowTraces.push(trace === null ? null : storableText(trace));
     }
   }
 
@@ -144,8 +152,10 @@ async function insertChunk(ctx: StoreContext, rows: NewEventRow[], tx?: PgTx): P
 function insertStatement(ctx: StoreContext, rows: NewEventRow[]): SQL {
   const { events } = ctx.tables;
   const c = new InsertColumns(rows, ctx.jsonPayload);
-  // Without the JSON column a NULL array stands for NULLs: a multi-array unnest pads it.
+  // Without the JSON column, or without any trace context, a NULL array stands for NULLs: a
+  // multi-array unnest pads it (the same statement text either way).
   const jsons = ctx.jsonPayload ? pgArray(c.jsons) : null;
+  const traces = c.traced ? pgArray(c.rowTraces) : null;
   // Identity values follow the insert order, so ORDER BY id gives the ids in input order.
   return sql`WITH variant AS (
   SELECT * FROM unnest(${pgArray(c.queues)}::text[], ${pgArray(c.eventNames)}::text[], ${pgArray(c.handlerNames)}::text[],
@@ -155,11 +165,13 @@ function insertStatement(ctx: StoreContext, rows: NewEventRow[]): SQL {
 ), payload AS (
   SELECT * FROM unnest(${plainTextArray(c.payloads)}::text[], ${jsons}::text[]) WITH ORDINALITY AS p(payload, payload_json, k)
 ), input AS (
-  SELECT * FROM unnest(${pgArray(c.rowVariants)}::int8[], ${pgArray(c.rowPayloads)}::int8[]) WITH ORDINALITY AS i(v, p, ord)
+  SELECT * FROM unnest(${pgArray(c.rowVariants)}::int8[], ${pgArray(c.rowPayloads)}::int8[], ${traces}::text[])
+    WITH ORDINALITY AS i(v, p, trace_context, ord)
 ), ins AS (
-  INSERT INTO ${events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at)
+  INSERT INTO ${events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at,
+    trace_context)
   SELECT v.queue, v.event_name, v.handler_name, decode(p.payload, 'hex'), p.payload_json::jsonb, v.max_retries,
-    v.priority, coalesce(v.run_at::timestamptz, now() + v.delay_ms * ${MS})
+    v.priority, coalesce(v.run_at::timestamptz, now() + v.delay_ms * ${MS}), i.trace_context
   FROM input i JOIN variant v ON v.k = i.v JOIN payload p ON p.k = i.p ORDER BY i.ord
   RETURNING id, queue, scheduled_at
 ), woken AS (

@@ -9,7 +9,16 @@ import type {
 import { QueueCountsTally } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { plainTextArray } from '../encode.js';
-import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow, intOf, textOf } from '../rows.js';
+import {
+  ARCHIVE_COLUMNS,
+  archivedEventRow,
+  dateOrNull,
+  EVENT_COLUMNS,
+  epochMs,
+  eventRow,
+  intOf,
+  textOf,
+} from '../rows.js';
 import type { StoreContext } from '../run.js';
 
 // Rows are ordered by `t.id`: a bare `id` would name the select list's `id::text` and sort as text.
@@ -53,33 +62,43 @@ WHERE ${where(params)} ORDER BY t.id LIMIT ${params.limit}::int8`;
 }
 
 /**
- * `StoreInspection.countByQueue`: both tables counted in one statement (one `now()`), merged and
- * sorted by the shared tally, so queues come in the same order in every store (an SQL
- * `ORDER BY` would follow the database's collation).
+ * `StoreInspection.countByQueue`: both tables counted in one statement (one `now()`, so the
+ * oldest available row's due time agrees with the available count), merged and sorted by the
+ * shared tally, so queues come in the same order in every store (an SQL `ORDER BY` would follow
+ * the database's collation).
  *
  * @example
  * const counts = await countByQueue(ctx);
  */
 export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   const { events, archive } = ctx.tables;
+  const oldest = epochMs('min(scheduled_at) FILTER (WHERE locked_until IS NULL AND scheduled_at <= now())');
   const query = sql`SELECT 'live' AS source, queue::text AS queue,
   count(*) FILTER (WHERE locked_until IS NULL AND scheduled_at <= now())::text AS a,
   count(*) FILTER (WHERE locked_until IS NULL AND scheduled_at > now())::text AS b,
   count(*) FILTER (WHERE locked_until IS NOT NULL)::text AS c,
-  count(*) FILTER (WHERE last_error IS NOT NULL)::text AS d
+  count(*) FILTER (WHERE last_error IS NOT NULL)::text AS d,
+  ${oldest} AS e
 FROM ${events} GROUP BY queue
 UNION ALL
 SELECT 'archive', queue::text, count(*) FILTER (WHERE status = 'completed')::text,
-  count(*) FILTER (WHERE status = 'failed')::text, '0', '0'
+  count(*) FILTER (WHERE status = 'failed')::text, '0', '0', NULL
 FROM ${archive} GROUP BY queue`;
   const tally = new QueueCountsTally();
+  // Every queue gets the field: null until its live row says otherwise (archive-only queues stay null).
+  const of = (queue: string) => {
+    const counts = tally.of(queue);
+    counts.oldestAvailableAt ??= null;
+    return counts;
+  };
   for (const r of await ctx.statements.rows('countByQueue', query)) {
-    const counts = tally.of(textOf(r[1], 'queue'));
+    const counts = of(textOf(r[1], 'queue'));
     if (textOf(r[0], 'source') === 'live') {
       counts.available += intOf(r[2], 'available');
       counts.scheduled += intOf(r[3], 'scheduled');
       counts.running += intOf(r[4], 'running');
       counts.retrying += intOf(r[5], 'retrying');
+      counts.oldestAvailableAt = dateOrNull(r[6], 'oldest available scheduled_at');
     } else {
       counts.archivedCompleted += intOf(r[2], 'completed');
       counts.archivedFailed += intOf(r[3], 'failed');
