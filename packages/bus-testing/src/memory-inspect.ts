@@ -29,11 +29,16 @@ export class MemoryInspection implements StoreInspection {
   async countByQueue(): Promise<QueueCounts[]> {
     const now = this.clock.now();
     const tally = new QueueCountsTally();
+    // Per queue, the earliest due time among the rows available now (ms).
+    const oldest = new Map<string, number>();
     for (const row of this.tables.live.values()) {
       const c = tally.of(row.queue);
       if (row.lockedUntil !== null) c.running++;
-      else if (row.scheduledAt <= now) c.available++;
-      else c.scheduled++;
+      else if (row.scheduledAt <= now) {
+        c.available++;
+        const t = row.scheduledAt.getTime();
+        if (t < (oldest.get(row.queue) ?? Number.POSITIVE_INFINITY)) oldest.set(row.queue, t);
+      } else c.scheduled++;
       if (row.lastError !== null) c.retrying++;
     }
     for (const row of this.tables.archive.values()) {
@@ -41,7 +46,10 @@ export class MemoryInspection implements StoreInspection {
       if (row.status === 'completed') c.archivedCompleted++;
       else c.archivedFailed++;
     }
-    return tally.list();
+    return tally.list().map((c) => {
+      const t = oldest.get(c.queue);
+      return { ...c, oldestAvailableAt: t === undefined ? null : new Date(t) };
+    });
   }
 }
 

@@ -126,6 +126,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       lockedBy: null,
       lastError: null,
       createdAt: now,
+      // Stored as given, like the SQL stores' text column: the core validates it on the way out.
+      traceContext: r.traceContext ?? null,
     }));
     this.#write(tx, {
       check() {},
@@ -161,6 +163,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
         maxRetries: row.maxRetries,
         priority: row.priority,
         createdAt: row.createdAt,
+        traceContext: row.traceContext,
       };
     });
   }
@@ -332,6 +335,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     }
     this.#tables.live.delete(outcome.id);
     if (!outcome.archive) return;
+    // Every other column (the trace context too) is copied as it is.
     const { scheduledAt: _s, lockedUntil: _l, lockedBy: _b, ...rest } = row;
     this.#tables.archive.set(row.id, {
       ...rest,

@@ -4,13 +4,17 @@ import type { ArchivedEventRow, EventRow } from 'bus-core';
  * A live row as the in-memory store keeps it: the JSON column as text (parsed afresh on every
  * read, as a database hands out new objects) and the payload as the store's own copy.
  */
-export interface LiveRow extends Omit<EventRow, 'payloadJson'> {
+export interface LiveRow extends Omit<EventRow, 'payloadJson' | 'traceContext'> {
   payloadJson: string | null;
+  /** The `trace_context` column: the text inserted, exactly, or `null`. */
+  traceContext: string | null;
 }
 
 /** An archived row as the in-memory store keeps it. */
-export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson'> {
+export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson' | 'traceContext'> {
   payloadJson: string | null;
+  /** Copied from the live row when it was archived. */
+  traceContext: string | null;
 }
 
 /** The two tables of the in-memory store, keyed by id, and their id sequence. */

@@ -14,6 +14,7 @@ import { rescueTests } from './rescue.js';
 import type { TestRunner } from './runner.js';
 import { settleTests } from './settle.js';
 import type { ConformanceTarget } from './target.js';
+import { traceContextTests } from './trace-context.js';
 import { transactionTests } from './transactions.js';
 
 export { HOSTILE_STRINGS } from './payloads.js';
@@ -62,6 +63,7 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner:
     rescueTests(s);
     pruneTests(s);
     inspectTests(s);
+    traceContextTests(s);
     payloadTests(s);
     transactionTests(s);
     listenTests(s);

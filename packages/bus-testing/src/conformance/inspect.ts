@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict';
 import type { QueueCounts } from 'bus-core';
+import { CONTRACT_LIMITS } from 'bus-core/driver';
 import type { SuiteContext } from './context.js';
-import { claim, held, insert, numericOrder, row, untilExpired } from './support.js';
+import {
+  assertSameInstant,
+  claim,
+  dbNow,
+  held,
+  insert,
+  LONG_LEASE,
+  live,
+  numericOrder,
+  row,
+  untilExpired,
+} from './support.js';
 
-/** `inspect`: list filters (queue, ids, afterId, status, limit) in id order, and every counter of countByQueue. */
+/** `inspect`: list filters (queue, ids, afterId, status, limit) in id order, every counter of countByQueue and its oldestAvailableAt. */
 export function inspectTests(s: SuiteContext): void {
   const { describe, it } = s.runner;
 
@@ -166,13 +178,79 @@ export function inspectTests(s: SuiteContext): void {
         });
       }
       const counts: QueueCounts[] = await s.store.inspect.countByQueue();
-      assert.deepEqual(counts, [
-        { queue: 'c-arch', ...zero, archivedCompleted: 2, archivedFailed: 1 },
-        { queue: 'c-avail', ...zero, available: 2 },
-        { queue: 'c-retry', ...zero, available: 1, scheduled: 1, running: 1, retrying: 3 },
-        { queue: 'c-run', ...zero, running: 2 },
-        { queue: 'c-sched', ...zero, scheduled: 1 },
+      assert.deepEqual(
+        counts.map(({ oldestAvailableAt: _, ...c }) => c),
+        [
+          { queue: 'c-arch', ...zero, archivedCompleted: 2, archivedFailed: 1 },
+          { queue: 'c-avail', ...zero, available: 2 },
+          { queue: 'c-retry', ...zero, available: 1, scheduled: 1, running: 1, retrying: 3 },
+          { queue: 'c-run', ...zero, running: 2 },
+          { queue: 'c-sched', ...zero, scheduled: 1 },
+        ],
+      );
+      // Only archived, only leased (one lease past its end), only delayed: nothing available.
+      for (const queue of ['c-arch', 'c-run', 'c-sched']) {
+        assert.equal(counts.find((c) => c.queue === queue)?.oldestAvailableAt, null, `oldest of ${queue}`);
+      }
+    });
+
+    it('oldestAvailableAt: per queue, the earliest due time of the rows available now; null when none is', async () => {
+      const now = await dbNow(s.store);
+      const at = (ms: number) => new Date(now + ms);
+      // o-mix: the oldest row is leased, the next oldest (priority 5: not the next claim) is the
+      // oldest available; a delayed row and rows due later than it do not count.
+      const [leased, oldest] = await insert(s.store, [
+        row({ queue: 'o-mix', due: at(-300_000), priority: -10 }),
+        row({ queue: 'o-mix', due: at(-120_000), priority: 5 }),
+        row({ queue: 'o-mix', due: at(-60_000), priority: -1 }),
+        row({ queue: 'o-mix' }),
+        row({ queue: 'o-mix', due: 3_600_000 }),
       ]);
+      // o-other: its own oldest, not o-mix's.
+      const [otherOldest] = await insert(s.store, [
+        row({ queue: 'o-other', due: at(-30_000) }),
+        row({ queue: 'o-other' }),
+      ]);
+      // o-leased: every row leased, one of them past its lease end. o-later: every row delayed.
+      await insert(s.store, [row({ queue: 'o-leased', due: at(-600_000) }), row({ queue: 'o-leased' })]);
+      await insert(s.store, [
+        row({ queue: 'o-later', due: 60_000 }),
+        row({ queue: 'o-later', due: new Date(CONTRACT_LIMITS.maxDueTime) }),
+      ]);
+      const [lapsing] = await insert(s.store, [row({ queue: 'o-leased', due: at(-900_000) })]);
+      const taken = await s.store.claim({ queue: 'o-mix', limit: 1, workerId: 'w', leaseMs: LONG_LEASE });
+      assert.deepEqual(
+        taken.map((c) => c.id),
+        [leased],
+      );
+      await s.store.claim({ queue: 'o-leased', limit: 1, workerId: 'w', leaseMs: 1 });
+      await untilExpired(s.store, 'o-leased', [lapsing!]);
+      assert.equal((await claim(s.store, 'o-leased')).length, 2);
+      // o-archived: counted for its archive, with nothing live.
+      const done = await held(s.store, { queue: 'o-archived' });
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [{ kind: 'completed', id: done.id, attempt: 1, archive: true }],
+      });
+
+      const oldestOf = async () =>
+        new Map((await s.store.inspect.countByQueue()).map((c) => [c.queue, c.oldestAvailableAt]));
+      const dueOf = async (id: string) => (await live(s.store, id))!.scheduledAt;
+      const counts = await oldestOf();
+      assert.deepEqual([...counts.keys()], ['o-archived', 'o-later', 'o-leased', 'o-mix', 'o-other']);
+      assertSameInstant(counts.get('o-mix'), await dueOf(oldest!), 'oldest of o-mix');
+      assertSameInstant(counts.get('o-other'), await dueOf(otherOldest!), 'oldest of o-other');
+      for (const queue of ['o-archived', 'o-later', 'o-leased']) {
+        assert.equal(counts.get(queue), null, `oldest of ${queue}`);
+      }
+
+      // Claimed away, then handed back: the row counts again, with the due time it had.
+      const all = await claim(s.store, 'o-mix');
+      assert.equal(all.length, 3);
+      assert.equal((await oldestOf()).get('o-mix'), null, 'o-mix with every due row leased');
+      const back = all.find((c) => c.id === oldest)!;
+      await s.store.release({ workerId: 'w', events: [{ id: back.id, attempt: back.attempts }] });
+      assertSameInstant((await oldestOf()).get('o-mix'), await dueOf(oldest!), 'o-mix after a release');
     });
 
     it('is empty on empty tables', async () => {

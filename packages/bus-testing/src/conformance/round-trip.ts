@@ -10,7 +10,7 @@ import {
 import { isRowId, payloadJsonOf } from 'bus-core/driver';
 import { runUntilIdle } from '../helpers.js';
 import { newEventRow } from '../new-event-row.js';
-import { assertBytes, untilPast } from './support.js';
+import { assertBytes, assertSameInstant, untilPast } from './support.js';
 
 // Store round trips that every store passes on any client it accepts: the drivers run them once
 // per client option that changes how rows come back, and the conformance suite runs them too.
@@ -24,6 +24,14 @@ const WORKER = `w '1' "1"`;
 // Snake-case keys, which a camel-casing client option must leave alone inside the JSON column.
 const JSON_VALUE = { snake_key: 'v', nested_obj: { inner_key: [1, null, 'x'] } };
 const ERROR_TEXT = `failed: 'single' "double" \\ back, {brace} NULL\n second line ü 🚀`;
+// Trace contexts as the core writes them (a JSON carrier) and as anything else might (garbage):
+// the trace_context column takes any text and gives it back exactly; the fourth row has none.
+const TRACE_CONTEXTS = [
+  '{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"congo=t61rcWkgMzE"}',
+  `not a traceparent 'single' "double" \\ {brace}, NULL ü 🚀`,
+  '{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}',
+  undefined,
+] as const;
 
 /**
  * One pass over every store operation on empty tables, with hostile strings (quotes of both
@@ -48,6 +56,7 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
       maxRetries: 3,
       priority: n === 3 ? 0 : -n,
       due: n === 3 ? 3_600_000 : 0,
+      ...(TRACE_CONTEXTS[n] === undefined ? {} : { traceContext: TRACE_CONTEXTS[n] }),
     }),
   );
   const ids = await store.insert({ rows });
@@ -69,6 +78,7 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
     assertBytes(c.payload, payloads[n]!, `payload of row ${n}`);
     assert.equal(c.payload.constructor, Uint8Array);
     assert.ok(Math.abs(c.createdAt.getTime() - dbNow) < 5_000, 'createdAt in database time');
+    assert.equal(c.traceContext, TRACE_CONTEXTS[n], `trace context of claimed row ${n}`);
   }
   const held = claimed.map((c) => ({ id: c.id, attempt: c.attempts }));
   assert.deepEqual(
@@ -88,10 +98,10 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
 
   const archived = await store.inspect.listArchive({ queue: QUEUE, limit: 10 });
   assert.deepEqual(
-    archived.map((a) => [a.id, a.status, a.lastError, a.attempts]),
+    archived.map((a) => [a.id, a.status, a.lastError, a.attempts, a.traceContext]),
     [
-      [ids[0], 'completed', null, 1],
-      [ids[1], 'failed', ERROR_TEXT, 1],
+      [ids[0], 'completed', null, 1, TRACE_CONTEXTS[0]],
+      [ids[1], 'failed', ERROR_TEXT, 1, TRACE_CONTEXTS[1]],
     ],
   );
   const json = archived[0]!.payloadJson;
@@ -107,10 +117,10 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
 
   const live = await store.inspect.listEvents({ queue: QUEUE, limit: 10 });
   assert.deepEqual(
-    live.map((e) => [e.id, e.attempts, e.lastError, e.lockedBy, e.lockedUntil]),
+    live.map((e) => [e.id, e.attempts, e.lastError, e.lockedBy, e.lockedUntil, e.traceContext]),
     [
-      [ids[2], 1, ERROR_TEXT, null, null],
-      [ids[3], 0, null, null, null],
+      [ids[2], 1, ERROR_TEXT, null, null, TRACE_CONTEXTS[2]],
+      [ids[3], 0, null, null, null, null],
     ],
   );
   // Database time, read back as UTC whatever the client's time zone or date parsing say.
@@ -118,17 +128,23 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
   if (live[1]!.payloadJson !== null) {
     assert.deepEqual(live[1]!.payloadJson, JSON.parse(payloadJsonOf(payloads[3]!)));
   }
-  assert.deepEqual(await store.inspect.countByQueue(), [
-    {
-      queue: QUEUE,
-      available: 1,
-      scheduled: 1,
-      running: 0,
-      retrying: 1,
-      archivedCompleted: 1,
-      archivedFailed: 1,
-    },
-  ]);
+  const counts = await store.inspect.countByQueue();
+  assert.deepEqual(
+    counts.map(({ oldestAvailableAt: _, ...c }) => c),
+    [
+      {
+        queue: QUEUE,
+        available: 1,
+        scheduled: 1,
+        running: 0,
+        retrying: 1,
+        archivedCompleted: 1,
+        archivedFailed: 1,
+      },
+    ],
+  );
+  // The one available row is the retry due at once: the oldest is its due time.
+  assertSameInstant(counts[0]?.oldestAvailableAt, live[0]!.scheduledAt, 'oldestAvailableAt');
 
   // The retry comes back with its attempt counted; release hands it back uncounted.
   const [again] = await store.claim({ queue: QUEUE, limit: 10, workerId: 'w2', leaseMs: 30_000 });

@@ -104,6 +104,14 @@ export function assertWithin(time: Date | null | undefined, low: number, high: n
   );
 }
 
+/**
+ * Asserts that `time` is a Date at the instant `expected` (a time the store read back from the
+ * same column), give or take the columns' rounding.
+ */
+export function assertSameInstant(time: Date | null | undefined, expected: Date, what: string): void {
+  assertWithin(time, expected.getTime(), expected.getTime(), what);
+}
+
 /** Waits until the database's clock has passed `time` (a lease end, a finish time). */
 export async function untilPast(store: QueueStore<any>, time: Date | number): Promise<void> {
   const t = typeof time === 'number' ? time : time.getTime();
