@@ -25,6 +25,7 @@ const ctx = {
 };
 
 try {
+  if (opts.otel) (await import('./otel.mjs')).registerOtel(opts.otel);
   const mod = await import(`./systems/${system}.mjs`);
   if (typeof mod[task] !== 'function') throw new Error(`system ${system} has no task ${task}`);
   if (opts.reset && task !== 'reset') await mod.reset(opts);

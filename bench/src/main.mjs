@@ -130,6 +130,25 @@ export const SYSTEMS = [
     does: ['drain'],
   },
   {
+    // Telemetry cost: the same drain with an OpenTelemetry SDK registered (bus-pg-none has none).
+    id: 'bus-pg-otel-sdk',
+    module: 'bus-postgres',
+    db: 'pg',
+    label: 'bus-postgres, archive none, OpenTelemetry SDK exporting nothing',
+    opts: { archive: 'none', otel: 'sdk' },
+    slots: [24],
+    does: ['drain'],
+  },
+  {
+    id: 'bus-pg-otel-memory',
+    module: 'bus-postgres',
+    db: 'pg',
+    label: 'bus-postgres, archive none, OpenTelemetry SDK with in-memory exporters',
+    opts: { archive: 'none', otel: 'memory' },
+    slots: [24],
+    does: ['drain'],
+  },
+  {
     // The queue settings the Rust guide shows for its "high" queue, as a user copying them gets.
     id: 'bus-pg-high',
     module: 'bus-postgres',

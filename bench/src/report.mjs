@@ -452,6 +452,14 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
       'DBOS has no batch enqueue: `DBOSClient.enqueueInTransaction` a batch per transaction on 8 connections (and fewer events, see the headline).',
   );
   drainDetail('Every drain of the sweep, PostgreSQL and Redis', pgIds);
+  rateTable(
+    'Telemetry cost: the drain at 24 handler slots without and with an OpenTelemetry SDK',
+    'drain@24',
+    ['bus-pg-none', 'bus-pg-otel-sdk', 'bus-pg-otel-memory'],
+    'bus-pg-none',
+    'The same bus-postgres drain (archive none) three ways, alternating in this run: no SDK registered (the API is a no-op: what every figure above measures), an SDK that makes every span and metric and exports nothing, and an SDK with in-memory exporters (spans batched, metrics read every second). A ratio above 1.00× is what telemetry costs.',
+    'drainCpu@24',
+  );
   {
     const ids = [...pgIds, 'bus-my-none', 'sidequest'].filter((id) => has(id, 'latP50'));
     if (ids.length) {
