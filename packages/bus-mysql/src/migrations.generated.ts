@@ -27,4 +27,12 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
       'ALTER TABLE `bus_events_archive` MODIFY COLUMN `handler_name` varchar(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;',
     ],
   },
+  {
+    tag: '0002_trace_context',
+    hash: 'b6806ac6aa88ff300997290699dfd1b47af22e8b5210e4a653b15dcbd5100646',
+    statements: [
+      'ALTER TABLE `bus_events` ADD `trace_context` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;',
+      'ALTER TABLE `bus_events_archive` ADD `trace_context` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;',
+    ],
+  },
 ];

@@ -8,17 +8,18 @@ import type { Cell, Row } from './run.js';
 
 /** What `claim` reads of each row. */
 export const CLAIM_COLUMNS = sql.raw(
-  'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at',
+  'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at, ' +
+    'trace_context',
 );
 /** What `listEvents` reads of each row. */
 export const EVENT_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, CAST(payload_json AS CHAR) AS payload_json, ' +
-    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at',
+    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at, trace_context',
 );
 /** What `listArchive` reads of each row. */
 export const ARCHIVE_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, CAST(payload_json AS CHAR) AS payload_json, ' +
-    'attempts, max_retries, priority, status, last_error, created_at, finished_at',
+    'attempts, max_retries, priority, status, last_error, created_at, finished_at, trace_context',
 );
 /** What `listExpired` reads of each row. */
 export const EXPIRED_COLUMNS = sql.raw(
@@ -36,7 +37,8 @@ export function parseUtc(value: unknown): Date {
   return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, ms));
 }
 
-function parseUtcOrNull(value: Cell | undefined): Date | null {
+/** A `DATETIME(6)` text value (see `parseUtc`), or `null` for NULL. */
+export function parseUtcOrNull(value: Cell | undefined): Date | null {
   return value === null || value === undefined ? null : parseUtc(value);
 }
 
@@ -74,6 +76,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     maxRetries: Number(r.max_retries),
     priority: Number(r.priority),
     createdAt: parseUtc(r.created_at),
+    traceContext: textOrNull(r.trace_context),
   };
 }
 
@@ -101,6 +104,7 @@ export function eventRow(r: Row): EventRow {
     lockedBy: textOrNull(r.locked_by),
     lastError: textOrNull(r.last_error),
     createdAt: parseUtc(r.created_at),
+    traceContext: textOrNull(r.trace_context),
   };
 }
 
@@ -112,6 +116,7 @@ export function archivedEventRow(r: Row): ArchivedEventRow {
     lastError: textOrNull(r.last_error),
     createdAt: parseUtc(r.created_at),
     finishedAt: parseUtc(r.finished_at),
+    traceContext: textOrNull(r.trace_context),
   };
 }
 

@@ -54,7 +54,8 @@ const utf8Name = customType<{ data: string; config: { length: number } }>({
   },
 });
 
-// Error text may hold any character, whatever the database's default character set is.
+// Error text and trace contexts may hold any character, whatever the database's default
+// character set is (a trace context of 1000 UTF-16 units is at most 3000 bytes: text holds 65535).
 const utf8Text = customType<{ data: string }>({
   dataType() {
     return 'text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin';
@@ -83,6 +84,8 @@ function eventsTable(name: string) {
       lockedBy: utf8Name('locked_by', { length: 200 }),
       lastError: utf8Text('last_error'),
       createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      // The publisher's OpenTelemetry context, as the core wrote it (last: ALTER TABLE appends it).
+      traceContext: utf8Text('trace_context'),
     },
     (t) => [
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
@@ -113,6 +116,7 @@ function archiveTable(name: string) {
       lastError: utf8Text('last_error'),
       createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull(),
       finishedAt: datetime('finished_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      traceContext: utf8Text('trace_context'),
     },
     (t) => [
       // prune's `finished_at < cutoff` scan.

@@ -9,7 +9,7 @@ import {
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { idList, intLiteral, text } from '../encode.js';
-import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow } from '../rows.js';
+import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow, parseUtcOrNull } from '../rows.js';
 import { read, type StoreContext, select } from '../run.js';
 
 /** The WHERE clause of a listing: every given filter, ids inlined as literals. */
@@ -34,7 +34,10 @@ export async function listArchive(ctx: StoreContext, params: ListArchiveParams):
   return (await read('listArchive', () => select(ctx.db, query))).map(archivedEventRow);
 }
 
-/** `StoreInspection.countByQueue`: one grouped read of each table, judged against the database's now. */
+/**
+ * `StoreInspection.countByQueue`: one grouped read of each table, judged against the database's
+ * now; the oldest available row's due time comes from the same read as the available count.
+ */
 export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   const [live, archived] = await read('countByQueue', async () => [
     await select(
@@ -43,21 +46,30 @@ export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
                  SUM(locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)) AS available,
                  SUM(locked_until IS NULL AND scheduled_at > UTC_TIMESTAMP(6)) AS scheduled,
                  SUM(locked_until IS NOT NULL) AS running,
-                 SUM(last_error IS NOT NULL) AS retrying
+                 SUM(last_error IS NOT NULL) AS retrying,
+                 MIN(CASE WHEN locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6) THEN scheduled_at END)
+                   AS oldest_available
           FROM ${ctx.events} GROUP BY queue`,
     ),
     await select(ctx.db, sql`SELECT queue, status, COUNT(*) AS n FROM ${ctx.archive} GROUP BY queue, status`),
   ]);
   const tally = new QueueCountsTally();
+  // Every queue gets the field: null unless its live rows say otherwise (archive-only queues stay null).
+  const of = (queue: string) => {
+    const c = tally.of(queue);
+    c.oldestAvailableAt ??= null;
+    return c;
+  };
   for (const r of live) {
-    const c = tally.of(String(r.queue));
+    const c = of(String(r.queue));
     c.available = Number(r.available);
     c.scheduled = Number(r.scheduled);
     c.running = Number(r.running);
     c.retrying = Number(r.retrying);
+    c.oldestAvailableAt = parseUtcOrNull(r.oldest_available);
   }
   for (const r of archived) {
-    const c = tally.of(String(r.queue));
+    const c = of(String(r.queue));
     if (r.status === 'completed') c.archivedCompleted = Number(r.n);
     else c.archivedFailed = Number(r.n);
   }

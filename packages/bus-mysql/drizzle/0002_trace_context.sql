@@ -1,0 +1,2 @@
+ALTER TABLE `bus_events` ADD `trace_context` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;--> statement-breakpoint
+ALTER TABLE `bus_events_archive` ADD `trace_context` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
