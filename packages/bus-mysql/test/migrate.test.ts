@@ -228,6 +228,67 @@ describe('migrate(db)', () => {
     expect(id).toMatch(/^\d+$/);
   });
 
+  it('upgrades tables of the previous release (0000_init and 0001_exact_names): adds trace_context, rows kept', async () => {
+    const names = { eventsTable: 'prev', archiveTable: 'prev_done' };
+    const previous = bundledMigrations(names).filter((m) => m.tag !== '0002_trace_context');
+    expect(previous.map((m) => m.tag)).toEqual(['0000_init', '0001_exact_names']);
+    for (const migration of previous) {
+      for (const statement of migration.statements) await t.admin.query(statement);
+      await t.admin.query(
+        'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total, applied_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))',
+        [
+          'prev/prev_done',
+          migration.tag,
+          migration.hash,
+          migration.statements.length,
+          migration.statements.length,
+        ],
+      );
+    }
+    // A row the previous version published, before the column existed.
+    await t.admin.query(
+      "INSERT INTO prev (queue, event_name, handler_name, payload, max_retries, scheduled_at) VALUES ('q', 'old.event', 'old.handler', X'90', 0, UTC_TIMESTAMP(6))",
+    );
+    const store = mysqlStore(t.db, names);
+    // A worker of this version refuses to start on the old tables, naming the new column.
+    const missing = await store.checkSchema().catch((e: unknown) => e);
+    if (!isBusError(missing, 'SCHEMA_MISSING'))
+      throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
+    expect(missing.value).toEqual(['column prev.trace_context', 'column prev_done.trace_context']);
+
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0002_trace_context'], adopted: [] });
+    await store.checkSchema();
+    const tables = createBusTables(names);
+    expect(await describeTable('prev')).toEqual(expectedTable(tables.events));
+    expect(await describeTable('prev_done')).toEqual(expectedTable(tables.archive));
+    // The old row has no trace context; a new one keeps its own through the archive.
+    const [newId] = await store.insert({ rows: [row({ traceContext: '{"traceparent":"00-x"}' })] });
+    const claimed = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000 });
+    expect(claimed.map((r) => [r.eventName, r.traceContext])).toEqual([
+      ['old.event', null],
+      ['test.event', '{"traceparent":"00-x"}'],
+    ]);
+    await store.settle({
+      workerId: 'w',
+      outcomes: claimed.map((r) => ({ kind: 'completed' as const, id: r.id, attempt: 1, archive: true })),
+    });
+    expect((await archived(store)).map((r) => [r.id === newId, r.traceContext])).toEqual([
+      [false, null],
+      [true, '{"traceparent":"00-x"}'],
+    ]);
+  });
+
+  it("refuses drizzle-kit's tables of the previous release (no trace_context), naming the columns", async () => {
+    const names = { eventsTable: 'kit_old', archiveTable: 'kit_old_done' };
+    // A drizzle-kit user who has not generated the new migration yet: adopting would hide it.
+    for (const migration of bundledMigrations(names).slice(0, 2)) {
+      for (const statement of migration.statements) await t.admin.query(statement);
+    }
+    const error = await migrateError(names);
+    expect(error.value).toEqual(['column kit_old.trace_context', 'column kit_old_done.trace_context']);
+    expect(error.message).toContain('drizzle-kit generate');
+  });
+
   it('refuses options it no longer takes, naming why', async () => {
     const error = await migrate(t.db, { migrationsFolder: '/x' } as never).catch((e: unknown) => e);
     expect(isBusError(error, 'INVALID_CONFIG'), String(error)).toBe(true);
