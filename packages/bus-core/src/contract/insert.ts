@@ -25,8 +25,9 @@ export interface NewEventRow {
   due: number | Date;
   /**
    * The publisher's trace context (W3C `traceparent`/`tracestate` as JSON text, at most
-   * `maxTraceContextChars`), written to the row's `trace_context` column; absent or `null` when
-   * no span was active. Stored as given: the core validates it when it reads it back.
+   * `maxTraceContextChars`, well-formed text without U+0000: the core writes JSON of W3C header
+   * values), written to the row's `trace_context` column; absent or `null` when no span was
+   * active. Stored as given: the core validates it when it reads it back.
    */
   traceContext?: string | null;
 }
