@@ -173,9 +173,12 @@ describe('OpenTelemetry (memory store, SDK with in-memory exporters)', () => {
       Event,
       handlerClass('otel.garbage-handler', { queueName: 'q' }, () => void ran++),
     );
-    const bus = await makeBus({ store, registry, queues: [queue('q')] });
+    // One slot: each row starts from the end of the previous run, inside its span's context.
+    const bus = await makeBus({ store, registry, queues: [queue('q', { workers: 1, batchSize: 5 })] });
     const texts = [
+      null,
       'not json',
+      null,
       '{"traceparent":"00-zz-yy-01"}',
       '[1,2]',
       '{"traceparent":"00-00000000000000000000000000000000-0000000000000000-01"}',
@@ -202,6 +205,7 @@ describe('OpenTelemetry (memory store, SDK with in-memory exporters)', () => {
     const spans = sdk.spans().filter((s) => s.name === 'process otel.garbage');
     expect(spans).toHaveLength(texts.length);
     for (const span of spans) expect(span.parentSpanContext).toBeUndefined();
+    expect(new Set(spans.map((s) => s.spanContext().traceId)).size).toBe(texts.length);
   });
 
   it('metrics after a drain of N rows: N published, started and completed, N durations; gauges report depth', async () => {

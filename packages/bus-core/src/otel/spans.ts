@@ -1,4 +1,12 @@
-import { type Attributes, context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import type { ClaimedEvent } from '../contract/claim.js';
 import { extractTraceContext, injectTraceContext } from './propagation.js';
 
@@ -53,8 +61,10 @@ export async function publishSpan<T>(
  * const result = await processSpan(row, (span) => runAttempt(held, deps));
  */
 export function processSpan<T>(row: ClaimedEvent, fn: (span: Span) => Promise<T>): Promise<T> {
-  const parent = extractTraceContext(row.traceContext);
-  const parentSpan = parent === undefined ? undefined : trace.getSpanContext(parent);
+  // Without a valid parent, the root: the context active here is whatever started this run (the
+  // previous run's span, when a freed slot takes the next row), and must not become its parent.
+  const parent = extractTraceContext(row.traceContext) ?? ROOT_CONTEXT;
+  const parentSpan = trace.getSpanContext(parent);
   const span = tracer.startSpan(
     `process ${row.eventName}`,
     {
@@ -73,7 +83,7 @@ export function processSpan<T>(row: ClaimedEvent, fn: (span: Span) => Promise<T>
     },
     parent,
   );
-  return context.with(trace.setSpan(parent ?? context.active(), span), async () => {
+  return context.with(trace.setSpan(parent, span), async () => {
     try {
       return await fn(span);
     } catch (error) {
