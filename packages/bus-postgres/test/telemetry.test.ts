@@ -1,11 +1,15 @@
+import { fileURLToPath } from 'node:url';
 import type { SpanContext } from '@opentelemetry/api';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { type Bus, createBus, Registry } from 'bus-core';
 import { waitFor } from 'bus-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { histogramCount, pointsOf, registerTestSdk, sumOf } from '../../bus-core/test/otel-sdk.js';
-import { type PgTx, postgresStore } from '../src/index.js';
+import {
+  bundleOtelWorker,
+  type OtelWorker,
+  startOtelWorker,
+} from '../../bus-core/test/otel-fixtures/process.js';
 import {
   BlockedEvent,
   DrainEvent,
@@ -21,8 +25,9 @@ import {
   RolledBackEvent,
   SignupEvent,
   type SpanRecord,
-} from './fixtures/otel.js';
-import { bundleOtelWorker, type OtelWorker, startOtelWorker } from './fixtures/otel-process.js';
+} from '../../bus-core/test/otel-fixtures/protocol.js';
+import { histogramCount, pointsOf, registerTestSdk, sumOf } from '../../bus-core/test/otel-sdk.js';
+import { type PgTx, postgresStore } from '../src/index.js';
 import { createTestSchema, PG_URL, type TestSchema } from './helpers.js';
 
 // OpenTelemetry across processes on PostgreSQL (postgres.js): this process registers the SDK and
@@ -43,7 +48,10 @@ function config(queues: string[]): OtelWorkerConfig {
 
 beforeAll(async () => {
   sdk = registerTestSdk();
-  [t, bundle] = await Promise.all([createTestSchema('otel'), bundleOtelWorker()]);
+  [t, bundle] = await Promise.all([
+    createTestSchema('otel'),
+    bundleOtelWorker(fileURLToPath(new URL('./fixtures/otel-worker.ts', import.meta.url))),
+  ]);
   const registry = new Registry();
   for (const spec of Object.values(HANDLERS)) registry.register(spec.event, handlerClass(spec));
   // Publishes only: the same handler names and queues as the worker's registry, no workers.
