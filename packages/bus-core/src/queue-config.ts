@@ -50,6 +50,17 @@ function integerIn(queue: string, field: string, value: unknown, min: number, ma
   return value;
 }
 
+// Every option of QueueConfig, so an unknown one is refused.
+const QUEUE_CONFIG_KEYS: ReadonlySet<string> = new Set<keyof QueueConfig>([
+  'queueName',
+  'workers',
+  'batchSize',
+  'sleepInterval',
+  'archivePolicy',
+  'leaseDuration',
+  'prefetch',
+]);
+
 /**
  * Validates queue configurations at start-up: every field in range, names unique.
  *
@@ -72,6 +83,15 @@ export function validateQueueConfigs(configs: unknown): ResolvedQueueConfig[] {
     const c = raw as Record<string, unknown>;
     assertQueueName(c.queueName, 'INVALID_QUEUE_CONFIG');
     const name = c.queueName as string;
+    // A misspelt option (`sleepIntervall`, `concurrency`) would otherwise be ignored in silence.
+    const unknown = Object.keys(c).filter((key) => !QUEUE_CONFIG_KEYS.has(key));
+    if (unknown.length > 0) {
+      throw new BusError(
+        'INVALID_QUEUE_CONFIG',
+        `queue ${name}: unknown option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (the options are ${[...QUEUE_CONFIG_KEYS].join(', ')})`,
+        { value: unknown },
+      );
+    }
     if (seen.has(name)) {
       throw new BusError('DUPLICATE_QUEUE', `queue ${name} is configured twice`, { value: name });
     }

@@ -38,6 +38,18 @@ describe('queue configuration is validated at start-up', () => {
     ],
     ['not an array', 'q', 'INVALID_CONFIG', 'q'],
     ['a null entry', [null], 'INVALID_QUEUE_CONFIG', null],
+    [
+      'a misspelt option',
+      [{ ...GOOD_QUEUE, sleepIntervall: 100 }],
+      'INVALID_QUEUE_CONFIG',
+      ['sleepIntervall'],
+    ],
+    [
+      "another queue's option name",
+      [{ ...GOOD_QUEUE, concurrency: 5 }],
+      'INVALID_QUEUE_CONFIG',
+      ['concurrency'],
+    ],
   ];
   it.each(cases)('%s', (_name, queues, code, value) => {
     expectBusError(() => createBus({ store: memoryStore(), queues: queues as QueueConfig[] }), code, value);
