@@ -23,8 +23,8 @@ export interface AttemptDeps {
  * was already written in the handler's transaction.
  */
 export type AttemptResult =
-  | { kind: 'outcome'; outcome: SettleOutcome }
-  | { kind: 'completed-in-transaction' };
+  /** `error`: what the attempt failed with, for its span's exception event. */
+  { kind: 'outcome'; outcome: SettleOutcome; error?: unknown } | { kind: 'completed-in-transaction' };
 
 /** The handler's context; `signal` is built on first use. */
 class RunContext implements HandlerContext<unknown> {
@@ -116,7 +116,7 @@ function failed(
       value: describeError(bad),
     }),
   );
-  return { kind: 'outcome', outcome };
+  return { kind: 'outcome', outcome, error };
 }
 
 // The handler's writes and the completion commit together: if the fence fails, the transaction

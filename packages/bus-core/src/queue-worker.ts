@@ -271,7 +271,7 @@ export class QueueWorker {
       const outcome = result.kind === 'outcome' ? result.outcome.kind : 'completed';
       span.setAttribute('bus.outcome', outcome);
       if (result.kind === 'outcome' && result.outcome.kind !== 'completed') {
-        fail(span, result.outcome.error.split('\n', 1)[0]);
+        fail(span, result.error ?? result.outcome.error.split('\n', 1)[0]);
       }
       recordEnded(row, outcome, Date.now() - held.startedAt!);
       // Inside the span, so the lines it logs (a failed attempt) carry its trace and span ids.

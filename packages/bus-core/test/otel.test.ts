@@ -95,6 +95,13 @@ describe('OpenTelemetry (memory store, SDK with in-memory exporters)', () => {
     expect(first!.attributes).toMatchObject({ 'bus.attempt': 1, 'bus.outcome': 'retry' });
     expect(first!.status.code).toBe(SpanStatusCode.ERROR);
     expect(first!.events.map((e) => e.name)).toContain('exception');
+    const exception = first!.events.find((e) => e.name === 'exception')!;
+    expect(exception.attributes).toMatchObject({
+      'exception.type': 'Error',
+      'exception.message': 'first run fails',
+    });
+    expect(String(exception.attributes?.['exception.stacktrace'])).toMatch(/otel\.test\.ts/);
+    expect(first!.status.message).toBe('first run fails');
     expect(second!.attributes).toMatchObject({ 'bus.attempt': 2, 'bus.outcome': 'completed' });
     expect(second!.spanContext().traceId).toBe(first!.spanContext().traceId);
   });
