@@ -52,10 +52,14 @@ describe('committed migrations (offline)', () => {
   });
 
   it('the migrations embedded for migrate() are those in drizzle/', () => {
-    const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'embed-migrations.mjs'), '--check'], {
-      cwd: pkg,
-      encoding: 'utf8',
-    });
+    const result = spawnSync(
+      process.execPath,
+      [join(pkg, '..', '..', 'scripts', 'embed-migrations.mjs'), '--check'],
+      {
+        cwd: pkg,
+        encoding: 'utf8',
+      },
+    );
     expect(result.status, result.stderr).toBe(0);
     expect(BUNDLED_MIGRATIONS.map((m) => m.tag)).toEqual(TAGS);
   });

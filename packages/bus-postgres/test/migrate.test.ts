@@ -261,10 +261,14 @@ describe('schema and committed migrations', () => {
   });
 
   it('the migrations embedded for migrate() are those in drizzle/', () => {
-    const result = spawnSync(process.execPath, [join(pkg, 'scripts', 'embed-migrations.mjs'), '--check'], {
-      cwd: pkg,
-      encoding: 'utf8',
-    });
+    const result = spawnSync(
+      process.execPath,
+      [join(pkg, '..', '..', 'scripts', 'embed-migrations.mjs'), '--check'],
+      {
+        cwd: pkg,
+        encoding: 'utf8',
+      },
+    );
     expect(result.status, result.stderr).toBe(0);
   });
 
