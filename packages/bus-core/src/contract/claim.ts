@@ -8,6 +8,13 @@ export interface ClaimParams {
   workerId: string;
   /** The lease: an integer number of ms (at least 1; the core passes 1000 or more) after the database's now. */
   leaseMs: number;
+  /**
+   * Only rows whose handler is one of these (1 to `maxHandlers` names, each once): the handlers
+   * registered in this process for `queue`, minus the paused ones. A row of any other handler is
+   * left alone (not leased, attempts unchanged), so an old process in a rolling deploy never
+   * burns the attempts of a handler it does not know.
+   */
+  handlers: string[];
 }
 
 /** A row handed to a worker by `claim`. */
@@ -21,6 +28,8 @@ export interface ClaimedEvent {
   attempts: number;
   maxRetries: number;
   priority: number;
+  /** Times the row was snoozed (`SnoozeOutcome`) since it was published or redriven. */
+  snoozes: number;
   createdAt: Date;
   /** The row's `trace_context` as inserted; `null` or absent when none. */
   traceContext?: string | null;

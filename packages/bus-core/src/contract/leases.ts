@@ -20,3 +20,10 @@ export interface ReleaseParams {
   /** 1 to `maxBatch` rows, each id once. */
   events: HeldEvent[];
 }
+
+/** Params of `QueueStore.checkLeases`. */
+export interface CheckLeasesParams {
+  workerId: string;
+  /** 1 to `maxBatch` rows, each id once. */
+  events: HeldEvent[];
+}

@@ -17,6 +17,8 @@ export const CONTRACT_LIMITS = Object.freeze({
   maxNameLength: 200,
   /** Trace context text (`NewEventRow.traceContext`): at most this many characters. */
   maxTraceContextChars: 1000,
+  /** Handler names per `claim` (`ClaimParams.handlers`): at most this many. */
+  maxHandlers: 1000,
   /** Worker ids: at most this many characters. */
   maxWorkerIdLength: 200,
   /** The earliest and the latest absolute due time the core passes (years 1970 to 9999, UTC). */

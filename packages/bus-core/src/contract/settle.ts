@@ -31,8 +31,33 @@ export interface FailedOutcome {
   error: string;
 }
 
+/**
+ * A row put off without using an attempt (the handler threw `snooze(ms)`): due at now + `delayMs`,
+ * lease cleared, `attempts` set to `attempt - 1`, `snoozes` + 1, last error unchanged.
+ */
+export interface SnoozeOutcome {
+  kind: 'snooze';
+  id: string;
+  attempt: number;
+  /** An integer from 0 to `maxDelayMs`, after the database's now at settle. */
+  delayMs: number;
+}
+
+/**
+ * A row that will not run again because it was cancelled (the handler threw `cancelRun(reason)`):
+ * like `failed`, but archived with status `cancelled`.
+ */
+export interface CancelledOutcome {
+  kind: 'cancelled';
+  id: string;
+  attempt: number;
+  archive: boolean;
+  /** The reason: at most `maxErrorChars` characters, without U+0000. */
+  error: string;
+}
+
 /** One decision of the core about a row a worker holds. */
-export type SettleOutcome = CompletedOutcome | RetryOutcome | FailedOutcome;
+export type SettleOutcome = CompletedOutcome | RetryOutcome | FailedOutcome | SnoozeOutcome | CancelledOutcome;
 
 /** Params of `QueueStore.settle`. */
 export interface SettleParams<TTx = StoreTx> {

@@ -1,7 +1,8 @@
+import type { StoreAdmin } from './admin.js';
 import type { ClaimedEvent, ClaimParams } from './claim.js';
 import type { InsertParams } from './insert.js';
 import type { StoreInspection } from './inspect.js';
-import type { ExtendLeasesParams, ReleaseParams } from './leases.js';
+import type { CheckLeasesParams, ExtendLeasesParams, ReleaseParams } from './leases.js';
 import type { ListenParams, Subscription } from './listen.js';
 import type { PruneParams } from './prune.js';
 import type { ExpiredEvent, ListExpiredParams, RescueParams } from './rescue.js';
@@ -43,8 +44,9 @@ export interface QueueStore<TTx = StoreTx> {
   insert(params: InsertParams<TTx>): Promise<string[]>;
 
   /**
-   * Leases up to `limit` rows of `queue` that are due (`scheduledAt` at or before the database's
-   * now) and unleased, in the order (priority, scheduledAt, id): sets the holder to `workerId`, the
+   * Leases up to `limit` rows of `queue` whose handler is one of `handlers`, that are due
+   * (`scheduledAt` at or before the database's now) and unleased, in the order (priority,
+   * scheduledAt, id): sets the holder to `workerId`, the
    * lease end to now + `leaseMs`, and adds 1 to `attempts`. Returns them in that order. Exclusive:
    * concurrent claims never return the same row, and a claim never waits for rows another
    * claim has locked (it skips them).
@@ -56,7 +58,9 @@ export interface QueueStore<TTx = StoreTx> {
    * and its `attempts` equals the outcome's `attempt`. `completed`/`failed`: the row leaves the
    * hot table, and when `archive` is set enters the archive in the same transaction (status = the
    * kind; last error = the outcome's error for `failed`, else the row's own; finished at now).
-   * `retry`: due at now + `delayMs`, lease cleared, last error set. Inside `tx` when given. An
+   * `retry`: due at now + `delayMs`, lease cleared, last error set. `snooze`: due at now +
+   * `delayMs`, lease cleared, `attempts` = `attempt - 1`, `snoozes` + 1, last error unchanged.
+   * `cancelled`: as `failed`, with archive status `cancelled`. Inside `tx` when given. An
    * outcome whose fence does not hold changes nothing and is left out of the result; it is not an
    * error.
    */
@@ -67,6 +71,13 @@ export interface QueueStore<TTx = StoreTx> {
    * already past its end still counts until `rescue` takes the row). Returns those ids.
    */
   extendLeases(params: ExtendLeasesParams): Promise<string[]>;
+
+  /**
+   * Reads which of the held rows still pass the fence (as in `settle`), changing nothing: the
+   * core calls it often (about every second) to notice rows cancelled while they run. Returns
+   * those ids.
+   */
+  checkLeases(params: CheckLeasesParams): Promise<string[]>;
 
   /**
    * Hands held rows back at once, as if never claimed: for each row whose fence holds, clears the
@@ -116,8 +127,11 @@ export interface QueueStore<TTx = StoreTx> {
    */
   listen(params: ListenParams): Promise<Subscription>;
 
-  /** Read-only inspection of the store's rows (list, count), apart from the hot path. */
+  /** Read-only inspection of the store's rows (list, count, pauses, workers), apart from the hot path. */
   readonly inspect: StoreInspection;
+
+  /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats), apart from the hot path. */
+  readonly admin: StoreAdmin<TTx>;
 }
 
 /** Flags for what a store does beyond the contract, so the core never branches on a dialect. */

@@ -6,6 +6,10 @@ export interface BusTableNames {
   eventsTable?: string;
   /** The archive table (default `bus_events_archive`). */
   archiveTable?: string;
+  /** Paused queues and handlers (default: the events table's name + `_pauses`, so `bus_events_pauses`). */
+  pausesTable?: string;
+  /** Worker process heartbeats (default: the events table's name + `_workers`, so `bus_events_workers`). */
+  workersTable?: string;
 }
 
 /** The hot table's default name, the same in every driver. */
@@ -61,5 +65,15 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
       },
     );
   }
-  return { eventsTable, archiveTable };
+  const pausesTable = names?.pausesTable ?? `${eventsTable}_pauses`;
+  const workersTable = names?.workersTable ?? `${eventsTable}_workers`;
+  assertIdentifier(pausesTable, 'pausesTable (set it when eventsTable is too long to derive it)');
+  assertIdentifier(workersTable, 'workersTable (set it when eventsTable is too long to derive it)');
+  const all = [eventsTable, archiveTable, pausesTable, workersTable].map((n) => n.toLowerCase());
+  if (new Set(all).size !== all.length) {
+    throw new BusError('INVALID_IDENTIFIER', `the bus table names must all differ (got ${all.join(', ')})`, {
+      value: names,
+    });
+  }
+  return { eventsTable, archiveTable, pausesTable, workersTable };
 }

@@ -1,0 +1,145 @@
+import type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  EventRow,
+  LiveState,
+  PauseRow,
+  QueueCounts,
+  RowFilter,
+  WorkerRow,
+} from './contract/inspect.js';
+
+/**
+ * Which rows an admin action touches: `ids`, a `filter`, or both (every given one must match).
+ * A target with neither (or an empty filter) would touch every row: it is refused with
+ * `INVALID_ARGUMENT` unless `all: true` says so explicitly.
+ */
+export interface AdminTarget<F = AdminLiveFilter> {
+  /** At most 10 000 ids; strings that cannot be row ids are reported as unknown. */
+  ids?: readonly string[];
+  filter?: F;
+  /** Required to act on every row (no ids, no filter field). */
+  all?: boolean;
+}
+
+/** Filters of live rows for admin actions and lists. */
+export interface AdminLiveFilter extends RowFilter {
+  state?: LiveState;
+}
+
+/** Filters of archived rows for redrive. */
+export interface AdminArchiveFilter extends RowFilter {
+  /** `failed` and `cancelled` by default; a completed row can be redriven only when named here. */
+  statuses?: readonly ArchiveStatus[];
+}
+
+/** What an admin action did. */
+export interface AdminReport {
+  /** Rows touched. */
+  count: number;
+  /** The ids touched, when the target named ids (a filter reports only the count). */
+  ids: string[];
+  /** Target ids that matched nothing (unknown, already finished, or not in the required state). */
+  unknown: string[];
+}
+
+/** Options of the writing admin actions. */
+export interface AdminWriteOptions<TTx> {
+  /** Run in the caller's transaction (like `publishTxn`): a rollback undoes the action. */
+  tx?: TTx;
+}
+
+/** One queue as the dashboard and `bus stats` show it. */
+export interface QueueOverview extends QueueCounts {
+  /** The whole queue is paused. */
+  paused: boolean;
+  /** Handlers of the queue paused on their own. */
+  pausedHandlers: string[];
+}
+
+/** One row looked up by id, live or archived. */
+export type FoundRow = { where: 'live'; row: EventRow } | { where: 'archive'; row: ArchivedEventRow };
+
+/**
+ * One place for every operator action and view, so the CLI, the dashboard and user code do the
+ * same thing the same way. Available as `bus.admin`, or without a bus (no handlers registered)
+ * from `createAdmin({ store })`.
+ */
+export interface BusAdmin<TTx = unknown> {
+  /**
+   * Cancels live rows: a row not started is removed (archived as `cancelled` unless the queue's
+   * archive policy drops failures); a running row is removed the same way and its holder's
+   * `ctx.signal` aborts within about a second, and whatever the holder returns afterwards cannot
+   * settle it (the fence).
+   *
+   * @example
+   * await bus.admin.cancel({ filter: { queue: 'email', state: 'available' } }, { reason: 'bad batch' });
+   */
+  cancel(target: AdminTarget, options?: AdminWriteOptions<TTx> & { reason?: string }): Promise<AdminReport>;
+
+  /**
+   * Re-publishes archived rows (failed and cancelled by default) under their own ids with fresh
+   * attempts, keeping queue, handler, payload, priority and retry budget.
+   *
+   * @example
+   * await bus.admin.redrive({ filter: { queue: 'email', statuses: ['failed'] } });
+   */
+  redrive(target: AdminTarget<AdminArchiveFilter>, options?: AdminWriteOptions<TTx>): Promise<AdminReport>;
+
+  /**
+   * Makes unleased rows that are scheduled later due now.
+   *
+   * @example
+   * await bus.admin.runNow(['42']);
+   */
+  runNow(ids: readonly string[], options?: AdminWriteOptions<TTx>): Promise<AdminReport>;
+
+  /**
+   * Pauses a queue (or one handler of it) in every process within about a second; running rows
+   * finish. Stored in the database, so it holds across restarts. An unknown queue is refused
+   * with `UNKNOWN_QUEUE`.
+   *
+   * @example
+   * await bus.admin.pause('email');
+   */
+  pause(queue: string, options?: AdminWriteOptions<TTx> & { handlerName?: string }): Promise<{ changed: boolean }>;
+
+  /**
+   * Resumes a paused queue (or handler).
+   *
+   * @example
+   * await bus.admin.resume('email');
+   */
+  resume(queue: string, options?: AdminWriteOptions<TTx> & { handlerName?: string }): Promise<{ changed: boolean }>;
+
+  /** Every queue with rows, a pause or a recent worker, with its counts and paused state. */
+  queues(): Promise<QueueOverview[]>;
+
+  /** Paused queues and handlers. */
+  pauses(): Promise<PauseRow[]>;
+
+  /** Live rows, filtered and keyset-paged (`afterId`, `newestFirst`, `limit` up to 10 000, default 100). */
+  events(filter?: AdminLiveFilter & AdminPage): Promise<EventRow[]>;
+
+  /** Archived rows, filtered and keyset-paged. */
+  archive(filter?: RowFilter & { status?: ArchiveStatus } & AdminPage): Promise<ArchivedEventRow[]>;
+
+  /** One row by id, live or archived; `null` when neither has it. */
+  event(id: string): Promise<FoundRow | null>;
+
+  /** Worker processes whose heartbeat is at most `seenWithinMs` old (default 60 s). */
+  workers(options?: { seenWithinMs?: number }): Promise<WorkerRow[]>;
+
+  /** Deletes archive rows finished more than `olderThanMs` ago; returns how many. */
+  purgeArchive(options: { olderThanMs: number }): Promise<number>;
+
+  /** The database's clock. */
+  now(): Promise<Date>;
+}
+
+/** Keyset paging of admin lists. */
+export interface AdminPage {
+  afterId?: string;
+  newestFirst?: boolean;
+  limit?: number;
+}
