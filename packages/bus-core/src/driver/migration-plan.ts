@@ -52,13 +52,23 @@ export function planMigrations(params: {
  */
 export function renameTables(
   statement: string,
-  names: { eventsTable: string; archiveTable: string },
+  names: { eventsTable: string; archiveTable: string; pausesTable?: string; workersTable?: string },
   quote: '"' | '`',
   maxIdentifierLength = 63,
 ): string {
-  const pattern = new RegExp(`${quote}(bus_events_archive|bus_events)([a-z0-9_]*)${quote}`, 'g');
+  // The pauses and workers tables have names of their own (default: the events table's + suffix).
+  const bases: Record<string, string> = {
+    bus_events_archive: names.archiveTable,
+    bus_events_pauses: names.pausesTable ?? `${names.eventsTable}_pauses`,
+    bus_events_workers: names.workersTable ?? `${names.eventsTable}_workers`,
+    bus_events: names.eventsTable,
+  };
+  const pattern = new RegExp(
+    `${quote}(bus_events_archive|bus_events_pauses|bus_events_workers|bus_events)([a-z0-9_]*)${quote}`,
+    'g',
+  );
   return statement.replace(pattern, (_match, base: string, suffix: string) => {
-    const name = (base === 'bus_events_archive' ? names.archiveTable : names.eventsTable) + suffix;
+    const name = bases[base] + suffix;
     if (name.length > maxIdentifierLength) {
       throw new BusError(
         'INVALID_IDENTIFIER',
