@@ -11,8 +11,8 @@ import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
 function expectedTables(names: BusTableNames): ExpectedTable[] {
-  const { events, archive } = createBusTables(names);
-  return [events, archive].map((table) => {
+  const { events, archive, pauses, workers } = createBusTables(names);
+  return [events, archive, pauses, workers].map((table) => {
     const config = getTableConfig(table);
     return {
       table: config.name,
@@ -35,22 +35,25 @@ export async function missingSchema(
   names: BusTableNames,
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
-  const [events, archive] = expected.map((t) => t.table);
+  const tables = sql.join(
+    expected.map((t) => sql`LOWER(${t.table})`),
+    sql`, `,
+  );
   // Names compared in lower case: lower_case_table_names decides how the server stores them.
   const found =
     await read(sql`SELECT 'table' AS kind, LOWER(TABLE_NAME) AS name FROM information_schema.TABLES
-WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWER(${archive}))
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND LOWER(TABLE_NAME) IN (${tables})
 UNION ALL
 SELECT 'column', LOWER(CONCAT(TABLE_NAME, '.', COLUMN_NAME)) FROM information_schema.COLUMNS
-WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWER(${archive}))
+WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (${tables})
 UNION ALL
 SELECT DISTINCT 'index', LOWER(CONCAT(TABLE_NAME, '.', INDEX_NAME)) FROM information_schema.STATISTICS
-WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (LOWER(${events}), LOWER(${archive}))`);
+WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (${tables})`);
   return missingFromSchema(expected, found);
 }
 
 /**
- * Resolves when both bus tables exist with every column and index this version reads; else
+ * Resolves when the four bus tables exist with every column and index this version reads; else
  * rejects with `SCHEMA_MISSING` naming what is missing and the migration that creates it.
  */
 export async function checkSchema(read: SchemaQuery, names: BusTableNames): Promise<void> {

@@ -44,11 +44,29 @@ const MAX_IDENTIFIER = 64;
  * @example
  * const [init] = bundledMigrations({ eventsTable: 'jobs', archiveTable: 'jobs_done' });
  */
-export function bundledMigrations(names: Required<BusTableNames>): BundledMigration[] {
+export function bundledMigrations(names: BusTableNames): BundledMigration[] {
+  // Resolved here too: the pauses and workers names default from the events table's.
+  const resolved = resolveTableNames(names);
   return BUNDLED_MIGRATIONS.map((m) => ({
     ...m,
-    statements: m.statements.map((s) => renameTables(s, names, '`', MAX_IDENTIFIER)),
+    statements: m.statements.map((s) => renameAll(s, resolved)),
   }));
+}
+
+// The pauses and workers tables have names of their own (pausesTable, workersTable), not always
+// the events table's name + a suffix, which is all renameTables derives.
+const OWN_NAMES = /`(bus_events_pauses|bus_events_workers)`/;
+
+function renameAll(statement: string, names: Required<BusTableNames>): string {
+  // split() with a capture group: the table names at odd positions, the rest between them.
+  return statement
+    .split(OWN_NAMES)
+    .map((part, i) =>
+      i % 2 === 0
+        ? renameTables(part, names, '`', MAX_IDENTIFIER)
+        : `\`${part === 'bus_events_pauses' ? names.pausesTable : names.workersTable}\``,
+    )
+    .join('');
 }
 
 function checkOptions(options: MigrateOptions): { journal: string; timeout: number } {

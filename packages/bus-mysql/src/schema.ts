@@ -9,6 +9,7 @@ import {
   json,
   mysqlEnum,
   mysqlTable,
+  primaryKey,
 } from 'drizzle-orm/mysql-core';
 
 // The helpers users import from here today, now shared by both drivers (bus-core/driver).
@@ -86,6 +87,9 @@ function eventsTable(name: string) {
       createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
       // The publisher's OpenTelemetry context, as the core wrote it (last: ALTER TABLE appends it).
       traceContext: utf8Text('trace_context'),
+      // Times the handler put the row off (`snooze`) since it was published or redriven: counted
+      // apart from attempts, so the core can bound snoozing without using the row's retries.
+      snoozes: int('snoozes').notNull().default(0),
     },
     (t) => [
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
@@ -112,7 +116,8 @@ function archiveTable(name: string) {
       attempts: int('attempts').notNull(),
       maxRetries: int('max_retries').notNull(),
       priority: int('priority').notNull(),
-      status: mysqlEnum('status', ['completed', 'failed']).notNull(),
+      // New values go last: MySQL and MariaDB append an enum value in place, without a table rebuild.
+      status: mysqlEnum('status', ['completed', 'failed', 'cancelled']).notNull(),
       lastError: utf8Text('last_error'),
       createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull(),
       finishedAt: datetime('finished_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
@@ -127,27 +132,79 @@ function archiveTable(name: string) {
   );
 }
 
+// Pause and worker keys are bytes (varbinary), not the hot table's utf8mb4_bin: that collation is
+// PAD SPACE, so as primary keys `h` and `h ` would be one pause and `w` and `w ` one worker. 600
+// bytes hold the UTF-8 of the longest name or worker id the core passes (200 UTF-16 units).
+
+function pausesTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      queue: binaryName('queue', { length: 600 }).notNull(),
+      // '' pauses the whole queue (a primary key column cannot be NULL); the store reads it back as null.
+      handlerName: binaryName('handler_name', { length: 600 }).notNull().default(''),
+      pausedAt: datetime('paused_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+    },
+    // Named without the table's name, so custom table names of any length fit MySQL's 64 characters.
+    (t) => [primaryKey({ name: 'pauses_pk', columns: [t.queue, t.handlerName] })],
+  );
+}
+
+function workersTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      workerId: binaryName('worker_id', { length: 600 }).notNull(),
+      // The queues the process works, as a JSON array of names.
+      queues: utf8Text('queues').notNull(),
+      info: utf8Text('info').notNull(),
+      startedAt: datetime('started_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      lastSeenAt: datetime('last_seen_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+    },
+    (t) => [
+      primaryKey({ name: 'workers_pk', columns: [t.workerId] }),
+      // listWorkers' `last_seen_at >= now - window` scan.
+      index('last_seen_at_idx').on(t.lastSeenAt),
+    ],
+  );
+}
+
 /** The live-events table type. */
 export type BusEventsTable = ReturnType<typeof eventsTable>;
 /** The archive table type. */
 export type BusEventsArchiveTable = ReturnType<typeof archiveTable>;
+/** The paused queues and handlers table type. */
+export type BusEventsPausesTable = ReturnType<typeof pausesTable>;
+/** The worker heartbeats table type. */
+export type BusEventsWorkersTable = ReturnType<typeof workersTable>;
 
-/** The two tables of a bus. */
+/** The four tables of a bus. */
 export interface BusTables {
   events: BusEventsTable;
   archive: BusEventsArchiveTable;
+  /** Paused queues and handlers (`bus.admin.pause`), read by every worker process. */
+  pauses: BusEventsPausesTable;
+  /** Worker process heartbeats, for the admin API's list of live workers. */
+  workers: BusEventsWorkersTable;
 }
 
 /**
- * Builds the Drizzle tables of a bus under custom names, for your own drizzle-kit schema.
+ * Builds the Drizzle tables of a bus under custom names, for your own drizzle-kit schema (export
+ * all four: the store needs each of them).
  *
  * @example
  * // drizzle/schema.ts of your app
- * export const { events: jobs, archive: jobsArchive } = createBusTables({ eventsTable: 'jobs', archiveTable: 'jobs_archive' });
+ * export const { events: jobs, archive: jobsArchive, pauses: jobsPauses, workers: jobsWorkers } =
+ *   createBusTables({ eventsTable: 'jobs', archiveTable: 'jobs_archive' });
  */
 export function createBusTables(names: BusTableNames | null = {}): BusTables {
   const resolved = resolveTableNames(names);
-  return { events: eventsTable(resolved.eventsTable), archive: archiveTable(resolved.archiveTable) };
+  return {
+    events: eventsTable(resolved.eventsTable),
+    archive: archiveTable(resolved.archiveTable),
+    pauses: pausesTable(resolved.pausesTable),
+    workers: workersTable(resolved.workersTable),
+  };
 }
 
 const defaults = createBusTables();
@@ -156,3 +213,7 @@ const defaults = createBusTables();
 export const busEvents: BusEventsTable = defaults.events;
 /** The default archive table, `bus_events_archive`. */
 export const busEventsArchive: BusEventsArchiveTable = defaults.archive;
+/** The default pauses table, `bus_events_pauses`. */
+export const busEventsPauses: BusEventsPausesTable = defaults.pauses;
+/** The default worker heartbeats table, `bus_events_workers`. */
+export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;

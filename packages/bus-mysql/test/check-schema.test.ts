@@ -1,6 +1,6 @@
 import { createBus, isBusError, Registry } from 'bus-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MySqlTx, migrate, mysqlStore } from '../src/index.js';
+import { type BusTableNames, type MySqlTx, migrate, mysqlStore } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers.js';
 
 // A worker whose migrations were forgotten must fail at init() with the migration to run, not
@@ -10,7 +10,7 @@ const queues = [
   { queueName: 'q', workers: 1, batchSize: 1, sleepInterval: 1000, archivePolicy: 'all' as const },
 ];
 
-async function initError(db: MySqlTx, names: { eventsTable?: string; archiveTable?: string } = {}) {
+async function initError(db: MySqlTx, names: BusTableNames = {}) {
   const bus = createBus({ store: mysqlStore(db, names), queues, registry: new Registry() });
   const error = await bus.init().then(
     () => undefined,
@@ -29,9 +29,14 @@ describe('init() on MariaDB without the bus tables', () => {
     await t?.drop();
   });
 
-  it('rejects with SCHEMA_MISSING that names both tables and how to migrate', async () => {
+  it('rejects with SCHEMA_MISSING that names the four tables and how to migrate', async () => {
     const error = await initError(t.db);
-    expect(error.value).toEqual(['table bus_events', 'table bus_events_archive']);
+    expect(error.value).toEqual([
+      'table bus_events',
+      'table bus_events_archive',
+      'table bus_events_pauses',
+      'table bus_events_workers',
+    ]);
     expect(error.message).toContain('migrate(db)');
     expect(error.message).not.toContain('\n');
   });
@@ -50,9 +55,50 @@ describe('init() on MariaDB without the bus tables', () => {
     ]);
   });
 
+  it('names a missing job-control table, column or index (0003_job_control)', async () => {
+    const names = { eventsTable: 'jc', archiveTable: 'jc_done' };
+    await migrate(t.db, names);
+    const store = mysqlStore(t.db, names);
+    await store.checkSchema();
+    await t.admin.query('ALTER TABLE jc DROP COLUMN snoozes');
+    await t.admin.query('DROP INDEX last_seen_at_idx ON jc_workers');
+    await t.admin.query('DROP TABLE jc_pauses');
+    expect((await initError(t.db, names)).value).toEqual([
+      'column jc.snoozes',
+      'table jc_pauses',
+      'index jc_workers.last_seen_at_idx',
+    ]);
+  });
+
+  it('checks custom pauses and workers table names', async () => {
+    const names = {
+      eventsTable: 'own',
+      archiveTable: 'own_done',
+      pausesTable: 'own_p',
+      workersTable: 'own_w',
+    };
+    expect((await initError(t.db, names)).value).toEqual([
+      'table own',
+      'table own_done',
+      'table own_p',
+      'table own_w',
+    ]);
+    await migrate(t.db, names);
+    const [tables] = (await t.admin.query(
+      "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'own%' ORDER BY 1",
+    )) as unknown as [{ name: string }[]];
+    expect(tables.map((r) => r.name)).toEqual(['own', 'own_done', 'own_p', 'own_w']);
+    await mysqlStore(t.db, names).checkSchema();
+  });
+
   it('checks custom table names, not the defaults', async () => {
     const names = { eventsTable: 'jobs', archiveTable: 'jobs_done' };
-    expect((await initError(t.db, names)).value).toEqual(['table jobs', 'table jobs_done']);
+    expect((await initError(t.db, names)).value).toEqual([
+      'table jobs',
+      'table jobs_done',
+      'table jobs_pauses',
+      'table jobs_workers',
+    ]);
     await migrate(t.db, names);
     const bus = createBus({ store: mysqlStore(t.db, names), queues, registry: new Registry() });
     await expect(bus.init()).resolves.toBe(bus);

@@ -6,7 +6,15 @@ import { encodePayload, isBusError } from 'bus-core';
 import { generateMySQLDrizzleJson, generateMySQLMigration } from 'drizzle-kit/api';
 import { getTableConfig } from 'drizzle-orm/mysql-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busEvents, busEventsArchive, createBusTables, migrate, mysqlStore } from '../src/index.js';
+import {
+  busEvents,
+  busEventsArchive,
+  busEventsPauses,
+  busEventsWorkers,
+  createBusTables,
+  migrate,
+  mysqlStore,
+} from '../src/index.js';
 import { bundledMigrations } from '../src/migrate.js';
 import { BUNDLED_MIGRATIONS } from '../src/migrations.generated.js';
 import { archived, createTestDatabase, row, type TestDatabase } from './helpers.js';
@@ -36,7 +44,12 @@ const FIX =
 describe('committed migrations (offline)', () => {
   it('src/schema.ts matches the latest snapshot: nothing left to generate', async () => {
     const last = journal.entries.at(-1)!;
-    const current = await generateMySQLDrizzleJson({ busEvents, busEventsArchive });
+    const current = await generateMySQLDrizzleJson({
+      busEvents,
+      busEventsArchive,
+      busEventsPauses,
+      busEventsWorkers,
+    });
     expect(await generateMySQLMigration(snapshot(last.idx), current), FIX).toEqual([]);
   });
 
@@ -73,6 +86,33 @@ describe('committed migrations (offline)', () => {
     expect(text).toContain('CREATE TABLE `jobs_done` (');
     expect(text).toContain('ON `jobs` (`queue`,`locked_until`,`priority`,`scheduled_at`,`id`)');
   });
+
+  it('names the pauses and workers tables as configured, derived or given', () => {
+    const jobControl = (names: Parameters<typeof bundledMigrations>[0]) =>
+      bundledMigrations(names)
+        .find((m) => m.tag === '0003_job_control')!
+        .statements.join('\n');
+    const derived = jobControl({
+      eventsTable: 'jobs',
+      archiveTable: 'jobs_done',
+      pausesTable: 'jobs_pauses',
+      workersTable: 'jobs_workers',
+    });
+    expect(derived).toContain('CREATE TABLE `jobs_pauses` (');
+    expect(derived).toContain('ON `jobs_workers` (`last_seen_at`)');
+    expect(derived).toContain('ALTER TABLE `jobs` ADD `snoozes`');
+    const own = jobControl({
+      eventsTable: 'jobs',
+      archiveTable: 'jobs_done',
+      pausesTable: 'p',
+      workersTable: 'w',
+    });
+    expect(own).toContain('CREATE TABLE `p` (');
+    expect(own).toContain('CREATE TABLE `w` (');
+    expect(own).toContain('ON `w` (`last_seen_at`)');
+    expect(own).not.toContain('bus_events');
+    expect(own).not.toContain('jobs_pauses');
+  });
 });
 
 describe('migrate(db)', () => {
@@ -101,12 +141,17 @@ describe('migrate(db)', () => {
     };
   }
 
-  function expectedTable(table: typeof busEvents | typeof busEventsArchive) {
+  function expectedTable(
+    table: typeof busEvents | typeof busEventsArchive | typeof busEventsPauses | typeof busEventsWorkers,
+  ) {
     const config = getTableConfig(table);
+    const primary =
+      config.primaryKeys[0]?.columns.map((c) => c.name).join(',') ??
+      config.columns.find((c) => c.primary)!.name;
     return {
       columns: config.columns.map((c) => `${c.name}${c.notNull ? '' : '?'}`),
       indexes: Object.fromEntries([
-        ['PRIMARY', 'id'],
+        ['PRIMARY', primary],
         ...config.indexes.map((i) => [
           i.config.name,
           i.config.columns.map((c) => (c as { name: string }).name).join(','),
@@ -121,6 +166,8 @@ describe('migrate(db)', () => {
     expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], TAGS]);
     expect(await describeTable('bus_events')).toEqual(expectedTable(busEvents));
     expect(await describeTable('bus_events_archive')).toEqual(expectedTable(busEventsArchive));
+    expect(await describeTable('bus_events_pauses')).toEqual(expectedTable(busEventsPauses));
+    expect(await describeTable('bus_events_workers')).toEqual(expectedTable(busEventsWorkers));
     expect((await migrate(t.db)).applied).toEqual([]);
     const [journalRows] = (await t.admin.query(
       'SELECT scope, tag, statements_applied, statements_total, applied_at FROM bus_migrations',
@@ -142,6 +189,8 @@ describe('migrate(db)', () => {
     const tables = createBusTables(names);
     expect(await describeTable('jobs')).toEqual(expectedTable(tables.events));
     expect(await describeTable('jobs_done')).toEqual(expectedTable(tables.archive));
+    expect(await describeTable('jobs_pauses')).toEqual(expectedTable(tables.pauses));
+    expect(await describeTable('jobs_workers')).toEqual(expectedTable(tables.workers));
 
     const store = mysqlStore(t.db, { ...names, jsonPayload: true });
     const [id] = await store.insert({ rows: [row({ payload: encodePayload({ n: 1 }) })] });
@@ -234,7 +283,7 @@ describe('migrate(db)', () => {
 
   it('upgrades tables of the previous release (0000_init and 0001_exact_names): adds trace_context, rows kept', async () => {
     const names = { eventsTable: 'prev', archiveTable: 'prev_done' };
-    const previous = bundledMigrations(names).filter((m) => m.tag !== '0002_trace_context');
+    const previous = bundledMigrations(names).slice(0, 2);
     expect(previous.map((m) => m.tag)).toEqual(['0000_init', '0001_exact_names']);
     for (const migration of previous) {
       for (const statement of migration.statements) await t.admin.query(statement);
@@ -258,9 +307,18 @@ describe('migrate(db)', () => {
     const missing = await store.checkSchema().catch((e: unknown) => e);
     if (!isBusError(missing, 'SCHEMA_MISSING'))
       throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
-    expect(missing.value).toEqual(['column prev.trace_context', 'column prev_done.trace_context']);
+    expect(missing.value).toEqual([
+      'column prev.trace_context',
+      'column prev.snoozes',
+      'column prev_done.trace_context',
+      'table prev_pauses',
+      'table prev_workers',
+    ]);
 
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0002_trace_context'], adopted: [] });
+    expect(await migrate(t.db, names)).toEqual({
+      applied: ['0002_trace_context', '0003_job_control'],
+      adopted: [],
+    });
     await store.checkSchema();
     const tables = createBusTables(names);
     expect(await describeTable('prev')).toEqual(expectedTable(tables.events));
@@ -282,6 +340,51 @@ describe('migrate(db)', () => {
     ]);
   });
 
+  it('upgrades tables of the previous release (0000 to 0002): job-control tables and columns, rows kept', async () => {
+    const names = { eventsTable: 'rel', archiveTable: 'rel_done' };
+    for (const migration of bundledMigrations(names).slice(0, 3)) {
+      for (const statement of migration.statements) await t.admin.query(statement);
+      await t.admin.query(
+        'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total, applied_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))',
+        [
+          'rel/rel_done',
+          migration.tag,
+          migration.hash,
+          migration.statements.length,
+          migration.statements.length,
+        ],
+      );
+    }
+    // A live row and a failed archive row of the previous version.
+    await t.admin.query(
+      "INSERT INTO rel (queue, event_name, handler_name, payload, max_retries, scheduled_at) VALUES ('q', 'old.event', 'old.handler', X'90', 0, UTC_TIMESTAMP(6))",
+    );
+    await t.admin.query(
+      "INSERT INTO rel_done (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, last_error, created_at) VALUES (99, 'q', 'old.event', 'old.handler', X'90', 1, 0, 0, 'failed', 'boom', UTC_TIMESTAMP(6))",
+    );
+    const store = mysqlStore(t.db, names);
+    const missing = await store.checkSchema().catch((e: unknown) => e);
+    if (!isBusError(missing, 'SCHEMA_MISSING'))
+      throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
+    expect(missing.value).toEqual(['column rel.snoozes', 'table rel_pauses', 'table rel_workers']);
+
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0003_job_control'], adopted: [] });
+    await store.checkSchema();
+    const tables = createBusTables(names);
+    expect(await describeTable('rel')).toEqual(expectedTable(tables.events));
+    expect(await describeTable('rel_pauses')).toEqual(expectedTable(tables.pauses));
+    expect((await store.inspect.listEvents({ limit: 10 })).map((r) => [r.eventName, r.snoozes])).toEqual([
+      ['old.event', 0],
+    ]);
+    // The old failed row can be redriven, and a row can now be archived as cancelled.
+    expect(await store.admin.redrive({ ids: ['99'], statuses: ['failed'], limit: 10 })).toEqual(['99']);
+    const cancelled = await store.admin.cancel({ ids: ['99'], limit: 10, archive: true, reason: 'no' });
+    expect(cancelled).toEqual(['99']);
+    expect((await archived(store)).map((r) => [r.id, r.status, r.lastError])).toEqual([
+      ['99', 'cancelled', 'no'],
+    ]);
+  });
+
   it("refuses drizzle-kit's tables of the previous release (no trace_context), naming the columns", async () => {
     const names = { eventsTable: 'kit_old', archiveTable: 'kit_old_done' };
     // A drizzle-kit user who has not generated the new migration yet: adopting would hide it.
@@ -289,7 +392,13 @@ describe('migrate(db)', () => {
       for (const statement of migration.statements) await t.admin.query(statement);
     }
     const error = await migrateError(names);
-    expect(error.value).toEqual(['column kit_old.trace_context', 'column kit_old_done.trace_context']);
+    expect(error.value).toEqual([
+      'column kit_old.trace_context',
+      'column kit_old.snoozes',
+      'column kit_old_done.trace_context',
+      'table kit_old_pauses',
+      'table kit_old_workers',
+    ]);
     expect(error.message).toContain('drizzle-kit generate');
   });
 
