@@ -1,5 +1,13 @@
 import { BusError } from 'bus-core';
-import type { ArchivedEventRow, ArchiveStatus, ClaimedEvent, EventRow, ExpiredEvent } from 'bus-core/driver';
+import type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  ClaimedEvent,
+  EventRow,
+  ExpiredEvent,
+  PauseRow,
+  WorkerRow,
+} from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import type { Cell, Row } from './run.js';
 
@@ -9,12 +17,12 @@ import type { Cell, Row } from './run.js';
 /** What `claim` reads of each row. */
 export const CLAIM_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at, ' +
-    'trace_context',
+    'trace_context, snoozes',
 );
 /** What `listEvents` reads of each row. */
 export const EVENT_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, CAST(payload_json AS CHAR) AS payload_json, ' +
-    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at, trace_context',
+    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at, trace_context, snoozes',
 );
 /** What `listArchive` reads of each row. */
 export const ARCHIVE_COLUMNS = sql.raw(
@@ -75,6 +83,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     attempts: Number(r.attempts) + 1,
     maxRetries: Number(r.max_retries),
     priority: Number(r.priority),
+    snoozes: Number(r.snoozes),
     createdAt: parseUtc(r.created_at),
     traceContext: textOrNull(r.trace_context),
   };
@@ -103,6 +112,7 @@ export function eventRow(r: Row): EventRow {
     lockedUntil: parseUtcOrNull(r.locked_until),
     lockedBy: textOrNull(r.locked_by),
     lastError: textOrNull(r.last_error),
+    snoozes: Number(r.snoozes),
     createdAt: parseUtc(r.created_at),
     traceContext: textOrNull(r.trace_context),
   };
@@ -117,6 +127,34 @@ export function archivedEventRow(r: Row): ArchivedEventRow {
     createdAt: parseUtc(r.created_at),
     finishedAt: parseUtc(r.finished_at),
     traceContext: textOrNull(r.trace_context),
+  };
+}
+
+/** What `listPauses` reads of each row. */
+export const PAUSE_COLUMNS = sql.raw('queue, handler_name, paused_at');
+
+/** A row read with `PAUSE_COLUMNS`: the stored `''` handler (the whole queue) is `null`. */
+export function pauseRow(r: Row): PauseRow {
+  const handler = String(r.handler_name ?? '');
+  return {
+    queue: String(r.queue),
+    handlerName: handler === '' ? null : handler,
+    pausedAt: parseUtc(r.paused_at),
+  };
+}
+
+/** What `listWorkers` reads of each row. */
+export const WORKER_COLUMNS = sql.raw('worker_id, queues, info, started_at, last_seen_at');
+
+/** A row read with `WORKER_COLUMNS`; `queues` is the JSON array `recordWorker` wrote. */
+export function workerRow(r: Row): WorkerRow {
+  const queues = parseJson(r.queues);
+  return {
+    workerId: String(r.worker_id),
+    queues: Array.isArray(queues) ? queues.map(String) : [],
+    info: String(r.info ?? ''),
+    startedAt: parseUtc(r.started_at),
+    lastSeenAt: parseUtc(r.last_seen_at),
   };
 }
 

@@ -1,5 +1,7 @@
 import type {
   BusTableNames,
+  CancelParams,
+  CheckLeasesParams,
   ClaimedEvent,
   ClaimParams,
   ExpiredEvent,
@@ -7,13 +9,18 @@ import type {
   InsertParams,
   ListExpiredParams,
   ListenParams,
+  PauseParams,
   PruneParams,
   QueueStore,
+  RecordWorkerParams,
+  RedriveParams,
   ReleaseParams,
   RescueParams,
+  RunNowParams,
   SchemaRow,
   SettleParams,
   SettleResult,
+  StoreAdmin,
   StoreCapabilities,
   StoreInspection,
   Subscription,
@@ -24,14 +31,20 @@ import { assertDatabase, type MySqlTx, type ServerInfo, ServerInfoCache } from '
 import { listen } from './listen.js';
 import { type MySqlStoreOptions, resolveOptions } from './options.js';
 import { read, type StoreContext, select } from './run.js';
+import { cancel } from './sql/cancel.js';
+import { checkLeases } from './sql/check-leases.js';
 import { claim } from './sql/claim.js';
 import { insert } from './sql/insert.js';
 import { inspection } from './sql/inspect.js';
 import { extendLeases, release } from './sql/leases.js';
 import { now } from './sql/now.js';
+import { pause, resume } from './sql/pauses.js';
 import { prune } from './sql/prune.js';
+import { redrive } from './sql/redrive.js';
 import { listExpired, rescue } from './sql/rescue.js';
+import { runNow } from './sql/run-now.js';
 import { settle } from './sql/settle.js';
+import { recordWorker, removeWorker } from './sql/workers.js';
 
 /**
  * The QueueStore on MySQL 8.0+ / MariaDB 10.6+ through Drizzle and mysql2. Every write goes by
@@ -43,8 +56,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   readonly capabilities: StoreCapabilities = Object.freeze({ notify: false });
   /** The table names in use. */
   readonly tables: Readonly<Required<BusTableNames>>;
-  /** Read-only views of the tables (list, count). */
+  /** Read-only views of the tables (list, count, pauses, workers). */
   readonly inspect: StoreInspection;
+  /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats). */
+  readonly admin: StoreAdmin<MySqlTx>;
   readonly #ctx: StoreContext;
 
   /** `serverInfo` stands in for what the store would read from the server (tests: the MySQL path on MariaDB). */
@@ -61,6 +76,16 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
       server: new ServerInfoCache(db, serverInfo),
     });
     this.inspect = inspection(this.#ctx);
+    const ctx = this.#ctx;
+    this.admin = Object.freeze({
+      cancel: (params: CancelParams<MySqlTx>) => cancel(ctx, params),
+      redrive: (params: RedriveParams<MySqlTx>) => redrive(ctx, params),
+      runNow: (params: RunNowParams<MySqlTx>) => runNow(ctx, params),
+      pause: (params: PauseParams<MySqlTx>) => pause(ctx, params),
+      resume: (params: PauseParams<MySqlTx>) => resume(ctx, params),
+      recordWorker: (params: RecordWorkerParams) => recordWorker(ctx, params),
+      removeWorker: (params: { workerId: string }) => removeWorker(ctx, params),
+    });
   }
 
   insert(params: InsertParams<MySqlTx>): Promise<string[]> {
@@ -77,6 +102,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
 
   extendLeases(params: ExtendLeasesParams): Promise<string[]> {
     return extendLeases(this.#ctx, params);
+  }
+
+  checkLeases(params: CheckLeasesParams): Promise<string[]> {
+    return checkLeases(this.#ctx, params);
   }
 
   release(params: ReleaseParams): Promise<string[]> {
@@ -127,7 +156,8 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
 
 /**
  * Creates the MySQL/MariaDB `QueueStore` on a Drizzle database (drizzle-orm/mysql2, on a pool).
- * Tables default to `bus_events` and `bus_events_archive`; create them with `migrate(db)` or with
+ * Tables default to `bus_events`, `bus_events_archive`, `bus_events_pauses` and
+ * `bus_events_workers`; create them with `migrate(db)` or with
  * your own drizzle-kit migrations from `bus-mysql/schema`.
  *
  * @example

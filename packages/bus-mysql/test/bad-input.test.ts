@@ -86,12 +86,29 @@ describe('table names', () => {
     expect(mysqlStore(t.db, { eventsTable: null as never, archiveTable: undefined }).tables).toEqual({
       eventsTable: 'bus_events',
       archiveTable: 'bus_events_archive',
+      pausesTable: 'bus_events_pauses',
+      workersTable: 'bus_events_workers',
     });
     expect(mysqlStore(t.db, null as never).tables.eventsTable).toBe('bus_events');
   });
 
   it('accepts identifiers up to 63 characters (as on PostgreSQL) and refuses the same name twice', () => {
-    expect(() => createBusTables({ eventsTable: `_${'a'.repeat(62)}`, archiveTable: 'A_1' })).not.toThrow();
+    expect(() =>
+      createBusTables({
+        eventsTable: `_${'a'.repeat(62)}`,
+        archiveTable: 'A_1',
+        pausesTable: 'p_1',
+        workersTable: 'w_1',
+      }),
+    ).not.toThrow();
+    // The derived pauses and workers names would pass 63 characters: refused, naming the option.
+    const long = caught(() => createBusTables({ eventsTable: `_${'a'.repeat(62)}`, archiveTable: 'A_1' }));
+    expectBusError(long, 'INVALID_IDENTIFIER');
+    expect(String(long)).toContain('pausesTable');
+    expectBusError(
+      caught(() => mysqlStore(t.db, { pausesTable: 'bus_events' })),
+      'INVALID_IDENTIFIER',
+    );
     expectBusError(
       caught(() => mysqlStore(t.db, { eventsTable: 'jobs', archiveTable: 'JOBS' })),
       'INVALID_IDENTIFIER',
@@ -275,7 +292,7 @@ describe('bad arguments', () => {
   it('ids that are not row ids never reach SQL (they are inlined as literals): INVALID_ARGUMENT, nothing changed', async () => {
     const store = mysqlStore(t.db);
     const [id] = await store.insert({ rows: [row({ payload: encodePayload(1) })] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     const weird = [
       '1 OR 1=1',
       '-1',

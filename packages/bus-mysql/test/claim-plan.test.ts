@@ -21,9 +21,11 @@ function row(queue: string, priority = 0): NewEventRow {
   });
 }
 
-const CLAIM_SELECT = `SELECT CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at
+const CLAIM_SELECT = `SELECT CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at,
+    trace_context, snoozes
   FROM bus_events FORCE INDEX (claim_idx)
   WHERE queue = 'q' AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
+    AND BINARY handler_name IN ('plan.handler', 'other.handler')
   ORDER BY priority, scheduled_at, id LIMIT 50 FOR UPDATE SKIP LOCKED`;
 
 beforeAll(async () => {
@@ -35,7 +37,7 @@ beforeAll(async () => {
   ];
   for (let i = 0; i < rows.length; i += 1000) await store.insert({ rows: rows.slice(i, i + 1000) });
   // Some of the queue's rows already leased, as under load.
-  await store.claim({ queue: 'q', limit: 500, workerId: 'busy', leaseMs: 60_000 });
+  await store.claim({ queue: 'q', limit: 500, workerId: 'busy', leaseMs: 60_000, handlers: ['plan.handler'] });
   await t.admin.query('ANALYZE TABLE bus_events');
 });
 
@@ -66,8 +68,8 @@ describe('the claim plan on MariaDB', () => {
   it('claims the next rows in priority order, attempts counted, while another claim holds its own', async () => {
     const store = mysqlStore(t.db);
     const [a, b] = await Promise.all([
-      store.claim({ queue: 'q', limit: 100, workerId: 'a', leaseMs: 60_000 }),
-      store.claim({ queue: 'q', limit: 100, workerId: 'b', leaseMs: 60_000 }),
+      store.claim({ queue: 'q', limit: 100, workerId: 'a', leaseMs: 60_000, handlers: ['plan.handler'] }),
+      store.claim({ queue: 'q', limit: 100, workerId: 'b', leaseMs: 60_000, handlers: ['plan.handler'] }),
     ]);
     expect(a).toHaveLength(100);
     expect(b).toHaveLength(100);

@@ -117,7 +117,7 @@ describe('insert', () => {
     const store = mysqlStore(t.db);
     const name = 'n'.repeat(CONTRACT_LIMITS.maxNameLength);
     const [id] = await store.insert({ rows: [row({ queue: name, eventName: name, handlerName: name })] });
-    const [claimed] = await store.claim({ queue: name, limit: 1, workerId: 'w', leaseMs: 60_000 });
+    const [claimed] = await store.claim({ queue: name, limit: 1, workerId: 'w', leaseMs: 60_000, handlers: [name] });
     expect([claimed?.id, claimed?.queue, claimed?.eventName]).toEqual([id, name, name]);
     await store.settle({
       workerId: 'w',
@@ -149,7 +149,7 @@ describe('claim and listExpired', () => {
     const db = drizzle(t.pool, { logger: { logQuery: (sql, params) => void logged.push({ sql, params }) } });
     const store = mysqlStore(db as unknown as MySqlTx);
     await store.insert({ rows: Array.from({ length: 500 }, (_, n) => row({ priority: n % 5 })) });
-    await store.claim({ queue: 'q', limit: 50, workerId: 'w', leaseMs: 1 });
+    await store.claim({ queue: 'q', limit: 50, workerId: 'w', leaseMs: 1, handlers: ['test.handler'] });
     await waitFor(async () => (await store.listExpired({ queues: ['q'], limit: 20 })).length === 20, {
       message: 'the 1 ms leases to end',
     });
@@ -178,10 +178,10 @@ describe('claim and listExpired', () => {
     const store = mysqlStore(t.db);
     const [lower, upper] = await store.insert({ rows: [row({ queue: 'q' }), row({ queue: 'Q' })] });
     expect(
-      (await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+      (await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
     ).toEqual([upper]);
     expect(
-      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
     ).toEqual([lower]);
   });
 });
@@ -190,7 +190,7 @@ describe('fencing', () => {
   it('worker ids compare exactly, trailing spaces and case included', async () => {
     const store = mysqlStore(t.db);
     const [id] = await store.insert({ rows: [row()] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'Worker', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'Worker', leaseMs: 60_000, handlers: ['test.handler'] });
     for (const other of ['worker', 'Worker ', 'WORKER']) {
       expect(
         await store.extendLeases({ workerId: other, leaseMs: 1000, events: [{ id: id!, attempt: 1 }] }),
@@ -215,7 +215,7 @@ describe('fencing', () => {
   it('settles a mixed batch: archived completions and failures, unarchived ones, retries; ignores strangers', async () => {
     const store = mysqlStore(t.db);
     const ids = await store.insert({ rows: Array.from({ length: 7 }, () => row({ maxRetries: 3 })) });
-    await store.claim({ queue: 'q', limit: 7, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 7, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     const [c1, c2, f1, f2, r1, r2, r3] = ids as [string, string, string, string, string, string, string];
     const { settled } = await store.settle({
       workerId: 'w',
@@ -247,7 +247,7 @@ describe('fencing', () => {
     expect(rows.get(r2)!.scheduledAt.getTime() - now.getTime()).toBeGreaterThan(3_500_000);
     expect(rows.get(r3)!.scheduledAt.getUTCFullYear()).toBeGreaterThan(now.getUTCFullYear() + 99);
     expect(
-      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).map((c) => c.id),
+      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
     ).toEqual([r1]);
     expect((await archived(store, { status: 'failed' })).map((a) => a.id)).toEqual([f1]);
   });
@@ -256,7 +256,7 @@ describe('fencing', () => {
     const store = mysqlStore(t.db);
     const [id] = await store.insert({ rows: [row()] });
     const [before] = await live(store);
-    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     expect(await store.release({ workerId: 'w', events: [{ id: id!, attempt: 2 }] })).toEqual([]);
     expect(await store.release({ workerId: 'w', events: [{ id: id!, attempt: 1 }] })).toEqual([id]);
     const [after] = await live(store);
@@ -270,9 +270,9 @@ describe('rescue', () => {
     const store = mysqlStore(t.db);
     const ids = await store.insert({ rows: Array.from({ length: 5 }, () => row({ maxRetries: 1 })) });
     const [a, b, c, d, e] = ids as [string, string, string, string, string];
-    await store.claim({ queue: 'q', limit: 3, workerId: 'crashed-1', leaseMs: 1 });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'crashed-2', leaseMs: 1 });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'alive', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 3, workerId: 'crashed-1', leaseMs: 1, handlers: ['test.handler'] });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'crashed-2', leaseMs: 1, handlers: ['test.handler'] });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'alive', leaseMs: 60_000, handlers: ['test.handler'] });
     const expired = await waitFor(
       async () => {
         const rows = await store.listExpired({ queues: ['q', 'other'], limit: 10 });
@@ -343,7 +343,7 @@ describe('time zones', () => {
     const [due, later, explicit] = await skewed.insert({
       rows: [row(), row({ due: 3_600_000 }), row({ due: at })],
     });
-    const claimed = await skewed.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000 });
+    const claimed = await skewed.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     expect(claimed.map((c) => c.id).sort()).toEqual([due, explicit].sort());
     const seenFromUtc = new Map((await live(utc)).map((r) => [r.id, r]));
     expect(seenFromUtc.get(explicit!)!.scheduledAt.getTime()).toBe(at.getTime());
@@ -363,7 +363,7 @@ describe('errors', () => {
   it('wraps driver errors as STORE_FAILED with a short message and the driver error as cause', async () => {
     const store = mysqlStore(t.db, { eventsTable: 'missing_table' });
     const error = await store
-      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 })
+      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })
       .catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED'), String(error)).toBe(true);
     expect((error as BusError).message).toContain("missing_table' doesn't exist");
@@ -376,7 +376,7 @@ describe('errors', () => {
     pool.pool.on('connection', (conn) => conn.query('SET SESSION innodb_lock_wait_timeout = 1'));
     const store = mysqlStore(db);
     const [id] = await store.insert({ rows: [row()] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     await t.admin.query('BEGIN');
     try {
       await t.admin.query(`SELECT id FROM bus_events WHERE id = ${Number(id)} FOR UPDATE`);
@@ -397,7 +397,7 @@ describe('errors', () => {
   it('a deadlock (1213) is STORE_CONFLICT, and nothing of the call stays applied', async () => {
     const store = mysqlStore(t.db);
     const [a, b] = await store.insert({ rows: [row(), row()] });
-    await store.claim({ queue: 'q', limit: 2, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 2, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     const other = await mysql.createConnection({ uri: t.url });
     try {
       // The other transaction writes many rows first, so InnoDB picks the store's (smaller) one as

@@ -83,7 +83,7 @@ describe.each([
         expect(bytes.get(id), `row ${n} in bus_events`).toBe(hexOf(texts[n]!));
       expect((await live(store)).map((r) => r.traceContext)).toEqual(texts);
 
-      const claimed = await store.claim({ queue: 'q', limit: 100, workerId: 'w', leaseMs: 60_000 });
+      const claimed = await store.claim({ queue: 'q', limit: 100, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
       expect(claimed.map((r) => r.id)).toEqual(ids);
       expect(claimed.map((r) => r.traceContext)).toEqual(texts);
 
@@ -114,7 +114,7 @@ describe('trace contexts', () => {
     const [failed, retried] = await store.insert({
       rows: [row({ traceContext: UNICODE }), row({ traceContext: GARBAGE[3]! })],
     });
-    await store.claim({ queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1 });
+    await store.claim({ queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1, handlers: ['test.handler'] });
     const expired = await waitFor(
       async () => {
         const rows = await store.listExpired({ queues: ['q'], limit: 10 });
@@ -132,7 +132,7 @@ describe('trace contexts', () => {
     expect(applied.sort()).toEqual([failed, retried].sort());
     expect((await stored('bus_events_archive', [failed!])).get(failed!)).toBe(hexOf(UNICODE));
     expect((await archived(store)).map((r) => [r.id, r.traceContext])).toEqual([[failed, UNICODE]]);
-    const [again] = await store.claim({ queue: 'q', limit: 10, workerId: 'fresh', leaseMs: 60_000 });
+    const [again] = await store.claim({ queue: 'q', limit: 10, workerId: 'fresh', leaseMs: 60_000, handlers: ['test.handler'] });
     expect([again?.id, again?.attempts, again?.traceContext]).toEqual([retried, 2, GARBAGE[3]]);
   });
 
@@ -141,7 +141,7 @@ describe('trace contexts', () => {
     const [id] = await store.insert({ rows: [row()] });
     const hand = '{"traceparent":"00-\u00ff\u00fe-👩‍👩‍👧", "tracestate": [1, {}]';
     await t.admin.query('UPDATE bus_events SET trace_context = ? WHERE id = ?', [hand, Number(id)]);
-    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     expect(claimed?.traceContext).toBe(hand);
   });
 
@@ -169,7 +169,7 @@ describe('trace contexts', () => {
       ]);
       const store = mysqlStore(latin.db);
       const [id] = await store.insert({ rows: [row({ traceContext: UNICODE })] });
-      const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+      const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
       expect([claimed?.id, claimed?.traceContext]).toEqual([id, UNICODE]);
     } finally {
       await latin.drop();

@@ -17,10 +17,15 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     // locked_until_idx whatever the statistics say (a test checks the plan). The read returns
     // the rows themselves, so the update by primary key is the only other statement (neither
     // server has UPDATE … RETURNING, and MariaDB refuses LIMIT in an IN subquery).
+    // The handler filter is checked on the rows the scan reads (handler_name is not in the index:
+    // it would break the claim order across handlers); a row of another handler is read and
+    // passed over, and at READ COMMITTED its lock is released at once, so it stays claimable by a
+    // process that has the handler. BINARY: utf8mb4_bin pads, and `h` must not claim `h `.
     const rows = await select(
       tx,
       sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (claim_idx)
           WHERE queue = ${text(params.queue)} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
+            AND BINARY handler_name IN (${sql.join(params.handlers.map(text), sql`, `)})
           ORDER BY priority, scheduled_at, id
           LIMIT ${intLiteral(params.limit)}
           FOR UPDATE SKIP LOCKED`,

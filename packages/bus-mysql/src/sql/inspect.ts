@@ -3,34 +3,42 @@ import {
   type EventRow,
   type ListArchiveParams,
   type ListEventsParams,
+  type ListWorkersParams,
   type QueueCounts,
   QueueCountsTally,
   type StoreInspection,
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
-import { idList, intLiteral, text } from '../encode.js';
+import { idList, intLiteral } from '../encode.js';
+import { filterConditions, whereAll } from '../row-filter.js';
 import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow, parseUtcOrNull } from '../rows.js';
 import { read, type StoreContext, select } from '../run.js';
+import { listPauses } from './pauses.js';
+import { listWorkers } from './workers.js';
 
-/** The WHERE clause of a listing: every given filter, ids inlined as literals. */
-function where(params: ListArchiveParams): SQL {
-  const conditions: SQL[] = [];
-  if (params.queue !== undefined) conditions.push(sql`queue = ${text(params.queue)}`);
+/**
+ * The WHERE and ORDER BY of a listing: every given filter, ids inlined as literals, keyset paging
+ * on the primary key in either direction (its order: no sort).
+ */
+function listing(params: ListEventsParams | ListArchiveParams): SQL {
+  const conditions = filterConditions(params);
   if (params.ids !== undefined) conditions.push(sql`id IN (${idList(params.ids)})`);
-  if (params.afterId !== undefined) conditions.push(sql`id > ${idList([params.afterId])}`);
-  if (params.status !== undefined) conditions.push(sql`status = ${text(params.status)}`);
-  return conditions.length === 0 ? sql`` : sql`WHERE ${sql.join(conditions, sql` AND `)}`;
+  if (params.afterId !== undefined) {
+    conditions.push(sql`id ${params.newestFirst === true ? sql`<` : sql`>`} ${idList([params.afterId])}`);
+  }
+  return sql`${whereAll(conditions)} ORDER BY id ${params.newestFirst === true ? sql`DESC` : sql``}
+    LIMIT ${intLiteral(params.limit)}`;
 }
 
-/** `StoreInspection.listEvents`: live rows in id order (the primary key: no sort). */
+/** `StoreInspection.listEvents`: live rows in id order, ascending or (newestFirst) descending. */
 export async function listEvents(ctx: StoreContext, params: ListEventsParams): Promise<EventRow[]> {
-  const query = sql`SELECT ${EVENT_COLUMNS} FROM ${ctx.events} ${where(params)} ORDER BY id LIMIT ${intLiteral(params.limit)}`;
+  const query = sql`SELECT ${EVENT_COLUMNS} FROM ${ctx.events} ${listing(params)}`;
   return (await read('listEvents', () => select(ctx.db, query))).map(eventRow);
 }
 
-/** `StoreInspection.listArchive`: archived rows in id order. */
+/** `StoreInspection.listArchive`: archived rows in id order, ascending or (newestFirst) descending. */
 export async function listArchive(ctx: StoreContext, params: ListArchiveParams): Promise<ArchivedEventRow[]> {
-  const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${ctx.archive} ${where(params)} ORDER BY id LIMIT ${intLiteral(params.limit)}`;
+  const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${ctx.archive} ${listing(params)}`;
   return (await read('listArchive', () => select(ctx.db, query))).map(archivedEventRow);
 }
 
@@ -71,16 +79,19 @@ export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   for (const r of archived) {
     const c = of(String(r.queue));
     if (r.status === 'completed') c.archivedCompleted = Number(r.n);
+    else if (r.status === 'cancelled') c.archivedCancelled = Number(r.n);
     else c.archivedFailed = Number(r.n);
   }
   return tally.list();
 }
 
-/** The store's `inspect` member: the functions above on one context. */
+/** The store's `inspect` member: the functions above (and the pause and worker reads) on one context. */
 export function inspection(ctx: StoreContext): StoreInspection {
   return Object.freeze({
     listEvents: (params: ListEventsParams) => listEvents(ctx, params),
     listArchive: (params: ListArchiveParams) => listArchive(ctx, params),
     countByQueue: () => countByQueue(ctx),
+    listPauses: () => listPauses(ctx),
+    listWorkers: (params: ListWorkersParams) => listWorkers(ctx, params),
   });
 }

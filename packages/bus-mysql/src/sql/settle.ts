@@ -1,4 +1,5 @@
 import type {
+  CancelledOutcome,
   CompletedOutcome,
   FailedOutcome,
   HeldEvent,
@@ -6,6 +7,7 @@ import type {
   SettleOutcome,
   SettleParams,
   SettleResult,
+  SnoozeOutcome,
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
@@ -64,18 +66,18 @@ export async function applyOutcomes<T extends SettleOutcome>(
   const mine: readonly SettleOutcome[] =
     held.size === outcomes.length ? outcomes : outcomes.filter((o) => held.has(o.id));
   if (mine.length === 0) return [];
-  const terminal = mine.filter((o): o is CompletedOutcome | FailedOutcome => o.kind !== 'retry');
+  const terminal = mine.filter(
+    (o): o is CompletedOutcome | FailedOutcome | CancelledOutcome =>
+      o.kind === 'completed' || o.kind === 'failed' || o.kind === 'cancelled',
+  );
   const archived = terminal.filter((o) => o.archive);
   if (archived.length > 0) {
-    const failed = archived.filter((o): o is FailedOutcome => o.kind === 'failed');
+    // Failed and cancelled outcomes carry their error (the reason); a completed row keeps its own.
+    const ended = archived.filter((o): o is FailedOutcome | CancelledOutcome => o.kind !== 'completed');
     const status =
-      failed.length > 0
-        ? sql`CASE WHEN id IN (${idList(failed.map((o) => o.id))}) THEN 'failed' ELSE 'completed' END`
-        : sql`'completed'`;
+      ended.length > 0 ? sql`CASE id ${whenId(ended, (o) => o.kind)} ELSE 'completed' END` : sql`'completed'`;
     const lastError =
-      failed.length > 0
-        ? sql`CASE id ${whenId(failed, (o) => o.error)} ELSE last_error END`
-        : sql`last_error`;
+      ended.length > 0 ? sql`CASE id ${whenId(ended, (o) => o.error)} ELSE last_error END` : sql`last_error`;
     await tx.execute(
       sql`INSERT INTO ${ctx.archive}
             (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
@@ -95,6 +97,17 @@ export async function applyOutcomes<T extends SettleOutcome>(
           SET scheduled_at = UTC_TIMESTAMP(6) + INTERVAL (CASE id ${whenId(retries, (o) => o.delayMs * 1000)} END) MICROSECOND,
               locked_until = NULL, locked_by = NULL, last_error = CASE id ${whenId(retries, (o) => o.error)} END
           WHERE id IN (${idList(retries.map((o) => o.id))})`,
+    );
+  }
+  const snoozes = mine.filter((o): o is SnoozeOutcome => o.kind === 'snooze');
+  if (snoozes.length > 0) {
+    // The fence locked each row with attempts equal to the held attempt, so this is attempt - 1:
+    // the claim's count is given back, and the snooze counted on its own.
+    await tx.execute(
+      sql`UPDATE ${ctx.events}
+          SET scheduled_at = UTC_TIMESTAMP(6) + INTERVAL (CASE id ${whenId(snoozes, (o) => o.delayMs * 1000)} END) MICROSECOND,
+              locked_until = NULL, locked_by = NULL, attempts = attempts - 1, snoozes = snoozes + 1
+          WHERE id IN (${idList(snoozes.map((o) => o.id))})`,
     );
   }
   return mine.map((o) => o.id);
