@@ -102,7 +102,10 @@ export interface BusAdmin<TTx = unknown> {
    * @example
    * await bus.admin.pause('email');
    */
-  pause(queue: string, options?: AdminWriteOptions<TTx> & { handlerName?: string }): Promise<{ changed: boolean }>;
+  pause(
+    queue: string,
+    options?: AdminWriteOptions<TTx> & { handlerName?: string },
+  ): Promise<{ changed: boolean }>;
 
   /**
    * Resumes a paused queue (or handler).
@@ -110,7 +113,10 @@ export interface BusAdmin<TTx = unknown> {
    * @example
    * await bus.admin.resume('email');
    */
-  resume(queue: string, options?: AdminWriteOptions<TTx> & { handlerName?: string }): Promise<{ changed: boolean }>;
+  resume(
+    queue: string,
+    options?: AdminWriteOptions<TTx> & { handlerName?: string },
+  ): Promise<{ changed: boolean }>;
 
   /** Every queue with rows, a pause or a recent worker, with its counts and paused state. */
   queues(): Promise<QueueOverview[]>;

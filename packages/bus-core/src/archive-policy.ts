@@ -13,12 +13,16 @@ export const ARCHIVE_POLICIES: readonly ArchivePolicy[] = Object.freeze([
 
 /**
  * The archive decision: does a row that ended with `status` go to the archive under `policy`?
+ * A cancelled row is kept where failures are kept (`all`, `failed`): both are rows that did not
+ * complete, and an operator looking for what did not run looks there.
  *
  * @example
  * shouldArchive('failed', 'completed'); // false
+ * shouldArchive('failed', 'cancelled'); // true
  */
-export function shouldArchive(policy: ArchivePolicy, status: 'completed' | 'failed'): boolean {
-  return policy === 'all' || policy === status;
+export function shouldArchive(policy: ArchivePolicy, status: 'completed' | 'failed' | 'cancelled'): boolean {
+  if (policy === 'all') return true;
+  return policy === (status === 'cancelled' ? 'failed' : status);
 }
 
 /** Throws `INVALID_QUEUE_CONFIG` unless `value` is one of the four policies. */

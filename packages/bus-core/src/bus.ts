@@ -1,7 +1,14 @@
 export type { BusOptions } from './bus-options.js';
 
 import { type BusOptions, resolveBusOptions } from './bus-options.js';
-import type { ArchivedEventRow, ArchiveStatus, EventRow, QueueCounts } from './contract/inspect.js';
+import type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  EventRow,
+  LiveState,
+  QueueCounts,
+  RowFilter,
+} from './contract/inspect.js';
 import type { QueueStore } from './contract/store.js';
 import { WorkerController } from './controller.js';
 import { BusError, firstLine, isBusError } from './errors.js';
@@ -21,21 +28,41 @@ import type { HandlerFactory, RegisterOptions, Registry } from './registry.js';
 import { prepareListParams } from './store-params.js';
 import { retryConflicts } from './store-retry.js';
 
-/** Filters of `bus.inspect.events`: every given one must match; `limit` defaults to 1000. */
-export interface InspectEventsFilter {
-  queue?: string;
+/** Filters of both `bus.inspect` lists: every given one must match; `limit` defaults to 1000. */
+interface InspectFilterBase extends RowFilter {
   /** At most 1000 ids; strings that cannot be row ids match nothing. */
   ids?: string[];
-  /** Only rows with a greater id: pass the last id of a page to get the next. */
+  /** Only rows after this id in the list's order: pass the last id of a page to get the next. */
   afterId?: string;
+  /** Descending id order (newest first); `afterId` then means smaller ids. */
+  newestFirst?: boolean;
   /** 1 to 10 000 (default 1000). */
   limit?: number;
 }
 
+/** Filters of `bus.inspect.events`. */
+export interface InspectEventsFilter extends InspectFilterBase {
+  /** Only rows in this state, judged by the database's clock. */
+  state?: LiveState;
+}
+
 /** Filters of `bus.inspect.archive`. */
-export interface InspectArchiveFilter extends InspectEventsFilter {
+export interface InspectArchiveFilter extends InspectFilterBase {
   status?: ArchiveStatus;
 }
+
+const COMMON_FILTER_KEYS = [
+  'queue',
+  'eventName',
+  'handlerName',
+  'errorContains',
+  'ids',
+  'afterId',
+  'newestFirst',
+  'limit',
+];
+const LIVE_FILTER_KEYS: ReadonlySet<string> = new Set([...COMMON_FILTER_KEYS, 'state']);
+const ARCHIVE_FILTER_KEYS: ReadonlySet<string> = new Set([...COMMON_FILTER_KEYS, 'status']);
 
 /** Read-only views of the tables, for dashboards and tests. */
 export interface BusInspection {
@@ -89,14 +116,16 @@ export class Bus<TTx = unknown> {
     this.inspect = {
       counts: () => store.inspect.countByQueue(),
       events: async (filter) => {
-        const params = prepareListParams(filter);
+        const params = prepareListParams(filter, { keys: LIVE_FILTER_KEYS });
         if (params === undefined) return [];
         const { status: _status, ...live } = params;
         return store.inspect.listEvents(live);
       },
       archive: async (filter) => {
-        const params = prepareListParams(filter);
-        return params === undefined ? [] : store.inspect.listArchive(params);
+        const params = prepareListParams(filter, { keys: ARCHIVE_FILTER_KEYS });
+        if (params === undefined) return [];
+        const { state: _state, ...archived } = params;
+        return store.inspect.listArchive(archived);
       },
       now: () => store.now(),
     };

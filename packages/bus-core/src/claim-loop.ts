@@ -17,6 +17,11 @@ export interface ClaimLoopDeps {
   settler: Settler;
   /** How many rows to claim now; 0 waits until `nudge` says room was made. */
   room(): number;
+  /**
+   * The handler names to claim rows of: those registered in this process for the queue, minus
+   * paused ones. Empty: the queue does not claim at all (it waits for `wake`/`nudge`).
+   */
+  handlers(): readonly string[];
   /** Takes the rows of a claim, leased until `leaseUntil` (local ms). */
   accept(rows: ClaimedEvent[], leaseUntil: number): void;
 }
@@ -76,13 +81,24 @@ export class ClaimLoop {
         await settler.progress();
         continue;
       }
+      const handlers = this.deps.handlers();
+      if (handlers.length === 0) {
+        await this.#sleep(Number.POSITIVE_INFINITY);
+        continue;
+      }
       const limit = Math.min(batchSize, room);
       this.#woken = false;
       const sentAt = Date.now();
       let rows: ClaimedEvent[];
       try {
         rows = await retryConflicts(() =>
-          store.claim({ queue: queueName, limit, workerId, leaseMs: leaseDuration }),
+          store.claim({
+            queue: queueName,
+            limit,
+            workerId,
+            leaseMs: leaseDuration,
+            handlers: handlers as string[],
+          }),
         );
         failures = 0;
       } catch (error) {

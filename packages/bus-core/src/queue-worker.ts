@@ -54,11 +54,20 @@ export class QueueWorker {
   /** Local times (ms, ascending) when this process's retries become due before the next poll. */
   #retriesDue: number[] = [];
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The handlers of this queue that this process runs, in registration order. */
+  readonly #handlerNames: readonly string[];
+  /** `#handlerNames` minus the paused ones: what the claim asks for (empty: no claim). */
+  #claimable: readonly string[];
 
   constructor(
     readonly config: ResolvedQueueConfig,
     private readonly deps: QueueWorkerDeps,
   ) {
+    this.#handlerNames = deps.registry
+      .handlers()
+      .filter((h) => h.settings.queueName === config.queueName && deps.instances.has(h.name))
+      .map((h) => h.name);
+    this.#claimable = this.#handlerNames;
     this.#prefetch = new PrefetchTarget(config.prefetch, config.workers, config.batchSize);
     this.#claims = new ClaimLoop({
       store: deps.store,
@@ -67,6 +76,7 @@ export class QueueWorker {
       logger: deps.logger,
       settler: deps.settler,
       room: () => this.#room(),
+      handlers: () => this.#claimable,
       accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
     });
     this.#leases = new LeaseKeeper({
@@ -270,7 +280,11 @@ export class QueueWorker {
       });
       const outcome = result.kind === 'outcome' ? result.outcome.kind : 'completed';
       span.setAttribute('bus.outcome', outcome);
-      if (result.kind === 'outcome' && result.outcome.kind !== 'completed') {
+      // A snooze or a cancel is the handler's decision, not an error of the run.
+      if (
+        result.kind === 'outcome' &&
+        (result.outcome.kind === 'retry' || result.outcome.kind === 'failed')
+      ) {
         fail(span, result.error ?? result.outcome.error.split('\n', 1)[0]);
       }
       recordEnded(row, outcome, Date.now() - held.startedAt!);
@@ -303,19 +317,36 @@ export class QueueWorker {
   }
 
   #settle(held: HeldRow, outcome: SettleOutcome): void {
-    if (outcome.kind !== 'completed') {
+    if (outcome.kind === 'retry' || outcome.kind === 'failed') {
       this.deps.logger.warn(outcome.kind === 'retry' ? 'attempt failed; will retry' : 'row failed for good', {
         id: outcome.id,
         handler: held.row.handlerName,
         attempt: outcome.attempt,
         error: outcome.error.split('\n', 1)[0],
       });
+    } else if (outcome.kind === 'cancelled') {
+      this.deps.logger.info('row cancelled by its handler', {
+        id: outcome.id,
+        handler: held.row.handlerName,
+        attempt: outcome.attempt,
+        reason: outcome.error.split('\n', 1)[0],
+      });
+    } else if (outcome.kind === 'snooze') {
+      this.deps.logger.debug('row snoozed', {
+        id: outcome.id,
+        handler: held.row.handlerName,
+        delayMs: outcome.delayMs,
+        snoozes: held.row.snoozes + 1,
+      });
     }
     // Not awaited: the slot is already free; the write is batched.
     const written = this.deps.settler.add(outcome);
     // Nothing announces a retry when it becomes due: wake the claim loop then, rather than let a
     // 2 s backoff wait out a 60 s poll.
-    if (outcome.kind === 'retry' && outcome.delayMs < this.config.sleepInterval) {
+    if (
+      (outcome.kind === 'retry' || outcome.kind === 'snooze') &&
+      outcome.delayMs < this.config.sleepInterval
+    ) {
       const delay = outcome.delayMs;
       void written.then((applied) => {
         if (applied) this.#wakeAt(Date.now() + delay);
@@ -323,7 +354,7 @@ export class QueueWorker {
     }
     if (this.deps.telemetry.settled) {
       const ended = Date.now();
-      const error = outcome.kind === 'completed' ? undefined : outcome.error;
+      const error = outcome.kind === 'completed' || outcome.kind === 'snooze' ? undefined : outcome.error;
       void written.then((applied) => this.#report(held, outcome.kind, applied, ended, error));
     }
   }

@@ -5,13 +5,16 @@ export interface SettledInfo {
   eventName: string;
   handlerName: string;
   attempt: number;
-  /** `retry`: failed, will run again; `failed`: failed for good; `released`: handed back at shutdown. */
-  outcome: 'completed' | 'retry' | 'failed' | 'released';
+  /**
+   * `retry`: failed, will run again; `failed`: failed for good; `snooze`: put off without using
+   * an attempt; `cancelled`: the handler cancelled the run; `released`: handed back at shutdown.
+   */
+  outcome: 'completed' | 'retry' | 'failed' | 'snooze' | 'cancelled' | 'released';
   /** Whether the write took effect; `false` when the row was no longer leased to this worker. */
   applied: boolean;
   /** Milliseconds from claim to the end of the handler run. */
   durationMs: number;
-  /** The error text for `retry` and `failed`. */
+  /** The error text for `retry`, `failed` and `cancelled`. */
   error?: string;
 }
 

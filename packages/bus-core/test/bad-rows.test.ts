@@ -1,10 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore, newEventRow, waitFor } from '../../bus-testing/src/index.js';
+import { runAttempt } from '../src/attempt.js';
+import { heldRow } from '../src/held-row.js';
 import { defineEvent, Registry } from '../src/index.js';
+import { Settler } from '../src/settler.js';
 import { archiveOf, handlerClass, makeBus, queue } from './support.js';
 
-// A row the worker cannot run (bytes bus did not write, a handler or event this process does not
-// know) fails for good, archived with the reason, and the worker goes on.
+// A row the worker cannot run (bytes bus did not write, an event its handler does not handle)
+// fails for good, archived with the reason, and the worker goes on. A row of a handler this
+// process does not have is not claimed at all (rolling deploys).
 
 let store: MemoryStore;
 beforeEach(() => {
@@ -44,14 +48,43 @@ describe('bad rows never stop a worker', () => {
     expect(got).toEqual([{ n: 7 }]);
   });
 
-  it('an unknown handler name fails with UNKNOWN_HANDLER', async () => {
-    const bus = await makeBus({ store, registry: new Registry(), queues: [queue('q')] });
-    const [id] = await store.insert({ rows: [newEventRow({ handlerName: 'ghost.handler' })] });
+  it('a row of a handler this process does not have is not claimed: its attempts wait for a process that has it', async () => {
+    const Event = defineEvent<{ n: number }>('bad.ghost');
+    const registry = new Registry();
+    registry.register(
+      Event,
+      handlerClass('known.ghost-neighbour', { queueName: 'q' }, () => {}),
+    );
+    const bus = await makeBus({ store, registry, queues: [queue('q')] });
+    const [ghost] = await store.insert({ rows: [newEventRow({ handlerName: 'ghost.handler' })] });
+    const [known] = await bus.publish(Event, { n: 1 });
     await bus.controller.startWorkers();
-    const archived = await waitFor(() => archiveOf(store, id!), { message: 'ghost row archived' });
-    expect(archived.status).toBe('failed');
-    expect(archived.lastError).toContain('UNKNOWN_HANDLER');
-    expect(archived.lastError).toContain('ghost.handler');
+    await waitFor(() => archiveOf(store, known!), { message: 'the known row handled' });
+    const [row] = await store.inspect.listEvents({ ids: [ghost!], limit: 1 });
+    expect(row).toMatchObject({ attempts: 0, lockedBy: null, lastError: null });
+  });
+
+  it('a claimed row whose handler is missing still fails with UNKNOWN_HANDLER (the defence behind the claim filter)', async () => {
+    const [id] = await store.insert({ rows: [newEventRow({ handlerName: 'ghost.handler' })] });
+    const [claimed] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['ghost.handler'],
+    });
+    const registry = new Registry();
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const result = await runAttempt(heldRow(claimed!, Date.now() + 60_000), {
+      registry,
+      instances: new Map(),
+      settler: new Settler(store, 'w', logger),
+      logger,
+      archivePolicy: 'all',
+    });
+    expect(result).toMatchObject({ kind: 'outcome', outcome: { kind: 'failed', id, archive: true } });
+    const outcome = result.kind === 'outcome' ? result.outcome : undefined;
+    expect(outcome?.kind === 'failed' ? outcome.error : '').toMatch(/UNKNOWN_HANDLER.*ghost\.handler/);
   });
 
   it('a known handler with an event name it does not handle fails with UNKNOWN_EVENT', async () => {

@@ -16,18 +16,32 @@ const migrations = [
 
 describe('helpers both drivers share (bus-core/driver)', () => {
   it('resolves table names the same way for every driver: null and undefined mean the defaults', () => {
-    const defaults = { eventsTable: 'bus_events', archiveTable: 'bus_events_archive' };
+    const defaults = {
+      eventsTable: 'bus_events',
+      archiveTable: 'bus_events_archive',
+      pausesTable: 'bus_events_pauses',
+      workersTable: 'bus_events_workers',
+    };
     expect(resolveTableNames()).toEqual(defaults);
     expect(resolveTableNames(null)).toEqual(defaults);
     expect(resolveTableNames({ eventsTable: null as never })).toEqual(defaults);
     expect(resolveTableNames({ eventsTable: 'jobs' })).toEqual({
       eventsTable: 'jobs',
       archiveTable: 'bus_events_archive',
+      pausesTable: 'jobs_pauses',
+      workersTable: 'jobs_workers',
+    });
+    expect(resolveTableNames({ pausesTable: 'held', workersTable: 'procs' })).toMatchObject({
+      pausesTable: 'held',
+      workersTable: 'procs',
     });
     for (const bad of [
       { eventsTable: 'a-b' },
       { archiveTable: 'x; drop' },
       { eventsTable: 'T', archiveTable: 't' },
+      { pausesTable: 'bus_events' },
+      { workersTable: 'p', pausesTable: 'P' },
+      { pausesTable: 'x y' },
     ]) {
       expect(() => resolveTableNames(bad), JSON.stringify(bad)).toThrow(/INVALID_IDENTIFIER/);
     }

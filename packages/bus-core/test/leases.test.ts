@@ -45,7 +45,13 @@ describe('rescue by the bus', () => {
     const [id] = await store.insert({
       rows: [newEventRow({ eventName: 'lease.rescued', handlerName: 'rescued.handler', maxRetries: 5 })],
     });
-    const [first] = await store.claim({ queue: 'q', limit: 1, workerId: 'stale', leaseMs: 200 });
+    const [first] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'stale',
+      leaseMs: 200,
+      handlers: ['rescued.handler'],
+    });
     expect(first).toMatchObject({ id, attempts: 1 });
     const bus = await makeBus({ store, registry, queues: [queue('q')] });
     await bus.controller.startWorkers();
@@ -65,8 +71,14 @@ describe('rescue by the bus', () => {
     const [held, elsewhere] = await store.insert({
       rows: [newEventRow({ queue: 'q' }), newEventRow({ queue: 'other-process' })],
     });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
-    await store.claim({ queue: 'other-process', limit: 1, workerId: 'gone', leaseMs: 1 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
+    await store.claim({
+      queue: 'other-process',
+      limit: 1,
+      workerId: 'gone',
+      leaseMs: 1,
+      handlers: ['test.handler'],
+    });
     const watched = counting(store, 'listExpired');
     const bus = await makeBus({ store: watched.store, registry: new Registry(), queues: [queue('q')] });
     await bus.controller.startWorkers();
@@ -89,7 +101,13 @@ describe('rescue by the bus', () => {
       rows: [newEventRow({ eventName: 'lease.crashy', handlerName: 'crashy.handler', maxRetries: 0 })],
     });
     // A worker dies holding the row on its only try.
-    await store.claim({ queue: 'q', limit: 1, workerId: 'dead-0', leaseMs: 100 });
+    await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'dead-0',
+      leaseMs: 100,
+      handlers: ['crashy.handler'],
+    });
     const bus = await makeBus({ store, registry, queues: [queue('q')], telemetry });
     await bus.controller.startWorkers();
     const archived = await waitFor(() => archiveOf(store, id!), { message: 'crashy row archived' });
@@ -102,7 +120,7 @@ describe('rescue by the bus', () => {
 
   it("a failure found by the rescuer follows the queue's archive policy", async () => {
     const [id] = await store.insert({ rows: [newEventRow({ maxRetries: 0 })] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'dead', leaseMs: 1 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'dead', leaseMs: 1, handlers: ['test.handler'] });
     const bus = await makeBus({
       store,
       registry: new Registry(),

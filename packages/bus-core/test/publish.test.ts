@@ -55,7 +55,13 @@ describe('publish', () => {
     expect(offset).toBeLessThan(3_600_000 + 60_000);
     expect(byId[scheduled!]!.scheduledAt.getTime()).toBe(runAt.getTime());
     expect(byId[prioritized!]!.priority).toBe(-5);
-    const claimed = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000 });
+    const claimed = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['delay.handler'],
+    });
     expect(claimed.map((c) => c.id)).toEqual([prioritized]);
   });
 

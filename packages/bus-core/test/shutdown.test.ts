@@ -55,7 +55,13 @@ describe('shutdown', () => {
     expect(isBusError(signal!.reason, 'HANDLER_ABORTED')).toBe(true);
     const row = (await store.inspect.listEvents({ ids: [id!], limit: 1 }))[0];
     expect(row).toMatchObject({ lockedBy: null, lockedUntil: null, attempts: 0 });
-    const [again] = await store.claim({ queue: 'q', limit: 1, workerId: 'next', leaseMs: 60_000 });
+    const [again] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'next',
+      leaseMs: 60_000,
+      handlers: ['abort.handler'],
+    });
     expect(again).toMatchObject({ id, attempts: 1 });
   });
 

@@ -57,7 +57,7 @@ describe('what the core guarantees a store (store-params)', () => {
       }
       expect(isBusError(error, 'INVALID_ARGUMENT'), `limit ${limit}`).toBe(true);
     }
-    expect(() => prepareListParams({ status: 'cancelled' as never })).toThrow(/status/);
+    expect(() => prepareListParams({ status: 'cancel' as never })).toThrow(/status/);
     expect(() => prepareListParams({ afterId: 'abc' })).toThrow(/afterId/);
     expect(prepareListParams({ ids: ['x', '-1', '01'] })).toBeUndefined();
     expect(prepareListParams({ ids: ['7', '7', 'x'], queue: 'q' })).toEqual({

@@ -48,7 +48,13 @@ describe('telemetry', () => {
     // A row whose worker died: its lease runs out and the rescuer reports it.
     await bus.publish(Event, { fail: false }, { delay: 10 * 60_000 });
     clock.advance(10 * 60_000);
-    await store.claim({ queue: 'q', limit: 1, workerId: 'dead', leaseMs: 1000 });
+    await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'dead',
+      leaseMs: 1000,
+      handlers: ['telemetry.handler'],
+    });
     clock.advance(2000);
     await waitFor(() => rescued.includes(1), { message: 'the rescue to be reported' });
     await bus.controller.awaitTerminationWithTimeout(1000);

@@ -43,7 +43,7 @@ export interface PublishedEvent<P> {
   queue: string;
   handlerName: string;
   payload: P;
-  state: 'pending' | 'completed' | 'failed';
+  state: 'pending' | 'completed' | 'failed' | 'cancelled';
 }
 
 /**

@@ -1,5 +1,6 @@
 import { BusError, type QueueStore, type StoreCapabilities } from 'bus-core';
 import {
+  type CheckLeasesParams,
   type ClaimedEvent,
   type ClaimParams,
   type ExpiredEvent,
@@ -17,28 +18,12 @@ import {
   type Subscription,
 } from 'bus-core/driver';
 import { type Clock, systemClock } from './clock.js';
+import { MemoryAdmin } from './memory-admin.js';
 import { MemoryInspection } from './memory-inspect.js';
 import { compareIds, type LiveRow, MemoryTables } from './memory-tables.js';
+import { type MemoryTx, type TxState, txState, write } from './memory-tx.js';
 
-/**
- * The in-memory store's transaction: writes made through it apply at commit and vanish on
- * rollback, like a database's.
- */
-export interface MemoryTx {
-  readonly kind: 'memory-tx';
-}
-
-/** A write inside a transaction: checked, then applied, when the transaction commits. */
-interface Effect {
-  /** Throws when the write can no longer be made (a row it settles changed hands meanwhile). */
-  check(): void;
-  apply(): void;
-}
-
-interface TxState extends MemoryTx {
-  effects: Effect[];
-  open: boolean;
-}
+export type { MemoryTx } from './memory-tx.js';
 
 /** Options of `memoryStore`. */
 export interface MemoryStoreOptions {
@@ -76,6 +61,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   readonly capabilities: StoreCapabilities = Object.freeze({ notify: false });
   readonly clock: Clock;
   readonly inspect: MemoryInspection;
+  readonly admin: MemoryAdmin;
   readonly #jsonPayload: boolean;
   readonly #tables: MemoryTables;
 
@@ -94,10 +80,11 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     this.clock = options.clock ?? options.tablesOf?.clock ?? systemClock;
     this.#jsonPayload = options.jsonPayload === true;
     this.inspect = new MemoryInspection(this.#tables, this.clock);
+    this.admin = new MemoryAdmin(this.#tables, this.clock);
   }
 
   async insert(params: InsertParams<MemoryTx>): Promise<string[]> {
-    const tx = this.#tx(params.tx);
+    const tx = txState(params.tx);
     const now = this.clock.now();
     // Rows of one event share one payload array: its JSON is made once.
     const json = new Map<Uint8Array, string>();
@@ -125,11 +112,12 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       lockedUntil: null,
       lockedBy: null,
       lastError: null,
+      snoozes: 0,
       createdAt: now,
       // Stored as given, like the SQL stores' text column: the core validates it on the way out.
       traceContext: r.traceContext ?? null,
     }));
-    this.#write(tx, {
+    write(tx, {
       check() {},
       apply: () => {
         for (const row of rows) this.#tables.live.set(row.id, row);
@@ -140,8 +128,15 @@ export class MemoryStore implements QueueStore<MemoryTx> {
 
   async claim(params: ClaimParams): Promise<ClaimedEvent[]> {
     const now = this.clock.now();
+    const handlers = new Set(params.handlers);
     const due = [...this.#tables.live.values()]
-      .filter((r) => r.queue === params.queue && r.lockedUntil === null && r.scheduledAt <= now)
+      .filter(
+        (r) =>
+          r.queue === params.queue &&
+          handlers.has(r.handlerName) &&
+          r.lockedUntil === null &&
+          r.scheduledAt <= now,
+      )
       .sort(
         (a, b) =>
           a.priority - b.priority ||
@@ -162,6 +157,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
         attempts: row.attempts,
         maxRetries: row.maxRetries,
         priority: row.priority,
+        snoozes: row.snoozes,
         createdAt: row.createdAt,
         traceContext: row.traceContext,
       };
@@ -169,7 +165,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   }
 
   async settle(params: SettleParams<MemoryTx>): Promise<SettleResult> {
-    const tx = this.#tx(params.tx);
+    const tx = txState(params.tx);
     const fenced = params.outcomes.map((outcome) => ({
       outcome,
       fence: { workerId: params.workerId, attempt: outcome.attempt, expiredOnly: false },
@@ -187,6 +183,12 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       kept.push(e.id);
     }
     return kept;
+  }
+
+  async checkLeases(params: CheckLeasesParams): Promise<string[]> {
+    return params.events
+      .filter((e) => this.#held(e.id, { workerId: params.workerId, attempt: e.attempt, expiredOnly: false }))
+      .map((e) => e.id);
   }
 
   async release(params: ReleaseParams): Promise<string[]> {
@@ -266,16 +268,19 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     );
   }
 
-  /** Empties both tables (for tests that reuse one store); ids go on from where they were. */
+  /** Empties every table (for tests that reuse one store); ids go on from where they were. */
   clear(): void {
     this.#tables.live.clear();
     this.#tables.archive.clear();
+    this.#tables.pauses.clear();
+    this.#tables.workers.clear();
+    this.#tables.locks.clear();
   }
 
   /** `settle` and `rescue`: the outcomes whose fence holds, applied now or at the commit of `tx`. */
   #applyFenced(items: { outcome: SettleOutcome; fence: Fence }[], tx: TxState | undefined): string[] {
     const held = items.filter((i) => this.#held(i.outcome.id, i.fence) !== undefined);
-    this.#write(tx, {
+    write(tx, {
       check: () => {
         // A database would have locked these rows until the commit; memory checks them again.
         const lost = held.find((i) => this.#held(i.outcome.id, i.fence) === undefined);
@@ -290,22 +295,6 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       },
     });
     return held.map((i) => i.outcome.id);
-  }
-
-  #write(tx: TxState | undefined, effect: Effect): void {
-    if (tx === undefined) effect.apply();
-    else tx.effects.push(effect);
-  }
-
-  #tx(tx: MemoryTx | undefined): TxState | undefined {
-    if (tx === undefined) return undefined;
-    const state = tx as TxState;
-    if (state.kind !== 'memory-tx' || !Array.isArray(state.effects)) {
-      throw new BusError('INVALID_ARGUMENT', 'not a transaction of this in-memory store', { value: tx });
-    }
-    if (!state.open)
-      throw new BusError('INVALID_ARGUMENT', 'the transaction has already ended', { value: tx });
-    return state;
   }
 
   /** The row `id` when its fence holds: leased by the worker for that attempt (and expired, for rescue). */
@@ -333,14 +322,22 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       row.lastError = outcome.error;
       return;
     }
+    if (outcome.kind === 'snooze') {
+      row.scheduledAt = new Date(now.getTime() + outcome.delayMs);
+      row.lockedBy = null;
+      row.lockedUntil = null;
+      row.attempts = outcome.attempt - 1;
+      row.snoozes += 1;
+      return;
+    }
     this.#tables.live.delete(outcome.id);
     if (!outcome.archive) return;
     // Every other column (the trace context too) is copied as it is.
-    const { scheduledAt: _s, lockedUntil: _l, lockedBy: _b, ...rest } = row;
+    const { scheduledAt: _s, lockedUntil: _l, lockedBy: _b, snoozes: _z, ...rest } = row;
     this.#tables.archive.set(row.id, {
       ...rest,
       status: outcome.kind,
-      lastError: outcome.kind === 'failed' ? outcome.error : row.lastError,
+      lastError: outcome.kind === 'completed' ? row.lastError : outcome.error,
       finishedAt: now,
     });
   }

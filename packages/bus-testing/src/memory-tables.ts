@@ -1,4 +1,5 @@
 import type { ArchivedEventRow, EventRow } from 'bus-core';
+import type { LiveState, PauseRow, RowFilter, WorkerRow } from 'bus-core/driver';
 
 /**
  * A live row as the in-memory store keeps it: the JSON column as text (parsed afresh on every
@@ -17,10 +18,18 @@ export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson' | 'tra
   traceContext: string | null;
 }
 
-/** The two tables of the in-memory store, keyed by id, and their id sequence. */
+/** The tables of the in-memory store, keyed by id (pauses by queue and handler), and their id sequence. */
 export class MemoryTables {
   readonly live = new Map<string, LiveRow>();
   readonly archive = new Map<string, ArchivedRow>();
+  /** Keyed by `pauseKey`. */
+  readonly pauses = new Map<string, PauseRow>();
+  readonly workers = new Map<string, WorkerRow>();
+  /**
+   * Row ids (live or archived) an open transaction's cancel, redrive or run-now has taken, and
+   * by which transaction: another call skips them, as `SKIP LOCKED` skips locked rows.
+   */
+  readonly locks = new Map<string, { tx: { readonly open: boolean }; gone: boolean }>();
   #next: bigint;
 
   constructor(firstId = 1n) {
@@ -54,4 +63,28 @@ export function archivedRowOf(row: ArchivedRow): ArchivedEventRow {
     payload: Uint8Array.from(row.payload),
     payloadJson: row.payloadJson === null ? null : JSON.parse(row.payloadJson),
   };
+}
+
+/** The key of a pause: the queue, and the handler (`''`: the whole queue, as the SQL tables store it). */
+export function pauseKey(queue: string, handlerName: string | null | undefined): string {
+  return `${queue}\u0000${handlerName ?? ''}`;
+}
+
+/** A live row's state at `now`: leased rows run, whether or not the lease has ended. */
+export function liveStateOf(row: LiveRow, now: Date): LiveState {
+  if (row.lockedUntil !== null) return 'running';
+  return row.scheduledAt <= now ? 'available' : 'scheduled';
+}
+
+/** Whether a row matches every given field of a row filter (`errorContains` as plain, case-sensitive text). */
+export function matchesFilter(
+  row: { queue: string; eventName: string; handlerName: string; lastError: string | null },
+  filter: RowFilter,
+): boolean {
+  return (
+    (filter.queue === undefined || row.queue === filter.queue) &&
+    (filter.eventName === undefined || row.eventName === filter.eventName) &&
+    (filter.handlerName === undefined || row.handlerName === filter.handlerName) &&
+    (filter.errorContains === undefined || row.lastError?.includes(filter.errorContains) === true)
+  );
 }

@@ -10,9 +10,17 @@ describe('the memory store', () => {
     const clock = new ManualClock(new Date('2030-01-01T00:00:00Z'));
     const store = memoryStore({ clock });
     const [later] = await store.insert({ rows: [newEventRow({ due: 60_000 })] });
-    expect(await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 })).toEqual([]);
+    expect(
+      await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] }),
+    ).toEqual([]);
     clock.advance(60_000);
-    const [c] = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000 });
+    const [c] = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 1000,
+      handlers: ['test.handler'],
+    });
     expect(c?.id).toBe(later);
     expect(await store.listExpired({ queues: ['q'], limit: 10 })).toEqual([]);
     clock.advance(1001);
@@ -52,7 +60,7 @@ describe('the memory store', () => {
   it('a transaction applies its writes at the commit: a settle whose row changed hands meanwhile fails it whole', async () => {
     const store = memoryStore();
     const [id] = await store.insert({ rows: [newEventRow({ maxRetries: 1 })] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
     const error = await store
       .transaction(async (tx) => {
         await store.insert({ tx, rows: [newEventRow({ queue: 'written-in-tx' })] });

@@ -57,7 +57,12 @@ export interface CancelledOutcome {
 }
 
 /** One decision of the core about a row a worker holds. */
-export type SettleOutcome = CompletedOutcome | RetryOutcome | FailedOutcome | SnoozeOutcome | CancelledOutcome;
+export type SettleOutcome =
+  | CompletedOutcome
+  | RetryOutcome
+  | FailedOutcome
+  | SnoozeOutcome
+  | CancelledOutcome;
 
 /** Params of `QueueStore.settle`. */
 export interface SettleParams<TTx = StoreTx> {

@@ -24,6 +24,7 @@ export class QueueCountsTally {
         retrying: 0,
         archivedCompleted: 0,
         archivedFailed: 0,
+        archivedCancelled: 0,
       };
       this.#counts.set(queue, counts);
     }

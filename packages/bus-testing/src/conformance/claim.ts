@@ -5,6 +5,7 @@ import {
   assertBytes,
   assertWithin,
   claim,
+  claimFor,
   dbNow,
   insert,
   LONG_LEASE,
@@ -35,7 +36,7 @@ export function claimTests(s: SuiteContext): void {
         before,
         after,
       } = await timed(s.store, () =>
-        s.store.claim({ queue: 'q', limit: 3, workerId: 'w1', leaseMs: 60_000 }),
+        claimFor(s.store, { queue: 'q', limit: 3, workerId: 'w1', leaseMs: 60_000 }),
       );
       assert.deepEqual(
         claimed.map((c) => c.id),
@@ -109,7 +110,7 @@ export function claimTests(s: SuiteContext): void {
         row({ queue: 'other' }),
         row({ queue: 'lapsing' }),
       ]);
-      await s.store.claim({ queue: 'lapsing', limit: 1, workerId: 'gone', leaseMs: 1 });
+      await claimFor(s.store, { queue: 'lapsing', limit: 1, workerId: 'gone', leaseMs: 1 });
       await untilExpired(s.store, 'lapsing', [expiring!]);
       const claimed = await claim(s.store, 'q');
       assert.deepEqual(sorted(claimed.map((c) => c.id)), sorted([due!, duePast!]));
@@ -131,7 +132,12 @@ export function claimTests(s: SuiteContext): void {
       await Promise.all(
         Array.from({ length: 8 }, async (_, w) => {
           for (;;) {
-            const got = await s.store.claim({ queue: 'q', limit: 7, workerId: `w${w}`, leaseMs: LONG_LEASE });
+            const got = await claimFor(s.store, {
+              queue: 'q',
+              limit: 7,
+              workerId: `w${w}`,
+              leaseMs: LONG_LEASE,
+            });
             if (got.length === 0) return;
             for (const c of got) {
               assert.ok(!seen.has(c.id), `row ${c.id} claimed by ${seen.get(c.id)} and w${w}`);
@@ -162,7 +168,7 @@ export function claimTests(s: SuiteContext): void {
     it('takes a lease of 1 ms (any integer the core passes)', async () => {
       const [id] = await insert(s.store, [row()]);
       const { before, after } = await timed(s.store, () =>
-        s.store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1 }),
+        claimFor(s.store, { queue: 'q', limit: 1, workerId: 'w', leaseMs: 1 }),
       );
       assertWithin((await live(s.store, id!))?.lockedUntil, before + 1, after + 1, 'a 1 ms lease');
     });

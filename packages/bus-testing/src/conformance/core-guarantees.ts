@@ -14,6 +14,7 @@ import {
   archived,
   assertWithin,
   claim,
+  claimFor,
   held,
   insert,
   live,
@@ -162,13 +163,13 @@ export function coreGuaranteeTests(s: SuiteContext): void {
         s.store,
         Array.from({ length: n + 10 }, () => row({ maxRetries: 1 })),
       );
-      const claimed = await s.store.claim({ queue: 'q', limit: n, workerId: 'w', leaseMs: 600_000 });
+      const claimed = await claimFor(s.store, { queue: 'q', limit: n, workerId: 'w', leaseMs: 600_000 });
       assert.equal(claimed.length, n);
       const events = claimed.map((c) => ({ id: c.id, attempt: c.attempts }));
       assert.equal((await s.store.extendLeases({ workerId: 'w', leaseMs: 600_000, events })).length, n);
       const half = events.slice(0, n / 2);
       assert.equal((await s.store.release({ workerId: 'w', events: half })).length, n / 2);
-      const again = await s.store.claim({ queue: 'q', limit: n / 2, workerId: 'w', leaseMs: 600_000 });
+      const again = await claimFor(s.store, { queue: 'q', limit: n / 2, workerId: 'w', leaseMs: 600_000 });
       assert.equal(again.length, n / 2);
       const heldNow = [...events.slice(n / 2), ...again.map((c) => ({ id: c.id, attempt: c.attempts }))];
       const outcomes = heldNow.map(
@@ -190,7 +191,7 @@ export function coreGuaranteeTests(s: SuiteContext): void {
       const name = '世'.repeat(CONTRACT_LIMITS.maxNameLength);
       const worker = '🚀'.repeat(CONTRACT_LIMITS.maxWorkerIdLength / 2);
       const [id] = await insert(s.store, [row({ queue: name, eventName: name, handlerName: name })]);
-      const [c] = await s.store.claim({ queue: name, limit: 1, workerId: worker, leaseMs: 600_000 });
+      const [c] = await claimFor(s.store, { queue: name, limit: 1, workerId: worker, leaseMs: 600_000 });
       assert.deepEqual([c?.id, c?.queue, c?.eventName, c?.handlerName], [id, name, name, name]);
       assert.equal((await live(s.store, id!))?.lockedBy, worker);
       const error = '界'.repeat(CONTRACT_LIMITS.maxErrorChars);

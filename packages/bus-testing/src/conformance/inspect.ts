@@ -5,6 +5,7 @@ import type { SuiteContext } from './context.js';
 import {
   assertSameInstant,
   claim,
+  claimFor,
   dbNow,
   held,
   insert,
@@ -138,6 +139,7 @@ export function inspectTests(s: SuiteContext): void {
         retrying: 0,
         archivedCompleted: 0,
         archivedFailed: 0,
+        archivedCancelled: 0,
       };
       // c-avail: 2 due rows; c-sched: 1 delayed; c-run: 2 leased (one past its lease end);
       // c-retry: one retry due now, one retry due later, one leased after a retry;
@@ -164,7 +166,7 @@ export function inspectTests(s: SuiteContext): void {
           { kind: 'retry', id: r3!, attempt: 1, delayMs: 0, error: 'e' },
         ],
       });
-      const again = await s.store.claim({ queue: 'c-retry', limit: 1, workerId: 'w', leaseMs: 600_000 });
+      const again = await claimFor(s.store, { queue: 'c-retry', limit: 1, workerId: 'w', leaseMs: 600_000 });
       assert.equal(again.length, 1);
       for (let n = 0; n < 3; n++) {
         const c = await held(s.store, { queue: 'c-arch' });
@@ -218,12 +220,12 @@ export function inspectTests(s: SuiteContext): void {
         row({ queue: 'o-later', due: new Date(CONTRACT_LIMITS.maxDueTime) }),
       ]);
       const [lapsing] = await insert(s.store, [row({ queue: 'o-leased', due: at(-900_000) })]);
-      const taken = await s.store.claim({ queue: 'o-mix', limit: 1, workerId: 'w', leaseMs: LONG_LEASE });
+      const taken = await claimFor(s.store, { queue: 'o-mix', limit: 1, workerId: 'w', leaseMs: LONG_LEASE });
       assert.deepEqual(
         taken.map((c) => c.id),
         [leased],
       );
-      await s.store.claim({ queue: 'o-leased', limit: 1, workerId: 'w', leaseMs: 1 });
+      await claimFor(s.store, { queue: 'o-leased', limit: 1, workerId: 'w', leaseMs: 1 });
       await untilExpired(s.store, 'o-leased', [lapsing!]);
       assert.equal((await claim(s.store, 'o-leased')).length, 2);
       // o-archived: counted for its archive, with nothing live.

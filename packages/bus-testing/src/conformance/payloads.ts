@@ -8,6 +8,7 @@ import {
   archived,
   assertBytes,
   claim,
+  claimFor,
   held,
   insert,
   live,
@@ -121,7 +122,7 @@ export function payloadTests(s: SuiteContext): void {
           [[id, h, h, h]],
           `listEvents by queue ${JSON.stringify(h)}`,
         );
-        const [c] = await s.store.claim({ queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
+        const [c] = await claimFor(s.store, { queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
         assert.deepEqual(
           [c?.id, c?.queue, c?.eventName, c?.handlerName],
           [id, h, h, h],
@@ -140,9 +141,9 @@ export function payloadTests(s: SuiteContext): void {
           { settled: [id] },
         );
         assert.equal((await live(s.store, id!))?.lastError, h, 'lastError of a retry');
-        await s.store.claim({ queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
+        await claimFor(s.store, { queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
         assert.deepEqual(await s.store.release({ workerId: h, events: [{ id: id!, attempt: 2 }] }), [id]);
-        await s.store.claim({ queue: h, limit: 10, workerId: h, leaseMs: 1 });
+        await claimFor(s.store, { queue: h, limit: 10, workerId: h, leaseMs: 1 });
         await untilExpired(s.store, h, [id!]);
         const [expired] = await s.store.listExpired({ queues: [h], limit: 10 });
         assert.deepEqual(
@@ -157,7 +158,7 @@ export function payloadTests(s: SuiteContext): void {
           [id],
         );
         assert.equal((await live(s.store, id!))?.lastError, `${h}!`, 'lastError of a rescue');
-        await s.store.claim({ queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
+        await claimFor(s.store, { queue: h, limit: 10, workerId: h, leaseMs: 600_000 });
         assert.deepEqual(
           await s.store.settle({
             workerId: h,
@@ -191,7 +192,7 @@ export function payloadTests(s: SuiteContext): void {
         );
       }
       for (const [i, n] of names.entries()) {
-        const claimed = await s.store.claim({ queue: n, limit: 10, workerId: 'w', leaseMs: 1 });
+        const claimed = await claimFor(s.store, { queue: n, limit: 10, workerId: 'w', leaseMs: 1 });
         assert.deepEqual(
           claimed.map((c) => c.id),
           [ids[i]],

@@ -6,6 +6,7 @@ import {
   archived,
   assertWithin,
   claim,
+  claimFor,
   held,
   insert,
   live,
@@ -27,9 +28,9 @@ export function rescueTests(s: SuiteContext): void {
         row({ queue: 'r2', eventName: 'e.c', handlerName: 'h.c', maxRetries: 6 }),
       ]);
       // Lease ends in the order b, c, a.
-      await s.store.claim({ queue: 'r1', limit: 1, workerId: 'wa', leaseMs: 600 });
-      await s.store.claim({ queue: 'r1', limit: 1, workerId: 'wb', leaseMs: 1 });
-      await s.store.claim({ queue: 'r2', limit: 1, workerId: 'wc', leaseMs: 300 });
+      await claimFor(s.store, { queue: 'r1', limit: 1, workerId: 'wa', leaseMs: 600 });
+      await claimFor(s.store, { queue: 'r1', limit: 1, workerId: 'wb', leaseMs: 1 });
+      await claimFor(s.store, { queue: 'r2', limit: 1, workerId: 'wc', leaseMs: 300 });
       await untilExpired(s.store, 'r1', [a!, b!]);
       await untilExpired(s.store, 'r2', [c!]);
       const expired = await s.store.listExpired({ queues: ['r1', 'r2'], limit: 10 });

@@ -63,7 +63,13 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
   assert.equal(ids.length, 4);
   for (const id of ids) assert.ok(isRowId(id), `${id} is a row id`);
 
-  const claimed = await store.claim({ queue: QUEUE, limit: 10, workerId: WORKER, leaseMs: 30_000 });
+  const claimed = await store.claim({
+    queue: QUEUE,
+    limit: 10,
+    workerId: WORKER,
+    leaseMs: 30_000,
+    handlers: [HANDLER],
+  });
   // Priority order: -2, -1, 0 (the fourth row is not due).
   assert.deepEqual(
     claimed.map((c) => c.id),
@@ -140,6 +146,7 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
         retrying: 1,
         archivedCompleted: 1,
         archivedFailed: 1,
+        archivedCancelled: 0,
       },
     ],
   );
@@ -147,7 +154,13 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
   assertSameInstant(counts[0]?.oldestAvailableAt, live[0]!.scheduledAt, 'oldestAvailableAt');
 
   // The retry comes back with its attempt counted; release hands it back uncounted.
-  const [again] = await store.claim({ queue: QUEUE, limit: 10, workerId: 'w2', leaseMs: 30_000 });
+  const [again] = await store.claim({
+    queue: QUEUE,
+    limit: 10,
+    workerId: 'w2',
+    leaseMs: 30_000,
+    handlers: [HANDLER],
+  });
   assert.deepEqual([again?.id, again?.attempts], [ids[2], 2]);
   assert.deepEqual(await store.release({ workerId: 'w2', events: [{ id: ids[2]!, attempt: 2 }] }), [ids[2]]);
   assert.equal((await store.inspect.listEvents({ ids: [ids[2]!], limit: 1 }))[0]?.attempts, 1);
@@ -164,7 +177,13 @@ export async function storeRoundTrip<TTx>(store: QueueStore<TTx>): Promise<void>
   assert.equal(await store.prune({ olderThanMs: 0, limit: 10 }), 2);
 
   // A plain completion without archive (one statement on MariaDB: DELETE … RETURNING).
-  const [plain] = await store.claim({ queue: QUEUE, limit: 1, workerId: 'w3', leaseMs: 30_000 });
+  const [plain] = await store.claim({
+    queue: QUEUE,
+    limit: 1,
+    workerId: 'w3',
+    leaseMs: 30_000,
+    handlers: [HANDLER],
+  });
   assert.deepEqual(
     await store.settle({
       workerId: 'w3',

@@ -7,7 +7,7 @@ import {
   isBusError,
   type QueueStore,
 } from 'bus-core';
-import type { ClaimedEvent, NewEventRow } from 'bus-core/driver';
+import type { ClaimedEvent, ClaimParams, NewEventRow } from 'bus-core/driver';
 import { newEventRow } from '../new-event-row.js';
 import { waitFor } from '../wait.js';
 
@@ -30,7 +30,7 @@ export function insert(store: QueueStore<any>, rows: NewEventRow[]): Promise<str
   return store.insert({ rows });
 }
 
-/** Claims up to 1000 due rows of `queue` for `workerId`. */
+/** Claims up to 1000 due rows of `queue` for `workerId`, of any handler the queue's rows have. */
 export function claim(
   store: QueueStore<any>,
   queue: string,
@@ -38,7 +38,26 @@ export function claim(
   leaseMs = LONG_LEASE,
   limit = 1000,
 ): Promise<ClaimedEvent[]> {
-  return store.claim({ queue, limit, workerId, leaseMs });
+  return claimFor(store, { queue, limit, workerId, leaseMs });
+}
+
+/**
+ * `store.claim` with `handlers` defaulting to every handler name among the queue's live rows:
+ * for the tests of rules other than the handler filter, which claim whatever is due.
+ */
+export async function claimFor(
+  store: QueueStore<any>,
+  params: Omit<ClaimParams, 'handlers'> & { handlers?: string[] },
+): Promise<ClaimedEvent[]> {
+  const handlers = params.handlers ?? (await handlersIn(store, params.queue));
+  if (handlers.length === 0) return [];
+  return store.claim({ ...params, handlers });
+}
+
+/** The handler names of a queue's live rows (each once). */
+export async function handlersIn(store: QueueStore<any>, queue: string): Promise<string[]> {
+  const rows = await store.inspect.listEvents({ queue, limit: 10_000 });
+  return [...new Set(rows.map((r) => r.handlerName))];
 }
 
 /** Inserts one row and claims it: the row a worker holds, at attempt 1. */

@@ -3,7 +3,18 @@ import { encodePayload } from 'bus-core';
 import { CONTRACT_LIMITS, type NewEventRow, type RescueDecision } from 'bus-core/driver';
 import type { SuiteContext } from './context.js';
 import { HOSTILE_STRINGS } from './payloads.js';
-import { allArchived, allLive, archived, claim, insert, live, row, sorted, untilExpired } from './support.js';
+import {
+  allArchived,
+  allLive,
+  archived,
+  claim,
+  claimFor,
+  insert,
+  live,
+  row,
+  sorted,
+  untilExpired,
+} from './support.js';
 
 // A carrier as the core writes it (W3C traceparent and tracestate as JSON), and two others.
 const TRACE_A =
@@ -108,7 +119,7 @@ export function traceContextTests(s: SuiteContext): void {
         string,
         string,
       ];
-      await s.store.claim({ queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1 });
+      await claimFor(s.store, { queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1 });
       await untilExpired(s.store, 'q', [failed, retried, plain]);
       const decisions: RescueDecision[] = [
         { kind: 'failed', id: failed, attempt: 1, workerId: 'dead', archive: true, error: 'expired' },
