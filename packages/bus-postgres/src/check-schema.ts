@@ -7,17 +7,21 @@ import {
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { getTableConfig } from 'drizzle-orm/pg-core';
+import { pgArray } from './encode.js';
 import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
 function expectedTables(names: BusTableNames): ExpectedTable[] {
-  const { events, archive } = createBusTables(names);
-  return [events, archive].map((table) => {
+  const { events, archive, pauses, workers } = createBusTables(names);
+  return [events, archive, pauses, workers].map((table) => {
     const config = getTableConfig(table);
     return {
       table: config.name,
       columns: config.columns.map((c) => c.name),
-      indexes: config.indexes.map((i) => i.config.name).filter((n): n is string => n !== undefined),
+      // A named composite primary key is an index too: pause and resume upsert on it.
+      indexes: [...config.indexes.map((i) => i.config.name), ...config.primaryKeys.map((k) => k.name)].filter(
+        (n): n is string => n !== undefined,
+      ),
     };
   });
 }
@@ -37,11 +41,11 @@ export async function missingSchema(
   names: BusTableNames,
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
-  const [events, archive] = expected.map((t) => t.table);
+  const tables = expected.map((t) => t.table);
   // One round trip; to_regclass resolves each name on the search path as the store's queries do.
   const found = await run(sql`WITH t AS (
   SELECT c.oid, c.relname FROM pg_class c
-  WHERE c.oid = to_regclass(quote_ident(${events}::text)) OR c.oid = to_regclass(quote_ident(${archive}::text))
+  WHERE c.oid IN (SELECT to_regclass(quote_ident(n)) FROM unnest(${pgArray(tables)}::text[]) AS n)
 )
 SELECT 'table' AS kind, t.relname::text AS name FROM t
 UNION ALL
@@ -54,11 +58,11 @@ JOIN pg_class i ON i.oid = x.indexrelid`);
 }
 
 /**
- * `QueueStore.checkSchema`: `SCHEMA_MISSING` unless both tables exist on the search path with
+ * `QueueStore.checkSchema`: `SCHEMA_MISSING` unless the four tables exist on the search path with
  * every column and index this version reads, naming what is missing and how to migrate.
  *
  * @example
- * await checkSchema(run, { eventsTable: 'bus_events', archiveTable: 'bus_events_archive' });
+ * await checkSchema(run, { eventsTable: 'bus_events', archiveTable: 'bus_events_archive' }); // pauses and workers tables derived
  */
 export async function checkSchema(run: SchemaQuery, names: BusTableNames): Promise<void> {
   const { missing } = await missingSchema(run, names);

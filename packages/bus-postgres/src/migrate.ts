@@ -42,8 +42,8 @@ const LOCK_KEY = '7164259881029437001';
  * a transaction-scoped advisory lock, and each applied migration is recorded in `bus_migrations`.
  * Custom table names get the same migrations with the names substituted.
  *
- * Use this or drizzle-kit (re-exporting `busEvents` and `busEventsArchive` from your schema), not
- * both on the same tables.
+ * Use this or drizzle-kit (re-exporting `busEvents`, `busEventsArchive`, `busEventsPauses` and
+ * `busEventsWorkers` from your schema), not both on the same tables.
  *
  * @example
  * import { migrate } from 'bus-postgres';

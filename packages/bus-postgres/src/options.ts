@@ -30,10 +30,12 @@ export interface PostgresStoreOptions extends BusTableNames {
   jsonPayload?: boolean;
 }
 
-/** The two tables of a store, as identifiers ready for its SQL. */
+/** The tables of a store, as identifiers ready for its SQL. */
 export interface StoreTables {
   events: Identifier;
   archive: Identifier;
+  pauses: Identifier;
+  workers: Identifier;
 }
 
 /** A quoted table name in the store's SQL. */
@@ -43,6 +45,8 @@ export type Identifier = ReturnType<typeof sql.identifier>;
 export interface ResolvedOptions {
   eventsTable: string;
   archiveTable: string;
+  pausesTable: string;
+  workersTable: string;
   tables: StoreTables;
   channel: string;
   listenClient: ListenClient | undefined;
@@ -69,7 +73,7 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   }
   const given = options ?? {};
   assertUsableClient(db);
-  const { eventsTable, archiveTable } = resolveTableNames(given);
+  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(given);
   const channel = given.channel ?? 'bus_wake';
   if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
     throw new BusError(
@@ -108,7 +112,14 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   return {
     eventsTable,
     archiveTable,
-    tables: { events: sql.identifier(eventsTable), archive: sql.identifier(archiveTable) },
+    pausesTable,
+    workersTable,
+    tables: {
+      events: sql.identifier(eventsTable),
+      archive: sql.identifier(archiveTable),
+      pauses: sql.identifier(pausesTable),
+      workers: sql.identifier(workersTable),
+    },
     channel,
     listenClient,
     listenCheckInterval,

@@ -1,5 +1,13 @@
 import { BusError } from 'bus-core';
-import type { ArchivedEventRow, ArchiveStatus, ClaimedEvent, EventRow, ExpiredEvent } from 'bus-core/driver';
+import type {
+  ArchivedEventRow,
+  ArchiveStatus,
+  ClaimedEvent,
+  EventRow,
+  ExpiredEvent,
+  PauseRow,
+  WorkerRow,
+} from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { Cell, Row } from './run.js';
 
@@ -25,13 +33,13 @@ const STORED =
 export const CLAIM_COLUMNS = sql.raw(
   "id::text AS id, queue::text AS queue, event_name::text AS event, handler_name::text AS handler, encode(payload, 'hex') AS payload, " +
     `attempts::text AS attempts, max_retries::text AS retries, priority::text AS priority, ${MS_OF('created_at')} AS created, ` +
-    'trace_context::text AS trace',
+    'trace_context::text AS trace, snoozes::text AS snoozes',
 );
 /** What `listEvents` reads of each row, for `eventRow`. */
 export const EVENT_COLUMNS = sql.raw(
   `${STORED}, ${MS_OF('scheduled_at')} AS scheduled, ${MS_OF('locked_until')} AS lockeduntil, ` +
     `locked_by::text AS lockedby, last_error::text AS error, ${MS_OF('created_at')} AS created, ` +
-    'trace_context::text AS trace',
+    'trace_context::text AS trace, snoozes::text AS snoozes',
 );
 /** What `listArchive` reads of each row, for `archivedEventRow`. */
 export const ARCHIVE_COLUMNS = sql.raw(
@@ -119,6 +127,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     priority: intOf(r[7], 'priority'),
     createdAt: dateOf(r[8], 'created_at'),
     traceContext: text(r[9]),
+    snoozes: intOf(r[10], 'snoozes'),
   };
 }
 
@@ -132,6 +141,7 @@ export function eventRow(r: Row): EventRow {
     lastError: text(r[12]),
     createdAt: dateOf(r[13], 'created_at'),
     traceContext: text(r[14]),
+    snoozes: intOf(r[15], 'snoozes'),
   };
 }
 
@@ -157,5 +167,49 @@ export function expiredEvent(r: Row): ExpiredEvent {
     attempts: intOf(r[4], 'attempts'),
     maxRetries: intOf(r[5], 'max_retries'),
     workerId: textOf(r[6], 'locked_by'),
+  };
+}
+
+/** What `listPauses` reads of each row, for `pauseRow`. */
+export const PAUSE_COLUMNS = sql.raw(
+  `queue::text AS queue, handler_name::text AS handler, ${MS_OF('paused_at')} AS paused`,
+);
+
+/** A row read with `PAUSE_COLUMNS`: the stored `''` handler (the whole queue) is `null`. */
+export function pauseRow(r: Row): PauseRow {
+  const handlerName = textOf(r[1], 'handler_name');
+  return {
+    queue: textOf(r[0], 'queue'),
+    handlerName: handlerName === '' ? null : handlerName,
+    pausedAt: dateOf(r[2], 'paused_at'),
+  };
+}
+
+/** What `listWorkers` reads of each row, for `workerRow`. */
+export const WORKER_COLUMNS = sql.raw(
+  `worker_id::text AS worker, queues::text AS queues, info::text AS info, ${MS_OF('started_at')} AS started, ` +
+    `${MS_OF('last_seen_at')} AS seen`,
+);
+
+/** A row read with `WORKER_COLUMNS`; `queues` holds the JSON array `recordWorker` wrote. */
+export function workerRow(r: Row): WorkerRow {
+  const queues = textOf(r[1], 'queues');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(queues);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || !parsed.every((q) => typeof q === 'string')) {
+    throw new BusError('STORE_FAILED', 'the queues column of a worker row is not a JSON array of names', {
+      value: queues,
+    });
+  }
+  return {
+    workerId: textOf(r[0], 'worker_id'),
+    queues: parsed,
+    info: textOf(r[2], 'info'),
+    startedAt: dateOf(r[3], 'started_at'),
+    lastSeenAt: dateOf(r[4], 'last_seen_at'),
   };
 }

@@ -1,6 +1,16 @@
 import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
-import { bigint, customType, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 
 /** The identifier check, table-name defaults and rules every driver shares (from `bus-core/driver`). */
 export {
@@ -43,6 +53,8 @@ function eventsTableOf(name: string) {
       createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
       // The publisher's OpenTelemetry context, as the core wrote it (last: ALTER TABLE appends it).
       traceContext: text('trace_context'),
+      // Times snoozed since published or redriven (the core bounds it with maxSnoozes).
+      snoozes: integer('snoozes').notNull().default(0),
     },
     (t) => [
       // The claim reads only available rows: leased rows are not in this index at all.
@@ -70,14 +82,51 @@ function archiveTableOf(name: string) {
       attempts: integer('attempts').notNull(),
       maxRetries: integer('max_retries').notNull(),
       priority: integer('priority').notNull(),
-      status: text('status', { enum: ['completed', 'failed'] }).notNull(),
+      status: text('status', { enum: ['completed', 'failed', 'cancelled'] }).notNull(),
       lastError: text('last_error'),
       createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
       finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
       traceContext: text('trace_context'),
     },
-    // Pruning deletes by age.
-    (t) => [index(`${name}_finished_idx`).on(t.finishedAt)],
+    (t) => [
+      // Pruning deletes by age.
+      index(`${name}_finished_idx`).on(t.finishedAt),
+      // Redrive and the failure lists walk failed and cancelled rows in id order; completed rows,
+      // most of the archive and its hot path, stay out of this index.
+      index(`${name}_failed_idx`)
+        .on(t.id)
+        .where(sql`status <> 'completed'`),
+    ],
+  );
+}
+
+function pausesTableOf(name: string) {
+  return pgTable(
+    name,
+    {
+      queue: text('queue').notNull(),
+      // '' pauses the whole queue (a primary key column cannot be NULL); the store returns it as null.
+      handlerName: text('handler_name').notNull(),
+      pausedAt: timestamp('paused_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    },
+    // Named like PostgreSQL's own default, so custom table names rename it with the table.
+    (t) => [primaryKey({ name: `${name}_pkey`, columns: [t.queue, t.handlerName] })],
+  );
+}
+
+function workersTableOf(name: string) {
+  return pgTable(
+    name,
+    {
+      workerId: text('worker_id').primaryKey(),
+      // A JSON array of queue names, as text: read back by the store, never queried into.
+      queues: text('queues').notNull(),
+      info: text('info').notNull(),
+      startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      lastSeenAt: timestamp('last_seen_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    },
+    // listWorkers reads the recently seen ones.
+    (t) => [index(`${name}_last_seen_idx`).on(t.lastSeenAt)],
   );
 }
 
@@ -86,12 +135,21 @@ export type BusEventsTable = ReturnType<typeof eventsTableOf>;
 /** The archive table's Drizzle type. */
 export type BusEventsArchiveTable = ReturnType<typeof archiveTableOf>;
 
-/** The two tables of one bus. */
+/** The pauses table's Drizzle type. */
+export type BusEventsPausesTable = ReturnType<typeof pausesTableOf>;
+/** The worker heartbeats table's Drizzle type. */
+export type BusEventsWorkersTable = ReturnType<typeof workersTableOf>;
+
+/** The tables of one bus. */
 export interface BusTables {
   events: BusEventsTable;
   archive: BusEventsArchiveTable;
+  pauses: BusEventsPausesTable;
+  workers: BusEventsWorkersTable;
   eventsTable: string;
   archiveTable: string;
+  pausesTable: string;
+  workersTable: string;
 }
 
 /**
@@ -100,16 +158,20 @@ export interface BusTables {
  *
  * @example
  * // db/schema.ts
- * const { events, archive } = createBusTables({ eventsTable: 'jobs', archiveTable: 'jobs_archive' });
- * export { events as jobs, archive as jobsArchive };
+ * const { events, archive, pauses, workers } = createBusTables({ eventsTable: 'jobs', archiveTable: 'jobs_archive' });
+ * export { events as jobs, archive as jobsArchive, pauses as jobsPauses, workers as jobsWorkers };
  */
 export function createBusTables(names: BusTableNames = {}): BusTables {
-  const { eventsTable, archiveTable } = resolveTableNames(names);
+  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(names);
   return {
     events: eventsTableOf(eventsTable),
     archive: archiveTableOf(archiveTable),
+    pauses: pausesTableOf(pausesTable),
+    workers: workersTableOf(workersTable),
     eventsTable,
     archiveTable,
+    pausesTable,
+    workersTable,
   };
 }
 
@@ -119,7 +181,7 @@ const defaults = createBusTables();
  * The hot table `bus_events`; re-export it from your Drizzle schema so drizzle-kit creates it.
  *
  * @example
- * export { busEvents, busEventsArchive } from 'bus-postgres/schema';
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
  */
 export const busEvents: BusEventsTable = defaults.events;
 
@@ -127,6 +189,22 @@ export const busEvents: BusEventsTable = defaults.events;
  * The archive table `bus_events_archive`; re-export it from your Drizzle schema with `busEvents`.
  *
  * @example
- * export { busEvents, busEventsArchive } from 'bus-postgres/schema';
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
  */
 export const busEventsArchive: BusEventsArchiveTable = defaults.archive;
+
+/**
+ * The pauses table `bus_events_pauses` (paused queues and handlers); re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
+ */
+export const busEventsPauses: BusEventsPausesTable = defaults.pauses;
+
+/**
+ * The worker heartbeats table `bus_events_workers`; re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
+ */
+export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;

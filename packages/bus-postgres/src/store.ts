@@ -1,5 +1,6 @@
 import { BusError } from 'bus-core';
 import type {
+  CheckLeasesParams,
   ClaimedEvent,
   ClaimParams,
   ExpiredEvent,
@@ -13,6 +14,7 @@ import type {
   RescueParams,
   SettleParams,
   SettleResult,
+  StoreAdmin,
   StoreCapabilities,
   StoreInspection,
   Subscription,
@@ -25,14 +27,20 @@ import { type ListenClient, listenWith } from './listen.js';
 import { type PostgresStoreOptions, resolveOptions } from './options.js';
 import { textOf } from './rows.js';
 import { Statements, type StoreContext } from './run.js';
+import { cancel } from './sql/cancel.js';
+import { checkLeases } from './sql/check-leases.js';
 import { claim } from './sql/claim.js';
 import { insert } from './sql/insert.js';
 import { inspection } from './sql/inspect.js';
 import { extendLeases, release } from './sql/leases.js';
 import { now } from './sql/now.js';
+import { pause, resume } from './sql/pauses.js';
 import { prune } from './sql/prune.js';
+import { redrive } from './sql/redrive.js';
 import { listExpired, rescue } from './sql/rescue.js';
+import { runNow } from './sql/run-now.js';
 import { settle } from './sql/settle.js';
+import { recordWorker, removeWorker } from './sql/workers.js';
 
 /** A `QueueStore` on PostgreSQL through Drizzle; its transactions are Drizzle Postgres transactions. */
 export interface PostgresStore extends QueueStore<PgTx> {
@@ -40,6 +48,10 @@ export interface PostgresStore extends QueueStore<PgTx> {
   readonly eventsTable: string;
   /** The archive table's name. */
   readonly archiveTable: string;
+  /** The pauses table's name. */
+  readonly pausesTable: string;
+  /** The worker heartbeats table's name. */
+  readonly workersTable: string;
   /** The NOTIFY channel of this store. */
   readonly channel: string;
 }
@@ -50,8 +62,11 @@ class PostgresQueueStore implements PostgresStore {
   readonly capabilities: StoreCapabilities;
   readonly eventsTable: string;
   readonly archiveTable: string;
+  readonly pausesTable: string;
+  readonly workersTable: string;
   readonly channel: string;
   readonly inspect: StoreInspection;
+  readonly admin: StoreAdmin<PgTx>;
   readonly #store: StoreContext;
   readonly #listenClient: ListenClient | undefined;
   readonly #listenCheckInterval: number;
@@ -60,6 +75,8 @@ class PostgresQueueStore implements PostgresStore {
     const resolved = resolveOptions(db, options);
     this.eventsTable = resolved.eventsTable;
     this.archiveTable = resolved.archiveTable;
+    this.pausesTable = resolved.pausesTable;
+    this.workersTable = resolved.workersTable;
     this.channel = resolved.channel;
     this.#listenClient = resolved.listenClient;
     this.#listenCheckInterval = resolved.listenCheckInterval;
@@ -70,6 +87,16 @@ class PostgresQueueStore implements PostgresStore {
       jsonPayload: resolved.jsonPayload,
     };
     this.inspect = inspection(this.#store);
+    const store = this.#store;
+    this.admin = {
+      cancel: (params) => cancel(store, params),
+      redrive: (params) => redrive(store, params),
+      runNow: (params) => runNow(store, params),
+      pause: (params) => pause(store, params),
+      resume: (params) => resume(store, params),
+      recordWorker: (params) => recordWorker(store, params),
+      removeWorker: (params) => removeWorker(store, params),
+    };
     this.capabilities = Object.freeze({ notify: this.#listenClient !== undefined });
   }
 
@@ -87,6 +114,10 @@ class PostgresQueueStore implements PostgresStore {
 
   extendLeases(params: ExtendLeasesParams): Promise<string[]> {
     return extendLeases(this.#store, params);
+  }
+
+  checkLeases(params: CheckLeasesParams): Promise<string[]> {
+    return checkLeases(this.#store, params);
   }
 
   release(params: ReleaseParams): Promise<string[]> {
@@ -115,7 +146,12 @@ class PostgresQueueStore implements PostgresStore {
         kind: textOf(r[0], 'kind'),
         name: textOf(r[1], 'name'),
       }));
-    return checkSchema(run, { eventsTable: this.eventsTable, archiveTable: this.archiveTable });
+    return checkSchema(run, {
+      eventsTable: this.eventsTable,
+      archiveTable: this.archiveTable,
+      pausesTable: this.pausesTable,
+      workersTable: this.workersTable,
+    });
   }
 
   transaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {

@@ -41,8 +41,14 @@ describe('init() on PostgreSQL without the bus tables', () => {
     await client.end({ timeout: 5 });
   });
 
-  it('rejects with SCHEMA_MISSING that names both tables and how to migrate', async () => {
+  it('rejects with SCHEMA_MISSING that names the four tables and how to migrate', async () => {
     const error = await initError(db);
+    expect(error.value).toEqual([
+      'table bus_events',
+      'table bus_events_archive',
+      'table bus_events_pauses',
+      'table bus_events_workers',
+    ]);
     expect(error.message).toContain('table bus_events,');
     expect(error.message).toContain('table bus_events_archive');
     expect(error.message).toContain('migrate(db)');
@@ -64,9 +70,44 @@ describe('init() on PostgreSQL without the bus tables', () => {
     ]);
   });
 
+  it('names the job-control tables, column, keys and indexes when they are missing', async () => {
+    const fresh = uniqueName('bt_schema_jc');
+    await client.unsafe(`CREATE SCHEMA "${fresh}"`);
+    const other = pgClient({ schema: fresh, max: 1 });
+    try {
+      const odb = drizzle(other);
+      await migrate(odb);
+      await odb.execute(sql`ALTER TABLE bus_events DROP COLUMN snoozes`);
+      await odb.execute(sql`ALTER TABLE bus_events_pauses DROP CONSTRAINT bus_events_pauses_pkey`);
+      await odb.execute(sql`DROP INDEX bus_events_workers_last_seen_idx`);
+      await odb.execute(sql`DROP INDEX bus_events_archive_failed_idx`);
+      expect((await initError(odb)).value).toEqual([
+        'column bus_events.snoozes',
+        'index bus_events_archive.bus_events_archive_failed_idx',
+        'index bus_events_pauses.bus_events_pauses_pkey',
+        'index bus_events_workers.bus_events_workers_last_seen_idx',
+      ]);
+      await odb.execute(sql`DROP TABLE bus_events_pauses, bus_events_workers`);
+      expect((await initError(odb)).value).toEqual([
+        'column bus_events.snoozes',
+        'index bus_events_archive.bus_events_archive_failed_idx',
+        'table bus_events_pauses',
+        'table bus_events_workers',
+      ]);
+    } finally {
+      await other.end();
+      await client.unsafe(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
+    }
+  });
+
   it('checks custom table names, not the defaults', async () => {
     const names = { eventsTable: 'Jobs', archiveTable: 'jobs_done' };
-    expect((await initError(db, names)).value).toEqual(['table Jobs', 'table jobs_done']);
+    expect((await initError(db, names)).value).toEqual([
+      'table Jobs',
+      'table jobs_done',
+      'table Jobs_pauses',
+      'table Jobs_workers',
+    ]);
     await migrate(db, names);
     const bus = createBus({
       store: postgresStore(db, { ...names, listen: false }),
@@ -82,7 +123,12 @@ describe('init() on PGlite without the bus tables', () => {
     const pglite = new PGlite();
     try {
       const db = drizzlePglite(pglite);
-      expect((await initError(db)).value).toEqual(['table bus_events', 'table bus_events_archive']);
+      expect((await initError(db)).value).toEqual([
+        'table bus_events',
+        'table bus_events_archive',
+        'table bus_events_pauses',
+        'table bus_events_workers',
+      ]);
       await migrate(db);
       const bus = createBus({ store: postgresStore(db), queues, registry: new Registry() });
       await expect(bus.init()).resolves.toBe(bus);

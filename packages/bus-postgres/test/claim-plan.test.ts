@@ -25,6 +25,7 @@ const row = (queue: string, priority = 0) =>
 // The claim's inner SELECT (src/sql/claim.ts) with the parameters written out.
 const CLAIM_SELECT = `SELECT id FROM bus_events
   WHERE queue = $1::text AND locked_until IS NULL AND scheduled_at <= now()
+    AND handler_name = ANY($3::text[])
   ORDER BY priority, scheduled_at, id
   LIMIT $2::int4
   FOR UPDATE SKIP LOCKED`;
@@ -45,9 +46,11 @@ async function explain(kind: 'custom' | 'generic'): Promise<PlanNode[]> {
   let plan: PlanNode[] = [];
   await t.client
     .begin(async (tx) => {
-      await tx.unsafe(`PREPARE claim_${kind}(text, int4) AS ${CLAIM_SELECT}`);
+      await tx.unsafe(`PREPARE claim_${kind}(text, int4, text[]) AS ${CLAIM_SELECT}`);
       await tx.unsafe(`SET LOCAL plan_cache_mode = force_${kind}_plan`);
-      const [result] = await tx.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim_${kind}('q', 50)`);
+      const [result] = await tx.unsafe(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim_${kind}('q', 50, '{plan.handler,other.handler}')`,
+      );
       await tx.unsafe(`DEALLOCATE claim_${kind}`);
       plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
       throw new Error('roll back');
@@ -67,7 +70,13 @@ beforeAll(async () => {
   ];
   await store.insert({ rows });
   // Some of the queue's rows already leased, as under load.
-  await store.claim({ queue: 'q', limit: 500, workerId: 'busy', leaseMs: 60_000 });
+  await store.claim({
+    queue: 'q',
+    limit: 500,
+    workerId: 'busy',
+    leaseMs: 60_000,
+    handlers: ['plan.handler'],
+  });
   await t.client`ANALYZE bus_events`;
 });
 
@@ -90,8 +99,8 @@ describe('the claim plan on PostgreSQL', () => {
 
   it('claims the next rows in priority order, attempts counted, while another claim holds its own', async () => {
     const [a, b] = await Promise.all([
-      store.claim({ queue: 'q', limit: 100, workerId: 'a', leaseMs: 60_000 }),
-      store.claim({ queue: 'q', limit: 100, workerId: 'b', leaseMs: 60_000 }),
+      store.claim({ queue: 'q', limit: 100, workerId: 'a', leaseMs: 60_000, handlers: ['plan.handler'] }),
+      store.claim({ queue: 'q', limit: 100, workerId: 'b', leaseMs: 60_000, handlers: ['plan.handler'] }),
     ]);
     expect(a).toHaveLength(100);
     expect(b).toHaveLength(100);

@@ -15,7 +15,9 @@ runConformanceSuite(
     },
     setupJsonPayload: async () => postgresStore(lite.db, { jsonPayload: true }),
     reset: async () => {
-      await lite.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
+      await lite.db.execute(
+        sql`TRUNCATE bus_events, bus_events_archive, bus_events_pauses, bus_events_workers`,
+      );
     },
     teardown: () => lite.close(),
   },

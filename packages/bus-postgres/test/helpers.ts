@@ -7,7 +7,7 @@ import { drizzle as drizzlePglite, type PgliteDatabase } from 'drizzle-orm/pglit
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { TEST_POSTGRES_URL, unreachable } from '../../../test-support/databases.js';
-import { type MigrateOptions, migrate } from '../src/index.js';
+import { type MigrateOptions, migrate, resolveTableNames } from '../src/index.js';
 
 /** The test server (`BUS_TEST_POSTGRES_URL`); tests FAIL (never skip) when it is unreachable. */
 export const PG_URL = TEST_POSTGRES_URL;
@@ -61,9 +61,8 @@ export async function createTestSchema(prefix: string, options: MigrateOptions &
     client,
     db,
     async truncate(tables = options) {
-      await db.execute(
-        sql`TRUNCATE ${sql.identifier(tables.eventsTable ?? 'bus_events')}, ${sql.identifier(tables.archiveTable ?? 'bus_events_archive')}`,
-      );
+      const names = Object.values(resolveTableNames(tables)).map((name) => sql.identifier(name));
+      await db.execute(sql`TRUNCATE ${sql.join(names, sql.raw(', '))}`);
     },
     async drop() {
       await client.end({ timeout: 5 });

@@ -66,12 +66,18 @@ async function inSchema(suffix: string, fn: (db: ReturnType<typeof drizzle>) => 
 
 describe('migrate', () => {
   it('creates the tables and its journal; a second run applies nothing', async () => {
-    expect(await tablesIn(t.schema)).toEqual(['bus_events', 'bus_events_archive', 'bus_migrations']);
+    expect(await tablesIn(t.schema)).toEqual([
+      'bus_events',
+      'bus_events_archive',
+      'bus_events_pauses',
+      'bus_events_workers',
+      'bus_migrations',
+    ]);
     expect(await migrate(t.db)).toEqual({ applied: [], adopted: [] });
     const journal = (await t.db.execute(
       sql`SELECT scope, tag, hash FROM bus_migrations ORDER BY tag`,
     )) as unknown as Record<string, string>[];
-    expect(TAGS).toEqual(['0000_init', '0001_trace_context']);
+    expect(TAGS).toEqual(['0000_init', '0001_trace_context', '0002_job_control']);
     expect(journal).toEqual(
       BUNDLED_MIGRATIONS.map((m) => ({ scope: 'bus_events', tag: m.tag, hash: m.hash })),
     );
@@ -91,7 +97,13 @@ describe('migrate', () => {
     try {
       const results = await Promise.all(clients.map((c) => migrate(drizzle(c))));
       expect(results.map((r) => r.applied).sort()).toEqual([[], [], [], TAGS]);
-      expect(await tablesIn(schema)).toEqual(['bus_events', 'bus_events_archive', 'bus_migrations']);
+      expect(await tablesIn(schema)).toEqual([
+        'bus_events',
+        'bus_events_archive',
+        'bus_events_pauses',
+        'bus_events_workers',
+        'bus_migrations',
+      ]);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
       await t.db.execute(sql`DROP SCHEMA ${sql.identifier(schema)} CASCADE`);
@@ -116,18 +128,28 @@ describe('migrate', () => {
         throw new Error(`expected SCHEMA_MISSING, got ${String(error)}`);
       expect(error.value).toEqual([
         'column bus_events.trace_context',
+        'column bus_events.snoozes',
         'column bus_events_archive.trace_context',
+        'index bus_events_archive.bus_events_archive_failed_idx',
+        'table bus_events_pauses',
+        'table bus_events_workers',
       ]);
 
-      expect(await migrate(db)).toEqual({ applied: ['0001_trace_context'], adopted: [] });
+      expect(await migrate(db)).toEqual({ applied: ['0001_trace_context', '0002_job_control'], adopted: [] });
       await store.checkSchema();
       expect(await migrate(db)).toEqual({ applied: [], adopted: [] });
       // The old row survives with no trace context; a new one keeps its own through the archive.
       const [newId] = await store.insert({ rows: [newEventRow({ traceContext: '{"traceparent":"00-x"}' })] });
-      const claimed = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000 });
-      expect(claimed.map((r) => [r.eventName, r.traceContext])).toEqual([
-        ['old.event', null],
-        ['test.event', '{"traceparent":"00-x"}'],
+      const claimed = await store.claim({
+        queue: 'q',
+        limit: 10,
+        workerId: 'w',
+        leaseMs: 60_000,
+        handlers: ['old.handler', 'test.handler'],
+      });
+      expect(claimed.map((r) => [r.eventName, r.traceContext, r.snoozes])).toEqual([
+        ['old.event', null, 0],
+        ['test.event', '{"traceparent":"00-x"}', 0],
       ]);
       await store.settle({
         workerId: 'w',
@@ -173,7 +195,11 @@ describe('migrate on tables it did not create', () => {
       const error = await migrateError(db);
       expect(error.value).toEqual([
         'column bus_events.trace_context',
+        'column bus_events.snoozes',
         'column bus_events_archive.trace_context',
+        'index bus_events_archive.bus_events_archive_failed_idx',
+        'table bus_events_pauses',
+        'table bus_events_workers',
       ]);
       expect(error.message).toContain('drizzle-kit generate');
     });
@@ -288,7 +314,7 @@ describe('schema and committed migrations', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'schema.ts'),
-      "export const users = 1;\nexport { busEvents, busEventsArchive } from 'bus-postgres/schema';\n",
+      "export const users = 1;\nexport { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';\n",
     );
     return Promise.resolve()
       .then(() => fn(dir))
@@ -319,21 +345,28 @@ describe('schema and committed migrations', () => {
         .filter((statement) => statement.length > 0);
       expect(generated).toEqual(expected);
       expect(generated.join('\n')).toContain('"trace_context" text');
+      expect(generated.join('\n')).toContain('CREATE TABLE "bus_events_pauses"');
     });
   });
 
-  it("a user's drizzle-kit history from the previous version gets exactly 0001_trace_context (CJS build)", async () => {
+  it("a user's drizzle-kit history from the previous version gets exactly 0002_job_control (CJS build)", async () => {
+    const [idx, tag] = [2, '0002_job_control'];
     await inUserProject((dir) => {
-      // The user's migrations as of the previous bus-postgres: 0000_init, its journal entry and snapshot.
+      // The user's migrations as of that earlier bus-postgres: its journal entries, snapshot and SQL.
       mkdirSync(join(dir, 'drizzle', 'meta'), { recursive: true });
       const journal = JSON.parse(readFileSync(join(pkg, 'drizzle', 'meta', '_journal.json'), 'utf8'));
-      journal.entries = journal.entries.slice(0, 1);
+      journal.entries = journal.entries.slice(0, idx);
       writeFileSync(join(dir, 'drizzle', 'meta', '_journal.json'), JSON.stringify(journal));
-      writeFileSync(join(dir, 'drizzle', 'meta', '0000_snapshot.json'), JSON.stringify(snapshotOf(0)));
-      cpSync(join(pkg, 'drizzle', '0000_init.sql'), join(dir, 'drizzle', '0000_init.sql'));
-      generateIn(dir, 'trace_context');
-      expect(readFileSync(join(dir, 'drizzle', '0001_trace_context.sql'), 'utf8')).toBe(
-        readFileSync(join(pkg, 'drizzle', '0001_trace_context.sql'), 'utf8'),
+      writeFileSync(
+        join(dir, 'drizzle', 'meta', `${String(idx - 1).padStart(4, '0')}_snapshot.json`),
+        JSON.stringify(snapshotOf(idx - 1)),
+      );
+      for (const earlier of TAGS.slice(0, idx)) {
+        cpSync(join(pkg, 'drizzle', `${earlier}.sql`), join(dir, 'drizzle', `${earlier}.sql`));
+      }
+      generateIn(dir, tag.slice(5));
+      expect(readFileSync(join(dir, 'drizzle', `${tag}.sql`), 'utf8')).toBe(
+        readFileSync(join(pkg, 'drizzle', `${tag}.sql`), 'utf8'),
       );
     });
   });

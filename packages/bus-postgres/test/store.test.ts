@@ -104,7 +104,7 @@ describe('insert', () => {
 // reported as STORE_CONFLICT (never retried here), text PostgreSQL cannot store.
 
 async function claimAll(s: PostgresStore, workerId = 'w') {
-  return s.claim({ queue: 'q', limit: 100, workerId, leaseMs: 60_000 });
+  return s.claim({ queue: 'q', limit: 100, workerId, leaseMs: 60_000, handlers: ['test.handler'] });
 }
 
 describe('insert: batches past one statement', () => {
@@ -237,7 +237,7 @@ describe('errors', () => {
   it('driver errors surface as STORE_FAILED with the database message, and publish as PUBLISH_FAILED', async () => {
     const missing = postgresStore(t.db, { eventsTable: 'no_such_table', archiveTable: 'no_such_archive' });
     const error = await missing
-      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000 })
+      .claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })
       .catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED')).toBe(true);
     expect((error as Error).message).toContain('relation "no_such_table" does not exist');
@@ -248,11 +248,26 @@ describe('errors', () => {
 
 describe('custom table names', () => {
   it('migrate and the store use them; the default tables stay untouched', async () => {
-    const names = { eventsTable: uniqueName('jobs'), archiveTable: uniqueName('jobs_done') };
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0000_init', '0001_trace_context'], adopted: [] });
+    // The pauses and workers tables named on their own, not derived from the events table's name.
+    const names = {
+      eventsTable: uniqueName('jobs'),
+      archiveTable: uniqueName('jobs_done'),
+      pausesTable: uniqueName('jobs_held'),
+      workersTable: uniqueName('jobs_procs'),
+    };
+    expect(await migrate(t.db, names)).toEqual({
+      applied: ['0000_init', '0001_trace_context', '0002_job_control'],
+      adopted: [],
+    });
     const custom = postgresStore(t.db, names);
     const [id] = await custom.insert({ rows: [row()] });
-    const [claimed] = await custom.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    const [claimed] = await custom.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(claimed?.id).toBe(id);
     expect(
       await custom.settle({
@@ -265,13 +280,25 @@ describe('custom table names', () => {
     const tables = (await t.db.execute(
       sql`SELECT tablename FROM pg_tables WHERE schemaname = ${t.schema} AND tablename LIKE 'jobs%' ORDER BY 1`,
     )) as unknown as { tablename: string }[];
-    expect(tables.map((r) => r.tablename).sort()).toEqual([names.archiveTable, names.eventsTable].sort());
+    expect(tables.map((r) => r.tablename).sort()).toEqual(Object.values(names).sort());
     // The Drizzle tables of the same names map onto what migrate created.
     const tablesOf = createBusTables(names);
     const rows = await t.db
       .select({ id: tablesOf.archive.id, status: tablesOf.archive.status })
       .from(tablesOf.archive);
     expect(rows).toEqual([{ id: BigInt(id!), status: 'completed' }]);
+    // Pauses and heartbeats land in the custom tables, not in the defaults.
+    expect(await custom.admin.pause({ queue: 'q', handlerName: 'h' })).toBe(true);
+    await custom.admin.recordWorker({ workerId: 'w', queues: ['q'], info: 'here' });
+    expect((await custom.inspect.listPauses()).map((p) => [p.queue, p.handlerName])).toEqual([['q', 'h']]);
+    expect((await custom.inspect.listWorkers({ seenWithinMs: 60_000 })).map((w) => w.workerId)).toEqual([
+      'w',
+    ]);
+    expect(await store.inspect.listPauses()).toEqual([]);
+    const held = await t.db.select().from(tablesOf.pauses);
+    expect(held.map((r) => [r.queue, r.handlerName])).toEqual([['q', 'h']]);
+    const procs = await t.db.select().from(tablesOf.workers);
+    expect(procs.map((r) => [r.workerId, JSON.parse(r.queues)])).toEqual([['w', ['q']]]);
   });
 });
 

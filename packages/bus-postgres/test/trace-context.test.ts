@@ -100,7 +100,13 @@ describe.each(['postgres.js', 'PGlite'])('%s: trace contexts byte-exact', (name)
     }
     expect((await live(store)).map((r) => r.traceContext)).toEqual(texts);
 
-    const claimed = await store.claim({ queue: 'q', limit: 100, workerId: 'w', leaseMs: 60_000 });
+    const claimed = await store.claim({
+      queue: 'q',
+      limit: 100,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(claimed.map((r) => r.id)).toEqual(ids);
     expect(claimed.map((r) => r.traceContext)).toEqual(texts);
 
@@ -126,7 +132,7 @@ describe.each(['postgres.js', 'PGlite'])('%s: trace contexts byte-exact', (name)
     const [failed, retried] = await store.insert({
       rows: [newEventRow({ traceContext: UNICODE }), newEventRow({ traceContext: GARBAGE[0]! })],
     });
-    await store.claim({ queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1 });
+    await store.claim({ queue: 'q', limit: 10, workerId: 'dead', leaseMs: 1, handlers: ['test.handler'] });
     const expired = await waitFor(
       async () => {
         const rows = await store.listExpired({ queues: ['q'], limit: 10 });
@@ -144,7 +150,13 @@ describe.each(['postgres.js', 'PGlite'])('%s: trace contexts byte-exact', (name)
     expect(applied.sort()).toEqual([failed, retried].sort());
     expect((await stored(db, 'bus_events_archive', [failed!])).get(failed!)).toEqual(expectedStored(UNICODE));
     expect((await archived(store)).map((r) => [r.id, r.traceContext])).toEqual([[failed, UNICODE]]);
-    const [again] = await store.claim({ queue: 'q', limit: 10, workerId: 'fresh', leaseMs: 60_000 });
+    const [again] = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'fresh',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect([again?.id, again?.attempts, again?.traceContext]).toEqual([retried, 2, GARBAGE[0]]);
   });
 
@@ -153,7 +165,13 @@ describe.each(['postgres.js', 'PGlite'])('%s: trace contexts byte-exact', (name)
     const [id] = await store.insert({ rows: [newEventRow()] });
     const hand = '{"traceparent":"00-\u00ff\u00fe-👩‍👩‍👧", "tracestate": [1, {}]';
     await db.execute(sql`UPDATE bus_events SET trace_context = ${hand}::text WHERE id = ${id}::int8`);
-    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000 });
+    const [claimed] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(claimed?.traceContext).toBe(hand);
   });
 

@@ -7,8 +7,7 @@ import type {
   StoreInspection,
 } from 'bus-core/driver';
 import { QueueCountsTally } from 'bus-core/driver';
-import { type SQL, sql } from 'drizzle-orm';
-import { plainTextArray } from '../encode.js';
+import { sql } from 'drizzle-orm';
 import {
   ARCHIVE_COLUMNS,
   archivedEventRow,
@@ -20,44 +19,31 @@ import {
   textOf,
 } from '../rows.js';
 import type { StoreContext } from '../run.js';
-
-// Rows are ordered by `t.id`: a bare `id` would name the select list's `id::text` and sort as text.
-
-/**
- * Only the filters that are set, so each combination is its own statement text: a prepared
- * statement's generic plan then still probes the primary key for `ids` and `afterId` (a
- * `$1 IS NULL OR …` condition would scan the whole table).
- */
-function where(params: ListArchiveParams): SQL {
-  const conditions: SQL[] = [sql`TRUE`];
-  if (params.queue !== undefined) conditions.push(sql`queue = ${params.queue}::text`);
-  if (params.ids !== undefined) conditions.push(sql`id = ANY(${plainTextArray(params.ids)}::int8[])`);
-  if (params.afterId !== undefined) conditions.push(sql`id > ${params.afterId}::int8`);
-  if (params.status !== undefined) conditions.push(sql`status = ${params.status}::text`);
-  return sql.join(conditions, sql.raw(' AND '));
-}
+import { idOrder, rowConditions } from './filter.js';
+import { listPauses } from './pauses.js';
+import { listWorkers } from './workers.js';
 
 /**
- * `StoreInspection.listEvents`: live rows matching the filters, in id order.
+ * `StoreInspection.listEvents`: live rows matching the filters, in id order (descending for `newestFirst`).
  *
  * @example
  * const rows = await listEvents(ctx, { queue: 'email', limit: 100 });
  */
 export async function listEvents(ctx: StoreContext, params: ListEventsParams): Promise<EventRow[]> {
   const query = sql`SELECT ${EVENT_COLUMNS} FROM ${ctx.tables.events} t
-WHERE ${where(params)} ORDER BY t.id LIMIT ${params.limit}::int8`;
+WHERE ${rowConditions(params)} ORDER BY ${idOrder(params.newestFirst)} LIMIT ${params.limit}::int8`;
   return (await ctx.statements.rows('listEvents', query)).map(eventRow);
 }
 
 /**
- * `StoreInspection.listArchive`: archived rows matching the filters, in id order.
+ * `StoreInspection.listArchive`: archived rows matching the filters, in id order (descending for `newestFirst`).
  *
  * @example
  * const failed = await listArchive(ctx, { status: 'failed', limit: 100 });
  */
 export async function listArchive(ctx: StoreContext, params: ListArchiveParams): Promise<ArchivedEventRow[]> {
   const query = sql`SELECT ${ARCHIVE_COLUMNS} FROM ${ctx.tables.archive} t
-WHERE ${where(params)} ORDER BY t.id LIMIT ${params.limit}::int8`;
+WHERE ${rowConditions(params)} ORDER BY ${idOrder(params.newestFirst)} LIMIT ${params.limit}::int8`;
   return (await ctx.statements.rows('listArchive', query)).map(archivedEventRow);
 }
 
@@ -82,7 +68,7 @@ export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
 FROM ${events} GROUP BY queue
 UNION ALL
 SELECT 'archive', queue::text, count(*) FILTER (WHERE status = 'completed')::text,
-  count(*) FILTER (WHERE status = 'failed')::text, '0', '0', NULL
+  count(*) FILTER (WHERE status = 'failed')::text, count(*) FILTER (WHERE status = 'cancelled')::text, '0', NULL
 FROM ${archive} GROUP BY queue`;
   const tally = new QueueCountsTally();
   // Every queue gets the field: null until its live row says otherwise (archive-only queues stay null).
@@ -102,13 +88,14 @@ FROM ${archive} GROUP BY queue`;
     } else {
       counts.archivedCompleted += intOf(r[2], 'completed');
       counts.archivedFailed += intOf(r[3], 'failed');
+      counts.archivedCancelled += intOf(r[4], 'cancelled');
     }
   }
   return tally.list();
 }
 
 /**
- * `QueueStore.inspect`: the three read-only views bound to one store.
+ * `QueueStore.inspect`: the read-only views bound to one store.
  *
  * @example
  * const rows = await inspection(ctx).listEvents({ limit: 10 });
@@ -118,5 +105,7 @@ export function inspection(ctx: StoreContext): StoreInspection {
     listEvents: (params) => listEvents(ctx, params),
     listArchive: (params) => listArchive(ctx, params),
     countByQueue: () => countByQueue(ctx),
+    listPauses: () => listPauses(ctx),
+    listWorkers: (params) => listWorkers(ctx, params),
   };
 }

@@ -53,9 +53,9 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
     ids.push(o.id);
     attempts.push(o.attempt);
     kinds.push(o.kind);
-    archived.push(o.kind !== 'retry' && o.archive ? 1 : 0);
-    delays.push(o.kind === 'retry' ? o.delayMs : 0);
-    errors.push(o.kind === 'completed' ? null : storableText(o.error));
+    archived.push(o.kind !== 'retry' && o.kind !== 'snooze' && o.archive ? 1 : 0);
+    delays.push(o.kind === 'retry' || o.kind === 'snooze' ? o.delayMs : 0);
+    errors.push(o.kind === 'completed' || o.kind === 'snooze' ? null : storableText(o.error));
   }
   // settle: one holder for all rows; rescue: a holder per row (a NULL array pads the column with
   // NULLs for settle) and a lease that must still be past its end.
@@ -64,8 +64,8 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   const holder = perRow ? sql.raw('o.holder') : sql`${fence.workerId}::text`;
   const expired = sql.raw(perRow ? ' AND e.locked_until < now()' : '');
   // Lock the rows whose fence holds (in id order, so two statements never deadlock on each
-  // other's rows), delete the finished ones and archive those the policy keeps, reschedule the
-  // retries: all in one statement.
+  // other's rows), delete the finished ones (completed, failed, cancelled) and archive those the
+  // policy keeps, reschedule the retries and snoozes: all in one statement.
   return sql`WITH o AS (
   SELECT * FROM unnest(${plainTextArray(ids)}::int8[], ${pgArray(attempts)}::int4[], ${plainTextArray(kinds)}::text[],
     ${pgArray(archived)}::int4[], ${pgArray(delays)}::float8[], ${pgArray(errors)}::text[], ${holders}::text[])
@@ -74,7 +74,7 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   -- One primary-key probe per outcome, in id order. LATERAL keeps the outcomes on the outer side:
   -- joined the other way, the misestimated locked_by filter gets a nested loop that re-runs the
   -- unnest for every row (n² work, ~150 ms for 500 rows).
-  SELECT e.id, o.kind, o.archive, o.delay_ms, o.error
+  SELECT e.id, o.attempt, o.kind, o.archive, o.delay_ms, o.error
   FROM (SELECT * FROM o ORDER BY o.id) o
   CROSS JOIN LATERAL (
     SELECT e.id FROM ${events} e
@@ -83,21 +83,25 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   ) e
 ), done AS (
   DELETE FROM ${events} e USING held h
-  WHERE e.id = h.id AND h.kind <> 'retry'
+  WHERE e.id = h.id AND h.kind NOT IN ('retry', 'snooze')
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.payload_json, e.attempts, e.max_retries,
     e.priority, e.created_at, e.last_error, e.trace_context, h.kind, h.archive, h.error
 ), archived AS (
   INSERT INTO ${archive} (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries,
     priority, status, last_error, created_at, finished_at, trace_context)
   SELECT id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority, kind,
-    CASE WHEN kind = 'failed' THEN error ELSE last_error END, created_at, now(), trace_context
+    CASE WHEN kind = 'completed' THEN last_error ELSE error END, created_at, now(), trace_context
   FROM done WHERE archive = 1
   ON CONFLICT (id) DO NOTHING
 ), retried AS (
+  -- A snooze gives its attempt back and keeps the last error; a retry records its error.
   UPDATE ${events} e
-  SET scheduled_at = now() + h.delay_ms * ${MS}, locked_until = NULL, locked_by = NULL, last_error = h.error
+  SET scheduled_at = now() + h.delay_ms * ${MS}, locked_until = NULL, locked_by = NULL,
+    last_error = CASE WHEN h.kind = 'retry' THEN h.error ELSE e.last_error END,
+    attempts = CASE WHEN h.kind = 'snooze' THEN h.attempt - 1 ELSE e.attempts END,
+    snoozes = CASE WHEN h.kind = 'snooze' THEN e.snoozes + 1 ELSE e.snoozes END
   FROM held h
-  WHERE e.id = h.id AND h.kind = 'retry'
+  WHERE e.id = h.id AND h.kind IN ('retry', 'snooze')
   RETURNING e.id
 )
 SELECT id::text AS id FROM done UNION ALL SELECT id::text AS id FROM retried`;
