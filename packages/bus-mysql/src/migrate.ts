@@ -49,24 +49,8 @@ export function bundledMigrations(names: BusTableNames): BundledMigration[] {
   const resolved = resolveTableNames(names);
   return BUNDLED_MIGRATIONS.map((m) => ({
     ...m,
-    statements: m.statements.map((s) => renameAll(s, resolved)),
+    statements: m.statements.map((s) => renameTables(s, resolved, '`', MAX_IDENTIFIER)),
   }));
-}
-
-// The pauses and workers tables have names of their own (pausesTable, workersTable), not always
-// the events table's name + a suffix, which is all renameTables derives.
-const OWN_NAMES = /`(bus_events_pauses|bus_events_workers)`/;
-
-function renameAll(statement: string, names: Required<BusTableNames>): string {
-  // split() with a capture group: the table names at odd positions, the rest between them.
-  return statement
-    .split(OWN_NAMES)
-    .map((part, i) =>
-      i % 2 === 0
-        ? renameTables(part, names, '`', MAX_IDENTIFIER)
-        : `\`${part === 'bus_events_pauses' ? names.pausesTable : names.workersTable}\``,
-    )
-    .join('');
 }
 
 function checkOptions(options: MigrateOptions): { journal: string; timeout: number } {

@@ -37,7 +37,13 @@ beforeAll(async () => {
   ];
   for (let i = 0; i < rows.length; i += 1000) await store.insert({ rows: rows.slice(i, i + 1000) });
   // Some of the queue's rows already leased, as under load.
-  await store.claim({ queue: 'q', limit: 500, workerId: 'busy', leaseMs: 60_000, handlers: ['plan.handler'] });
+  await store.claim({
+    queue: 'q',
+    limit: 500,
+    workerId: 'busy',
+    leaseMs: 60_000,
+    handlers: ['plan.handler'],
+  });
   await t.admin.query('ANALYZE TABLE bus_events');
 });
 

@@ -62,7 +62,8 @@ describe('8 concurrent claimers on one queue', () => {
         while (idle < 3) {
           try {
             const claimed = await asTheCoreDoes(
-              () => store.claim({ queue: 'q', limit: batch, workerId, leaseMs: 60_000, handlers: ['c.handler'] }),
+              () =>
+                store.claim({ queue: 'q', limit: batch, workerId, leaseMs: 60_000, handlers: ['c.handler'] }),
               conflicts,
             );
             if (claimed.length === 0) {

@@ -194,7 +194,13 @@ describe('migrate(db)', () => {
 
     const store = mysqlStore(t.db, { ...names, jsonPayload: true });
     const [id] = await store.insert({ rows: [row({ payload: encodePayload({ n: 1 }) })] });
-    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] });
+    const [claimed] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 1000,
+      handlers: ['test.handler'],
+    });
     expect(claimed!.id).toBe(id);
     await store.settle({
       workerId: 'w',
@@ -325,7 +331,13 @@ describe('migrate(db)', () => {
     expect(await describeTable('prev_done')).toEqual(expectedTable(tables.archive));
     // The old row has no trace context; a new one keeps its own through the archive.
     const [newId] = await store.insert({ rows: [row({ traceContext: '{"traceparent":"00-x"}' })] });
-    const claimed = await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000, handlers: ['old.handler', 'test.handler'] });
+    const claimed = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['old.handler', 'test.handler'],
+    });
     expect(claimed.map((r) => [r.eventName, r.traceContext])).toEqual([
       ['old.event', null],
       ['test.event', '{"traceparent":"00-x"}'],

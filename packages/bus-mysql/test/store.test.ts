@@ -117,7 +117,13 @@ describe('insert', () => {
     const store = mysqlStore(t.db);
     const name = 'n'.repeat(CONTRACT_LIMITS.maxNameLength);
     const [id] = await store.insert({ rows: [row({ queue: name, eventName: name, handlerName: name })] });
-    const [claimed] = await store.claim({ queue: name, limit: 1, workerId: 'w', leaseMs: 60_000, handlers: [name] });
+    const [claimed] = await store.claim({
+      queue: name,
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: [name],
+    });
     expect([claimed?.id, claimed?.queue, claimed?.eventName]).toEqual([id, name, name]);
     await store.settle({
       workerId: 'w',
@@ -178,10 +184,14 @@ describe('claim and listExpired', () => {
     const store = mysqlStore(t.db);
     const [lower, upper] = await store.insert({ rows: [row({ queue: 'q' }), row({ queue: 'Q' })] });
     expect(
-      (await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
+      (
+        await store.claim({ queue: 'Q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })
+      ).map((c) => c.id),
     ).toEqual([upper]);
     expect(
-      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
+      (
+        await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })
+      ).map((c) => c.id),
     ).toEqual([lower]);
   });
 });
@@ -190,7 +200,13 @@ describe('fencing', () => {
   it('worker ids compare exactly, trailing spaces and case included', async () => {
     const store = mysqlStore(t.db);
     const [id] = await store.insert({ rows: [row()] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'Worker', leaseMs: 60_000, handlers: ['test.handler'] });
+    await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'Worker',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     for (const other of ['worker', 'Worker ', 'WORKER']) {
       expect(
         await store.extendLeases({ workerId: other, leaseMs: 1000, events: [{ id: id!, attempt: 1 }] }),
@@ -247,7 +263,9 @@ describe('fencing', () => {
     expect(rows.get(r2)!.scheduledAt.getTime() - now.getTime()).toBeGreaterThan(3_500_000);
     expect(rows.get(r3)!.scheduledAt.getUTCFullYear()).toBeGreaterThan(now.getUTCFullYear() + 99);
     expect(
-      (await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })).map((c) => c.id),
+      (
+        await store.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 1000, handlers: ['test.handler'] })
+      ).map((c) => c.id),
     ).toEqual([r1]);
     expect((await archived(store, { status: 'failed' })).map((a) => a.id)).toEqual([f1]);
   });
@@ -270,9 +288,27 @@ describe('rescue', () => {
     const store = mysqlStore(t.db);
     const ids = await store.insert({ rows: Array.from({ length: 5 }, () => row({ maxRetries: 1 })) });
     const [a, b, c, d, e] = ids as [string, string, string, string, string];
-    await store.claim({ queue: 'q', limit: 3, workerId: 'crashed-1', leaseMs: 1, handlers: ['test.handler'] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'crashed-2', leaseMs: 1, handlers: ['test.handler'] });
-    await store.claim({ queue: 'q', limit: 1, workerId: 'alive', leaseMs: 60_000, handlers: ['test.handler'] });
+    await store.claim({
+      queue: 'q',
+      limit: 3,
+      workerId: 'crashed-1',
+      leaseMs: 1,
+      handlers: ['test.handler'],
+    });
+    await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'crashed-2',
+      leaseMs: 1,
+      handlers: ['test.handler'],
+    });
+    await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'alive',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     const expired = await waitFor(
       async () => {
         const rows = await store.listExpired({ queues: ['q', 'other'], limit: 10 });
@@ -343,7 +379,13 @@ describe('time zones', () => {
     const [due, later, explicit] = await skewed.insert({
       rows: [row(), row({ due: 3_600_000 }), row({ due: at })],
     });
-    const claimed = await skewed.claim({ queue: 'q', limit: 10, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
+    const claimed = await skewed.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(claimed.map((c) => c.id).sort()).toEqual([due, explicit].sort());
     const seenFromUtc = new Map((await live(utc)).map((r) => [r.id, r]));
     expect(seenFromUtc.get(explicit!)!.scheduledAt.getTime()).toBe(at.getTime());

@@ -83,7 +83,13 @@ describe.each([
         expect(bytes.get(id), `row ${n} in bus_events`).toBe(hexOf(texts[n]!));
       expect((await live(store)).map((r) => r.traceContext)).toEqual(texts);
 
-      const claimed = await store.claim({ queue: 'q', limit: 100, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
+      const claimed = await store.claim({
+        queue: 'q',
+        limit: 100,
+        workerId: 'w',
+        leaseMs: 60_000,
+        handlers: ['test.handler'],
+      });
       expect(claimed.map((r) => r.id)).toEqual(ids);
       expect(claimed.map((r) => r.traceContext)).toEqual(texts);
 
@@ -132,7 +138,13 @@ describe('trace contexts', () => {
     expect(applied.sort()).toEqual([failed, retried].sort());
     expect((await stored('bus_events_archive', [failed!])).get(failed!)).toBe(hexOf(UNICODE));
     expect((await archived(store)).map((r) => [r.id, r.traceContext])).toEqual([[failed, UNICODE]]);
-    const [again] = await store.claim({ queue: 'q', limit: 10, workerId: 'fresh', leaseMs: 60_000, handlers: ['test.handler'] });
+    const [again] = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'fresh',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect([again?.id, again?.attempts, again?.traceContext]).toEqual([retried, 2, GARBAGE[3]]);
   });
 
@@ -141,7 +153,13 @@ describe('trace contexts', () => {
     const [id] = await store.insert({ rows: [row()] });
     const hand = '{"traceparent":"00-\u00ff\u00fe-👩‍👩‍👧", "tracestate": [1, {}]';
     await t.admin.query('UPDATE bus_events SET trace_context = ? WHERE id = ?', [hand, Number(id)]);
-    const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
+    const [claimed] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(claimed?.traceContext).toBe(hand);
   });
 
@@ -169,7 +187,13 @@ describe('trace contexts', () => {
       ]);
       const store = mysqlStore(latin.db);
       const [id] = await store.insert({ rows: [row({ traceContext: UNICODE })] });
-      const [claimed] = await store.claim({ queue: 'q', limit: 1, workerId: 'w', leaseMs: 60_000, handlers: ['test.handler'] });
+      const [claimed] = await store.claim({
+        queue: 'q',
+        limit: 1,
+        workerId: 'w',
+        leaseMs: 60_000,
+        handlers: ['test.handler'],
+      });
       expect([claimed?.id, claimed?.traceContext]).toEqual([id, UNICODE]);
     } finally {
       await latin.drop();
