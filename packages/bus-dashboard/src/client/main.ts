@@ -1,0 +1,73 @@
+// The dashboard's browser script: the page works without it (plain forms and links); it adds
+// confirmation of bulk actions and the throughput chart.
+import uPlot from 'uplot';
+
+interface QueueSample {
+  queue: string;
+  available: number;
+  running: number;
+  archivedCompleted: number;
+  archivedFailed: number;
+  archivedCancelled: number;
+}
+
+document.addEventListener('submit', (event) => {
+  const form = event.target as HTMLFormElement | null;
+  const question = form?.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});
+
+function startChart(element: HTMLElement): void {
+  const source = element.dataset.src;
+  if (!source) return;
+  const points: [number[], number[], number[], number[]] = [[], [], [], []];
+  let previous: { at: number; completed: number; failed: number } | undefined;
+  const width = () => Math.max(280, element.clientWidth);
+  const chart = new uPlot(
+    {
+      width: width(),
+      height: 220,
+      series: [
+        {},
+        { label: 'completed/s', stroke: '#2a7d2a', width: 2 },
+        { label: 'failed/s', stroke: '#c0392b', width: 2 },
+        { label: 'available', stroke: '#2f5fa8', width: 1, scale: 'depth' },
+      ],
+      axes: [{}, { label: 'rows/s' }, { side: 1, scale: 'depth', label: 'available', grid: { show: false } }],
+      scales: { x: { time: true } },
+    },
+    points,
+    element,
+  );
+  window.addEventListener('resize', () => chart.setSize({ width: width(), height: 220 }));
+  const sample = async () => {
+    try {
+      const response = await fetch(source, {
+        headers: { accept: 'application/json' },
+        credentials: 'same-origin',
+      });
+      if (!response.ok) return;
+      const queues = ((await response.json()) as { queues: QueueSample[] }).queues;
+      const at = Date.now() / 1000;
+      const completed = queues.reduce((n, q) => n + q.archivedCompleted, 0);
+      const failed = queues.reduce((n, q) => n + q.archivedFailed + q.archivedCancelled, 0);
+      const available = queues.reduce((n, q) => n + q.available, 0);
+      if (previous) {
+        const seconds = Math.max(0.001, at - previous.at);
+        points[0].push(at);
+        points[1].push(Math.max(0, (completed - previous.completed) / seconds));
+        points[2].push(Math.max(0, (failed - previous.failed) / seconds));
+        points[3].push(available);
+        if (points[0].length > 360) for (const series of points) series.shift();
+        chart.setData(points);
+      }
+      previous = { at, completed, failed };
+    } catch {
+      // A missed sample leaves a gap; the next one resumes the chart.
+    }
+  };
+  void sample();
+  setInterval(sample, Number(element.dataset.interval ?? 5000));
+}
+
+for (const element of document.querySelectorAll<HTMLElement>('[data-chart]')) startChart(element);

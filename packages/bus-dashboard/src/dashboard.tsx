@@ -1,0 +1,471 @@
+/** @jsxImportSource hono/jsx */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { BusError, decodePayload, isBusError, payloadToJson } from 'bus-core';
+import { type Context, Hono } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import type { AdminArchiveFilter, AdminLiveFilter, BusAdmin } from './admin.js';
+// Made by scripts/bundle-client.mjs at build time (git-ignored): the browser script and styles.
+import ASSETS from './assets.generated.json';
+
+import {
+  ArchivePage,
+  ErrorPage,
+  EventsPage,
+  type ListQuery,
+  type PageContext,
+  QueuesPage,
+  RowPage,
+  WorkersPage,
+} from './views.js';
+
+/** Options of `createDashboard`. */
+export interface DashboardOptions {
+  /** The admin API the screens read and act through: `bus.admin` or `createAdmin({ store })`. */
+  admin: BusAdmin<any>;
+  /** Where the dashboard is mounted, e.g. `/admin/bus` (default: the root). */
+  basePath?: string;
+  /**
+   * Decides whether a request may see the dashboard (and act, unless read-only): return `true`
+   * to let it through. Required unless `readOnly: true`, which then answers loopback hosts only.
+   */
+  authorize?: (request: Request) => boolean | Promise<boolean>;
+  /** Hides every action and refuses their POSTs (403). */
+  readOnly?: boolean;
+  /** The name in the page header (default `bus`). */
+  title?: string;
+}
+
+/** A standard fetch handler, servable by Hono, Express, Fastify, Next.js route handlers or node:http. */
+export interface Dashboard {
+  fetch(request: Request): Promise<Response>;
+}
+
+const CSRF_COOKIE = 'bus_dashboard_csrf';
+const PAGE_LIMIT = 50;
+const ID_PATTERN = /^[1-9][0-9]{0,18}$/;
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** Whether a request's URL names a loopback host (what `readOnly` without `authorize` requires). */
+export function isLoopbackRequest(request: Request): boolean {
+  const host = new URL(request.url).hostname;
+  return LOOPBACK.has(host) || host.endsWith('.localhost');
+}
+
+function normalizeBase(basePath: string | undefined): string {
+  if (basePath === undefined || basePath === '' || basePath === '/') return '';
+  if (typeof basePath !== 'string' || !/^\/[A-Za-z0-9._~\-/]*$/.test(basePath)) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `basePath must be a path like /admin/bus (got ${JSON.stringify(basePath)})`,
+    );
+  }
+  return basePath.replace(/\/+$/, '');
+}
+
+/**
+ * The dashboard as a fetch handler over the admin API: queues, rows, one row, the archive and
+ * workers, with cancel, redrive, run now and pause/resume as CSRF-protected POSTs. Refuses to be
+ * created without `authorize` unless `readOnly: true`.
+ *
+ * @example
+ * import { serve } from '@hono/node-server';
+ * const dashboard = createDashboard({ admin: bus.admin, basePath: '/bus', authorize: (req) => isAdmin(req) });
+ * serve({ fetch: dashboard.fetch, port: 3000 });
+ */
+export function createDashboard(options: DashboardOptions): Dashboard {
+  if (typeof options !== 'object' || options === null) {
+    throw new BusError('INVALID_CONFIG', 'createDashboard needs an options object with admin');
+  }
+  const { admin } = options;
+  if (typeof admin !== 'object' || admin === null || typeof admin.queues !== 'function') {
+    throw new BusError('INVALID_CONFIG', 'createDashboard needs admin: bus.admin or createAdmin({ store })');
+  }
+  const readOnly = options.readOnly === true;
+  if (options.authorize !== undefined && typeof options.authorize !== 'function') {
+    throw new BusError('INVALID_CONFIG', 'authorize must be a function (request) => boolean');
+  }
+  if (options.authorize === undefined && !readOnly) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      'createDashboard needs authorize(request) (or readOnly: true, served on localhost only): it is never open by default',
+    );
+  }
+  const base = normalizeBase(options.basePath);
+  const authorize = options.authorize ?? isLoopbackRequest;
+  const title = options.title ?? 'bus';
+  const assets = {
+    js: `${base}/assets/app.${ASSETS.hashes.js}.js`,
+    css: `${base}/assets/app.${ASSETS.hashes.css}.css`,
+  };
+
+  const app = new Hono({ strict: false });
+  const router = base ? app.basePath(base) : app;
+
+  app.use('*', async (c, next) => {
+    c.header('X-Content-Type-Options', 'nosniff');
+    c.header('Referrer-Policy', 'same-origin');
+    c.header('X-Frame-Options', 'DENY');
+    c.header(
+      'Content-Security-Policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    let allowed = false;
+    try {
+      allowed = (await authorize(c.req.raw)) === true;
+    } catch {
+      allowed = false;
+    }
+    if (!allowed) return c.text('Unauthorized: the dashboard needs credentials', 401);
+    await next();
+  });
+
+  const csrfOf = (c: Context): string => {
+    const existing = getCookie(c, CSRF_COOKIE);
+    if (existing && /^[0-9a-f]{32}$/.test(existing)) return existing;
+    const token = randomBytes(16).toString('hex');
+    setCookie(c, CSRF_COOKIE, token, { path: base || '/', httpOnly: true, sameSite: 'Strict' });
+    return token;
+  };
+  const page = async (c: Context): Promise<PageContext> => ({
+    base,
+    csrf: readOnly ? '' : csrfOf(c),
+    readOnly,
+    title,
+    assets,
+    now: await admin.now(),
+  });
+
+  const fail = async (c: Context, error: unknown) => {
+    const status = isBusError(error) ? 400 : 500;
+    const message = isBusError(error)
+      ? `${error.code}: ${error.message}`
+      : 'The dashboard failed on this request.';
+    if (!isBusError(error)) console.error('bus-dashboard:', error);
+    return c.html(<ErrorPage ctx={await page(c)} status={status} message={message} />, status);
+  };
+
+  router.get('/assets/:file', (c) => {
+    const file = c.req.param('file');
+    const cache = { 'Cache-Control': 'public, max-age=31536000, immutable' };
+    if (file === `app.${ASSETS.hashes.js}.js`) {
+      return c.body(ASSETS.js, 200, { 'Content-Type': 'text/javascript; charset=utf-8', ...cache });
+    }
+    if (file === `app.${ASSETS.hashes.css}.css`) {
+      return c.body(ASSETS.css, 200, { 'Content-Type': 'text/css; charset=utf-8', ...cache });
+    }
+    return c.text('Not found', 404);
+  });
+
+  router.get('/', async (c) => {
+    try {
+      const [queues, workers, ctx] = await Promise.all([admin.queues(), admin.workers(), page(c)]);
+      return c.html(<QueuesPage ctx={ctx} queues={queues} workers={workers} flash={flashOf(c)} />);
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.get('/api/queues', async (c) => {
+    try {
+      const queues = await admin.queues();
+      return c.json({ queues });
+    } catch (error) {
+      return c.json({ error: isBusError(error) ? error.code : 'FAILED' }, isBusError(error) ? 400 : 500);
+    }
+  });
+
+  router.get('/events', async (c) => {
+    try {
+      const query = listQuery(c, false);
+      const [rows, ctx] = await Promise.all([
+        admin.events({ ...liveFilter(query), ...paging(query) }),
+        page(c),
+      ]);
+      return c.html(<EventsPage ctx={ctx} query={query} rows={rows} limit={PAGE_LIMIT} flash={flashOf(c)} />);
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.get('/events/:id', async (c) => {
+    try {
+      const id = c.req.param('id');
+      if (!ID_PATTERN.test(id))
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          `row id must be a positive integer (got ${JSON.stringify(id)})`,
+        );
+      const [found, ctx] = await Promise.all([admin.event(id), page(c)]);
+      if (!found) {
+        return c.html(
+          <ErrorPage ctx={ctx} status={404} message={`No live or archived row has id ${id}.`} />,
+          404,
+        );
+      }
+      return c.html(
+        <RowPage ctx={ctx} found={found} payload={describePayload(found.row.payload)} flash={flashOf(c)} />,
+      );
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.get('/archive', async (c) => {
+    try {
+      const query = listQuery(c, true);
+      const status = query.status as 'completed' | 'failed' | 'cancelled' | undefined;
+      const [rows, ctx] = await Promise.all([
+        admin.archive({ ...rowFilter(query), ...(status ? { status } : {}), ...paging(query) }),
+        page(c),
+      ]);
+      return c.html(
+        <ArchivePage ctx={ctx} query={query} rows={rows} limit={PAGE_LIMIT} flash={flashOf(c)} />,
+      );
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.get('/workers', async (c) => {
+    try {
+      const seenWithinMs = 5 * 60_000;
+      const [workers, ctx] = await Promise.all([admin.workers({ seenWithinMs }), page(c)]);
+      return c.html(<WorkersPage ctx={ctx} workers={workers} seenWithinMs={seenWithinMs} />);
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.post('/actions/:action', async (c) => {
+    if (readOnly) return c.text('Forbidden: the dashboard is read-only', 403);
+    // Browsers say where a request comes from; a cross-site POST is refused before the token.
+    if (c.req.header('sec-fetch-site') === 'cross-site') return c.text('Forbidden: cross-site request', 403);
+    let form: FormData;
+    try {
+      form = await c.req.raw.formData();
+    } catch {
+      return c.text('Bad request: expected a form', 400);
+    }
+    const sent = form.get('_csrf');
+    const cookie = getCookie(c, CSRF_COOKIE);
+    if (typeof sent !== 'string' || !cookie || !sameToken(sent, cookie)) {
+      return c.text('Forbidden: missing or wrong CSRF token (reload the page)', 403);
+    }
+    const back = safeBack(
+      form.get('back'),
+      c.req.param('action') === 'pause' || c.req.param('action') === 'resume',
+    );
+    try {
+      const text = await runAction(admin, c.req.param('action'), form);
+      return c.redirect(`${base}${withFlash(back, text)}`, 303);
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
+  router.all('*', async (c) =>
+    c.html(<ErrorPage ctx={await page(c)} status={404} message="No such page." />, 404),
+  );
+
+  return { fetch: (request: Request) => Promise.resolve(app.fetch(request)) };
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The page an action returns to: a path of the dashboard, never another site. */
+function safeBack(value: FormDataEntryValue | null, toQueues: boolean): string {
+  if (typeof value === 'string' && /^\/(events|archive)(\/[0-9]+)?(\?[^#\s]*)?$/.test(value) && !toQueues) {
+    return value;
+  }
+  return '/';
+}
+
+// The flash is a fixed message with numbers, carried as codes: no request text is reflected.
+const FLASH = {
+  cancel: (n: number, u: number) =>
+    `Cancelled ${n} row${n === 1 ? '' : 's'}${u ? `; ${u} not live (finished or unknown)` : ''}.`,
+  redrive: (n: number, u: number) =>
+    `Redrove ${n} row${n === 1 ? '' : 's'}${u ? `; ${u} not in the archive with that status` : ''}.`,
+  'run-now': (n: number, u: number) =>
+    `Made ${n} row${n === 1 ? '' : 's'} due now${u ? `; ${u} running or unknown` : ''}.`,
+  pause: (n: number) => (n ? 'Paused the queue.' : 'The queue was paused already.'),
+  resume: (n: number) => (n ? 'Resumed the queue.' : 'The queue was not paused.'),
+} as const;
+
+function withFlash(
+  back: string,
+  flash: { kind: keyof typeof FLASH; count: number; unknown: number },
+): string {
+  const url = new URL(back, 'http://x');
+  url.searchParams.delete('afterId');
+  url.searchParams.set('done', flash.kind);
+  url.searchParams.set('n', String(flash.count));
+  url.searchParams.set('u', String(flash.unknown));
+  return `${url.pathname}${url.search}`;
+}
+
+function flashOf(c: Context): { text: string } | undefined {
+  const kind = c.req.query('done') as keyof typeof FLASH | undefined;
+  if (!kind || !(kind in FLASH)) return undefined;
+  const n = Number.parseInt(c.req.query('n') ?? '0', 10) || 0;
+  const u = Number.parseInt(c.req.query('u') ?? '0', 10) || 0;
+  return { text: FLASH[kind](n, u) };
+}
+
+const TEXT_FIELDS = ['queue', 'eventName', 'handlerName', 'errorContains'] as const;
+
+async function runAction(
+  admin: BusAdmin<any>,
+  action: string,
+  form: FormData,
+): Promise<{ kind: keyof typeof FLASH; count: number; unknown: number }> {
+  const text = (name: string): string | undefined => {
+    const value = form.get(name);
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const ids = form.getAll('ids').filter((v): v is string => typeof v === 'string' && v !== '');
+  const filter: Record<string, string> = {};
+  for (const name of TEXT_FIELDS) {
+    const value = text(name);
+    if (value !== undefined) filter[name] = value;
+  }
+  switch (action) {
+    case 'cancel': {
+      const state = text('state');
+      if (state !== undefined && !['available', 'scheduled', 'running'].includes(state)) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          `state must be available, scheduled or running (got ${JSON.stringify(state)})`,
+        );
+      }
+      if (ids.length === 0 && Object.keys(filter).length === 0 && state === undefined) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          'select rows or set a filter first (the dashboard never cancels everything)',
+        );
+      }
+      const target: AdminLiveFilter = {
+        ...filter,
+        ...(state ? { state: state as AdminLiveFilter['state'] } : {}),
+      };
+      const report = await admin.cancel(
+        { ...(ids.length ? { ids } : {}), ...(Object.keys(target).length ? { filter: target } : {}) },
+        { reason: 'cancelled from the dashboard' },
+      );
+      return { kind: 'cancel', count: report.count, unknown: report.unknown.length };
+    }
+    case 'redrive': {
+      const statuses = form.getAll('statuses').filter((v): v is string => typeof v === 'string' && v !== '');
+      for (const s of statuses) {
+        if (!['failed', 'cancelled', 'completed'].includes(s)) {
+          throw new BusError(
+            'INVALID_ARGUMENT',
+            `status must be failed, cancelled or completed (got ${JSON.stringify(s)})`,
+          );
+        }
+      }
+      if (ids.length === 0 && Object.keys(filter).length === 0) {
+        throw new BusError(
+          'INVALID_ARGUMENT',
+          'select rows or set a filter first (the dashboard never redrives everything)',
+        );
+      }
+      const target: AdminArchiveFilter = {
+        ...filter,
+        ...(statuses.length ? { statuses: statuses as AdminArchiveFilter['statuses'] } : {}),
+      };
+      const report = await admin.redrive({
+        ...(ids.length ? { ids } : {}),
+        ...(Object.keys(target).length ? { filter: target } : {}),
+      });
+      return { kind: 'redrive', count: report.count, unknown: report.unknown.length };
+    }
+    case 'run-now': {
+      if (ids.length === 0) throw new BusError('INVALID_ARGUMENT', 'run now needs row ids');
+      const report = await admin.runNow(ids);
+      return { kind: 'run-now', count: report.count, unknown: report.unknown.length };
+    }
+    case 'pause':
+    case 'resume': {
+      const queue = text('queue');
+      if (queue === undefined) throw new BusError('INVALID_ARGUMENT', `${action} needs a queue`);
+      const handlerName = text('handlerName');
+      const result =
+        action === 'pause'
+          ? await admin.pause(queue, handlerName ? { handlerName } : {})
+          : await admin.resume(queue, handlerName ? { handlerName } : {});
+      return { kind: action, count: result.changed ? 1 : 0, unknown: 0 };
+    }
+    default:
+      throw new BusError('INVALID_ARGUMENT', 'no such action');
+  }
+}
+
+function listQuery(c: Context, archive: boolean): ListQuery {
+  const get = (name: string) => {
+    const value = c.req.query(name);
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const query: ListQuery = {
+    queue: get('queue'),
+    eventName: get('eventName'),
+    handlerName: get('handlerName'),
+    errorContains: get('errorContains'),
+    afterId: get('afterId'),
+    newestFirst: get('newestFirst') === '1',
+  };
+  if (archive) {
+    const status = get('status');
+    if (status !== undefined && !['completed', 'failed', 'cancelled'].includes(status)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `status must be completed, failed or cancelled (got ${JSON.stringify(status)})`,
+      );
+    }
+    query.status = status;
+  } else {
+    const state = get('state');
+    if (state !== undefined && !['available', 'scheduled', 'running'].includes(state)) {
+      throw new BusError(
+        'INVALID_ARGUMENT',
+        `state must be available, scheduled or running (got ${JSON.stringify(state)})`,
+      );
+    }
+    query.state = state;
+  }
+  if (query.afterId !== undefined && !ID_PATTERN.test(query.afterId)) {
+    throw new BusError('INVALID_ARGUMENT', `afterId must be a row id (got ${JSON.stringify(query.afterId)})`);
+  }
+  return query;
+}
+
+function rowFilter(query: ListQuery) {
+  const filter: Record<string, string> = {};
+  for (const name of TEXT_FIELDS) if (query[name] !== undefined) filter[name] = query[name]!;
+  return filter;
+}
+
+function liveFilter(query: ListQuery): AdminLiveFilter {
+  return { ...rowFilter(query), ...(query.state ? { state: query.state as AdminLiveFilter['state'] } : {}) };
+}
+
+function paging(query: ListQuery) {
+  return {
+    limit: PAGE_LIMIT,
+    ...(query.afterId ? { afterId: query.afterId } : {}),
+    ...(query.newestFirst ? { newestFirst: true } : {}),
+  };
+}
+
+/** The msgpack payload as indented JSON, or why it cannot be decoded. */
+export function describePayload(payload: Uint8Array): string {
+  try {
+    return JSON.stringify(JSON.parse(payloadToJson(decodePayload(payload))), null, 2);
+  } catch (error) {
+    return `(the payload cannot be decoded: ${isBusError(error) ? error.message : String(error)})`;
+  }
+}
