@@ -3,6 +3,5 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   resolve: { conditions: ['source'] },
   ssr: { resolve: { conditions: ['source'] } },
-  esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx' },
   test: { name: 'bus-dashboard', testTimeout: 60_000, hookTimeout: 60_000 },
 });

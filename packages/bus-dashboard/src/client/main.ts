@@ -52,15 +52,14 @@ function startChart(element: HTMLElement): void {
       const completed = queues.reduce((n, q) => n + q.archivedCompleted, 0);
       const failed = queues.reduce((n, q) => n + q.archivedFailed + q.archivedCancelled, 0);
       const available = queues.reduce((n, q) => n + q.available, 0);
-      if (previous) {
-        const seconds = Math.max(0.001, at - previous.at);
-        points[0].push(at);
-        points[1].push(Math.max(0, (completed - previous.completed) / seconds));
-        points[2].push(Math.max(0, (failed - previous.failed) / seconds));
-        points[3].push(available);
-        if (points[0].length > 360) for (const series of points) series.shift();
-        chart.setData(points);
-      }
+      // The first sample has no rate yet (0), but shows the depth at once.
+      const seconds = previous ? Math.max(0.001, at - previous.at) : 1;
+      points[0].push(at);
+      points[1].push(previous ? Math.max(0, (completed - previous.completed) / seconds) : 0);
+      points[2].push(previous ? Math.max(0, (failed - previous.failed) / seconds) : 0);
+      points[3].push(available);
+      if (points[0].length > 360) for (const series of points) series.shift();
+      chart.setData(points);
       previous = { at, completed, failed };
     } catch {
       // A missed sample leaves a gap; the next one resumes the chart.

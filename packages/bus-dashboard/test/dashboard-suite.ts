@@ -1,0 +1,244 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { type DashboardServer, startServer } from '../src/server.js';
+import { createTestDatabase, HOSTILE, type Seeded, seed, type TestDatabase } from './fixtures.js';
+
+/** Where screenshots go (a CI artifact; git-ignored). */
+export const OUTPUT = join(import.meta.dirname, '..', 'test-output');
+
+/** Debian's Chromium, headless, with nothing that phones home. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Waits until `check` holds (polling the database), failing after `ms`. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The browser test of every screen and action, against one real database: the same test for
+ * PostgreSQL and MariaDB. It reads the database through the admin API to see each action land.
+ */
+export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
+  describe(`dashboard in Chromium on ${kind}`, () => {
+    let db: TestDatabase;
+    let rows: Seeded;
+    let server: DashboardServer;
+    let browser: Browser;
+    let page: Page;
+    const errors: Error[] = [];
+    const shots = join(OUTPUT, kind);
+    const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+    beforeAll(async () => {
+      mkdirSync(shots, { recursive: true });
+      db = await createTestDatabase(kind);
+      rows = await seed(db.store);
+      server = await startServer({ admin: db.connection.admin, port: 0 });
+      browser = await launchChromium();
+      page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      page.on('dialog', (dialog) => void dialog.accept());
+      page.on('pageerror', (error) => errors.push(error));
+    });
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await db?.drop();
+    });
+
+    const base = () => server.url.replace(/\/$/, '');
+
+    test('the queues screen shows depth by state, archive counts, workers and the chart', async () => {
+      await page.goto(server.url);
+      const email = page.locator('tr[data-queue="email"]');
+      await expect.poll(() => email.locator('td').nth(2).innerText()).toBe('6');
+      expect(await email.locator('td').nth(3).innerText()).toBe('3');
+      const billing = page.locator('tr[data-queue="billing"]');
+      expect(await billing.locator('td').nth(7).innerText()).toBe('1');
+      expect(await billing.locator('td').nth(8).innerText()).toBe('3');
+      expect(await page.locator('tr[data-queue="reports"] td').nth(4).innerText()).toBe('1');
+      expect(await email.locator('td').nth(10).innerText()).toBe('1');
+      // uPlot drew its canvas from the bundled script (served by the dashboard, no CDN).
+      await page.locator('.chart canvas').first().waitFor({ timeout: 10_000 });
+      await shot('queues');
+    });
+
+    test('rows: filter by queue and state, page with the keyset cursor', async () => {
+      await page.goto(`${base()}/events`);
+      await page.fill('input[name="queue"]', 'email');
+      await page.selectOption('select[name="state"]', 'scheduled');
+      await page.click('form[data-testid="filters"] button[type="submit"]');
+      await page.waitForURL(/state=scheduled/);
+      const ids = await page
+        .locator('table[data-testid="rows"] tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-id')));
+      expect(ids).toEqual(rows.scheduled);
+      await shot('rows');
+      await page.goto(`${base()}/events?queue=email&errorContains=${encodeURIComponent('100%_')}`);
+      expect(await page.locator('table[data-testid="rows"] tbody').innerText()).toContain(
+        'No live row matches',
+      );
+    });
+
+    test('one row: the msgpack payload decoded and a <script> in it rendered as text', async () => {
+      await page.goto(`${base()}/events/${rows.hostile}`);
+      expect(await page.locator('[data-testid="payload"]').innerText()).toContain(
+        '<script>window.__pwned = true</script>',
+      );
+      expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+      expect(await page.locator('main script, main img').count()).toBe(0);
+      await shot('row');
+      await page.goto(`${base()}/archive?status=failed`);
+      expect(await page.locator('table[data-testid="rows"]').innerText()).toContain(HOSTILE.slice(0, 30));
+      expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+    });
+
+    test('cancel a row from its page: it is archived as cancelled', async () => {
+      const id = rows.available[0]!;
+      await page.goto(`${base()}/events/${id}`);
+      await page.click('[data-testid="cancel"]');
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Cancelled 1 row.');
+      const found = await db.connection.admin.event(id);
+      expect(found?.where).toBe('archive');
+      expect(found?.where === 'archive' && found.row.status).toBe('cancelled');
+      expect(await page.locator('[data-testid="state"]').innerText()).toBe('archived · cancelled');
+    });
+
+    test('cancel selected rows from the list, with the count reported', async () => {
+      await page.goto(`${base()}/events?queue=email&state=available`);
+      for (const id of rows.available.slice(1, 3)) await page.check(`input[name="ids"][value="${id}"]`);
+      await page.click('[data-testid="cancel-selected"]');
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Cancelled 2 rows.');
+      const live = await db.connection.admin.events({ queue: 'email', state: 'available' });
+      expect(live.map((r) => r.id)).not.toContain(rows.available[1]);
+      expect(live.map((r) => r.id)).not.toContain(rows.available[2]);
+      expect(live.map((r) => r.id)).toContain(rows.available[3]);
+    });
+
+    test('run now makes a scheduled row due', async () => {
+      const id = rows.scheduled[0]!;
+      await page.goto(`${base()}/events/${id}`);
+      await page.click('[data-testid="run-now"]');
+      await page.locator('.flash').waitFor();
+      const [row] = await db.connection.admin
+        .events({ queue: 'email', state: 'available', limit: 1000 })
+        .then((all) => all.filter((r) => r.id === id));
+      expect(row).toBeDefined();
+    });
+
+    test('archive: search failed rows, redrive one, then bulk-redrive the filter', async () => {
+      await page.goto(`${base()}/archive`);
+      await page.fill('input[name="queue"]', 'billing');
+      await page.selectOption('select[name="status"]', 'failed');
+      await page.click('form[data-testid="filters"] button[type="submit"]');
+      await page.waitForURL(/status=failed/);
+      expect(await page.locator('table[data-testid="rows"] tbody tr').count()).toBe(3);
+      await shot('archive');
+      await page.check(`input[name="ids"][value="${rows.failed[0]}"]`);
+      await page.click('[data-testid="redrive-selected"]');
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Redrove 1 row.');
+      const back = await db.connection.admin.event(rows.failed[0]!);
+      expect(back?.where).toBe('live');
+      expect(back?.row.attempts).toBe(0);
+      await page.click('[data-testid="redrive-filter"]');
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Redrove 2 rows.');
+      const live = await db.connection.admin.events({ queue: 'billing' });
+      expect(live.map((r) => r.id).sort()).toEqual([...rows.failed].sort());
+      expect((await db.connection.admin.archive({ queue: 'billing', status: 'failed' })).length).toBe(0);
+    });
+
+    test('pause and resume a queue', async () => {
+      await page.goto(server.url);
+      await page.locator('tr[data-queue="email"] [data-testid="pause"]').click();
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('tr[data-queue="email"]').innerText()).toContain('paused');
+      expect((await db.connection.admin.pauses()).map((p) => [p.queue, p.handlerName])).toEqual([
+        ['email', null],
+      ]);
+      await shot('queues-paused');
+      await page.locator('tr[data-queue="email"] [data-testid="resume"]').click();
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Resumed the queue.');
+      expect(await db.connection.admin.pauses()).toEqual([]);
+    });
+
+    test('workers seen recently', async () => {
+      await page.goto(`${base()}/workers`);
+      expect(await page.locator('table[data-testid="workers"]').innerText()).toContain('worker-a');
+      expect(await page.locator('table[data-testid="workers"]').innerText()).toContain('test-host pid 1');
+      await shot('workers');
+    });
+
+    test('a phone-sized screen still shows the queues', async () => {
+      const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+      try {
+        await phone.goto(server.url);
+        await phone.locator('tr[data-queue="email"]').waitFor();
+        await phone.screenshot({ path: join(shots, 'queues-phone.png'), fullPage: true });
+      } finally {
+        await phone.close();
+      }
+    });
+
+    test('bad input gets a clear refusal, not a crash', async () => {
+      const bad = await page.goto(`${base()}/events?state=exploded`);
+      expect(bad?.status()).toBe(400);
+      expect(await page.locator('.flash.error').innerText()).toContain(
+        'state must be available, scheduled or running',
+      );
+      expect((await page.goto(`${base()}/events/abc`))?.status()).toBe(400);
+      expect((await page.goto(`${base()}/events/999999`))?.status()).toBe(404);
+      expect((await page.goto(`${base()}/archive?afterId=-1`))?.status()).toBe(400);
+    });
+
+    test('POSTs without the CSRF token, or from another site, are refused and change nothing', async () => {
+      const id = rows.available[3]!;
+      const noToken = await fetch(`${base()}/actions/cancel`, {
+        method: 'POST',
+        body: new URLSearchParams({ ids: id }),
+      });
+      expect(noToken.status).toBe(403);
+      const crossSite = await fetch(`${base()}/actions/cancel`, {
+        method: 'POST',
+        headers: {
+          'sec-fetch-site': 'cross-site',
+          cookie: 'bus_dashboard_csrf=0123456789abcdef0123456789abcdef',
+        },
+        body: new URLSearchParams({ ids: id, _csrf: '0123456789abcdef0123456789abcdef' }),
+      });
+      expect(crossSite.status).toBe(403);
+      expect((await db.connection.admin.event(id))?.where).toBe('live');
+    });
+
+    test('no page raised a script error', () => {
+      expect(errors).toEqual([]);
+    });
+  });
+}
