@@ -178,3 +178,61 @@ export function claimTests(s: SuiteContext): void {
     });
   });
 }
+
+/** `claim`'s handler filter: only rows of the given handlers; others are not leased and keep their attempts. */
+export function claimByHandlerTests(s: SuiteContext): void {
+  const { describe, it } = s.runner;
+
+  describe('claim by handler names', () => {
+    it('takes only rows whose handler is one of `handlers`, exactly; the rest keep their attempts', async () => {
+      const ids = await insert(s.store, [
+        row({ handlerName: 'h.a' }),
+        row({ handlerName: 'h.b' }),
+        row({ handlerName: 'h.c' }),
+        row({ handlerName: 'h.a', priority: -1 }),
+        row({ handlerName: 'H.A' }),
+      ]);
+      const got = await s.store.claim({
+        queue: 'q',
+        limit: 10,
+        workerId: 'w',
+        leaseMs: LONG_LEASE,
+        handlers: ['h.a', 'h.c'],
+      });
+      assert.deepEqual(
+        got.map((c) => c.id),
+        [ids[3], ids[0], ids[2]],
+        'in (priority, due, id) order among the named handlers',
+      );
+      for (const id of [ids[1]!, ids[4]!]) {
+        const r = await live(s.store, id);
+        assert.deepEqual([r?.attempts, r?.lockedBy, r?.lockedUntil], [0, null, null], `row ${id} left alone`);
+      }
+      const none = await s.store.claim({
+        queue: 'q',
+        limit: 10,
+        workerId: 'w',
+        leaseMs: LONG_LEASE,
+        handlers: ['h.missing', 'h.a '],
+      });
+      assert.deepEqual(none, [], 'no row has these handlers (a trailing space is another name)');
+      const rest = await s.store.claim({
+        queue: 'q',
+        limit: 10,
+        workerId: 'w',
+        leaseMs: LONG_LEASE,
+        handlers: ['H.A', 'h.b'],
+      });
+      assert.deepEqual(
+        rest.map((c) => c.id),
+        [ids[1], ids[4]],
+      );
+    });
+
+    it('returns snoozes with each row (0 when never snoozed)', async () => {
+      await insert(s.store, [row()]);
+      const [c] = await claim(s.store, 'q');
+      assert.equal(c?.snoozes, 0);
+    });
+  });
+}

@@ -3,6 +3,7 @@ import type { QueueCounts } from 'bus-core';
 import { CONTRACT_LIMITS } from 'bus-core/driver';
 import type { SuiteContext } from './context.js';
 import {
+  archivedAs,
   assertSameInstant,
   claim,
   claimFor,
@@ -257,6 +258,147 @@ export function inspectTests(s: SuiteContext): void {
 
     it('is empty on empty tables', async () => {
       assert.deepEqual(await s.store.inspect.countByQueue(), []);
+    });
+  });
+}
+
+/** The list filters of job control: names, errorContains, state, newestFirst paging, snoozes. */
+export function inspectFilterTests(s: SuiteContext): void {
+  const { describe, it } = s.runner;
+
+  describe('inspect: name, error, state filters and newest-first paging', () => {
+    it('listEvents: eventName, handlerName and errorContains (plain text: %, _ and \\ are literal)', async () => {
+      const ids = await insert(s.store, [
+        row({ eventName: 'e.one', handlerName: 'h.one' }),
+        row({ eventName: 'e.two', handlerName: 'h.one' }),
+        row({ eventName: 'e.one', handlerName: 'h.two' }),
+      ]);
+      const list = async (filter: object) =>
+        (await s.store.inspect.listEvents({ limit: 100, ...filter })).map((r) => r.id);
+      assert.deepEqual(await list({ eventName: 'e.one' }), [ids[0], ids[2]]);
+      assert.deepEqual(await list({ handlerName: 'h.one' }), [ids[0], ids[1]]);
+      assert.deepEqual(await list({ eventName: 'e.one', handlerName: 'h.one' }), [ids[0]]);
+      assert.deepEqual(await list({ eventName: 'E.ONE' }), []);
+      const errors = ['50% done_now', 'path C:\\temp\\x', '5000 done now', 'Grüße 🚀 at 50%'];
+      const failing: string[] = [];
+      for (const error of errors) {
+        const c = await held(s.store, { queue: 'ie' });
+        await s.store.settle({
+          workerId: 'w',
+          outcomes: [{ kind: 'retry', id: c.id, attempt: 1, delayMs: 0, error }],
+        });
+        failing.push(c.id);
+      }
+      const inQueue = async (errorContains: string) => list({ queue: 'ie', errorContains });
+      assert.deepEqual(await inQueue('0% done_'), [failing[0]]);
+      assert.deepEqual(await inQueue('0_ done'), [], '_ is not a wildcard');
+      assert.deepEqual(await inQueue('5%0'), [], '% is not a wildcard');
+      assert.deepEqual(await inQueue(':\\temp\\'), [failing[1]], 'backslashes are literal');
+      assert.deepEqual(await inQueue('50%'), [failing[0], failing[3]]);
+      assert.deepEqual(await inQueue('grüße'), [], 'case-sensitive');
+      assert.deepEqual(await inQueue('Grüße 🚀'), [failing[3]]);
+      assert.deepEqual(
+        await list({ errorContains: 'done' }),
+        [failing[0], failing[2]],
+        'rows without an error never match',
+      );
+    });
+
+    it('listEvents by state, judged by the database clock: available, scheduled, running (an expired lease too)', async () => {
+      const [available, scheduled] = await insert(s.store, [
+        row({ queue: 'st' }),
+        row({ queue: 'st', due: 3_600_000 }),
+      ]);
+      const [running, expired] = await insert(s.store, [
+        row({ queue: 'st', handlerName: 'st.run' }),
+        row({ queue: 'st', handlerName: 'st.exp' }),
+      ]);
+      await claimFor(s.store, {
+        queue: 'st',
+        limit: 1,
+        workerId: 'w',
+        leaseMs: LONG_LEASE,
+        handlers: ['st.run'],
+      });
+      await claimFor(s.store, { queue: 'st', limit: 1, workerId: 'w', leaseMs: 1, handlers: ['st.exp'] });
+      await untilExpired(s.store, 'st', [expired!]);
+      const list = async (state: string) =>
+        (await s.store.inspect.listEvents({ queue: 'st', state: state as 'available', limit: 100 })).map(
+          (r) => r.id,
+        );
+      assert.deepEqual(await list('available'), [available]);
+      assert.deepEqual(await list('scheduled'), [scheduled]);
+      assert.deepEqual(await list('running'), [running, expired]);
+    });
+
+    it('newestFirst: descending ids, afterId then means smaller ids; both lists', async () => {
+      const ids = numericOrder(
+        await insert(
+          s.store,
+          Array.from({ length: 7 }, () => row({ queue: 'nf' })),
+        ),
+      );
+      const page = async (afterId?: string) =>
+        (
+          await s.store.inspect.listEvents({
+            queue: 'nf',
+            newestFirst: true,
+            limit: 3,
+            ...(afterId === undefined ? {} : { afterId }),
+          })
+        ).map((r) => r.id);
+      const first = await page();
+      assert.deepEqual(first, [ids[6], ids[5], ids[4]]);
+      const second = await page(first[2]);
+      assert.deepEqual(second, [ids[3], ids[2], ids[1]]);
+      assert.deepEqual(await page(second[2]), [ids[0]]);
+      assert.deepEqual(await page(ids[0]), []);
+
+      const done: string[] = [];
+      for (let n = 0; n < 4; n++)
+        done.push(await archivedAs(s.store, n % 2 === 0 ? 'failed' : 'cancelled', { queue: 'nfa' }));
+      const archivedPage = async (filter: object) =>
+        (await s.store.inspect.listArchive({ queue: 'nfa', newestFirst: true, limit: 2, ...filter })).map(
+          (r) => r.id,
+        );
+      assert.deepEqual(await archivedPage({}), [done[3], done[2]]);
+      assert.deepEqual(await archivedPage({ afterId: done[2] }), [done[1], done[0]]);
+      assert.deepEqual(await archivedPage({ status: 'cancelled' }), [done[3], done[1]]);
+      assert.deepEqual(
+        (await s.store.inspect.listArchive({ queue: 'nfa', newestFirst: false, limit: 10 })).map((r) => r.id),
+        done,
+        'newestFirst false is the default order',
+      );
+    });
+
+    it('listArchive: eventName, handlerName, errorContains and status cancelled', async () => {
+      const a = await archivedAs(s.store, 'failed', { eventName: 'ea', handlerName: 'ha' }, 'disk 100% full');
+      const b = await archivedAs(
+        s.store,
+        'cancelled',
+        { eventName: 'eb', handlerName: 'ha' },
+        'operator: 100_%',
+      );
+      const c = await archivedAs(s.store, 'completed', { eventName: 'ea', handlerName: 'hb' });
+      const list = async (filter: object) =>
+        (await s.store.inspect.listArchive({ limit: 100, ...filter })).map((r) => r.id);
+      assert.deepEqual(await list({ eventName: 'ea' }), [a, c]);
+      assert.deepEqual(await list({ handlerName: 'ha' }), [a, b]);
+      assert.deepEqual(await list({ errorContains: '100%' }), [a]);
+      assert.deepEqual(await list({ errorContains: '100_' }), [b]);
+      assert.deepEqual(await list({ status: 'cancelled', handlerName: 'ha' }), [b]);
+    });
+
+    it('listEvents reports snoozes', async () => {
+      const c = await held(s.store);
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [{ kind: 'snooze', id: c.id, attempt: 1, delayMs: 0 }],
+      });
+      const [listed] = await s.store.inspect.listEvents({ ids: [c.id], limit: 1 });
+      assert.deepEqual([listed?.snoozes, listed?.attempts], [1, 0]);
+      const [fresh] = await insert(s.store, [row()]);
+      assert.equal((await s.store.inspect.listEvents({ ids: [fresh!], limit: 1 }))[0]?.snoozes, 0);
     });
   });
 }

@@ -158,3 +158,59 @@ export function leaseTests(s: SuiteContext): void {
     });
   });
 }
+
+/** `checkLeases`: which held rows still pass the fence, changing nothing. */
+export function checkLeaseTests(s: SuiteContext): void {
+  const { describe, it } = s.runner;
+
+  describe('checkLeases', () => {
+    it('returns the rows whose fence holds and changes nothing; an expired lease still counts', async () => {
+      const a = await held(s.store, {}, 'w', 60_000);
+      const b = await held(s.store, { queue: 'short' }, 'w', 1);
+      await untilExpired(s.store, 'short', [b.id]);
+      const before = await live(s.store, a.id);
+      const [unleased] = await insert(s.store, [row({ queue: 'idle' })]);
+      const missing = String(BigInt(a.id) + 1_000_000n);
+      const got = await s.store.checkLeases({
+        workerId: 'w',
+        events: [
+          { id: a.id, attempt: 1 },
+          { id: b.id, attempt: 1 },
+          { id: unleased!, attempt: 0 },
+          { id: missing, attempt: 1 },
+        ],
+      });
+      assert.deepEqual(sorted(got), sorted([a.id, b.id]));
+      assert.deepEqual(await s.store.checkLeases({ workerId: 'x', events: [{ id: a.id, attempt: 1 }] }), []);
+      assert.deepEqual(await s.store.checkLeases({ workerId: 'w', events: [{ id: a.id, attempt: 2 }] }), []);
+      const after = await live(s.store, a.id);
+      assert.deepEqual(
+        [after?.lockedUntil?.getTime(), after?.attempts, after?.lockedBy],
+        [before?.lockedUntil?.getTime(), 1, 'w'],
+        'the lease is not extended',
+      );
+    });
+
+    it('a row settled or cancelled is no longer held', async () => {
+      const a = await held(s.store, {}, 'w', LONG_LEASE_MS);
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [{ kind: 'completed', id: a.id, attempt: 1, archive: false }],
+      });
+      const b = await held(s.store, {}, 'w', LONG_LEASE_MS);
+      await s.store.admin.cancel({ ids: [b.id], limit: 1, archive: true, reason: 'gone' });
+      assert.deepEqual(
+        await s.store.checkLeases({
+          workerId: 'w',
+          events: [
+            { id: a.id, attempt: 1 },
+            { id: b.id, attempt: 1 },
+          ],
+        }),
+        [],
+      );
+    });
+  });
+}
+
+const LONG_LEASE_MS = 600_000;

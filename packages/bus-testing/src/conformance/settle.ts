@@ -244,3 +244,94 @@ export function settleTests(s: SuiteContext): void {
     });
   });
 }
+
+/** `settle`'s `snooze` and `cancelled` outcomes. */
+export function settleJobControlTests(s: SuiteContext): void {
+  const { describe, it } = s.runner;
+
+  describe('settle: snooze and cancelled', () => {
+    it('snooze: due at now + delayMs, lease cleared, the attempt given back, snoozes + 1, last error kept', async () => {
+      const c = await held(s.store, { maxRetries: 0 });
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [{ kind: 'retry', id: c.id, attempt: 1, delayMs: 0, error: 'first failure' }],
+      });
+      const [again] = await claim(s.store, 'q');
+      assert.equal(again?.attempts, 2);
+      const { result, before, after } = await timed(s.store, () =>
+        s.store.settle({
+          workerId: 'w',
+          outcomes: [{ kind: 'snooze', id: c.id, attempt: 2, delayMs: 60_000 }],
+        }),
+      );
+      assert.deepEqual(result, { settled: [c.id] });
+      const r = await live(s.store, c.id);
+      assert.deepEqual(
+        [r?.attempts, r?.snoozes, r?.lockedBy, r?.lockedUntil, r?.lastError],
+        [1, 1, null, null, 'first failure'],
+      );
+      assertWithin(r?.scheduledAt, before + 60_000, after + 60_000, 'due after the delay');
+      assert.deepEqual(await claim(s.store, 'q'), [], 'not due yet');
+    });
+
+    it('snooze many times: attempts stay, snoozes count, claim reports them', async () => {
+      const [id] = await insert(s.store, [row()]);
+      for (let n = 1; n <= 5; n++) {
+        const [c] = await claim(s.store, 'q');
+        assert.deepEqual([c?.id, c?.attempts, c?.snoozes], [id, 1, n - 1], `claim ${n}`);
+        assert.deepEqual(
+          await s.store.settle({
+            workerId: 'w',
+            outcomes: [{ kind: 'snooze', id: id!, attempt: 1, delayMs: 0 }],
+          }),
+          { settled: [id] },
+        );
+      }
+      const r = await live(s.store, id!);
+      assert.deepEqual([r?.attempts, r?.snoozes], [0, 5]);
+    });
+
+    it('snooze and cancelled are fenced like every outcome', async () => {
+      const c = await held(s.store);
+      const outcomes = [
+        { kind: 'snooze' as const, id: c.id, attempt: 1, delayMs: 0 },
+        { kind: 'cancelled' as const, id: c.id, attempt: 1, archive: true, error: 'x' },
+      ];
+      for (const outcome of outcomes) {
+        assert.deepEqual(await s.store.settle({ workerId: 'other', outcomes: [outcome] }), { settled: [] });
+        assert.deepEqual(await s.store.settle({ workerId: 'w', outcomes: [{ ...outcome, attempt: 2 }] }), {
+          settled: [],
+        });
+      }
+      const r = await live(s.store, c.id);
+      assert.deepEqual([r?.lockedBy, r?.attempts, r?.snoozes], ['w', 1, 0]);
+    });
+
+    it('cancelled: the row leaves the hot table, archived as cancelled with the reason, or dropped', async () => {
+      const a = await held(s.store, { queue: 'cx' });
+      const b = await held(s.store, { queue: 'cy' });
+      const { before, after } = await timed(s.store, () =>
+        s.store.settle({
+          workerId: 'w',
+          outcomes: [
+            { kind: 'cancelled', id: a.id, attempt: 1, archive: true, error: 'order withdrawn' },
+            { kind: 'cancelled', id: b.id, attempt: 1, archive: false, error: 'dropped' },
+          ],
+        }),
+      );
+      assert.deepEqual(await allLive(s.store), []);
+      const x = await archived(s.store, a.id);
+      assert.deepEqual([x?.status, x?.lastError, x?.attempts], ['cancelled', 'order withdrawn', 1]);
+      assertWithin(x?.finishedAt, before, after, 'finishedAt');
+      assert.equal(await archived(s.store, b.id), undefined);
+      assert.deepEqual(
+        (await s.store.inspect.countByQueue()).map((c) => [c.queue, c.archivedCancelled, c.archivedFailed]),
+        [['cx', 1, 0]],
+      );
+      assert.deepEqual(
+        (await s.store.inspect.listArchive({ status: 'cancelled', limit: 10 })).map((r) => r.id),
+        [a.id],
+      );
+    });
+  });
+}

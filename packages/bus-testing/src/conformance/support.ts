@@ -188,3 +188,31 @@ export function assertBytes(actual: unknown, expected: Uint8Array, what: string)
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
+
+/**
+ * Inserts one row, claims it and settles it as `kind` with archive on: an archived row with
+ * status `failed` (error `error`), `cancelled` (reason `error`) or `completed`. Returns its id.
+ */
+export async function archivedAs(
+  store: QueueStore<any>,
+  kind: 'completed' | 'failed' | 'cancelled',
+  over: Partial<NewEventRow> = {},
+  error = `${kind} here`,
+): Promise<string> {
+  const c = await held(store, over, 'archiver');
+  const outcome =
+    kind === 'completed'
+      ? { kind, id: c.id, attempt: c.attempts, archive: true }
+      : { kind, id: c.id, attempt: c.attempts, archive: true, error };
+  const { settled } = await store.settle({ workerId: 'archiver', outcomes: [outcome] });
+  assert.deepEqual(settled, [c.id], `row ${c.id} settled as ${kind}`);
+  return c.id;
+}
+
+/**
+ * Whether the target may run a second statement while a transaction of its store is open (false
+ * for single-connection databases such as PGlite, where it would wait forever).
+ */
+export function hasSecondSession(target: { singleConnection?: boolean }): boolean {
+  return target.singleConnection !== true;
+}
