@@ -44,7 +44,23 @@ beforeAll(async () => {
     leaseMs: 60_000,
     handlers: ['plan.handler'],
   });
-  await t.admin.query('ANALYZE TABLE bus_events');
+  // An archive of failed and completed rows of both queues, for the redrive and list plans.
+  const done = await store.claim({
+    queue: 'other',
+    limit: 1000,
+    workerId: 'done',
+    leaseMs: 60_000,
+    handlers: ['plan.handler'],
+  });
+  await store.settle({
+    workerId: 'done',
+    outcomes: done.map((c, i) =>
+      i % 2 === 0
+        ? { kind: 'failed' as const, id: c.id, attempt: 1, archive: true, error: 'boom' }
+        : { kind: 'completed' as const, id: c.id, attempt: 1, archive: true },
+    ),
+  });
+  await t.admin.query('ANALYZE TABLE bus_events, bus_events_archive');
 });
 
 afterAll(async () => {
@@ -91,5 +107,75 @@ describe('the claim plan on MariaDB', () => {
       ['a', 1],
       ['a', 1],
     ]);
+  });
+});
+
+// The admin calls lock what their read returns (FOR UPDATE, SKIP LOCKED for cancel and redrive):
+// by ids they must probe the primary key, not scan and lock the table. The lists the dashboard
+// pages through must read in id order from an index, without a sort.
+describe('admin and list plans on MariaDB', () => {
+  type Plan = { key: string | null; type: string; rows: number | string; Extra: string | null };
+  async function explain(query: string): Promise<Plan[]> {
+    const [plan] = (await t.admin.query(`EXPLAIN ${query}`)) as unknown as [Plan[]];
+    return plan;
+  }
+  async function ids(table: string, n: number): Promise<string> {
+    const [rows] = (await t.admin.query(
+      `SELECT id FROM ${table} ORDER BY id DESC LIMIT ${n}`,
+    )) as unknown as [{ id: number }[]];
+    return rows.map((r) => r.id).join(', ');
+  }
+
+  it('cancel by ids reads the primary key', async () => {
+    const list = await ids('bus_events', 20);
+    const [plan] = await explain(
+      `SELECT CAST(id AS CHAR) AS row_id FROM bus_events WHERE id IN (${list}) ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+    );
+    expect(plan!.key).toBe('PRIMARY');
+    expect(plan!.type).toBe('range');
+    expect(Number(plan!.rows)).toBeLessThanOrEqual(20);
+  });
+
+  it('redrive by ids reads the archive primary key', async () => {
+    const list = await ids('bus_events_archive', 20);
+    const [plan] = await explain(
+      `SELECT CAST(id AS CHAR) AS row_id FROM bus_events_archive WHERE status IN ('failed', 'cancelled') AND id IN (${list})
+       ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+    );
+    expect(plan!.key).toBe('PRIMARY');
+    expect(plan!.type).toBe('range');
+    expect(Number(plan!.rows)).toBeLessThanOrEqual(20);
+  });
+
+  it('runNow and checkLeases by ids read the primary key', async () => {
+    const list = await ids('bus_events', 20);
+    for (const query of [
+      `SELECT CAST(id AS CHAR) AS row_id, locked_until FROM bus_events WHERE id IN (${list}) ORDER BY id FOR UPDATE`,
+      `SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM bus_events WHERE id IN (${list}) AND BINARY locked_by = 'w' AND locked_until IS NOT NULL`,
+      // settle's fence (lockHeld), which cancel makes race with more often.
+      `SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM bus_events WHERE id IN (${list}) AND locked_by IN ('w') AND locked_until IS NOT NULL ORDER BY id FOR UPDATE`,
+    ]) {
+      const [plan] = await explain(query);
+      expect(plan!.key, query).toBe('PRIMARY');
+      expect(Number(plan!.rows), query).toBeLessThanOrEqual(20);
+    }
+  });
+
+  it("a queue's archive by status, newest first, walks queue_status_idx without a sort", async () => {
+    const [plan] = await explain(
+      `SELECT CAST(id AS CHAR) AS row_id FROM bus_events_archive WHERE queue = 'other' AND status = 'failed' ORDER BY id DESC LIMIT 50`,
+    );
+    expect(plan!.key).toBe('queue_status_idx');
+    expect(plan!.Extra ?? '').not.toMatch(/filesort|temporary/i);
+  });
+
+  it('a page of live rows after an id reads the primary key in order, without a sort', async () => {
+    for (const order of ['', 'DESC']) {
+      const [plan] = await explain(
+        `SELECT CAST(id AS CHAR) AS row_id FROM bus_events WHERE id ${order === '' ? '>' : '<'} 3000 ORDER BY id ${order} LIMIT 50`,
+      );
+      expect(plan!.key).toBe('PRIMARY');
+      expect(plan!.Extra ?? '').not.toMatch(/filesort|temporary/i);
+    }
   });
 });

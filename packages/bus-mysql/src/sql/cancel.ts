@@ -3,8 +3,8 @@ import { sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
 import { idList, intLiteral, text } from '../encode.js';
 import { mysqlFailure } from '../errors.js';
-import { filterConditions, whereAll } from '../row-filter.js';
 import { type StoreContext, select, transact } from '../run.js';
+import { filterConditions, whereAll } from './filter.js';
 
 /**
  * `StoreAdmin.cancel`: in one transaction (the caller's when given), a locking read of the

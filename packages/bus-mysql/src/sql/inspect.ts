@@ -10,9 +10,9 @@ import {
 } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { idList, intLiteral } from '../encode.js';
-import { filterConditions, whereAll } from '../row-filter.js';
 import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow, parseUtcOrNull } from '../rows.js';
 import { read, type StoreContext, select } from '../run.js';
+import { filterConditions, whereAll } from './filter.js';
 import { listPauses } from './pauses.js';
 import { listWorkers } from './workers.js';
 

@@ -1,6 +1,6 @@
 import type { ArchiveStatus, LiveState, RowFilter } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
-import { text } from './encode.js';
+import { text } from '../encode.js';
 
 /** The filters the lists, cancel and redrive share: the live table's `state`, the archive's `status`. */
 export interface RowConditions extends RowFilter {
