@@ -63,14 +63,15 @@ export async function createTestDatabase(
   };
 }
 
-/** Empties both tables (ids restart at 1). */
+/** Empties the four tables (ids restart at 1). */
 export async function truncate(
   t: TestDatabase,
   events = 'bus_events',
   archive = 'bus_events_archive',
 ): Promise<void> {
-  await t.admin.query(`TRUNCATE TABLE \`${events}\``);
-  await t.admin.query(`TRUNCATE TABLE \`${archive}\``);
+  for (const table of [events, archive, `${events}_pauses`, `${events}_workers`]) {
+    await t.admin.query(`TRUNCATE TABLE \`${table}\``);
+  }
 }
 
 /** A row for `insert` with harmless defaults (contract v2: one `due`). */

@@ -26,8 +26,6 @@ afterAll(async () => {
 
 beforeEach(async () => {
   await truncate(t);
-  await t.admin.query('TRUNCATE TABLE bus_events_pauses');
-  await t.admin.query('TRUNCATE TABLE bus_events_workers');
 });
 
 async function failed(n: number, over: Parameters<typeof row>[0] = {}): Promise<string[]> {
