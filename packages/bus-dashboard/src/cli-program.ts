@@ -3,8 +3,7 @@ import { type ArchivedEventRow, BusError, type EventRow, isBusError } from 'bus-
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { QueueOverview } from './admin.js';
 import { type Connection, connect } from './connect.js';
-import { describePayload } from './dashboard.js';
-import { startServer } from './server.js';
+import { describePayload } from './payload.js';
 
 /** What the CLI's exit codes mean (documented in docs/cli.md). */
 export const EXIT = {
@@ -417,6 +416,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo()): Promise<n
     .option('--base-path <path>', 'serve under this path')
     .action(async (o: Record<string, any>) => {
       const c = await open();
+      // Loaded here, so the other commands start without the web stack.
+      const { startServer } = await import('./server.js');
       const server = await startServer({
         admin: c.admin,
         host: o.host,

@@ -1,8 +1,4 @@
 import { BusError, type QueueStore } from 'bus-core';
-import { drizzle as drizzleMysql } from 'drizzle-orm/mysql2';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import mysql from 'mysql2/promise';
-import postgres from 'postgres';
 import { type BusAdmin, createAdmin } from './admin.js';
 
 /** Which database a URL names, chosen from its scheme. */
@@ -84,7 +80,9 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   }
   const tables = options.eventsTable ? { eventsTable: options.eventsTable } : {};
   if (kind === 'postgres') {
-    const { migrate, postgresStore } = await import('bus-postgres');
+    // Each driver loads only when its URL is used, so a command starts with one client, not two.
+    const [{ migrate, postgresStore }, { default: postgres }, { drizzle: drizzlePostgres }] =
+      await Promise.all([import('bus-postgres'), import('postgres'), import('drizzle-orm/postgres-js')]);
     const client = postgres(options.databaseUrl, {
       max: 4,
       connect_timeout: 10,
@@ -109,14 +107,19 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
             current_setting('idle_in_transaction_session_timeout') AS idle_in_transaction_session_timeout,
             (SELECT count(*) FROM pg_stat_activity) AS connections`;
         }
-        return client`SELECT to_regclass('bus_migrations') IS NOT NULL AS present`.then(async (rows) =>
-          rows[0]?.present ? await client`SELECT tag FROM bus_migrations ORDER BY tag` : [],
+        return client`SELECT to_regclass('bus_migrations') IS NOT NULL AS present`.then(
+          async (rows: any[]) =>
+            rows[0]?.present ? await client`SELECT tag FROM bus_migrations ORDER BY tag` : [],
         );
       },
       close: () => client.end({ timeout: 5 }),
     };
   }
-  const { migrate, mysqlStore } = await import('bus-mysql');
+  const [{ migrate, mysqlStore }, { default: mysql }, { drizzle: drizzleMysql }] = await Promise.all([
+    import('bus-mysql'),
+    import('mysql2/promise'),
+    import('drizzle-orm/mysql2'),
+  ]);
   const url = new URL(options.databaseUrl);
   url.protocol = 'mysql:';
   const pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4, connectTimeout: 10_000 });

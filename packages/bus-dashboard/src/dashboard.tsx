@@ -1,11 +1,12 @@
 /** @jsxImportSource hono/jsx */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { BusError, decodePayload, isBusError, payloadToJson } from 'bus-core';
+import { BusError, isBusError } from 'bus-core';
 import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { AdminArchiveFilter, AdminLiveFilter, BusAdmin } from './admin.js';
 // Made by scripts/bundle-client.mjs at build time (git-ignored): the browser script and styles.
 import ASSETS from './assets.generated.json';
+import { describePayload } from './payload.js';
 
 import {
   ArchivePage,
@@ -459,13 +460,4 @@ function paging(query: ListQuery) {
     ...(query.afterId ? { afterId: query.afterId } : {}),
     ...(query.newestFirst ? { newestFirst: true } : {}),
   };
-}
-
-/** The msgpack payload as indented JSON, or why it cannot be decoded. */
-export function describePayload(payload: Uint8Array): string {
-  try {
-    return JSON.stringify(JSON.parse(payloadToJson(decodePayload(payload))), null, 2);
-  } catch (error) {
-    return `(the payload cannot be decoded: ${isBusError(error) ? error.message : String(error)})`;
-  }
 }
