@@ -16,4 +16,5 @@ CREATE TABLE `bus_events_workers` (
 --> statement-breakpoint
 ALTER TABLE `bus_events_archive` MODIFY COLUMN `status` enum('completed','failed','cancelled') NOT NULL;--> statement-breakpoint
 ALTER TABLE `bus_events` ADD `snoozes` int DEFAULT 0 NOT NULL;--> statement-breakpoint
-CREATE INDEX `last_seen_at_idx` ON `bus_events_workers` (`last_seen_at`);
+CREATE INDEX `last_seen_at_idx` ON `bus_events_workers` (`last_seen_at`);--> statement-breakpoint
+CREATE INDEX `status_idx` ON `bus_events_archive` (`status`);

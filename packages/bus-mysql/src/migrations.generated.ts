@@ -37,13 +37,14 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
   },
   {
     tag: '0003_job_control',
-    hash: 'a1049d8c018fbb8468b02abe9becf8ffa6e0378bd610568f4a2435e6970cd840',
+    hash: 'bdf4c31cd9e1dfd4e9d158ee42b1c966f0b7274e4f4616514eb1f4aa6f6f432b',
     statements: [
       "CREATE TABLE `bus_events_pauses` (\n\t`queue` varbinary(600) NOT NULL,\n\t`handler_name` varbinary(600) NOT NULL DEFAULT '',\n\t`paused_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\tCONSTRAINT `pauses_pk` PRIMARY KEY(`queue`,`handler_name`)\n);",
       'CREATE TABLE `bus_events_workers` (\n\t`worker_id` varbinary(600) NOT NULL,\n\t`queues` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n\t`info` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n\t`started_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\t`last_seen_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\tCONSTRAINT `workers_pk` PRIMARY KEY(`worker_id`)\n);',
       "ALTER TABLE `bus_events_archive` MODIFY COLUMN `status` enum('completed','failed','cancelled') NOT NULL;",
       'ALTER TABLE `bus_events` ADD `snoozes` int DEFAULT 0 NOT NULL;',
       'CREATE INDEX `last_seen_at_idx` ON `bus_events_workers` (`last_seen_at`);',
+      'CREATE INDEX `status_idx` ON `bus_events_archive` (`status`);',
     ],
   },
 ];

@@ -317,6 +317,7 @@ describe('migrate(db)', () => {
       'column prev.trace_context',
       'column prev.snoozes',
       'column prev_done.trace_context',
+      'index prev_done.status_idx',
       'table prev_pauses',
       'table prev_workers',
     ]);
@@ -378,7 +379,12 @@ describe('migrate(db)', () => {
     const missing = await store.checkSchema().catch((e: unknown) => e);
     if (!isBusError(missing, 'SCHEMA_MISSING'))
       throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
-    expect(missing.value).toEqual(['column rel.snoozes', 'table rel_pauses', 'table rel_workers']);
+    expect(missing.value).toEqual([
+      'column rel.snoozes',
+      'index rel_done.status_idx',
+      'table rel_pauses',
+      'table rel_workers',
+    ]);
 
     expect(await migrate(t.db, names)).toEqual({ applied: ['0003_job_control'], adopted: [] });
     await store.checkSchema();
@@ -408,6 +414,7 @@ describe('migrate(db)', () => {
       'column kit_old.trace_context',
       'column kit_old.snoozes',
       'column kit_old_done.trace_context',
+      'index kit_old_done.status_idx',
       'table kit_old_pauses',
       'table kit_old_workers',
     ]);
