@@ -29,6 +29,7 @@ export type AttemptResult =
 /** The handler's context; `signal` is built on first use. */
 class RunContext implements HandlerContext<unknown> {
   readonly attempt: number;
+  readonly snoozes: number;
   readonly id: string;
   readonly eventName: string;
   readonly handlerName: string;
@@ -42,6 +43,7 @@ class RunContext implements HandlerContext<unknown> {
     const row = held.row;
     this.#held = held;
     this.attempt = row.attempts;
+    this.snoozes = row.snoozes;
     this.id = row.id;
     this.eventName = row.eventName;
     this.handlerName = row.handlerName;

@@ -1,5 +1,7 @@
 export type { BusOptions } from './bus-options.js';
 
+import { Admin } from './admin.js';
+import type { BusAdmin } from './admin-api.js';
 import { type BusOptions, resolveBusOptions } from './bus-options.js';
 import type {
   ArchivedEventRow,
@@ -86,6 +88,11 @@ export class Bus<TTx = unknown> {
   readonly controller: WorkerController;
   /** Read-only inspection of the queue tables. */
   readonly inspect: BusInspection;
+  /**
+   * The operator API (cancel, redrive, run now, pause, views), knowing this bus's queues: their
+   * archive policies, and its own workers follow a pause or resume at once.
+   */
+  readonly admin: BusAdmin<TTx>;
   readonly #store: QueueStore<TTx>;
   readonly #registry: Registry;
   readonly #queues: readonly ResolvedQueueConfig[];
@@ -111,6 +118,13 @@ export class Bus<TTx = unknown> {
       assertReady: () => this.#assertReady(),
       markShutDown: () => {
         this.#state = 'shut-down';
+      },
+    });
+    this.admin = new Admin(store, queues, logger, {
+      pausesChanged: () => this.controller.refreshPauses(),
+      wake: (names) => {
+        if (names === undefined) this.controller.wake();
+        else for (const name of names) this.controller.wake(name);
       },
     });
     this.inspect = {

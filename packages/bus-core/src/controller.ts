@@ -1,4 +1,6 @@
 import type { ArchivePolicy } from './archive-policy.js';
+import type { PauseRow } from './contract/inspect.js';
+import { CONTRACT_LIMITS } from './contract/limits.js';
 import type { Subscription } from './contract/listen.js';
 import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
@@ -36,6 +38,10 @@ export interface StartWorkersOptions {
 const PRUNE_LIMIT = 10_000;
 // Queue gauges read the counts at most this often, however often the metrics SDK collects.
 const GAUGE_INTERVAL_MS = 10_000;
+/** How often every process reads the stored pauses: the bound on how long a pause takes to hold. */
+export const PAUSE_POLL_MS = 1000;
+/** How often a running process records its heartbeat (`admin.recordWorker`). */
+export const WORKER_HEARTBEAT_MS = 10_000;
 
 /**
  * Runs the workers of every configured queue in this process; the guide's
@@ -98,6 +104,17 @@ export class WorkerController {
       new Map<string, ArchivePolicy>(queues.map((q) => [q.queueName, q.archivePolicy])),
     );
     for (const config of queues) {
+      const names = registry
+        .handlers()
+        .filter((h) => h.settings.queueName === config.queueName && instances.has(h.name));
+      if (names.length > CONTRACT_LIMITS.maxHandlers) {
+        this.#state = 'idle';
+        throw new BusError(
+          'INVALID_QUEUE_CONFIG',
+          `queue ${config.queueName} has ${names.length} handlers; one process claims for at most ${CONTRACT_LIMITS.maxHandlers} per queue`,
+          { value: config.queueName },
+        );
+      }
       this.#workers.set(
         config.queueName,
         new QueueWorker(config, {
@@ -109,6 +126,20 @@ export class WorkerController {
           telemetry: this.deps.telemetry,
           workerId,
         }),
+      );
+    }
+    // Before the first claim: a process started while its queue is paused must not claim.
+    try {
+      this.#applyPauses(await retryConflicts(() => store.inspect.listPauses()));
+    } catch (cause) {
+      this.#workers.clear();
+      this.#state = 'idle';
+      throw new BusError(
+        'STORE_FAILED',
+        `startWorkers could not read the paused queues: ${describeError(cause).split('\n', 1)[0]}`,
+        {
+          cause,
+        },
       );
     }
     if (store.capabilities.notify) {
@@ -129,6 +160,8 @@ export class WorkerController {
     );
     this.#state = 'running';
     this.#every(this.deps.rescueInterval, () => this.#rescue());
+    this.#every(PAUSE_POLL_MS, () => this.refreshPauses(), PAUSE_POLL_MS);
+    this.#every(WORKER_HEARTBEAT_MS, () => this.#heartbeat());
     if (this.deps.archiveRetention !== null) {
       const retention = this.deps.archiveRetention;
       this.#every(Math.min(retention, 60_000), () => this.#prune(retention));
@@ -143,6 +176,50 @@ export class WorkerController {
   wake(queue?: string, options: { afterCommit?: boolean } = {}): void {
     const workers = queue === undefined ? this.#workers.values() : [this.#workers.get(queue)];
     for (const worker of workers) worker?.wake(options.afterCommit === true);
+  }
+
+  /**
+   * Reads the stored pauses now and applies them to this process's queues (the watcher does it
+   * about every second; `bus.admin.pause`/`resume` call it so their own process follows at once).
+   * A failed read is logged and the last known pauses stay.
+   */
+  async refreshPauses(): Promise<void> {
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    try {
+      this.#applyPauses(await retryConflicts(() => this.deps.store.inspect.listPauses()));
+    } catch (error) {
+      this.deps.logger.warn('reading the paused queues failed; keeping the last known pauses', {
+        error: describeError(error),
+      });
+    }
+  }
+
+  #applyPauses(rows: readonly PauseRow[]): void {
+    for (const [name, worker] of this.#workers) {
+      let queuePaused = false;
+      const handlers = new Set<string>();
+      for (const row of rows) {
+        if (row.queue !== name) continue;
+        if (row.handlerName === null) queuePaused = true;
+        else handlers.add(row.handlerName);
+      }
+      worker.applyPauses(queuePaused, handlers);
+    }
+  }
+
+  // A heartbeat for `bus.admin.workers()` and the dashboard: never fatal.
+  async #heartbeat(): Promise<void> {
+    try {
+      await retryConflicts(() =>
+        this.deps.store.admin.recordWorker({
+          workerId: this.deps.workerId,
+          queues: [...this.#workers.keys()],
+          info: workerInfo(),
+        }),
+      );
+    } catch (error) {
+      this.deps.logger.warn('recording the worker heartbeat failed', { error: describeError(error) });
+    }
   }
 
   /** Stops claiming new rows and refuses new publishes; running handlers go on. */
@@ -184,6 +261,14 @@ export class WorkerController {
     await this.#settler?.idle();
     await this.#subscription?.close().catch(() => undefined);
     this.#gauges?.close();
+    if (this.#workers.size > 0) {
+      await retryConflicts(() => this.deps.store.admin.removeWorker({ workerId: this.deps.workerId })).catch(
+        (error: unknown) =>
+          this.deps.logger.warn('removing the worker record failed; it ages out of the list', {
+            error: describeError(error),
+          }),
+      );
+    }
     this.#state = 'stopped';
     this.deps.logger.info('workers stopped', { workerId: this.deps.workerId });
     return results.every(Boolean);
@@ -203,7 +288,7 @@ export class WorkerController {
   }
 
   // A timer that re-arms itself after each run, so a slow run never overlaps the next.
-  #every(intervalMs: number, run: () => Promise<void>): void {
+  #every(intervalMs: number, run: () => Promise<void>, firstDelay = 0): void {
     const arm = (delay: number) => {
       const timer = setTimeout(async () => {
         this.#timers = this.#timers.filter((t) => t !== timer);
@@ -212,7 +297,7 @@ export class WorkerController {
       }, delay);
       this.#timers.push(timer);
     };
-    arm(0);
+    arm(firstDelay);
   }
 
   async #rescue(): Promise<void> {
@@ -243,4 +328,25 @@ export class WorkerController {
       this.deps.logger.warn('prune failed', { error: describeError(error) });
     }
   }
+}
+
+/** Host name and pid, as the worker list shows them (no node: import: bus-core runs anywhere). */
+function workerInfo(): string {
+  const proc = (
+    globalThis as {
+      process?: {
+        pid?: number;
+        env?: Record<string, string | undefined>;
+        getBuiltinModule?: (name: string) => { hostname?: () => string } | undefined;
+      };
+    }
+  ).process;
+  let host: string | undefined;
+  try {
+    host = proc?.getBuiltinModule?.('node:os')?.hostname?.();
+  } catch {
+    host = undefined;
+  }
+  host ??= proc?.env?.HOSTNAME ?? proc?.env?.COMPUTERNAME ?? 'unknown host';
+  return `host ${host} pid ${proc?.pid ?? 'unknown'}`.slice(0, CONTRACT_LIMITS.maxNameLength);
 }

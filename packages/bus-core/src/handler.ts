@@ -15,14 +15,25 @@ export interface HandlerSettings {
    * writes and the completion commit together (every store supports it: `store.transaction`).
    */
   transactional?: boolean;
+  /**
+   * Times a row may be put off by `throw snooze(ms)` (since published or redriven) before the
+   * next snooze fails it for good with `SNOOZE_LIMIT` (default 100): a row cannot snooze forever
+   * unnoticed.
+   */
+  maxSnoozes?: number;
 }
 
 /** What a handler gets besides the event. */
 export interface HandlerContext<TTx = unknown> {
-  /** Aborts at `executionTimeout`, on shutdown, and when the worker loses the row's lease. */
+  /**
+   * Aborts at `executionTimeout`, on shutdown, when the worker loses the row's lease, and within
+   * about a second when an operator cancels the row (reason: a `CANCELLED` BusError).
+   */
   signal: AbortSignal;
-  /** 1 on the first run, 2 on the first retry, … */
+  /** 1 on the first run, 2 on the first retry, … (a snooze gives its attempt back) */
   attempt: number;
+  /** Times this row was snoozed so far (since published or redriven). */
+  snoozes: number;
   /** The row id; with `handlerName`, a natural idempotency key. */
   id: string;
   eventName: string;
@@ -35,7 +46,11 @@ export interface HandlerContext<TTx = unknown> {
   tx: TTx | undefined;
 }
 
-/** What a handler instance does: handle one event. Throwing (anything) fails the attempt. */
+/**
+ * What a handler instance does: handle one event. Throwing (anything) fails the attempt, except
+ * what `snooze`, `discard` and `cancelRun` return, which put the row off, fail it for good or
+ * cancel it.
+ */
 export interface EventHandler<P, TTx = any> {
   handle(event: P, ctx: HandlerContext<TTx>): Promise<void> | void;
 }
@@ -99,6 +114,12 @@ export function validateHandlerSettings(handlerName: string, settings: unknown):
   if (s.priority !== undefined) assertPriority(s.priority, 'INVALID_HANDLER');
   if (s.transactional !== undefined && typeof s.transactional !== 'boolean') {
     fail('transactional', s.transactional, 'must be a boolean');
+  }
+  if (
+    s.maxSnoozes !== undefined &&
+    (!Number.isInteger(s.maxSnoozes) || (s.maxSnoozes as number) < 0 || (s.maxSnoozes as number) > 1_000_000)
+  ) {
+    fail('maxSnoozes', s.maxSnoozes, 'must be an integer from 0 to 1000000');
   }
   return settings as HandlerSettings;
 }

@@ -1,3 +1,15 @@
+export { type CreateAdminOptions, createAdmin, MAX_ADMIN_IDS } from './admin.js';
+export type {
+  AdminArchiveFilter,
+  AdminLiveFilter,
+  AdminPage,
+  AdminReport,
+  AdminTarget,
+  AdminWriteOptions,
+  BusAdmin,
+  FoundRow,
+  QueueOverview,
+} from './admin-api.js';
 export { ARCHIVE_POLICIES, type ArchivePolicy, shouldArchive } from './archive-policy.js';
 export {
   Bus,
@@ -12,12 +24,20 @@ export type {
   ArchivedEventRow,
   ArchiveStatus,
   EventRow,
+  LiveState,
+  PauseRow,
   QueueCounts,
   QueueStore,
+  RowFilter,
   StoreCapabilities,
   TxOf,
 } from './contract/index.js';
-export { type StartWorkersOptions, WorkerController } from './controller.js';
+export {
+  PAUSE_POLL_MS,
+  type StartWorkersOptions,
+  WORKER_HEARTBEAT_MS,
+  WorkerController,
+} from './controller.js';
 export { busEventHandler, type DecoratorOptions } from './decorator.js';
 export { BusError, type BusErrorCode, describeError, isBusError } from './errors.js';
 export { defineEvent, type EventDefinition, type PayloadOf } from './event.js';
@@ -29,6 +49,8 @@ export {
   type HandlerContext,
   type HandlerSettings,
 } from './handler.js';
+export { cancelRun, discard, isSnooze, Snooze, snooze } from './handler-controls.js';
+export { CANCEL_CHECK_MS } from './lease-keeper.js';
 export {
   consoleLogger,
   type LogFields,
@@ -46,4 +68,5 @@ export {
   type RegisterOptions,
   Registry,
 } from './registry.js';
+export { DEFAULT_MAX_SNOOZES } from './retry-policy.js';
 export { noTelemetry, type SettledInfo, type Telemetry } from './telemetry.js';

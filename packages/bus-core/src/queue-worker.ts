@@ -86,6 +86,7 @@ export class QueueWorker {
       leaseMs: config.leaseDuration,
       logger: deps.logger,
       held: () => this.#held(),
+      running: () => this.#running.size,
       lost: (held) => this.#lost(held),
     });
   }
@@ -184,8 +185,51 @@ export class QueueWorker {
   }
 
   #accept(rows: ClaimedEvent[], leaseUntil: number): void {
-    for (const row of rows) this.#buffer.push(heldRow(row, leaseUntil));
+    // A claim that was in flight when a pause arrived: its rows of paused handlers go back.
+    const paused: HeldRow[] = [];
+    const partial = this.#claimable.length !== this.#handlerNames.length;
+    for (const row of rows) {
+      const held = heldRow(row, leaseUntil);
+      if (partial && !this.#claimable.includes(row.handlerName)) paused.push(held);
+      else this.#buffer.push(held);
+    }
+    if (paused.length > 0) this.#handBack(paused, 'rows of a paused queue or handler');
     this.#fill();
+  }
+
+  /**
+   * Applies the pauses stored for this queue: a paused queue claims nothing, a paused handler's
+   * rows are not claimed, and rows of either that wait in the buffer go back at once (running
+   * ones finish). On resume the claim loop wakes. Returns whether anything changed.
+   */
+  applyPauses(queuePaused: boolean, pausedHandlers: ReadonlySet<string>): boolean {
+    const claimable = queuePaused ? [] : this.#handlerNames.filter((h) => !pausedHandlers.has(h));
+    const before = this.#claimable;
+    if (claimable.length === before.length && claimable.every((h, i) => h === before[i])) return false;
+    this.#claimable = claimable;
+    const allowed = new Set(claimable);
+    const drop = this.#buffer.slice(this.#head).filter((h) => !h.detached && !allowed.has(h.row.handlerName));
+    if (drop.length > 0) {
+      const dropped = new Set(drop);
+      this.#buffer = this.#buffer.slice(this.#head).filter((h) => !dropped.has(h));
+      this.#head = 0;
+      this.#handBack(drop, 'buffered rows of a paused queue or handler');
+    }
+    const { queueName } = this.config;
+    if (claimable.length === 0) this.deps.logger.info('queue paused: not claiming', { queue: queueName });
+    else if (claimable.length < this.#handlerNames.length) {
+      this.deps.logger.info('handlers paused: not claiming their rows', {
+        queue: queueName,
+        paused: this.#handlerNames.filter((h) => !allowed.has(h)),
+      });
+    } else this.deps.logger.info('queue resumed', { queue: queueName });
+    if (claimable.some((h) => !before.includes(h))) this.#claims.wake();
+    return true;
+  }
+
+  /** The handler names this process claims rows of (registered here, not paused). */
+  get claimableHandlers(): readonly string[] {
+    return this.#claimable;
   }
 
   /** Hands buffered rows to free slots; a row whose lease is about to end goes back instead. */

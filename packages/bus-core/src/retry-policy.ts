@@ -1,13 +1,15 @@
 import { type ArchivePolicy, shouldArchive } from './archive-policy.js';
 import type { ClaimedEvent } from './contract/claim.js';
 import type { SettleOutcome } from './contract/settle.js';
-import { BusError, describeError } from './errors.js';
+import { BusError, describeError, isBusError } from './errors.js';
 import { defaultBackoff } from './handler.js';
+import { isSnooze } from './handler-controls.js';
 import type { RegisteredHandler } from './registry.js';
 
 /**
- * The retry decision for a failed attempt: retry while `attempts <= maxRetries` with the
- * handler's backoff, else fail for good (archived when the queue's policy keeps failures).
+ * The retry decision for a failed attempt: what the handler asked for when it threw `snooze`,
+ * `discard` or `cancelRun`; else retry while `attempts <= maxRetries` with the handler's
+ * backoff, else fail for good (archived when the queue's policy keeps failures).
  */
 export function failureOutcome(
   row: ClaimedEvent,
@@ -16,6 +18,8 @@ export function failureOutcome(
   handler: RegisteredHandler | undefined,
   onBadBackoff: (value: unknown) => void,
 ): SettleOutcome {
+  const control = controlOutcome(row, error, policy, handler);
+  if (control !== undefined) return control;
   const text = describeError(error);
   if (row.attempts <= row.maxRetries) {
     return {
@@ -26,6 +30,55 @@ export function failureOutcome(
       error: text,
     };
   }
+  return {
+    kind: 'failed',
+    id: row.id,
+    attempt: row.attempts,
+    archive: shouldArchive(policy, 'failed'),
+    error: text,
+  };
+}
+
+/** Snoozes a handler may ask for per row (since published or redriven) unless it sets `maxSnoozes`. */
+export const DEFAULT_MAX_SNOOZES = 100;
+
+/**
+ * What a handler asked for by throwing `snooze`, `discard` or `cancelRun` (undefined for any
+ * other error): a snooze beyond `maxSnoozes` fails the row for good with `SNOOZE_LIMIT`.
+ */
+function controlOutcome(
+  row: ClaimedEvent,
+  error: unknown,
+  policy: ArchivePolicy,
+  handler: RegisteredHandler | undefined,
+): SettleOutcome | undefined {
+  if (handler === undefined) return undefined;
+  if (isSnooze(error)) {
+    const limit = handler.settings.maxSnoozes ?? DEFAULT_MAX_SNOOZES;
+    if (row.snoozes < limit) {
+      return { kind: 'snooze', id: row.id, attempt: row.attempts, delayMs: error.delayMs };
+    }
+    const over = new BusError(
+      'SNOOZE_LIMIT',
+      `handler ${row.handlerName} snoozed row ${row.id} ${row.snoozes} times, its maxSnoozes; failing it for good`,
+      { value: row.snoozes },
+    );
+    return failedOutcome(row, describeError(over), policy);
+  }
+  if (isBusError(error, 'DISCARDED')) return failedOutcome(row, describeError(error), policy);
+  if (isBusError(error, 'CANCELLED')) {
+    return {
+      kind: 'cancelled',
+      id: row.id,
+      attempt: row.attempts,
+      archive: shouldArchive(policy, 'cancelled'),
+      error: typeof error.value === 'string' ? error.value : error.message,
+    };
+  }
+  return undefined;
+}
+
+function failedOutcome(row: ClaimedEvent, text: string, policy: ArchivePolicy): SettleOutcome {
   return {
     kind: 'failed',
     id: row.id,
