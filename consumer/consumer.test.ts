@@ -462,7 +462,7 @@ describe('the packages as a user installs them (pnpm pack + npm install)', () =>
     mkdirSync(dir);
     writeFileSync(
       join(dir, 'schema.ts'),
-      `export { busEvents, busEventsArchive } from '${kind === 'postgres' ? 'bus-postgres' : 'bus-mysql'}/schema';\n`,
+      `export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from '${kind === 'postgres' ? 'bus-postgres' : 'bus-mysql'}/schema';\n`,
     );
     writeFileSync(
       join(dir, 'drizzle.config.ts'),
