@@ -307,7 +307,7 @@ export class Admin<TTx> implements BusAdmin<TTx> {
     return archived === undefined ? null : { where: 'archive', row: archived };
   }
 
-  workers(options: { seenWithinMs?: number } = {}): Promise<WorkerRow[]> {
+  async workers(options: { seenWithinMs?: number } = {}): Promise<WorkerRow[]> {
     checkOptions(options, ['seenWithinMs'], 'workers');
     const seenWithinMs = checkMs(options.seenWithinMs ?? DEFAULT_WORKERS_WINDOW_MS, 'workers: seenWithinMs');
     return this.store.inspect.listWorkers({ seenWithinMs });

@@ -151,6 +151,8 @@ export class WorkerController {
           }),
       });
     }
+    // Listed (and its queues known to `pause`) once startWorkers resolves.
+    await this.#heartbeat();
     for (const worker of this.#workers.values()) worker.start();
     this.#gauges = new QueueGauges(
       queues.map((q) => q.queueName),
@@ -161,7 +163,7 @@ export class WorkerController {
     this.#state = 'running';
     this.#every(this.deps.rescueInterval, () => this.#rescue());
     this.#every(PAUSE_POLL_MS, () => this.refreshPauses(), PAUSE_POLL_MS);
-    this.#every(WORKER_HEARTBEAT_MS, () => this.#heartbeat());
+    this.#every(WORKER_HEARTBEAT_MS, () => this.#heartbeat(), WORKER_HEARTBEAT_MS);
     if (this.deps.archiveRetention !== null) {
       const retention = this.deps.archiveRetention;
       this.#every(Math.min(retention, 60_000), () => this.#prune(retention));

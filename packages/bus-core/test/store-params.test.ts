@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { shouldArchive } from '../src/archive-policy.js';
 import { CONTRACT_LIMITS, isRowId } from '../src/contract/limits.js';
 import type { SettleOutcome } from '../src/contract/settle.js';
 import { isBusError } from '../src/errors.js';
@@ -92,5 +93,73 @@ describe('what the core guarantees a store (store-params)', () => {
     ]) {
       expect(() => dueOf(options), JSON.stringify(options)).toThrow(/INVALID_ARGUMENT/);
     }
+  });
+});
+
+describe('job-control inputs (store-params)', () => {
+  it('clamps snooze delays and shapes cancel reasons like other outcomes', () => {
+    const { outcomes } = prepareOutcomes([
+      { kind: 'snooze', id: '1', attempt: 1, delayMs: -4 },
+      { kind: 'snooze', id: '2', attempt: 1, delayMs: 1e30 },
+      { kind: 'cancelled', id: '3', attempt: 1, archive: true, error: `a\u0000${'x'.repeat(5000)}` },
+    ]);
+    expect(outcomes.map((o) => (o.kind === 'snooze' ? o.delayMs : -1))).toEqual([
+      0,
+      CONTRACT_LIMITS.maxDelayMs,
+      -1,
+    ]);
+    const cancelled = outcomes[2]!;
+    expect(cancelled.kind === 'cancelled' && cancelled.error.startsWith('a\uFFFD')).toBe(true);
+    expect(cancelled.kind === 'cancelled' && cancelled.error.length).toBe(CONTRACT_LIMITS.maxErrorChars);
+  });
+
+  it('passes the new list filters on checked, and refuses garbage in each with INVALID_ARGUMENT', () => {
+    expect(
+      prepareListParams({
+        eventName: 'e',
+        handlerName: 'h',
+        errorContains: '50%_',
+        state: 'running',
+        newestFirst: true,
+        status: 'cancelled',
+        limit: 5,
+      }),
+    ).toEqual({
+      eventName: 'e',
+      handlerName: 'h',
+      errorContains: '50%_',
+      state: 'running',
+      newestFirst: true,
+      status: 'cancelled',
+      limit: 5,
+    });
+    expect(prepareListParams({ newestFirst: false })).toEqual({ limit: 1000 });
+    // Stored error text has U+FFFD where U+0000 was: the search text is shaped the same way.
+    expect(prepareListParams({ errorContains: 'a\u0000b' })?.errorContains).toBe('a\uFFFDb');
+    const bad: unknown[] = [
+      { state: 'done' },
+      { eventName: '' },
+      { handlerName: 'h'.repeat(201) },
+      { queue: 'q\u0000' },
+      { errorContains: 7 },
+      { newestFirst: 'yes' },
+      { queueName: 'q' },
+      [],
+    ];
+    for (const filter of bad) {
+      let error: unknown;
+      try {
+        prepareListParams(filter as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(isBusError(error, 'INVALID_ARGUMENT'), JSON.stringify(filter)).toBe(true);
+    }
+  });
+
+  it('keeps cancelled rows where the policy keeps failures', () => {
+    expect(
+      (['all', 'failed', 'completed', 'none'] as const).map((p) => shouldArchive(p, 'cancelled')),
+    ).toEqual([true, true, false, false]);
   });
 });
