@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline/promises';
+import type { QueueOverview } from 'bus-core';
 import { type ArchivedEventRow, BusError, type EventRow, isBusError } from 'bus-core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { QueueOverview } from './admin.js';
 import { type Connection, connect } from './connect.js';
 import { describePayload } from './payload.js';
 

@@ -1,5 +1,4 @@
-import { BusError, type QueueStore } from 'bus-core';
-import { type BusAdmin, createAdmin } from './admin.js';
+import { type BusAdmin, BusError, createAdmin, type QueueStore } from 'bus-core';
 
 /** Which database a URL names, chosen from its scheme. */
 export type DatabaseKind = 'postgres' | 'mysql';
@@ -124,8 +123,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   url.protocol = 'mysql:';
   const pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4, connectTimeout: 10_000 });
   const db = drizzleMysql(pool) as any;
-  // The cast goes once bus-mysql implements the job-control members of QueueStore.
-  const store = mysqlStore(db, tables) as unknown as QueueStore<any>;
+  const store = mysqlStore(db, tables);
   return {
     kind,
     store,

@@ -1,9 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { getRequestListener } from '@hono/node-server';
+import type { AdminArchiveFilter, AdminLiveFilter, BusAdmin } from 'bus-core';
 import { BusError, isBusError } from 'bus-core';
 import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import type { AdminArchiveFilter, AdminLiveFilter, BusAdmin } from './admin.js';
 // Made by scripts/bundle-client.mjs at build time (git-ignored): the browser script and styles.
 import ASSETS from './assets.generated.json';
 import { describePayload } from './payload.js';
@@ -460,4 +461,15 @@ function paging(query: ListQuery) {
     ...(query.afterId ? { afterId: query.afterId } : {}),
     ...(query.newestFirst ? { newestFirst: true } : {}),
   };
+}
+
+/**
+ * The dashboard as a node:http `(req, res)` listener, for node:http, Express and other servers
+ * that do not take a fetch handler (it is `@hono/node-server`'s `getRequestListener`).
+ *
+ * @example
+ * http.createServer(toNodeListener(createDashboard({ admin: bus.admin, authorize }))).listen(3000);
+ */
+export function toNodeListener(dashboard: Dashboard): ReturnType<typeof getRequestListener> {
+  return getRequestListener(dashboard.fetch);
 }

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
+import type { BusAdmin } from 'bus-core';
 import { BusError } from 'bus-core';
-import type { BusAdmin } from './admin.js';
 import { createDashboard, isLoopbackRequest } from './dashboard.js';
 
 /** Options of the standalone server. */

@@ -1,9 +1,11 @@
 /** @jsxImportSource hono/jsx */
 // Server-rendered screens. Hono's JSX escapes every interpolated value, so row payloads, errors
 // and names render as text; nothing here builds HTML by concatenation.
-import type { ArchivedEventRow, EventRow } from 'bus-core';
+import type { ArchivedEventRow, BusAdmin, EventRow, FoundRow, QueueOverview } from 'bus-core';
 import type { Child } from 'hono/jsx';
-import type { FoundRow, QueueOverview, WorkerRow } from './admin.js';
+
+/** A worker process as the admin API lists it. */
+type WorkerRow = Awaited<ReturnType<BusAdmin['workers']>>[number];
 
 /** What every page needs from the request. */
 export interface PageContext {

@@ -1,9 +1,8 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import { isBusError } from 'bus-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDashboard } from '../src/dashboard.js';
+import { createDashboard, toNodeListener } from '../src/dashboard.js';
 import { startServer } from '../src/server.js';
 import { launchChromium } from './dashboard-suite.js';
 import { createTestDatabase, seed, type TestDatabase } from './fixtures.js';
@@ -81,7 +80,7 @@ describe('mounted', () => {
       authorize: () => true,
       basePath: '/ops/bus/',
     });
-    const server: Server = createServer(getRequestListener(dashboard.fetch));
+    const server: Server = createServer(toNodeListener(dashboard));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ops/bus`;

@@ -65,8 +65,13 @@ function startChart(element: HTMLElement): void {
       // A missed sample leaves a gap; the next one resumes the chart.
     }
   };
-  void sample();
-  setInterval(sample, Number(element.dataset.interval ?? 5000));
+  // The next sample waits for the previous answer: a slow count never piles up requests.
+  const interval = Number(element.dataset.interval ?? 5000);
+  const loop = async () => {
+    await sample();
+    setTimeout(loop, interval);
+  };
+  void loop();
 }
 
 for (const element of document.querySelectorAll<HTMLElement>('[data-chart]')) startChart(element);
