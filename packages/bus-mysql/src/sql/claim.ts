@@ -18,9 +18,10 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     // the rows themselves, so the update by primary key is the only other statement (neither
     // server has UPDATE … RETURNING, and MariaDB refuses LIMIT in an IN subquery).
     // The handler filter is checked on the rows the scan reads (handler_name is not in the index:
-    // it would break the claim order across handlers); a row of another handler is read and
-    // passed over, and at READ COMMITTED its lock is released at once, so it stays claimable by a
-    // process that has the handler. BINARY: utf8mb4_bin pads, and `h` must not claim `h `.
+    // it would break the claim order across handlers). A row of another handler is read, locked
+    // and passed over; MariaDB keeps that lock until this transaction commits, so a concurrent
+    // claim for that handler skips the row for one poll (never leased, attempts unchanged).
+    // BINARY: utf8mb4_bin pads, and `h` must not claim `h `.
     const rows = await select(
       tx,
       sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (claim_idx)

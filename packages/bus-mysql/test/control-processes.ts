@@ -1,0 +1,86 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ControlWorkerConfig } from './fixtures/control-worker.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Esbuild {
+  build(options: Record<string, unknown>): Promise<unknown>;
+}
+
+/**
+ * Bundles test/fixtures/control-worker.ts with bus-core and bus-mysql from source (the `source`
+ * condition) into one .mjs that plain `node` runs: no tsx, never a stale dist. The file goes into
+ * this package's node_modules/.cache, so mysql2 and drizzle-orm (left external) resolve from the
+ * package as in a user's app. esbuild is the one tsup (a root dev dependency) uses.
+ */
+export async function bundleControlWorker(): Promise<{ file: string; cleanup(): void }> {
+  const require = createRequire(import.meta.url);
+  const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
+  const dir = join(here, '..', 'node_modules', '.cache', `bus-control-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'control-worker.mjs');
+  await esbuild.build({
+    entryPoints: [join(here, 'fixtures', 'control-worker.ts')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['source'],
+    external: ['mysql2', 'mysql2/*', 'drizzle-orm', 'drizzle-orm/*'],
+    logLevel: 'error',
+  });
+  return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A forked control worker. */
+export interface ControlWorker {
+  id: string;
+  child: ChildProcess;
+  /** Asks for a clean shutdown and resolves with the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+  stderr(): string;
+}
+
+/** Forks a worker running `file` and resolves once its bus claims. */
+export function startControlWorker(file: string, config: ControlWorkerConfig): Promise<ControlWorker> {
+  const env: NodeJS.ProcessEnv = { ...process.env, BUS_CONTROL: JSON.stringify(config) };
+  delete env.NODE_OPTIONS;
+  const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+    process.stderr.write(chunk);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`worker ${config.workerId} did not start within 20 s`)),
+      20_000,
+    );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${config.workerId} exited with ${code} before it was ready: ${stderr}`));
+    });
+    child.on('message', (message: { type?: string }) => {
+      if (message?.type !== 'ready') return;
+      clearTimeout(timer);
+      resolve({
+        id: config.workerId,
+        child,
+        exited,
+        stderr: () => stderr,
+        stop: () => {
+          if (child.exitCode === null && child.signalCode === null) child.send({ type: 'stop' });
+          return exited;
+        },
+      });
+    });
+  });
+}
