@@ -10,6 +10,7 @@ import {
   claimFor,
   hasSecondSession,
   held,
+  inSecondSession,
   insert,
   LONG_LEASE,
   numericOrder,
@@ -230,12 +231,9 @@ export function cancelTests(s: SuiteContext): void {
             await s.store.admin.cancel({ ids: [ids[0]!], limit: 1, archive: true, reason: 'tx', tx }),
             [ids[0]],
           );
-          outside = await s.store.admin.cancel({
-            filter: { queue: 'q' },
-            limit: 10,
-            archive: true,
-            reason: 'out',
-          });
+          outside = await inSecondSession(() =>
+            s.store.admin.cancel({ filter: { queue: 'q' }, limit: 10, archive: true, reason: 'out' }),
+          );
         });
         assert.deepEqual(outside, [ids[1], ids[2]]);
         assert.deepEqual(

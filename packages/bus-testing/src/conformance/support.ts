@@ -216,3 +216,28 @@ export async function archivedAs(
 export function hasSecondSession(target: { singleConnection?: boolean }): boolean {
   return target.singleConnection !== true;
 }
+
+/**
+ * Runs `second` (a statement outside the open transaction) while a transaction is open, and
+ * fails in `ms` instead of hanging when it waits for that transaction: on a single-connection
+ * database it would wait forever (the target should set `singleConnection`).
+ */
+export async function inSecondSession<T>(second: () => Promise<T>, ms = 5_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `a statement outside the open transaction waited ${ms} ms for it instead of skipping its locked rows (a single-connection database? set singleConnection on the conformance target)`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([second(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
