@@ -283,6 +283,34 @@ describe('cancel', () => {
     expect((await live(store)).map((r) => r.id)).toEqual([ids[1]]);
   });
 
+  it('locks only the rows it cancels: while it is open, claims of its own queue and of others take the rest', async () => {
+    // Enough rows, with fresh statistics, for the plans a single locking scan gets on a real
+    // table: through claim_idx and a sort (every row of the queue) or locked_until_idx (every
+    // unleased row of every queue).
+    const bs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      bs.push(...(await store.insert({ rows: Array.from({ length: 1000 }, () => row({ queue: 'b' })) })));
+    }
+    const as = await store.insert({ rows: Array.from({ length: 500 }, () => row({ queue: 'a' })) });
+    await t.admin.query('ANALYZE TABLE bus_events');
+    await store.transaction(async (tx) => {
+      const cancelled = await store.admin.cancel({
+        filter: { queue: 'a', state: 'available' },
+        limit: 10,
+        archive: false,
+        reason: 'x',
+        tx,
+      });
+      expect(cancelled).toEqual(as.slice(0, 10));
+      // Other connections, while the cancel's transaction holds its locks.
+      const claim = (queue: string) =>
+        store.claim({ queue, limit: 1000, workerId: `w-${queue}`, leaseMs: 60_000, handlers: H });
+      expect((await claim('b')).map((c) => c.id)).toEqual(bs.slice(0, 1000));
+      expect((await claim('a')).map((c) => c.id)).toEqual(as.slice(10));
+    });
+    expect(await live(store, { ids: as.slice(0, 10) })).toEqual([]);
+  });
+
   it('skips rows another transaction holds, without waiting', async () => {
     const [a, b] = await store.insert({ rows: [row(), row()] });
     const conn = await t.pool.getConnection();
