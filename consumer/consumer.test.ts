@@ -26,7 +26,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
 const fixtures = join(here, 'fixtures');
 
-const PACKAGES = ['bus-core', 'bus-postgres', 'bus-mysql', 'bus-testing'] as const;
+const PACKAGES = ['bus-core', 'bus-postgres', 'bus-mysql', 'bus-testing', 'bus-dashboard'] as const;
 type PackageName = (typeof PACKAGES)[number];
 
 // Exact versions for everything the scratch apps install (vitest's vite is left to npm: the
@@ -427,6 +427,21 @@ describe('the packages as a user installs them (pnpm pack + npm install)', () =>
       const url = await freshDatabase(kind);
       const result = await runHandlers(app(), kind, url);
       expect(result.applied.length).toBeGreaterThan(0);
+    });
+
+    it.each(KINDS)('mounts bus-dashboard in a node:http app on %s and runs the bus CLI', async (kind) => {
+      const url = await freshDatabase(kind);
+      const run = await node(app(), 'dashboard.js', [kind], { CONSUMER_DB_URL: url });
+      const result = resultOf(`dashboard ${kind}`, run);
+      expect(result.crashed, show(`dashboard ${kind}`, run)).toBeUndefined();
+      expectOk(`dashboard ${kind}`, run);
+      expect(result).toEqual({
+        refused: 401,
+        status: 200,
+        queuesScreen: true,
+        queues: [],
+        help: 'Usage: bus [options] [command]',
+      });
     });
 
     it('imports bus-testing (root entry) without vitest installed, and runs the memory store', async () => {

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -10,6 +12,7 @@ import {
   type Logger,
   type QueueCounts,
 } from 'bus-core';
+import { createDashboard, isLoopbackRequest, toNodeListener } from 'bus-dashboard';
 import { type DatabaseTarget, databaseTarget, describeTarget, openDatabase } from './database.js';
 import type { AppDatabase, AppStats, NewUser } from './db/types.js';
 import { DemoError, firstLine } from './errors.js';
@@ -55,6 +58,11 @@ export interface DemoOptions {
   refreshMs?: number;
   /** Ms that running handlers get to finish at shutdown before they are aborted (default 10 000). */
   shutdownTimeoutMs?: number;
+  /**
+   * Serve the bus dashboard on 127.0.0.1 while the demo runs, mounted in this process (the CLI
+   * asks for port 4680; a port in use falls back to a free one, 0 picks one). Off when unset.
+   */
+  dashboard?: { port: number } | false;
 }
 
 const FIRST_NAMES = [
@@ -239,7 +247,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       } catch (error) {
         throw new DemoError(`${db.label} is not usable: ${firstLine(error)}`, { cause: error });
       }
-      return await runBus(db, bus, tally, logger);
+      const dashboard = options.dashboard ? await serveDashboard(bus, options.dashboard.port) : undefined;
+      try {
+        if (dashboard) say(`dashboard: ${dashboard.url} (served while the demo runs)`);
+        return await runBus(db, bus, tally, logger);
+      } finally {
+        await dashboard?.close();
+      }
     } finally {
       withdraw();
     }
@@ -535,4 +549,39 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   await sleep(ms, undefined, { signal }).catch((error: unknown) => {
     if (!(error instanceof Error && error.name === 'AbortError') && !isBusError(error)) throw error;
   });
+}
+
+/**
+ * The bus dashboard mounted the way an app mounts it: its fetch handler on node:http, in this
+ * process, on 127.0.0.1 only, taking requests addressed to a loopback host name (the demo's
+ * `authorize`; a real app checks its own sessions).
+ */
+async function serveDashboard(
+  bus: Bus<unknown>,
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const dashboard = createDashboard({ admin: bus.admin, authorize: isLoopbackRequest, title: 'bus demo' });
+  const server: Server = createServer(toNodeListener(dashboard));
+  const listen = (p: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(p, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await listen(port);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    await listen(0);
+  }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

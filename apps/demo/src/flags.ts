@@ -37,7 +37,10 @@ handlers receive it in the queues email, high and low.
 
 The database comes from DATABASE_URL: unset runs on the embedded PGlite; postgres://… runs on
 PostgreSQL; mysql://… runs on MySQL or MariaDB. Ctrl+C stops gracefully: running handlers finish
-(up to 10 s), the rest is handed back, and the next run picks it up.`;
+(up to 10 s), the rest is handed back, and the next run picks it up.
+
+While it runs, the bus dashboard is served at http://127.0.0.1:4680/ (another free port when 4680
+is taken; BUS_DEMO_DASHBOARD_PORT=N picks the port, =off turns it off).`;
 
 /** Checks a number of sign-ups. */
 export function checkUsers(value: unknown, shown = String(value)): number {

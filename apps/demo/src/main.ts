@@ -1,5 +1,5 @@
 import { runDemo } from './demo.js';
-import { DemoError, firstLine } from './errors.js';
+import { DemoError, firstLine, usageError } from './errors.js';
 import { HELP, parseArgs } from './flags.js';
 import type { DemoOutput } from './view.js';
 
@@ -37,6 +37,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       output: io.stdout,
       live: !options.plain && io.stdout.isTTY === true,
       signal: io.signal,
+      dashboard: dashboardOption(io.env.BUS_DEMO_DASHBOARD_PORT),
     });
     // A graceful stop is a success: nothing was lost, and `pnpm demo` must not report a failure.
     return summary.reconciled ? 0 : 1;
@@ -53,4 +54,17 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     );
     return 1;
   }
+}
+
+/** `BUS_DEMO_DASHBOARD_PORT`: unset serves the dashboard on 4680, `off` not at all, a number on that port. */
+function dashboardOption(value: string | undefined): { port: number } | false {
+  if (value === undefined || value === '') return { port: 4680 };
+  if (value === 'off') return false;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw usageError(
+      `BUS_DEMO_DASHBOARD_PORT must be a port from 0 to 65535 or off (got ${JSON.stringify(value)})`,
+    );
+  }
+  return { port };
 }

@@ -13,6 +13,7 @@ function ctx(id: string, attempt: number, abort?: unknown): HandlerContext {
     handlerName: 'demo.send-email',
     queue: 'email',
     maxRetries: 3,
+    snoozes: 0,
     createdAt: new Date(),
     tx: undefined,
   };
