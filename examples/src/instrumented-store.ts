@@ -1,6 +1,6 @@
 import type { QueueStore } from 'bus-core';
 
-type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect'>;
+type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect' | 'admin'>;
 
 /**
  * A custom store: wraps any store and times each call, for metrics. Whatever a store adds or
@@ -9,11 +9,13 @@ type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect'>;
 export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   readonly capabilities: QueueStore<TTx>['capabilities'];
   readonly inspect: QueueStore<TTx>['inspect'];
+  readonly admin: QueueStore<TTx>['admin'];
   readonly stats = new Map<string, { calls: number; ms: number }>();
 
   constructor(private readonly inner: QueueStore<TTx>) {
     this.capabilities = inner.capabilities;
     this.inspect = inner.inspect;
+    this.admin = inner.admin; // operator calls, off the hot path: forwarded untimed
   }
 
   insert: QueueStore<TTx>['insert'] = (p) => this.#time('insert', () => this.inner.insert(p));
@@ -21,6 +23,8 @@ export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   settle: QueueStore<TTx>['settle'] = (p) => this.#time('settle', () => this.inner.settle(p));
   extendLeases: QueueStore<TTx>['extendLeases'] = (p) =>
     this.#time('extendLeases', () => this.inner.extendLeases(p));
+  checkLeases: QueueStore<TTx>['checkLeases'] = (p) =>
+    this.#time('checkLeases', () => this.inner.checkLeases(p));
   release: QueueStore<TTx>['release'] = (p) => this.#time('release', () => this.inner.release(p));
   listExpired: QueueStore<TTx>['listExpired'] = (p) =>
     this.#time('listExpired', () => this.inner.listExpired(p));
