@@ -25,7 +25,7 @@ const CLAIM_SELECT = `SELECT CAST(id AS CHAR) AS row_id, queue, event_name, hand
     trace_context, snoozes
   FROM bus_events FORCE INDEX (claim_idx)
   WHERE queue = 'q' AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
-    AND BINARY handler_name IN ('plan.handler', 'other.handler')
+    AND CAST(handler_name AS BINARY) IN ('plan.handler', 'other.handler')
   ORDER BY priority, scheduled_at, id LIMIT 50 FOR UPDATE SKIP LOCKED`;
 
 beforeAll(async () => {
@@ -152,7 +152,7 @@ describe('admin and list plans on MariaDB', () => {
     const list = await ids('bus_events', 20);
     for (const query of [
       `SELECT CAST(id AS CHAR) AS row_id, locked_until FROM bus_events WHERE id IN (${list}) ORDER BY id FOR UPDATE`,
-      `SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM bus_events WHERE id IN (${list}) AND BINARY locked_by = 'w' AND locked_until IS NOT NULL`,
+      `SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM bus_events WHERE id IN (${list}) AND CAST(locked_by AS BINARY) = 'w' AND locked_until IS NOT NULL`,
       // settle's fence (lockHeld), which cancel makes race with more often.
       `SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM bus_events WHERE id IN (${list}) AND locked_by IN ('w') AND locked_until IS NOT NULL ORDER BY id FOR UPDATE`,
     ]) {

@@ -14,7 +14,7 @@ export async function checkLeases(ctx: StoreContext, params: CheckLeasesParams):
     select(
       ctx.db,
       sql`SELECT CAST(id AS CHAR) AS row_id, attempts, locked_by FROM ${ctx.events}
-          WHERE id IN (${idList(events.map((e) => e.id))}) AND BINARY locked_by = ${text(workerId)}
+          WHERE id IN (${idList(events.map((e) => e.id))}) AND CAST(locked_by AS BINARY) = ${text(workerId)}
             AND locked_until IS NOT NULL`,
     ),
   );

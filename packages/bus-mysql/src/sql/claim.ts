@@ -21,12 +21,12 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     // it would break the claim order across handlers). A row of another handler is read, locked
     // and passed over; MariaDB keeps that lock until this transaction commits, so a concurrent
     // claim for that handler skips the row for one poll (never leased, attempts unchanged).
-    // BINARY: utf8mb4_bin pads, and `h` must not claim `h `.
+    // As bytes: utf8mb4_bin pads, and `h` must not claim `h `.
     const rows = await select(
       tx,
       sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (claim_idx)
           WHERE queue = ${text(params.queue)} AND locked_until IS NULL AND scheduled_at <= UTC_TIMESTAMP(6)
-            AND BINARY handler_name IN (${sql.join(params.handlers.map(text), sql`, `)})
+            AND CAST(handler_name AS BINARY) IN (${sql.join(params.handlers.map(text), sql`, `)})
           ORDER BY priority, scheduled_at, id
           LIMIT ${intLiteral(params.limit)}
           FOR UPDATE SKIP LOCKED`,
