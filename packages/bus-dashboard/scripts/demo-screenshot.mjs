@@ -13,7 +13,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const data = mkdtempSync(join(tmpdir(), 'bus-demo-shot-'));
 const demo = spawn(
   'node',
-  [join(root, 'apps/demo/dist/cli.js'), '--users', '4000', '--rate', '120', '--fail', '0.2', '--plain', '--data-dir', data],
+  [
+    join(root, 'apps/demo/dist/cli.js'),
+    '--users',
+    '4000',
+    '--rate',
+    '120',
+    '--fail',
+    '0.2',
+    '--plain',
+    '--data-dir',
+    data,
+  ],
   { env: { ...process.env, BUS_DEMO_DASHBOARD_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] },
 );
 let output = '';

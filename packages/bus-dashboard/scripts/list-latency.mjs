@@ -8,6 +8,7 @@
 // fetch handler (admin API, SQL, rendering; no network): one warm-up, then the median and the
 // worst of 7 requests. Drops what it made at the end. The figures are in docs/dashboard.md.
 import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import postgres from 'postgres';
@@ -45,7 +46,8 @@ const SCREENS = [
   ['archive, first page', '/archive'],
   ['archive, newest first', '/archive?newestFirst=1'],
   ['archive, failed', '/archive?status=failed'],
-  ['archive, cancelled of one queue', '/archive?queue=q2&status=cancelled'],
+  ['archive, cancelled of one queue', '/archive?queue=q9&status=cancelled'],
+  ['archive, cancelled of a queue with none (index walk)', '/archive?queue=q2&status=cancelled'],
   ['archive, error contains', '/archive?errorContains=HTTP%20503'],
   ['one archived row', '/events/:archived'],
   ['workers', '/workers'],
@@ -173,7 +175,11 @@ async function measure(kind) {
 
 const kinds = values.only ? [values.only] : ['postgres', 'mysql'];
 const all = {};
+const load = () => loadavg()[0].toFixed(1);
+const loadBefore = load();
 for (const kind of kinds) all[kind] = await measure(kind);
+// The machine is often shared: the load average says how much else ran beside the measurement.
+console.log(`${cpus().length} cores, 1-minute load average ${loadBefore} before and ${load()} after.\n`);
 console.log(`| screen | ${kinds.map((k) => `${k} median / worst (ms)`).join(' | ')} |`);
 console.log(`|---|${kinds.map(() => '---').join('|')}|`);
 for (let i = 0; i < SCREENS.length; i++) {

@@ -47,7 +47,12 @@ const PAGE_LIMIT = 50;
 const ID_PATTERN = /^[1-9][0-9]{0,18}$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
-/** Whether a request's URL names a loopback host (what `readOnly` without `authorize` requires). */
+/**
+ * Whether a request's URL names a loopback host (what `readOnly` without `authorize` requires).
+ *
+ * @example
+ * createDashboard({ admin: bus.admin, authorize: isLoopbackRequest }); // this machine only
+ */
 export function isLoopbackRequest(request: Request): boolean {
   const host = new URL(request.url).hostname;
   return LOOPBACK.has(host) || host.endsWith('.localhost');

@@ -106,6 +106,12 @@ export function cliSuite(kind: 'postgres' | 'mysql'): void {
         expect({ args, code: result.code }).toEqual({ args, code: EXIT.usage });
         expect(result.stderr.length).toBeGreaterThan(10);
       }
+      const url = db.cliArgs[1]!;
+      const badSchema = await cli(['--database-url', url, '--schema', 'bad"name', 'stats']);
+      expect(badSchema.code).toBe(EXIT.usage);
+      expect(badSchema.stderr).toContain(
+        kind === 'postgres' ? 'is not an identifier' : 'applies to PostgreSQL only',
+      );
       expect(await cli(['stats'], {})).toMatchObject({ code: EXIT.usage });
       expect((await cli(['stats'], {})).stderr).toContain('DATABASE_URL');
       expect((await cli(['--database-url', 'redis://127.0.0.1', 'stats'])).stderr).toContain(

@@ -218,6 +218,28 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       expect((await page.goto(`${base()}/archive?afterId=-1`))?.status()).toBe(400);
     });
 
+    test('an action the admin API refuses shows its BusError; garbage ids touch nothing', async () => {
+      await page.goto(server.url);
+      const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+      const unknown = await page.request.post(`${base()}/actions/pause`, {
+        form: { _csrf: csrf, queue: 'no-such-queue' },
+      });
+      expect(unknown.status()).toBe(400);
+      expect(await unknown.text()).toContain('UNKNOWN_QUEUE');
+      const garbage = await page.request.post(`${base()}/actions/cancel`, {
+        form: { _csrf: csrf, ids: '1 OR 1=1; DROP TABLE bus_events' },
+      });
+      // The admin API reports ids that cannot be row ids as unknown: nothing is touched.
+      expect(await garbage.text()).toContain('Cancelled 0 rows; 1 not live (finished or unknown).');
+      const nothing = await page.request.post(`${base()}/actions/cancel`, { form: { _csrf: csrf } });
+      expect(nothing.status()).toBe(400);
+      expect(await nothing.text()).toContain('select rows or set a filter first');
+      const bogus = await page.request.post(`${base()}/actions/explode`, { form: { _csrf: csrf } });
+      expect(bogus.status()).toBe(400);
+      expect(await db.connection.admin.pauses()).toEqual([]);
+      expect((await db.connection.admin.events({ limit: 1000 })).length).toBeGreaterThan(0);
+    });
+
     test('POSTs without the CSRF token, or from another site, are refused and change nothing', async () => {
       const id = rows.available[3]!;
       const noToken = await fetch(`${base()}/actions/cancel`, {
