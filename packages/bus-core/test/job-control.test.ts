@@ -248,3 +248,56 @@ describe('worker heartbeats', () => {
     }
   });
 });
+
+describe('start-up with pauses', () => {
+  it('startWorkers fails with STORE_FAILED when it cannot read the pauses, and can be called again', async () => {
+    const registry = new Registry();
+    const Event = defineEvent<{ n: number }>('jc.pause-read');
+    registry.register(
+      Event,
+      handlerClass('pause-read.handler', { queueName: 'q' }, () => {}),
+    );
+    const bus = await makeBus({ store, registry, queues: [queue('q')] });
+    const listPauses = store.inspect.listPauses.bind(store.inspect);
+    store.inspect.listPauses = async () => {
+      throw new Error('database down');
+    };
+    const error = await bus.controller.startWorkers().catch((e: unknown) => e);
+    expect(isBusError(error, 'STORE_FAILED')).toBe(true);
+    expect(String((error as Error).message)).toMatch(/paused queues: Error: database down/);
+    store.inspect.listPauses = listPauses;
+    await bus.controller.startWorkers();
+    const [id] = await bus.publish(Event, { n: 1 });
+    await waitFor(() => archiveOf(store, id!));
+  });
+
+  it('bus.inspect lists take the new filters and refuse unknown fields', async () => {
+    const bus = await makeBus({ store, registry: new Registry(), queues: [queue('q')] });
+    const [a, b] = await store.insert({
+      rows: [
+        {
+          queue: 'q',
+          eventName: 'e',
+          handlerName: 'h',
+          payload: new Uint8Array([0xc0]),
+          maxRetries: 0,
+          priority: 0,
+          due: 0,
+        },
+        {
+          queue: 'q',
+          eventName: 'e',
+          handlerName: 'h',
+          payload: new Uint8Array([0xc0]),
+          maxRetries: 0,
+          priority: 0,
+          due: 60_000,
+        },
+      ],
+    });
+    expect((await bus.inspect.events({ state: 'scheduled' })).map((r) => r.id)).toEqual([b]);
+    expect((await bus.inspect.events({ newestFirst: true })).map((r) => r.id)).toEqual([b, a]);
+    await expect(bus.inspect.events({ status: 'failed' } as never)).rejects.toThrow(/unknown field "status"/);
+    await expect(bus.inspect.archive({ state: 'running' } as never)).rejects.toThrow(/unknown field "state"/);
+  });
+});
