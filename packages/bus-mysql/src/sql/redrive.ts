@@ -1,32 +1,25 @@
 import type { RedriveParams } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
-import { idList, intLiteral, text } from '../encode.js';
+import { idList, text } from '../encode.js';
 import { mysqlFailure } from '../errors.js';
-import { type StoreContext, select, transact } from '../run.js';
-import { filterConditions, whereAll } from './filter.js';
+import { type StoreContext, transact } from '../run.js';
+import { filterConditions, lockMatching } from './filter.js';
 
 /**
- * `StoreAdmin.redrive`: in one transaction (the caller's when given), a locking read of the
- * matching archive rows, lowest id first, skipping rows another redrive or prune holds; then
- * `INSERT … SELECT` back into the hot table under the same ids (an explicit value below the
- * AUTO_INCREMENT counter leaves the counter alone), fresh attempts and snoozes, due now, last
- * error kept; then the delete from the archive. No wake-up: MySQL has no notify, and pollers
- * find the rows at their next claim.
+ * `StoreAdmin.redrive`: in one transaction (the caller's when given), the matching archive rows
+ * are locked (`lockMatching`: only those, lowest id first, skipping rows another redrive or prune
+ * holds); then `INSERT … SELECT` back into the hot table under the same ids (an explicit value
+ * below the AUTO_INCREMENT counter leaves the counter alone), fresh attempts and snoozes, due
+ * now, last error kept; then the delete from the archive. No wake-up: MySQL has no notify, and
+ * pollers find the rows at their next claim.
  */
 export async function redrive(ctx: StoreContext, params: RedriveParams<MySqlTx>): Promise<string[]> {
   const run = async (db: MySqlTx): Promise<string[]> => {
     const conditions = filterConditions(params.filter ?? {});
     conditions.push(sql`status IN (${sql.join(params.statuses.map(text), sql`, `)})`);
-    if (params.ids !== undefined) conditions.push(sql`id IN (${idList(params.ids)})`);
-    const rows = await select(
-      db,
-      sql`SELECT CAST(id AS CHAR) AS row_id FROM ${ctx.archive} ${whereAll(conditions)}
-          ORDER BY id LIMIT ${intLiteral(params.limit)}
-          FOR UPDATE SKIP LOCKED`,
-    );
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => String(r.row_id));
+    const ids = await lockMatching(db, ctx.archive, conditions, params.ids, params.limit);
+    if (ids.length === 0) return [];
     await db.execute(
       sql`INSERT INTO ${ctx.events}
             (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
