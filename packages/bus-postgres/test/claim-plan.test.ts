@@ -1,8 +1,10 @@
 import { encodePayload } from 'bus-core';
 import { newEventRow } from 'bus-testing';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PostgresStore, postgresStore } from '../src/index.js';
-import { createTestSchema, live, type TestSchema } from './helpers.js';
+import { createTestSchema, live, PG_URL, type TestSchema } from './helpers.js';
 
 // The claim locks what it reads (FOR UPDATE SKIP LOCKED): a plan that sorted would read and lock
 // every available row of the queue, and concurrent claimers would then find nothing. The plan
@@ -32,7 +34,9 @@ const CLAIM_SELECT = `SELECT id FROM bus_events
 
 interface PlanNode {
   'Node Type': string;
+  'Relation Name'?: string;
   'Index Name'?: string;
+  'Sort Key'?: string[];
   'Actual Rows'?: number;
   Plans?: PlanNode[];
 }
@@ -77,12 +81,92 @@ beforeAll(async () => {
     leaseMs: 60_000,
     handlers: ['plan.handler'],
   });
+  // An archive of mostly completed rows, with some failed and cancelled ones.
+  const done = await store.claim({
+    queue: 'other',
+    limit: 2500,
+    workerId: 'done',
+    leaseMs: 60_000,
+    handlers: ['plan.handler'],
+  });
+  await store.settle({
+    workerId: 'done',
+    outcomes: done.map((r, i) =>
+      i % 10 === 0
+        ? { kind: 'failed' as const, id: r.id, attempt: 1, archive: true, error: 'e' }
+        : i % 10 === 1
+          ? { kind: 'cancelled' as const, id: r.id, attempt: 1, archive: true, error: 'c' }
+          : { kind: 'completed' as const, id: r.id, attempt: 1, archive: true },
+    ),
+  });
   await t.client`ANALYZE bus_events`;
+  await t.client`ANALYZE bus_events_archive`;
+  spied = postgres(PG_URL, {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: t.schema },
+    debug: (_connection, query, parameters) => {
+      statements.push({ query, parameters: parameters as unknown[] });
+    },
+  });
+  spy = postgresStore(drizzle(spied), { listen: false });
 });
 
 afterAll(async () => {
+  await spied?.end();
   await t?.drop();
 });
+
+// The statements the store sends, as postgres.js's debug hook sees them.
+let spied: postgres.Sql;
+let spy: PostgresStore;
+const statements: { query: string; parameters: unknown[] }[] = [];
+let prepared = 0;
+
+/**
+ * The generic plan (the one a prepared statement settles on) of the statement `run` makes the
+ * store send. Run it with values that match nothing: the generic plan does not depend on them.
+ */
+async function planOf(run: (s: PostgresStore) => Promise<unknown>): Promise<PlanNode[]> {
+  statements.length = 0;
+  await run(spy);
+  const { query, parameters } = statements.at(-1)!;
+  const literals = parameters.map((p) => (p === null ? 'NULL' : `'${String(p).replaceAll("'", "''")}'`));
+  let plan: PlanNode[] = [];
+  // PREPARE is not undone by the rollback: a name of its own per call.
+  const name = `planned_${++prepared}`;
+  await t.client
+    .begin(async (tx) => {
+      await tx.unsafe(`PREPARE ${name} AS ${query}`);
+      await tx.unsafe('SET LOCAL plan_cache_mode = force_generic_plan');
+      const [result] = await tx.unsafe(
+        `EXPLAIN (FORMAT JSON) EXECUTE ${name}${literals.length > 0 ? `(${literals.join(', ')})` : ''}`,
+      );
+      await tx.unsafe(`DEALLOCATE ${name}`);
+      plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
+      throw new Error('roll back');
+    })
+    .catch((error: unknown) => {
+      if ((error as Error).message !== 'roll back') throw error;
+    });
+  return plan;
+}
+
+/**
+ * The scans of `table` in `plan` (not its writes): every one is an index scan of one of `indexes`,
+ * so no sequential scan reads the table.
+ */
+function expectIndexScans(plan: PlanNode[], table: string, ...indexes: string[]) {
+  const scans = plan.filter((n) => n['Relation Name'] === table && n['Node Type'].endsWith('Scan'));
+  const shown = JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name']]));
+  expect(scans.length, shown).toBeGreaterThan(0);
+  for (const scan of scans) {
+    expect(scan['Node Type'], shown).toMatch(/^Index( Only)? Scan$/);
+    expect(indexes, shown).toContain(scan['Index Name']);
+  }
+}
+
+const NONE = ['9000000000000000000'];
 
 describe('the claim plan on PostgreSQL', () => {
   it.each([
@@ -112,5 +196,59 @@ describe('the claim plan on PostgreSQL', () => {
     }
     const leased = await live(store, { ids: a.slice(0, 3).map((r) => r.id) });
     expect(leased.every((r) => r.lockedBy === 'a' && r.lockedUntil !== null)).toBe(true);
+  });
+});
+
+describe('the plans of job control and inspection on PostgreSQL (generic plans)', () => {
+  it('cancel by ids probes the primary key', async () => {
+    const plan = await planOf((s) => s.admin.cancel({ ids: NONE, limit: 1000, archive: true, reason: 'r' }));
+    expectIndexScans(plan, 'bus_events', 'bus_events_pkey');
+  });
+
+  it('redrive by ids probes the archive primary key', async () => {
+    const plan = await planOf((s) => s.admin.redrive({ ids: NONE, statuses: ['failed'], limit: 1000 }));
+    // Either index answers `id = ANY(…)` by probes; the failed one holds only redrivable rows.
+    expectIndexScans(plan, 'bus_events_archive', 'bus_events_archive_pkey', 'bus_events_archive_failed_idx');
+  });
+
+  it('redrive by filter walks the failed-and-cancelled index in id order', async () => {
+    const plan = await planOf((s) =>
+      s.admin.redrive({ filter: { queue: 'none' }, statuses: ['failed', 'cancelled'], limit: 1000 }),
+    );
+    // The pick walks the failed index; the delete probes the primary key for each picked id.
+    expectIndexScans(plan, 'bus_events_archive', 'bus_events_archive_failed_idx', 'bus_events_archive_pkey');
+    expect(plan.map((n) => n['Index Name'])).toContain('bus_events_archive_failed_idx');
+    // The only sort is of the returned ids, not of the archive rows the pick reads.
+    const sorts = plan.filter((n) => n['Node Type'] === 'Sort').map((n) => n['Sort Key']);
+    expect(sorts).toEqual([['ins.id']]);
+  });
+
+  it('run now, the lease check and the lease extension probe the primary key', async () => {
+    expectIndexScans(await planOf((s) => s.admin.runNow({ ids: NONE })), 'bus_events', 'bus_events_pkey');
+    const check = await planOf((s) =>
+      s.checkLeases({ workerId: 'w', events: [{ id: NONE[0]!, attempt: 1 }] }),
+    );
+    expectIndexScans(check, 'bus_events', 'bus_events_pkey');
+    const held = [{ id: NONE[0]!, attempt: 1 }];
+    const extend = await planOf((s) => s.extendLeases({ workerId: 'w', events: held, leaseMs: 1000 }));
+    expectIndexScans(extend, 'bus_events', 'bus_events_pkey');
+  });
+
+  it('listEvents by ids, and newest first after an id, use the primary key without a sort', async () => {
+    const byIds = await planOf((s) => s.inspect.listEvents({ ids: NONE, limit: 100 }));
+    expectIndexScans(byIds, 'bus_events', 'bus_events_pkey');
+    const paged = await planOf((s) =>
+      s.inspect.listEvents({ newestFirst: true, afterId: '3000', state: 'available', limit: 100 }),
+    );
+    expectIndexScans(paged, 'bus_events', 'bus_events_pkey');
+    expect(paged.map((n) => n['Node Type'])).not.toContain('Sort');
+  });
+
+  it('listArchive of failed rows, newest first, walks the failed-and-cancelled index', async () => {
+    const plan = await planOf((s) =>
+      s.inspect.listArchive({ status: 'failed', newestFirst: true, limit: 100 }),
+    );
+    expectIndexScans(plan, 'bus_events_archive', 'bus_events_archive_failed_idx');
+    expect(plan.map((n) => n['Node Type'])).not.toContain('Sort');
   });
 });

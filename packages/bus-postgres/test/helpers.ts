@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { PGlite } from '@electric-sql/pglite';
-import type { ArchivedEventRow, EventRow, ListArchiveParams, QueueStore } from 'bus-core/driver';
+import type {
+  ArchivedEventRow,
+  EventRow,
+  ListArchiveParams,
+  ListEventsParams,
+  QueueStore,
+} from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePglite, type PgliteDatabase } from 'drizzle-orm/pglite';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
@@ -144,7 +150,7 @@ export async function tcpProxy(): Promise<TcpProxy> {
 /** Live rows through the store's inspection, every row unless filtered. */
 export function live(
   store: QueueStore<any>,
-  filter: Omit<ListArchiveParams, 'limit' | 'status'> = {},
+  filter: Omit<ListEventsParams, 'limit'> = {},
 ): Promise<EventRow[]> {
   return store.inspect.listEvents({ limit: 10_000, ...filter });
 }

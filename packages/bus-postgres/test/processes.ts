@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ControlWorkerConfig } from './fixtures/control-worker.js';
 import type { PublisherConfig, WorkerConfig } from './fixtures/drain.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -18,7 +19,7 @@ interface Esbuild {
  * `dist`. esbuild is the one tsup (a root dev dependency) uses.
  */
 export async function bundleWorker(
-  entry: 'worker' | 'publisher' = 'worker',
+  entry: 'worker' | 'publisher' | 'control-worker' = 'worker',
 ): Promise<{ file: string; cleanup(): void }> {
   const require = createRequire(import.meta.url);
   const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
@@ -53,7 +54,10 @@ export interface WorkerProcess {
 }
 
 /** Forks a worker running `file` and resolves once its bus has started. */
-export function startWorker(file: string, config: WorkerConfig | PublisherConfig): Promise<WorkerProcess> {
+export function startWorker(
+  file: string,
+  config: WorkerConfig | PublisherConfig | ControlWorkerConfig,
+): Promise<WorkerProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, BUS_WORKER: JSON.stringify(config) };
   delete env.NODE_OPTIONS;
   const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });

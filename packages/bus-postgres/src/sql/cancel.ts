@@ -18,14 +18,16 @@ import { rowConditions } from './filter.js';
 export async function cancel(ctx: StoreContext, params: CancelParams<PgTx>): Promise<string[]> {
   const { events, archive } = ctx.tables;
   const conditions = rowConditions({ ...params.filter, ids: params.ids });
-  const query = sql`WITH picked AS (
-  SELECT id FROM ${events}
-  WHERE ${conditions}
-  ORDER BY id
-  LIMIT ${params.limit}::int4
-  FOR UPDATE SKIP LOCKED
-), removed AS (
-  DELETE FROM ${events} e USING picked p WHERE e.id = p.id
+  // The picked ids reach the DELETE as an array (`id = ANY(ARRAY(…))`, as in claim), so it probes
+  // the primary key once per row: `DELETE … USING picked` gets a hash join over a sequential scan.
+  const query = sql`WITH removed AS (
+  DELETE FROM ${events} e
+  WHERE e.id = ANY(ARRAY(
+    SELECT id FROM ${events}
+    WHERE ${conditions}
+    ORDER BY id
+    LIMIT ${params.limit}::int4
+    FOR UPDATE SKIP LOCKED))
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.payload_json, e.attempts, e.max_retries,
     e.priority, e.created_at, e.trace_context
 ), archived AS (

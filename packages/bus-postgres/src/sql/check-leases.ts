@@ -15,11 +15,17 @@ import type { StoreContext } from '../run.js';
 export async function checkLeases(ctx: StoreContext, params: CheckLeasesParams): Promise<string[]> {
   const ids = plainTextArray(params.events.map((e) => e.id));
   const attempts = pgArray(params.events.map((e) => e.attempt));
+  // LATERAL keeps the held rows on the outer side, one primary-key probe each (as settle does);
+  // OFFSET 0 keeps the planner from flattening it into a join, whose generic plan scans the whole
+  // lease index instead: every running row of every queue, every second, in every process.
   const query = sql`SELECT e.id::text AS id
 FROM unnest(${ids}::int8[], ${attempts}::int4[]) AS i(id, attempt)
-JOIN ${ctx.tables.events} e ON e.id = i.id
-WHERE e.id = ANY(${ids}::int8[]) AND e.locked_by = ${params.workerId}::text AND e.attempts = i.attempt
-  AND e.locked_until IS NOT NULL`;
+CROSS JOIN LATERAL (
+  SELECT e.id FROM ${ctx.tables.events} e
+  WHERE e.id = i.id AND e.locked_by = ${params.workerId}::text AND e.attempts = i.attempt
+    AND e.locked_until IS NOT NULL
+  OFFSET 0
+) e`;
   const rows = await ctx.statements.rows('checkLeases', query);
   return rows.map((r) => textOf(r[0], 'id'));
 }

@@ -37,14 +37,18 @@ async function updateHeld(
   const { events: table } = ctx.tables;
   const ids = plainTextArray(events.map((e) => e.id));
   const attempts = pgArray(events.map((e) => e.attempt));
+  // One primary-key probe per held row, in id order (LATERAL, as in settle): joined, the generic
+  // plan scans the whole lease index instead, every running row of every queue.
   const query = sql`WITH input AS (
   SELECT * FROM unnest(${ids}::int8[], ${attempts}::int4[]) AS i(id, attempt)
 ), held AS (
-  SELECT e.id, i.attempt FROM ${table} e JOIN input i ON i.id = e.id
-  WHERE e.id = ANY(${ids}::int8[]) AND e.locked_by = ${workerId}::text AND e.attempts = i.attempt
-    AND e.locked_until IS NOT NULL
-  ORDER BY e.id
-  FOR UPDATE OF e
+  SELECT e.id, i.attempt FROM (SELECT * FROM input ORDER BY id) i
+  CROSS JOIN LATERAL (
+    SELECT e.id FROM ${table} e
+    WHERE e.id = i.id AND e.locked_by = ${workerId}::text AND e.attempts = i.attempt
+      AND e.locked_until IS NOT NULL
+    FOR UPDATE
+  ) e
 )
 UPDATE ${table} e SET ${set}
 FROM held h WHERE e.id = h.id

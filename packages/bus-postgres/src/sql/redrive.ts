@@ -18,14 +18,15 @@ import { rowConditions } from './filter.js';
 export async function redrive(ctx: StoreContext, params: RedriveParams<PgTx>): Promise<string[]> {
   const { events, archive } = ctx.tables;
   const conditions = rowConditions({ ...params.filter, ids: params.ids, statuses: params.statuses });
-  const query = sql`WITH picked AS (
-  SELECT id FROM ${archive}
-  WHERE ${conditions}
-  ORDER BY id
-  LIMIT ${params.limit}::int4
-  FOR UPDATE SKIP LOCKED
-), moved AS (
-  DELETE FROM ${archive} a USING picked p WHERE a.id = p.id
+  // The picked ids reach the DELETE as an array, one primary-key probe each (as in cancel).
+  const query = sql`WITH moved AS (
+  DELETE FROM ${archive} a
+  WHERE a.id = ANY(ARRAY(
+    SELECT id FROM ${archive}
+    WHERE ${conditions}
+    ORDER BY id
+    LIMIT ${params.limit}::int4
+    FOR UPDATE SKIP LOCKED))
   RETURNING a.id, a.queue, a.event_name, a.handler_name, a.payload, a.payload_json, a.max_retries, a.priority,
     a.last_error, a.created_at, a.trace_context
 ), ins AS (

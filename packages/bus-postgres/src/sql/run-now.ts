@@ -22,7 +22,7 @@ export async function runNow(ctx: StoreContext, params: RunNowParams<PgTx>): Pro
   FOR UPDATE
 ), moved AS (
   UPDATE ${events} e SET scheduled_at = now()
-  FROM target t WHERE e.id = t.id AND t.scheduled_at > now()
+  WHERE e.id = ANY(ARRAY(SELECT t.id FROM target t WHERE t.scheduled_at > now()))
   RETURNING e.id
 ), woken AS (
   SELECT count(pg_notify(${ctx.channel}::text, d.queue)) AS n FROM (SELECT DISTINCT queue FROM target) d
