@@ -141,9 +141,7 @@ runConformanceSuite<PgTx>(
       return postgresStore(drizzle(hostile), { listen: false });
     },
     setupJsonPayload: async () => postgresStore(drizzle(hostile), { listen: false, jsonPayload: true }),
-    reset: async () => {
-      await t.db.execute(sql`TRUNCATE bus_events, bus_events_archive`);
-    },
+    reset: () => t.truncate(),
     teardown: async () => {},
   },
   { describe, it, beforeAll, afterAll, beforeEach },
