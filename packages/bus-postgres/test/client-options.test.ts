@@ -1,7 +1,6 @@
 import { isBusError, type QueueStore } from 'bus-core';
 import { waitFor } from 'bus-testing';
 import { busRoundTrip, runConformanceSuite, storeRoundTrip } from 'bus-testing/conformance';
-import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
