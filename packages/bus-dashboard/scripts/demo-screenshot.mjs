@@ -43,7 +43,7 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   await new Promise((r) => setTimeout(r, 3000));
-  await page.goto(url);
+  await page.goto(url, { timeout: 120_000 });
   // Five samples of the chart (one every 5 s).
   await new Promise((r) => setTimeout(r, 26_000));
   await page.screenshot({ path: join(root, 'docs/dashboard.png') });
