@@ -1,4 +1,4 @@
-import { isBusError } from 'bus-core';
+import { createAdmin, encodePayload, isBusError } from 'bus-core';
 import { newEventRow, waitFor } from 'bus-testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -348,5 +348,93 @@ describe('PGlite only has one connection', () => {
       );
     });
     expect((await archived(liteStore)).map((r) => [r.id, r.status])).toEqual([[ids[0], 'cancelled']]);
+  });
+});
+
+describe('cancel locks only what it cancels', () => {
+  it('while its transaction is open, claims of its own queue and of others take the rest', async () => {
+    const bs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      bs.push(...(await store.insert({ rows: Array.from({ length: 1000 }, () => row({ queue: 'b' })) })));
+    }
+    const as = await store.insert({ rows: Array.from({ length: 500 }, () => row({ queue: 'a' })) });
+    await t.db.execute(sql`ANALYZE bus_events`);
+    await t.db.transaction(async (tx) => {
+      const cancelled = await store.admin.cancel({
+        filter: { queue: 'a', state: 'available' },
+        limit: 10,
+        archive: false,
+        reason: 'x',
+        tx,
+      });
+      expect(cancelled).toEqual(as.slice(0, 10));
+      // Other connections, while the cancel's transaction holds its locks.
+      const claim = (queue: string) =>
+        store.claim({ queue, limit: 1000, workerId: `w-${queue}`, leaseMs: 60_000, handlers: HANDLERS });
+      expect((await claim('b')).map((c) => c.id)).toEqual(bs.slice(0, 1000));
+      expect((await claim('a')).map((c) => c.id)).toEqual(as.slice(10));
+    });
+    expect(await live(store, { ids: as.slice(0, 10) })).toEqual([]);
+  });
+
+  it('a cancel that fails in SQL is a STORE_FAILED BusError, and removes nothing', async () => {
+    const broken = postgresStore(t.db, { archiveTable: 'no_such_archive', listen: false });
+    const [id] = await store.insert({ rows: [row()] });
+    const error = await broken.admin
+      .cancel({ ids: [id!], limit: 1, archive: true, reason: 'x' })
+      .catch((e: unknown) => e);
+    expect(isBusError(error, 'STORE_FAILED'), String(error)).toBe(true);
+    expect(String(error)).toContain('cancel');
+    expect(String(error)).toContain('no_such_archive');
+    expect((await live(store)).map((r) => r.id)).toEqual([id]);
+  });
+});
+
+describe('the admin API on PostgreSQL (createAdmin)', () => {
+  it.each(
+    NAMES,
+  )('%s: cancels 10,000 queued rows by filter in one call, archived as cancelled', async (name) => {
+    const [, s] = driver(name);
+    await s.insert({ rows: Array.from({ length: 10_000 }, (_, n) => row({ payload: encodePayload(n) })) });
+    const report = await createAdmin({ store: s }).cancel(
+      { filter: { queue: 'q', state: 'available' } },
+      { reason: 'bad batch' },
+    );
+    expect(report.count).toBe(10_000);
+    expect(await live(s)).toEqual([]);
+    const [counts] = await s.inspect.countByQueue();
+    expect(counts).toMatchObject({ queue: 'q', available: 0, archivedCancelled: 10_000 });
+  }, 60_000);
+
+  it.each(NAMES)("%s: a cancel in the caller's transaction that rolls back cancels nothing", async (name) => {
+    const [, s, db] = driver(name);
+    const ids = await s.insert({ rows: [row(), row(), row()] });
+    const admin = createAdmin({ store: s });
+    const error = await db
+      .transaction(async (tx) => {
+        expect((await admin.cancel({ ids }, { tx })).count).toBe(3);
+        throw new Error('rolled back');
+      })
+      .catch((e: unknown) => e);
+    expect(String(error)).toContain('rolled back');
+    expect((await live(s)).map((r) => r.id)).toEqual(ids);
+    expect(await archived(s)).toEqual([]);
+  });
+
+  it('unknown ids are reported, a match-everything target needs all: true, an unknown queue cannot be paused', async () => {
+    const [id] = await store.insert({ rows: [row()] });
+    const admin = createAdmin({ store });
+    const cancelled = await admin.cancel({ ids: [id!, '999999', 'nope'] });
+    expect([cancelled.count, cancelled.ids, [...cancelled.unknown].sort()]).toEqual([
+      1,
+      [id],
+      ['999999', 'nope'],
+    ]);
+    expect(await admin.redrive({ ids: ['999999'] })).toEqual({ count: 0, ids: [], unknown: ['999999'] });
+    const everything = await admin.cancel({ filter: {} }).catch((e: unknown) => e);
+    expect(isBusError(everything, 'INVALID_ARGUMENT'), String(everything)).toBe(true);
+    const unknownQueue = await admin.pause('no-such-queue').catch((e: unknown) => e);
+    expect(isBusError(unknownQueue, 'UNKNOWN_QUEUE'), String(unknownQueue)).toBe(true);
+    expect(await store.inspect.listPauses()).toEqual([]);
   });
 });
