@@ -15,4 +15,5 @@ CREATE TABLE "bus_events_workers" (
 --> statement-breakpoint
 ALTER TABLE "bus_events" ADD COLUMN "snoozes" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 CREATE INDEX "bus_events_workers_last_seen_idx" ON "bus_events_workers" USING btree ("last_seen_at");--> statement-breakpoint
-CREATE INDEX "bus_events_archive_failed_idx" ON "bus_events_archive" USING btree ("id") WHERE status <> 'completed';
+CREATE INDEX "bus_events_archive_failed_idx" ON "bus_events_archive" USING btree ("id") WHERE status <> 'completed';--> statement-breakpoint
+CREATE INDEX "bus_events_archive_failed_queue_idx" ON "bus_events_archive" USING btree ("queue","id") WHERE status <> 'completed';

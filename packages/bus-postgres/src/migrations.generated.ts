@@ -24,13 +24,14 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
   },
   {
     tag: '0002_job_control',
-    hash: '5c7edd41498c29b6bed65f425447bf820226db324dcf731282123b17fb85fd87',
+    hash: '14e2529c13d9e9638b1f3bd476df1d011dfe384b102f66cc2d45656aa4e183cc',
     statements: [
       'CREATE TABLE "bus_events_pauses" (\n\t"queue" text NOT NULL,\n\t"handler_name" text NOT NULL,\n\t"paused_at" timestamp with time zone DEFAULT now() NOT NULL,\n\tCONSTRAINT "bus_events_pauses_pkey" PRIMARY KEY("queue","handler_name")\n);',
       'CREATE TABLE "bus_events_workers" (\n\t"worker_id" text PRIMARY KEY NOT NULL,\n\t"queues" text NOT NULL,\n\t"info" text NOT NULL,\n\t"started_at" timestamp with time zone DEFAULT now() NOT NULL,\n\t"last_seen_at" timestamp with time zone DEFAULT now() NOT NULL\n);',
       'ALTER TABLE "bus_events" ADD COLUMN "snoozes" integer DEFAULT 0 NOT NULL;',
       'CREATE INDEX "bus_events_workers_last_seen_idx" ON "bus_events_workers" USING btree ("last_seen_at");',
       'CREATE INDEX "bus_events_archive_failed_idx" ON "bus_events_archive" USING btree ("id") WHERE status <> \'completed\';',
+      'CREATE INDEX "bus_events_archive_failed_queue_idx" ON "bus_events_archive" USING btree ("queue","id") WHERE status <> \'completed\';',
     ],
   },
 ];

@@ -91,11 +91,12 @@ function archiveTableOf(name: string) {
     (t) => [
       // Pruning deletes by age.
       index(`${name}_finished_idx`).on(t.finishedAt),
-      // Redrive and the failure lists walk failed and cancelled rows in id order; completed rows,
-      // most of the archive and its hot path, stay out of this index.
+      // Redrive and the failure lists walk failed and cancelled rows in id order, of every queue
+      // or of one; completed rows, most of the archive and its hot path, stay out of both.
       index(`${name}_failed_idx`)
         .on(t.id)
         .where(sql`status <> 'completed'`),
+      index(`${name}_failed_queue_idx`).on(t.queue, t.id).where(sql`status <> 'completed'`),
     ],
   );
 }

@@ -131,6 +131,7 @@ describe('migrate', () => {
         'column bus_events.snoozes',
         'column bus_events_archive.trace_context',
         'index bus_events_archive.bus_events_archive_failed_idx',
+        'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
       ]);
@@ -198,6 +199,7 @@ describe('migrate on tables it did not create', () => {
         'column bus_events.snoozes',
         'column bus_events_archive.trace_context',
         'index bus_events_archive.bus_events_archive_failed_idx',
+        'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
       ]);
