@@ -1,4 +1,5 @@
 import { BusError } from './errors.js';
+import { type HandlerUniqueSettings, validateHandlerUnique } from './unique-key.js';
 
 /** Per-handler settings, the guide's `EventQueueSettings`. */
 export interface HandlerSettings {
@@ -15,6 +16,8 @@ export interface HandlerSettings {
    * writes and the completion commit together (every store supports it: `store.transaction`).
    */
   transactional?: boolean;
+  /** Derive a unique key from every payload this handler gets (docs/unique.md). */
+  unique?: HandlerUniqueSettings;
 }
 
 /** What a handler gets besides the event. */
@@ -100,6 +103,7 @@ export function validateHandlerSettings(handlerName: string, settings: unknown):
   if (s.transactional !== undefined && typeof s.transactional !== 'boolean') {
     fail('transactional', s.transactional, 'must be a boolean');
   }
+  validateHandlerUnique(handlerName, s.unique);
   return settings as HandlerSettings;
 }
 

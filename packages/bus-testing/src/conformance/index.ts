@@ -12,10 +12,12 @@ import { payloadTests } from './payloads.js';
 import { pruneTests } from './prune.js';
 import { rescueTests } from './rescue.js';
 import type { TestRunner } from './runner.js';
+import { scheduleTests } from './schedules.js';
 import { settleTests } from './settle.js';
 import type { ConformanceTarget } from './target.js';
 import { traceContextTests } from './trace-context.js';
 import { transactionTests } from './transactions.js';
+import { uniqueTests } from './unique.js';
 
 export { HOSTILE_STRINGS } from './payloads.js';
 export { busRoundTrip, storeRoundTrip } from './round-trip.js';
@@ -70,5 +72,7 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner:
     clockAndSchemaTests(s);
     coreGuaranteeTests(s);
     endToEndTests(s);
+    uniqueTests(s);
+    scheduleTests(s);
   });
 }
