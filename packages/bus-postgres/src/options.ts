@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import type { PgTx } from './client.js';
 import { assertUsableClient } from './client.js';
 import { type ListenClient, resolveListenClient } from './listen.js';
+import { uniqueTableNames } from './schema.js';
 
 /** Options of `postgresStore`. */
 export interface PostgresStoreOptions extends BusTableNames {
@@ -36,6 +37,10 @@ export interface StoreTables {
   archive: Identifier;
   pauses: Identifier;
   workers: Identifier;
+  /** The unique keys table (events table + `_keys`). */
+  keys: Identifier;
+  /** The schedules table (events table + `_schedules`). */
+  schedules: Identifier;
 }
 
 /** A quoted table name in the store's SQL. */
@@ -119,6 +124,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       archive: sql.identifier(archiveTable),
       pauses: sql.identifier(pausesTable),
       workers: sql.identifier(workersTable),
+      keys: sql.identifier(uniqueTableNames(eventsTable).keysTable),
+      schedules: sql.identifier(uniqueTableNames(eventsTable).schedulesTable),
     },
     channel,
     listenClient,
