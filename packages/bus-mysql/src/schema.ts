@@ -1,7 +1,8 @@
-import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { assertIdentifier, type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   customType,
   datetime,
   index,
@@ -10,6 +11,7 @@ import {
   mysqlEnum,
   mysqlTable,
   primaryKey,
+  uniqueIndex,
 } from 'drizzle-orm/mysql-core';
 
 // The helpers users import from here today, now shared by both drivers (bus-core/driver).
@@ -90,6 +92,9 @@ function eventsTable(name: string) {
       // Times the handler put the row off (`snooze`) since it was published or redriven: counted
       // apart from attempts, so the core can bound snoozing without using the row's retries.
       snoozes: int('snoozes').notNull().default(0),
+      // A unique publish's key (bucket folded in), as bytes (exact, no PAD SPACE); NULL for every
+      // other row. 800 bytes hold CONTRACT_LIMITS.maxUniqueKeyChars in UTF-8 plus a bucket suffix.
+      uniqueKey: binaryName('unique_key', { length: 800 }),
     },
     (t) => [
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
@@ -99,6 +104,9 @@ function eventsTable(name: string) {
       index('claim_idx').on(t.queue, t.lockedUntil, t.priority, t.scheduledAt, t.id),
       // listExpired's `locked_until < now` scan, oldest lease end first.
       index('locked_until_idx').on(t.lockedUntil),
+      // One live row per handler and key. MySQL has no partial index: rows without a key hold a
+      // NULL entry (NULLs never collide), at the left edge, in id order.
+      uniqueIndex('unique_idx').on(t.uniqueKey, t.handlerName),
     ],
   );
 }
@@ -169,6 +177,57 @@ function workersTable(name: string) {
   );
 }
 
+/**
+ * The names of the unique keys and schedules tables: the events table's name + `_keys` and
+ * `_schedules` (so `migrate()`'s renaming of custom table names covers them).
+ *
+ * @example
+ * uniqueTableNames('bus_events'); // { keysTable: 'bus_events_keys', schedulesTable: 'bus_events_schedules' }
+ */
+export function uniqueTableNames(eventsTable: string): { keysTable: string; schedulesTable: string } {
+  const keysTable = `${eventsTable}_keys`;
+  const schedulesTable = `${eventsTable}_schedules`;
+  assertIdentifier(keysTable, 'the keys table (eventsTable + _keys; use a shorter eventsTable)');
+  assertIdentifier(
+    schedulesTable,
+    'the schedules table (eventsTable + _schedules; use a shorter eventsTable)',
+  );
+  return { keysTable, schedulesTable };
+}
+
+function keysTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      handlerName: binaryName('handler_name', { length: 600 }).notNull(),
+      uniqueKey: binaryName('unique_key', { length: 800 }).notNull(),
+      // The row that took the key (it may be archived or pruned since).
+      eventId: bigint('event_id', { mode: 'bigint', unsigned: true }).notNull(),
+      expiresAt: datetime('expires_at', { mode: 'date', fsp: 6 }).notNull(),
+    },
+    (t) => [
+      primaryKey({ name: 'keys_pk', columns: [t.handlerName, t.uniqueKey] }),
+      // Pruning deletes expired keys.
+      index('expires_at_idx').on(t.expiresAt),
+    ],
+  );
+}
+
+function schedulesTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      name: binaryName('name', { length: 600 }).notNull(),
+      signature: utf8Text('signature').notNull(),
+      paused: boolean('paused').notNull().default(false),
+      anchorAt: datetime('anchor_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      lastTickAt: datetime('last_tick_at', { mode: 'date', fsp: 6 }),
+      nextTickAt: datetime('next_tick_at', { mode: 'date', fsp: 6 }),
+    },
+    (t) => [primaryKey({ name: 'schedules_pk', columns: [t.name] })],
+  );
+}
+
 /** The live-events table type. */
 export type BusEventsTable = ReturnType<typeof eventsTable>;
 /** The archive table type. */
@@ -177,6 +236,10 @@ export type BusEventsArchiveTable = ReturnType<typeof archiveTable>;
 export type BusEventsPausesTable = ReturnType<typeof pausesTable>;
 /** The worker heartbeats table type. */
 export type BusEventsWorkersTable = ReturnType<typeof workersTable>;
+/** The unique keys table type. */
+export type BusEventsKeysTable = ReturnType<typeof keysTable>;
+/** The schedules table type. */
+export type BusEventsSchedulesTable = ReturnType<typeof schedulesTable>;
 
 /** The four tables of a bus. */
 export interface BusTables {
@@ -186,6 +249,10 @@ export interface BusTables {
   pauses: BusEventsPausesTable;
   /** Worker process heartbeats, for the admin API's list of live workers. */
   workers: BusEventsWorkersTable;
+  /** Unique keys held past their row's life (`publishUnique` with scope `archive`, schedule ticks). */
+  keys: BusEventsKeysTable;
+  /** Recurring schedules' state (paused, last and next tick). */
+  schedules: BusEventsSchedulesTable;
 }
 
 /**
@@ -204,6 +271,8 @@ export function createBusTables(names: BusTableNames | null = {}): BusTables {
     archive: archiveTable(resolved.archiveTable),
     pauses: pausesTable(resolved.pausesTable),
     workers: workersTable(resolved.workersTable),
+    keys: keysTable(uniqueTableNames(resolved.eventsTable).keysTable),
+    schedules: schedulesTable(uniqueTableNames(resolved.eventsTable).schedulesTable),
   };
 }
 
@@ -217,3 +286,7 @@ export const busEventsArchive: BusEventsArchiveTable = defaults.archive;
 export const busEventsPauses: BusEventsPausesTable = defaults.pauses;
 /** The default worker heartbeats table, `bus_events_workers`. */
 export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;
+/** The default unique keys table, `bus_events_keys`. */
+export const busEventsKeys: BusEventsKeysTable = defaults.keys;
+/** The default schedules table, `bus_events_schedules`. */
+export const busEventsSchedules: BusEventsSchedulesTable = defaults.schedules;

@@ -69,8 +69,9 @@ export function uniqueTests(s: SuiteContext): void {
 
     it('holds a key with holdMs after its row is archived, until it expires', async () => {
       const h = handler();
-      const before = await dbNow(s.store);
       const [first] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k', holdMs: 1500 })] });
+      // The key expires 1.5 s after the insert's now, which is before this.
+      const before = await dbNow(s.store);
       await completeRow(s.store, first!.id, true);
       const [dup] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k', holdMs: 1500 })] });
       assert.deepEqual(dup, { id: first!.id, duplicate: true }, 'held while archived');
@@ -149,10 +150,10 @@ export function uniqueTests(s: SuiteContext): void {
 
     it('prunes expired held keys only', async () => {
       const h = handler();
-      const before = await dbNow(s.store);
       await s.store.unique.insert({
         rows: [keyed(h, { key: 'short', holdMs: 200 }), keyed(h, { key: 'long', holdMs: 3_600_000 })],
       });
+      const before = await dbNow(s.store);
       await untilPast(s.store, before + 200);
       let pruned = 0;
       for (let i = 0; i < 100; i++) {
