@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   busEvents,
   busEventsArchive,
+  busEventsKeys,
   busEventsPauses,
+  busEventsSchedules,
   busEventsWorkers,
   createBusTables,
   migrate,
@@ -49,6 +51,8 @@ describe('committed migrations (offline)', () => {
       busEventsArchive,
       busEventsPauses,
       busEventsWorkers,
+      busEventsKeys,
+      busEventsSchedules,
     });
     expect(await generateMySQLMigration(snapshot(last.idx), current), FIX).toEqual([]);
   });
@@ -224,6 +228,7 @@ describe('migrate(db)', () => {
       'PRIMARY',
       'claim_idx',
       'locked_until_idx',
+      'unique_idx',
     ]);
   });
 
@@ -316,13 +321,17 @@ describe('migrate(db)', () => {
     expect(missing.value).toEqual([
       'column prev.trace_context',
       'column prev.snoozes',
+      'column prev.unique_key',
+      'index prev.unique_idx',
       'column prev_done.trace_context',
       'table prev_pauses',
       'table prev_workers',
+      'table prev_keys',
+      'table prev_schedules',
     ]);
 
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0002_trace_context', '0003_job_control'],
+      applied: ['0002_trace_context', '0003_job_control', '0004_unique_schedules'],
       adopted: [],
     });
     await store.checkSchema();
@@ -378,9 +387,20 @@ describe('migrate(db)', () => {
     const missing = await store.checkSchema().catch((e: unknown) => e);
     if (!isBusError(missing, 'SCHEMA_MISSING'))
       throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
-    expect(missing.value).toEqual(['column rel.snoozes', 'table rel_pauses', 'table rel_workers']);
+    expect(missing.value).toEqual([
+      'column rel.snoozes',
+      'column rel.unique_key',
+      'index rel.unique_idx',
+      'table rel_pauses',
+      'table rel_workers',
+      'table rel_keys',
+      'table rel_schedules',
+    ]);
 
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0003_job_control'], adopted: [] });
+    expect(await migrate(t.db, names)).toEqual({
+      applied: ['0003_job_control', '0004_unique_schedules'],
+      adopted: [],
+    });
     await store.checkSchema();
     const tables = createBusTables(names);
     expect(await describeTable('rel')).toEqual(expectedTable(tables.events));
@@ -407,9 +427,13 @@ describe('migrate(db)', () => {
     expect(error.value).toEqual([
       'column kit_old.trace_context',
       'column kit_old.snoozes',
+      'column kit_old.unique_key',
+      'index kit_old.unique_idx',
       'column kit_old_done.trace_context',
       'table kit_old_pauses',
       'table kit_old_workers',
+      'table kit_old_keys',
+      'table kit_old_schedules',
     ]);
     expect(error.message).toContain('drizzle-kit generate');
   });
