@@ -45,6 +45,21 @@ export async function insertUnique(
     for (const row of params.rows) results.push(await insertOne(ctx, db, row, storedKey(row, nowMs)));
     return results;
   };
+  const [only] = params.rows;
+  if (
+    params.tx === undefined &&
+    params.rows.length === 1 &&
+    only!.unique.holdMs === null &&
+    only!.unique.bucketMs === null
+  ) {
+    // One live-only row: its INSERT is one atomic statement and the look-up after a duplicate a
+    // plain read of the latest commit, so no transaction round trips.
+    try {
+      return [await insertOne(ctx, ctx.db, only!, only!.unique.key)];
+    } catch (error) {
+      throw mysqlFailure('unique insert', error);
+    }
+  }
   if (params.tx === undefined) return transact(ctx, 'unique insert', run);
   try {
     return await run(params.tx);

@@ -31,6 +31,17 @@ export function insertUnique(
   ctx: StoreContext,
   params: InsertUniqueParams<PgTx>,
 ): Promise<UniqueInsertResult[]> {
+  const [only] = params.rows;
+  if (
+    params.tx === undefined &&
+    params.rows.length === 1 &&
+    only!.unique.holdMs === null &&
+    only!.unique.bucketMs === null
+  ) {
+    // One live-only row: its insert is one atomic statement (the look-up after a conflict needs no
+    // transaction either), so no BEGIN/COMMIT round trips.
+    return insertOne(ctx, only!, only!.unique.key, undefined).then((r) => [r]);
+  }
   return ctx.statements.transaction(async (tx) => {
     const nowMs = params.rows.some((r) => r.unique.bucketMs !== null) ? await dbNowMs(ctx, tx) : 0;
     const results: UniqueInsertResult[] = [];
@@ -53,7 +64,7 @@ async function insertOne(
   ctx: StoreContext,
   row: UniqueNewEventRow,
   key: string,
-  tx: PgTx,
+  tx: PgTx | undefined,
 ): Promise<UniqueInsertResult> {
   const { events, keys } = ctx.tables;
   for (let attempt = 1; ; attempt++) {
