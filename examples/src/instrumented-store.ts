@@ -1,6 +1,6 @@
 import type { QueueStore } from 'bus-core';
 
-type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect'>;
+type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect' | 'unique' | 'schedules'>;
 
 /**
  * A custom store: wraps any store and times each call, for metrics. Whatever a store adds or
@@ -9,11 +9,16 @@ type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect'>;
 export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   readonly capabilities: QueueStore<TTx>['capabilities'];
   readonly inspect: QueueStore<TTx>['inspect'];
+  // Unique inserts and schedule state, passed through untimed.
+  readonly unique: QueueStore<TTx>['unique'];
+  readonly schedules: QueueStore<TTx>['schedules'];
   readonly stats = new Map<string, { calls: number; ms: number }>();
 
   constructor(private readonly inner: QueueStore<TTx>) {
     this.capabilities = inner.capabilities;
     this.inspect = inner.inspect;
+    this.unique = inner.unique;
+    this.schedules = inner.schedules;
   }
 
   insert: QueueStore<TTx>['insert'] = (p) => this.#time('insert', () => this.inner.insert(p));
