@@ -1,4 +1,4 @@
-import { assertIdentifier, type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -177,24 +177,6 @@ function workersTable(name: string) {
   );
 }
 
-/**
- * The names of the unique keys and schedules tables: the events table's name + `_keys` and
- * `_schedules` (so `migrate()`'s renaming of custom table names covers them).
- *
- * @example
- * uniqueTableNames('bus_events'); // { keysTable: 'bus_events_keys', schedulesTable: 'bus_events_schedules' }
- */
-export function uniqueTableNames(eventsTable: string): { keysTable: string; schedulesTable: string } {
-  const keysTable = `${eventsTable}_keys`;
-  const schedulesTable = `${eventsTable}_schedules`;
-  assertIdentifier(keysTable, 'the keys table (eventsTable + _keys; use a shorter eventsTable)');
-  assertIdentifier(
-    schedulesTable,
-    'the schedules table (eventsTable + _schedules; use a shorter eventsTable)',
-  );
-  return { keysTable, schedulesTable };
-}
-
 function keysTable(name: string) {
   return mysqlTable(
     name,
@@ -271,8 +253,8 @@ export function createBusTables(names: BusTableNames | null = {}): BusTables {
     archive: archiveTable(resolved.archiveTable),
     pauses: pausesTable(resolved.pausesTable),
     workers: workersTable(resolved.workersTable),
-    keys: keysTable(uniqueTableNames(resolved.eventsTable).keysTable),
-    schedules: schedulesTable(uniqueTableNames(resolved.eventsTable).schedulesTable),
+    keys: keysTable(resolved.keysTable),
+    schedules: schedulesTable(resolved.schedulesTable),
   };
 }
 

@@ -4,7 +4,6 @@ import { sql } from 'drizzle-orm';
 import type { PgTx } from './client.js';
 import { assertUsableClient } from './client.js';
 import { type ListenClient, resolveListenClient } from './listen.js';
-import { uniqueTableNames } from './schema.js';
 
 /** Options of `postgresStore`. */
 export interface PostgresStoreOptions extends BusTableNames {
@@ -78,7 +77,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   }
   const given = options ?? {};
   assertUsableClient(db);
-  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(given);
+  const names = resolveTableNames(given);
+  const { eventsTable, archiveTable, pausesTable, workersTable } = names;
   const channel = given.channel ?? 'bus_wake';
   if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
     throw new BusError(
@@ -124,8 +124,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       archive: sql.identifier(archiveTable),
       pauses: sql.identifier(pausesTable),
       workers: sql.identifier(workersTable),
-      keys: sql.identifier(uniqueTableNames(eventsTable).keysTable),
-      schedules: sql.identifier(uniqueTableNames(eventsTable).schedulesTable),
+      keys: sql.identifier(names.keysTable),
+      schedules: sql.identifier(names.schedulesTable),
     },
     channel,
     listenClient,

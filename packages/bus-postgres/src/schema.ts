@@ -1,4 +1,4 @@
-import { assertIdentifier, type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -34,24 +34,6 @@ export const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
       : value;
   },
 });
-
-/**
- * The names of the unique keys and schedules tables: the events table's name + `_keys` and
- * `_schedules` (so `migrate()`'s renaming of custom table names covers them).
- *
- * @example
- * uniqueTableNames('bus_events'); // { keysTable: 'bus_events_keys', schedulesTable: 'bus_events_schedules' }
- */
-export function uniqueTableNames(eventsTable: string): { keysTable: string; schedulesTable: string } {
-  const keysTable = `${eventsTable}_keys`;
-  const schedulesTable = `${eventsTable}_schedules`;
-  assertIdentifier(keysTable, 'the keys table (eventsTable + _keys; use a shorter eventsTable)');
-  assertIdentifier(
-    schedulesTable,
-    'the schedules table (eventsTable + _schedules; use a shorter eventsTable)',
-  );
-  return { keysTable, schedulesTable };
-}
 
 function eventsTableOf(name: string) {
   return pgTable(
@@ -225,8 +207,8 @@ export interface BusTables {
  * export { events as jobs, archive as jobsArchive, pauses as jobsPauses, workers as jobsWorkers };
  */
 export function createBusTables(names: BusTableNames = {}): BusTables {
-  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(names);
-  const { keysTable, schedulesTable } = uniqueTableNames(eventsTable);
+  const { eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable } =
+    resolveTableNames(names);
   return {
     keys: keysTableOf(keysTable),
     schedules: schedulesTableOf(schedulesTable),

@@ -10,10 +10,9 @@ import { formatUtc, quote, text } from '../encode.js';
 import { mysqlFailure } from '../errors.js';
 import { parseUtc, parseUtcOrNull } from '../rows.js';
 import { read, type StoreContext, select, transact, write } from '../run.js';
-import { uniqueTableNames } from '../schema.js';
 
 function schedulesOf(ctx: StoreContext) {
-  return sql.identifier(uniqueTableNames(ctx.tables.eventsTable).schedulesTable);
+  return sql.identifier(ctx.tables.schedulesTable);
 }
 
 /**

@@ -12,7 +12,6 @@ import { bytesLiteral, formatUtc, intLiteral, micros, quote, text } from '../enc
 import { mysqlErrorInfo, mysqlFailure } from '../errors.js';
 import { parseUtc } from '../rows.js';
 import { type StoreContext, select, transact, write } from '../run.js';
-import { uniqueTableNames } from '../schema.js';
 
 /** ER_DUP_ENTRY: the unique index holds the key already. */
 const ER_DUP_ENTRY = 1062;
@@ -74,7 +73,7 @@ function storedKey(row: UniqueNewEventRow, nowMs: number): string {
 }
 
 function keysOf(ctx: StoreContext) {
-  return sql.identifier(uniqueTableNames(ctx.tables.eventsTable).keysTable);
+  return sql.identifier(ctx.tables.keysTable);
 }
 
 async function insertOne(
