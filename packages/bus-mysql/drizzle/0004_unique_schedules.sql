@@ -1,8 +1,9 @@
 CREATE TABLE `bus_events_keys` (
 	`handler_name` varbinary(600) NOT NULL,
 	`unique_key` varbinary(800) NOT NULL,
-	`event_id` bigint unsigned NOT NULL,
-	`expires_at` datetime(6) NOT NULL,
+	`live_id` bigint unsigned NOT NULL,
+	`held_id` bigint unsigned,
+	`expires_at` datetime(6),
 	CONSTRAINT `keys_pk` PRIMARY KEY(`handler_name`,`unique_key`)
 );
 --> statement-breakpoint
@@ -16,6 +17,4 @@ CREATE TABLE `bus_events_schedules` (
 	CONSTRAINT `schedules_pk` PRIMARY KEY(`name`)
 );
 --> statement-breakpoint
-ALTER TABLE `bus_events` ADD `unique_key` varbinary(800);--> statement-breakpoint
-ALTER TABLE `bus_events` ADD CONSTRAINT `unique_idx` UNIQUE(`unique_key`,`handler_name`);--> statement-breakpoint
 CREATE INDEX `expires_at_idx` ON `bus_events_keys` (`expires_at`);

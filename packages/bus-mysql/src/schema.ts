@@ -11,7 +11,6 @@ import {
   mysqlEnum,
   mysqlTable,
   primaryKey,
-  uniqueIndex,
 } from 'drizzle-orm/mysql-core';
 
 // The helpers users import from here today, now shared by both drivers (bus-core/driver).
@@ -92,9 +91,6 @@ function eventsTable(name: string) {
       // Times the handler put the row off (`snooze`) since it was published or redriven: counted
       // apart from attempts, so the core can bound snoozing without using the row's retries.
       snoozes: int('snoozes').notNull().default(0),
-      // A unique publish's key (bucket folded in), as bytes (exact, no PAD SPACE); NULL for every
-      // other row. 800 bytes hold CONTRACT_LIMITS.maxUniqueKeyChars in UTF-8 plus a bucket suffix.
-      uniqueKey: binaryName('unique_key', { length: 800 }),
     },
     (t) => [
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
@@ -104,9 +100,6 @@ function eventsTable(name: string) {
       index('claim_idx').on(t.queue, t.lockedUntil, t.priority, t.scheduledAt, t.id),
       // listExpired's `locked_until < now` scan, oldest lease end first.
       index('locked_until_idx').on(t.lockedUntil),
-      // One live row per handler and key. MySQL has no partial index: rows without a key hold a
-      // NULL entry (NULLs never collide), at the left edge, in id order.
-      uniqueIndex('unique_idx').on(t.uniqueKey, t.handlerName),
     ],
   );
 }
@@ -182,10 +175,16 @@ function keysTable(name: string) {
     name,
     {
       handlerName: binaryName('handler_name', { length: 600 }).notNull(),
+      // The key with its bucket folded in, as bytes (exact: no PAD SPACE); 800 bytes hold
+      // CONTRACT_LIMITS.maxUniqueKeyChars in UTF-8 plus a bucket suffix.
       uniqueKey: binaryName('unique_key', { length: 800 }).notNull(),
-      // The row that took the key (it may be archived or pruned since).
-      eventId: bigint('event_id', { mode: 'bigint', unsigned: true }).notNull(),
-      expiresAt: datetime('expires_at', { mode: 'date', fsp: 6 }).notNull(),
+      // The latest row that took the key: it holds it while it is in the hot table. MySQL has no
+      // partial index, so live keys live here rather than in an index of the hot table, where
+      // every row without a key would pay for a NULL entry.
+      liveId: bigint('live_id', { mode: 'bigint', unsigned: true }).notNull(),
+      // The row that holds it past its life (scope 'archive'), until expires_at; else NULL.
+      heldId: bigint('held_id', { mode: 'bigint', unsigned: true }),
+      expiresAt: datetime('expires_at', { mode: 'date', fsp: 6 }),
     },
     (t) => [
       primaryKey({ name: 'keys_pk', columns: [t.handlerName, t.uniqueKey] }),

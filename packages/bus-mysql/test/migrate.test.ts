@@ -228,7 +228,6 @@ describe('migrate(db)', () => {
       'PRIMARY',
       'claim_idx',
       'locked_until_idx',
-      'unique_idx',
     ]);
   });
 
@@ -321,8 +320,6 @@ describe('migrate(db)', () => {
     expect(missing.value).toEqual([
       'column prev.trace_context',
       'column prev.snoozes',
-      'column prev.unique_key',
-      'index prev.unique_idx',
       'column prev_done.trace_context',
       'table prev_pauses',
       'table prev_workers',
@@ -389,8 +386,6 @@ describe('migrate(db)', () => {
       throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
     expect(missing.value).toEqual([
       'column rel.snoozes',
-      'column rel.unique_key',
-      'index rel.unique_idx',
       'table rel_pauses',
       'table rel_workers',
       'table rel_keys',
@@ -427,8 +422,6 @@ describe('migrate(db)', () => {
     expect(error.value).toEqual([
       'column kit_old.trace_context',
       'column kit_old.snoozes',
-      'column kit_old.unique_key',
-      'index kit_old.unique_idx',
       'column kit_old_done.trace_context',
       'table kit_old_pauses',
       'table kit_old_workers',

@@ -121,7 +121,7 @@ describe('unique publish on MariaDB', () => {
     expect(winners.length).toBeLessThanOrEqual(1);
     const rows = (
       await rowsOf<{ handler_name: string; n: number }>(
-        "SELECT handler_name, count(*) AS n FROM bus_events WHERE unique_key = 'order-42' GROUP BY 1 ORDER BY 1",
+        "SELECT handler_name, count(*) AS n FROM bus_events WHERE event_name = 'unique.order' GROUP BY 1 ORDER BY 1",
       )
     ).map((r) => ({ handler_name: String(r.handler_name), n: String(r.n) }));
     if (winners.length === 1) {

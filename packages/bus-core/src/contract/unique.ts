@@ -50,9 +50,10 @@ export interface PruneKeysParams {
 }
 
 /**
- * Unique publish: rows whose key the database keeps unique per handler, among live rows (a unique
- * index over the hot table's stored key) and, for `holdMs` keys, in a keys table of its own (one
- * row per handler and stored key: the owning row's id and an expiry).
+ * Unique publish: rows whose key the database keeps unique per handler, among live rows and, for
+ * `holdMs` keys, past their row's life (bus-postgres: a partial unique index on the hot table's
+ * stored key plus a keys table for holds; bus-mysql, which has no partial index: the keys table
+ * alone, with the live holder's id and the hold). Rows without a key must cost nothing.
  */
 export interface StoreUnique<TTx = StoreTx> {
   /**
@@ -69,8 +70,10 @@ export interface StoreUnique<TTx = StoreTx> {
   insert(params: InsertUniqueParams<TTx>): Promise<UniqueInsertResult[]>;
 
   /**
-   * Deletes up to `limit` held keys whose expiry is before the database's now, without waiting on
-   * keys another transaction holds. Returns how many it deleted.
+   * Deletes up to `limit` stored keys that hold nothing any more: a hold whose expiry is before
+   * the database's now (a store that keeps live keys in the same table, as bus-mysql does, keeps
+   * such a key while its live holder is in the hot table), without waiting on keys another
+   * transaction holds. Returns how many it deleted.
    */
   prune(params: PruneKeysParams): Promise<number>;
 }

@@ -9,25 +9,21 @@ import { payloadJsonOf } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
 import { bytesLiteral, formatUtc, intLiteral, micros, quote, text } from '../encode.js';
-import { mysqlErrorInfo, mysqlFailure } from '../errors.js';
+import { mysqlFailure } from '../errors.js';
 import { parseUtc } from '../rows.js';
 import { type StoreContext, select, transact, write } from '../run.js';
 
-/** ER_DUP_ENTRY: the unique index holds the key already. */
-const ER_DUP_ENTRY = 1062;
-// A duplicate whose holder left the hot table between our insert and our look-up is inserted
-// again; this bounds how often (each round means another row took and released the key).
-const TRIES = 10;
-
 /**
  * `StoreUnique.insert`: row by row in one transaction (the caller's, or a READ COMMITTED one of
- * its own). The hot table's unique index on (unique_key, handler_name) decides live duplicates:
- * a plain INSERT waits for an uncommitted holder and fails with ER_DUP_ENTRY when it committed
- * (the failure rolls back only that statement). For `holdMs` keys the keys table's primary key
- * decides, an expired key being taken over in `ON DUPLICATE KEY UPDATE` on the locked row.
- * Look-ups after a conflict are locking reads, which see the latest committed holder whatever
- * the caller's isolation level. Concurrent inserters of one key that wait on a holder which rolls
- * back may deadlock in InnoDB: one is rolled back with `STORE_CONFLICT`.
+ * its own). MySQL has no partial index, so keys live in the keys table only, never in an index
+ * of the hot table (rows without a key pay nothing): one row per (handler, stored key) with its
+ * live holder (`live_id`) and, for `holdMs` keys, a hold (`held_id` until `expires_at`). The
+ * key row's primary key and lock decide: an insert creates it, or locks it (waiting for a
+ * transaction that holds it, and creating it afresh when that one rolled back). Under the lock,
+ * a locking read of the live holder's row tells whether it is still in the hot table (it waits
+ * for a settle in flight and sees the latest commit whatever the caller's isolation level).
+ * Concurrent inserters waiting on a holder that rolls back may deadlock in InnoDB: one is
+ * rolled back with `STORE_CONFLICT`.
  *
  * @example
  * const results = await insertUnique(ctx, { rows });
@@ -44,21 +40,6 @@ export async function insertUnique(
     for (const row of params.rows) results.push(await insertOne(ctx, db, row, storedKey(row, nowMs)));
     return results;
   };
-  const [only] = params.rows;
-  if (
-    params.tx === undefined &&
-    params.rows.length === 1 &&
-    only!.unique.holdMs === null &&
-    only!.unique.bucketMs === null
-  ) {
-    // One live-only row: its INSERT is one atomic statement and the look-up after a duplicate a
-    // plain read of the latest commit, so no transaction round trips.
-    try {
-      return [await insertOne(ctx, ctx.db, only!, only!.unique.key)];
-    } catch (error) {
-      throw mysqlFailure('unique insert', error);
-    }
-  }
   if (params.tx === undefined) return transact(ctx, 'unique insert', run);
   try {
     return await run(params.tx);
@@ -83,53 +64,57 @@ async function insertOne(
   key: string,
 ): Promise<UniqueInsertResult> {
   const keys = keysOf(ctx);
-  const tooMany = () =>
-    new BusError(
-      'STORE_CONFLICT',
-      `unique insert: the key of handler ${row.handlerName} kept changing hands`,
-    );
-  for (let attempt = 1; ; attempt++) {
-    let id: string | undefined;
-    try {
-      id = String((await write(db, insertStatement(ctx, row, key))).insertId);
-    } catch (error) {
-      if (mysqlErrorInfo(error).errno !== ER_DUP_ENTRY) throw error;
-    }
-    if (id === undefined) {
-      const [holder] = await select(
-        db,
-        sql`SELECT CAST(id AS CHAR) AS id FROM ${ctx.events}
-WHERE unique_key = ${text(key)} AND handler_name = ${text(row.handlerName)} LOCK IN SHARE MODE`,
-      );
-      if (holder?.id) return { id: String(holder.id), duplicate: true };
-      if (attempt >= TRIES) throw tooMany();
-      continue;
-    }
-    const { holdMs } = row.unique;
-    if (holdMs === null) return { id, duplicate: false };
-    // Assignments run left to right on the old values: expires_at is compared before it changes.
-    await write(
-      db,
-      sql`INSERT INTO ${keys} (handler_name, unique_key, event_id, expires_at)
-VALUES (${text(row.handlerName)}, ${text(key)}, ${sql.raw(id)}, UTC_TIMESTAMP(6) + INTERVAL ${intLiteral(micros(holdMs))} MICROSECOND)
-ON DUPLICATE KEY UPDATE
-  event_id = IF(expires_at <= UTC_TIMESTAMP(6), VALUES(event_id), event_id),
-  expires_at = IF(expires_at <= UTC_TIMESTAMP(6), VALUES(expires_at), expires_at)`,
-    );
-    const [holder] = await select(
-      db,
-      sql`SELECT CAST(event_id AS CHAR) AS id FROM ${keys}
-WHERE handler_name = ${text(row.handlerName)} AND unique_key = ${text(key)} FOR UPDATE`,
-    );
-    if (holder?.id === id) return { id, duplicate: false };
-    // The key is held (by an archived row): our row never existed for anyone else.
+  const { holdMs } = row.unique;
+  const where = sql`handler_name = ${text(row.handlerName)} AND unique_key = ${text(key)}`;
+  const id = String((await write(db, insertStatement(ctx, row))).insertId);
+  const hold =
+    holdMs === null
+      ? sql.raw('NULL')
+      : sql`UTC_TIMESTAMP(6) + INTERVAL ${intLiteral(micros(holdMs))} MICROSECOND`;
+  const heldId = holdMs === null ? sql.raw('NULL') : sql.raw(id);
+  // Creates the key, or locks the one there (waiting for a transaction that holds it: decided
+  // when it ends, and created afresh if it rolled back). The no-op assignment only takes the lock.
+  await write(
+    db,
+    sql`INSERT INTO ${keys} (handler_name, unique_key, live_id, held_id, expires_at)
+VALUES (${text(row.handlerName)}, ${text(key)}, ${sql.raw(id)}, ${heldId}, ${hold})
+ON DUPLICATE KEY UPDATE live_id = live_id`,
+  );
+  const [current] = await select(
+    db,
+    sql`SELECT CAST(live_id AS CHAR) AS live, CAST(held_id AS CHAR) AS held,
+  CAST(expires_at > UTC_TIMESTAMP(6) AS CHAR) AS holding FROM ${keys} WHERE ${where} FOR UPDATE`,
+  );
+  if (current === undefined)
+    throw new BusError('STORE_FAILED', 'unique insert: the key row vanished under its lock');
+  if (String(current.live) === id) return { id, duplicate: false };
+  // The key row is ours until commit. Its live holder still holds it while its row is in the hot
+  // table: a locking read, which waits for a settle in flight and sees the latest commit.
+  const live = String(current.live);
+  const [holder] = await select(
+    db,
+    sql`SELECT CAST(id AS CHAR) AS id FROM ${ctx.events} WHERE id = ${sql.raw(live)} LOCK IN SHARE MODE`,
+  );
+  let duplicateOf: string | undefined;
+  if (holder !== undefined) duplicateOf = live;
+  else if (holdMs !== null && String(current.holding) === '1' && current.held !== null)
+    duplicateOf = String(current.held);
+  if (duplicateOf !== undefined) {
+    // Our row never existed for anyone else.
     await write(db, sql`DELETE FROM ${ctx.events} WHERE id = ${sql.raw(id)}`);
-    if (holder?.id) return { id: String(holder.id), duplicate: true };
-    if (attempt >= TRIES) throw tooMany();
+    return { id: duplicateOf, duplicate: true };
   }
+  // A live-only key leaves a hold of an earlier row as it is (that hold covers held keys only).
+  await write(
+    db,
+    holdMs === null
+      ? sql`UPDATE ${keys} SET live_id = ${sql.raw(id)} WHERE ${where}`
+      : sql`UPDATE ${keys} SET live_id = ${sql.raw(id)}, held_id = ${sql.raw(id)}, expires_at = ${hold} WHERE ${where}`,
+  );
+  return { id, duplicate: false };
 }
 
-function insertStatement(ctx: StoreContext, row: UniqueNewEventRow, key: string) {
+function insertStatement(ctx: StoreContext, row: UniqueNewEventRow) {
   const json = ctx.jsonPayload ? payloadJsonOf(row.payload) : null;
   let due: string;
   if (row.due instanceof Date) due = quote(formatUtc(row.due));
@@ -140,14 +125,16 @@ function insertStatement(ctx: StoreContext, row: UniqueNewEventRow, key: string)
     json === null ? 'NULL' : quote(json)
   }, ${Number(row.maxRetries)}, ${Number(row.priority)}, ${due}, UTC_TIMESTAMP(6), ${
     trace === null ? 'NULL' : quote(trace)
-  }, ${quote(key)})`;
+  })`;
   return sql`INSERT INTO ${ctx.events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority,
-  scheduled_at, created_at, trace_context, unique_key) VALUES ${sql.raw(values)}`;
+  scheduled_at, created_at, trace_context) VALUES ${sql.raw(values)}`;
 }
 
 /**
- * `StoreUnique.prune`: deletes up to `limit` expired keys, oldest first, skipping locked ones
- * (a SELECT … SKIP LOCKED then a DELETE of those keys, in a short transaction).
+ * `StoreUnique.prune`: deletes up to `limit` keys that hold nothing any more (no hold, or one
+ * that expired, and a live holder that left the hot table), skipping locked ones: a SELECT …
+ * SKIP LOCKED then a DELETE of those keys, in a short transaction. (An expired hold whose live
+ * holder is still queued stays: it still holds the key while live.)
  *
  * @example
  * const deleted = await pruneKeys(ctx, { limit: 1000 });
@@ -157,8 +144,10 @@ export async function pruneKeys(ctx: StoreContext, params: PruneKeysParams): Pro
   return transact(ctx, 'unique prune', async (db) => {
     const rows = await select(
       db,
-      sql`SELECT HEX(handler_name) AS h, HEX(unique_key) AS k FROM ${keys} WHERE expires_at < UTC_TIMESTAMP(6)
-ORDER BY expires_at LIMIT ${intLiteral(params.limit)} FOR UPDATE SKIP LOCKED`,
+      sql`SELECT HEX(k.handler_name) AS h, HEX(k.unique_key) AS k FROM ${keys} k
+WHERE (k.expires_at IS NULL OR k.expires_at < UTC_TIMESTAMP(6))
+  AND NOT EXISTS (SELECT 1 FROM ${ctx.events} e WHERE e.id = k.live_id)
+ORDER BY k.expires_at LIMIT ${intLiteral(params.limit)} FOR UPDATE SKIP LOCKED`,
     );
     if (rows.length === 0) return 0;
     const pairs = rows.map((r) => `(X'${String(r.h)}', X'${String(r.k)}')`).join(', ');
