@@ -15,7 +15,7 @@ import {
 } from 'bus-core';
 import { waitFor } from 'bus-testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MySqlTx, mysqlStore } from '../src/index.js';
+import { mysqlStore } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './helpers.js';
 
 // Unique publish and schedules on a real MariaDB/MySQL: concurrent publishers of one key in
