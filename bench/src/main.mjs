@@ -4,7 +4,7 @@
 //   node bench/src/main.mjs            full run (the issue's sizes)
 //   node bench/src/main.mjs --smoke    tiny counts, every system and the whole sweep, < 90 s
 // Flags: --scale F (multiplies every count), --rounds N, --only a,b (system ids),
-// --workloads publish,drain,latency,txn,backlog, --slots 10,24 (the sweep), --out FILE, --batch N.
+// --workloads publish,drain,latency,txn,backlog,publish-unique, --slots 10,24 (the sweep), --out FILE, --batch N.
 // Env: BENCH_COUNT (events per drain).
 //
 // The drain is a concurrency sweep: every queue system drains at the same numbers of handler
@@ -100,7 +100,7 @@ cfg.sweep = flags.slots ? flags.slots.split(',').map(Number) : (cfg.sweep ?? SWE
 if (flags['backlog-rounds']) cfg.backlogReps = Number(flags['backlog-rounds']);
 cfg.smoke = flags.smoke;
 
-const ALL_WORKLOADS = ['publish', 'drain', 'latency', 'txn', 'backlog'];
+const ALL_WORKLOADS = ['publish', 'drain', 'latency', 'txn', 'backlog', 'publish-unique'];
 const workloads = flags.workloads ? flags.workloads.split(',') : ALL_WORKLOADS;
 
 /**
@@ -118,7 +118,7 @@ export const SYSTEMS = [
     label: 'bus-postgres, archive none',
     opts: { archive: 'none' },
     slots: 'sweep',
-    does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
+    does: ['publish', 'drain', 'latency', 'txn', 'backlog', 'publish-unique'],
   },
   {
     id: 'bus-pg-all',
@@ -228,7 +228,7 @@ export const SYSTEMS = [
     label: 'bus-mysql, archive none',
     opts: { archive: 'none' },
     slots: 'sweep',
-    does: ['publish', 'drain', 'latency', 'txn', 'backlog'],
+    does: ['publish', 'drain', 'latency', 'txn', 'backlog', 'publish-unique'],
   },
   {
     id: 'bus-my-all',
@@ -440,6 +440,22 @@ async function txn(system) {
   );
 }
 
+// A unique key's cost on publish, as a ratio to a plain publish in the same process and run.
+async function publishUnique(system) {
+  const count = Math.max(100, Math.round(cfg.txnCount / 5));
+  const res = await runChild(system, 'publishUnique', { count, reset: true });
+  const ratio = res.unique / res.plain;
+  const batchRatio = res.uniqueBatch / res.plainBatch;
+  record(system, 'publishSingleRate', (res.count / res.plain) * 1000);
+  record(system, 'publishUniqueRate', (res.count / res.unique) * 1000);
+  record(system, 'publishUniqueRatio', ratio);
+  record(system, 'publishUniqueBatchRatio', batchRatio);
+  log(
+    `${system.id}: publish-unique ${fmt((res.count / res.unique) * 1000)}/s vs plain ${fmt((res.count / res.plain) * 1000)}/s ` +
+      `(single: ${ratio.toFixed(2)}x the time; batches of 100: ${batchRatio.toFixed(2)}x, ${fmt(res.batchRows)} rows)`,
+  );
+}
+
 async function backlog(system) {
   for (const [label, waiting] of [
     ['Small', cfg.backlogSmall],
@@ -555,6 +571,11 @@ async function main() {
       )) {
         await guarded(system, 'txn', () => txn(system));
       }
+    }
+  }
+  if (workloads.includes('publish-unique')) {
+    for (const system of usable.filter((s) => s.does.includes('publish-unique'))) {
+      await guarded(system, 'publish-unique', () => publishUnique(system));
     }
   }
   if (workloads.includes('backlog')) {

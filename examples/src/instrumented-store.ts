@@ -1,6 +1,6 @@
 import type { QueueStore } from 'bus-core';
 
-type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect' | 'admin'>;
+type Method = Exclude<keyof QueueStore, 'capabilities' | 'inspect' | 'admin' | 'unique' | 'schedules'>;
 
 /**
  * A custom store: wraps any store and times each call, for metrics. Whatever a store adds or
@@ -10,12 +10,17 @@ export class InstrumentedStore<TTx> implements QueueStore<TTx> {
   readonly capabilities: QueueStore<TTx>['capabilities'];
   readonly inspect: QueueStore<TTx>['inspect'];
   readonly admin: QueueStore<TTx>['admin'];
+  // Unique inserts and schedule state, passed through untimed.
+  readonly unique: QueueStore<TTx>['unique'];
+  readonly schedules: QueueStore<TTx>['schedules'];
   readonly stats = new Map<string, { calls: number; ms: number }>();
 
   constructor(private readonly inner: QueueStore<TTx>) {
     this.capabilities = inner.capabilities;
     this.inspect = inner.inspect;
     this.admin = inner.admin; // operator calls, off the hot path: forwarded untimed
+    this.unique = inner.unique;
+    this.schedules = inner.schedules;
   }
 
   insert: QueueStore<TTx>['insert'] = (p) => this.#time('insert', () => this.inner.insert(p));

@@ -154,9 +154,47 @@ export function busWorkloads(driver) {
     return { ms, count, cpuMs, partial, config: shape };
   }
 
+  // What a unique key costs on publish: plain and keyed publishes alternate in blocks in one
+  // process, single events (each keyed row is its own statements) and batches of 100 (a key per
+  // payload), so the ratio compares like with like on the same connection pool and table.
+  async function publishUnique({ count }) {
+    const conn = await driver.connect({ max: 4, listen: false });
+    const bus = await makeBus(conn.store).init();
+    await conn.warm?.();
+    const run = `${process.pid}-${Date.now()}`;
+    const block = 50;
+    const times = { plain: 0, unique: 0, plainBatch: 0, uniqueBatch: 0 };
+    const timed = async (key, fn) => {
+      const t0 = nowMs();
+      await fn();
+      times[key] += nowMs() - t0;
+    };
+    for (let start = 0; start < count; start += block) {
+      const end = Math.min(count, start + block);
+      await timed('plain', async () => {
+        for (let i = start; i < end; i++) await bus.publish(BenchEvent, payloadOf(i));
+      });
+      await timed('unique', async () => {
+        for (let i = start; i < end; i++)
+          await bus.publishUnique(BenchEvent, payloadOf(i), { key: `${run}-${i}` });
+      });
+    }
+    const batches = Math.max(1, Math.round(count / 100));
+    for (let b = 0; b < batches; b++) {
+      const payloads = Array.from({ length: 100 }, (_, i) => payloadOf(b * 100 + i));
+      await timed('plainBatch', () => bus.publishBatch(BenchEvent, payloads));
+      await timed('uniqueBatch', () =>
+        bus.publishBatch(BenchEvent, payloads, { unique: { key: (p) => `${run}-b-${p.n}` } }),
+      );
+    }
+    await conn.end();
+    return { count, batchRows: batches * 100, ...times };
+  }
+
   return {
     install: driver.install,
     reset: driver.reset,
+    publishUnique,
     publish,
     prefill: publish,
     drain: ({ count, archive, slots, batchSize, deadlineMs }) =>

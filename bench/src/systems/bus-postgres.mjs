@@ -70,5 +70,15 @@ const driver = {
   },
 };
 
-export const { install, reset, publish, prefill, drain, backlog, latencyWorker, latencyPublisher, txn } =
-  busWorkloads(driver);
+export const {
+  install,
+  reset,
+  publish,
+  publishUnique,
+  prefill,
+  drain,
+  backlog,
+  latencyWorker,
+  latencyPublisher,
+  txn,
+} = busWorkloads(driver);

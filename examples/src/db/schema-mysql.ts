@@ -1,7 +1,14 @@
 import { bigint, mysqlTable, timestamp, varchar } from 'drizzle-orm/mysql-core';
 
 // Re-exported so drizzle-kit creates and migrates the bus tables with yours.
-export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-mysql/schema';
+export {
+  busEvents,
+  busEventsArchive,
+  busEventsKeys,
+  busEventsPauses,
+  busEventsSchedules,
+  busEventsWorkers,
+} from 'bus-mysql/schema';
 
 export const users = mysqlTable('users', {
   // Not `serial('id')`: drizzle-kit writes `serial AUTO_INCREMENT`, which MariaDB rejects (1064).

@@ -1,7 +1,14 @@
 import { integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 // Re-exported so drizzle-kit creates and migrates the bus tables with yours.
-export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
+export {
+  busEvents,
+  busEventsArchive,
+  busEventsKeys,
+  busEventsPauses,
+  busEventsSchedules,
+  busEventsWorkers,
+} from 'bus-postgres/schema';
 
 export const users = pgTable('users', {
   id: uuid('id').primaryKey().defaultRandom(),

@@ -27,8 +27,23 @@ import { publishSpan } from './otel/spans.js';
 import { dueOf, type PublishOptions, publishRows } from './publish-rows.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { HandlerFactory, RegisterOptions, Registry } from './registry.js';
+import { BusSchedules } from './schedules/api.js';
+import type { ScheduleDefinition } from './schedules/define.js';
+import { ScheduleRunner } from './schedules/runner.js';
 import { prepareListParams } from './store-params.js';
 import { retryConflicts } from './store-retry.js';
+import {
+  insertKeyedRows,
+  type UniqueOptions,
+  uniquenessOfRows,
+  validateUniqueOptions,
+} from './unique-key.js';
+import {
+  type PublishedRow,
+  throwOnDuplicate,
+  type UniquePublishResult,
+  uniqueResultOf,
+} from './unique-result.js';
 
 /** Filters of both `bus.inspect` lists: every given one must match; `limit` defaults to 1000. */
 interface InspectFilterBase extends RowFilter {
@@ -93,6 +108,9 @@ export class Bus<TTx = unknown> {
    * archive policies, and its own workers follow a pause or resume at once.
    */
   readonly admin: BusAdmin<TTx>;
+  /** Recurring schedules: list, pause, resume (docs/schedules.md). */
+  readonly schedules: BusSchedules;
+  readonly #scheduleRunner: ScheduleRunner;
   readonly #store: QueueStore<TTx>;
   readonly #registry: Registry;
   readonly #queues: readonly ResolvedQueueConfig[];
@@ -106,6 +124,13 @@ export class Bus<TTx = unknown> {
     this.#queues = queues;
     this.#registry = registry;
     this.#logger = logger;
+    this.#scheduleRunner = new ScheduleRunner({
+      store: store as QueueStore<unknown>,
+      registry,
+      logger,
+      wake: (queue) => this.controller.wake(queue),
+    });
+    this.schedules = new BusSchedules(store as QueueStore<unknown>, this.#scheduleRunner);
     this.controller = new WorkerController({
       store: store as QueueStore<unknown>,
       registry: this.#registry,
@@ -118,7 +143,9 @@ export class Bus<TTx = unknown> {
       assertReady: () => this.#assertReady(),
       markShutDown: () => {
         this.#state = 'shut-down';
+        this.#scheduleRunner.stop();
       },
+      onStarted: () => this.#scheduleRunner.start(),
     });
     this.admin = new Admin(store, queues, logger, {
       pausesChanged: () => this.controller.refreshPauses(),
@@ -169,6 +196,24 @@ export class Bus<TTx = unknown> {
   }
 
   /**
+   * Declares a recurring publish (from `defineSchedule`); every process running workers publishes
+   * its due ticks, each tick once (docs/schedules.md). Its event needs a handler by `init`.
+   *
+   * @example
+   * bus.schedule(defineSchedule({ name: 'cleanup', event: CleanupEvent, cron: '0 0 3 * * *', payload: {} }));
+   */
+  schedule(definition: ScheduleDefinition<any>): this {
+    if (typeof definition !== 'object' || definition === null || typeof definition.nextAfter !== 'function') {
+      throw new BusError('INVALID_SCHEDULE', 'bus.schedule needs a definition from defineSchedule()', {
+        value: definition,
+      });
+    }
+    this.#scheduleRunner.add(definition);
+    if (this.#state === 'ready') this.#scheduleRunner.assertHandled();
+    return this;
+  }
+
+  /**
    * Checks that every handler's queue is configured, that the database answers and that it has
    * the bus tables this version needs (`SCHEMA_MISSING` names the migration to run otherwise);
    * publishing before `init` fails with `NOT_INITIALIZED`.
@@ -184,6 +229,7 @@ export class Bus<TTx = unknown> {
     for (const handler of this.#registry.handlers()) {
       this.#assertQueueConfigured(handler.name, handler.settings.queueName);
     }
+    this.#scheduleRunner.assertHandled();
     this.#state = 'initializing';
     try {
       await this.#store.now();
@@ -275,6 +321,51 @@ export class Bus<TTx = unknown> {
     payloads: readonly P[],
     options: PublishOptions = {},
   ): Promise<string[]> {
+    return (await this.#publishRows(tx, event, payloads, options)).map((r) => r.id);
+  }
+
+  /**
+   * Publishes one event with a uniqueness key (docs/unique.md): each handler's row is inserted
+   * unless a row of that handler already holds the key; then the existing row's id is returned and
+   * marked `duplicate` (or, with `onDuplicate: 'throw'`, the publish rejects with `DUPLICATE_PUBLISH`).
+   *
+   * @example
+   * const { duplicate, ids } = await bus.publishUnique(ChargeEvent, { orderId: 42 }, { key: 'order-42' });
+   */
+  async publishUnique<P>(
+    event: EventDefinition<P>,
+    payload: P,
+    unique: UniqueOptions<P> = {},
+    options: Omit<PublishOptions, 'unique'> = {},
+  ): Promise<UniquePublishResult> {
+    return uniqueResultOf(await this.#publishRows(undefined, event, [payload], { ...options, unique }));
+  }
+
+  /**
+   * `publishUnique` inside the caller's transaction: the key is taken only if it commits.
+   *
+   * @example
+   * await db.transaction((tx) => bus.publishUniqueTxn(tx, ChargeEvent, { orderId: 42 }, { key: 'order-42' }));
+   */
+  async publishUniqueTxn<P>(
+    tx: TTx,
+    event: EventDefinition<P>,
+    payload: P,
+    unique: UniqueOptions<P> = {},
+    options: Omit<PublishOptions, 'unique'> = {},
+  ): Promise<UniquePublishResult> {
+    if (tx === undefined || tx === null) {
+      throw new BusError('INVALID_ARGUMENT', 'publishUniqueTxn needs a transaction', { value: tx });
+    }
+    return uniqueResultOf(await this.#publishRows(tx, event, [payload], { ...options, unique }));
+  }
+
+  async #publishRows<P>(
+    tx: TTx | undefined,
+    event: EventDefinition<P>,
+    payloads: readonly P[],
+    options: PublishOptions = {},
+  ): Promise<PublishedRow[]> {
     if (this.#state === 'shut-down') {
       throw new BusError('SHUT_DOWN', 'cannot publish: the bus was shut down', { value: event?.name });
     }
@@ -306,16 +397,26 @@ export class Bus<TTx = unknown> {
     }
     const due = dueOf(options);
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
+    if (options.unique !== undefined) validateUniqueOptions(options.unique);
     if (payloads.length === 0) return [];
     const rows = publishRows(event.name, handlers, payloads, { due, priority: options.priority });
-    const ids = await publishSpan(event.name, payloads.length, async (traceContext) => {
+    const keys = uniquenessOfRows(handlers, payloads, options.unique);
+    const keyed = keys.some((k) => k !== null);
+    const results = await publishSpan(event.name, payloads.length, async (traceContext) => {
       if (traceContext !== null) for (const row of rows) row.traceContext = traceContext;
       try {
         // A conflict rolled the insert back; outside the caller's transaction it is safe to run
         // again. Inside it, the caller's whole transaction was rolled back: theirs to retry.
-        return tx === undefined
-          ? await retryConflicts(() => this.#store.insert({ rows }))
-          : await this.#store.insert({ rows, tx });
+        if (keyed) {
+          return tx === undefined
+            ? await retryConflicts(() => insertKeyedRows(this.#store, rows, keys, undefined))
+            : await insertKeyedRows(this.#store, rows, keys, tx);
+        }
+        const ids =
+          tx === undefined
+            ? await retryConflicts(() => this.#store.insert({ rows }))
+            : await this.#store.insert({ rows, tx });
+        return ids.map((id) => ({ id, duplicate: false }));
       } catch (cause) {
         if (isBusError(cause) && cause.code !== 'STORE_FAILED' && cause.code !== 'STORE_CONFLICT')
           throw cause;
@@ -337,7 +438,9 @@ export class Bus<TTx = unknown> {
       const afterCommit = tx !== undefined;
       for (const handler of handlers) this.controller.wake(handler.settings.queueName, { afterCommit });
     }
-    return ids;
+    const published = results.map((r, i) => ({ ...r, handlerName: rows[i]!.handlerName }));
+    if (options.unique?.onDuplicate === 'throw') throwOnDuplicate(event.name, published);
+    return published;
   }
 
   #assertReady(): void {

@@ -27,6 +27,8 @@ export interface ControllerDeps {
   archiveRetention: number | null;
   assertReady(): void;
   markShutDown(): void;
+  /** Called once the workers run (the bus starts its schedules here). */
+  onStarted?(): void;
 }
 
 /** Options of `startWorkers`. */
@@ -168,6 +170,7 @@ export class WorkerController {
       const retention = this.deps.archiveRetention;
       this.#every(Math.min(retention, 60_000), () => this.#prune(retention));
     }
+    this.deps.onStarted?.();
     logger.info('workers started', { workerId, queues: queues.map((q) => q.queueName) });
   }
 

@@ -39,7 +39,10 @@ export type BusErrorCode =
   | 'UNKNOWN_QUEUE'
   | 'PUBLISH_OUTCOME_UNKNOWN'
   | 'STORE_TIMEOUT'
-  | 'POOL_TOO_SMALL';
+  | 'POOL_TOO_SMALL'
+  | 'DUPLICATE_PUBLISH'
+  | 'INVALID_SCHEDULE'
+  | 'UNKNOWN_SCHEDULE';
 
 const BUS_ERROR_BRAND = Symbol.for('bus.BusError');
 

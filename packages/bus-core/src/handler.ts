@@ -1,4 +1,5 @@
 import { BusError } from './errors.js';
+import { type HandlerUniqueSettings, validateHandlerUnique } from './unique-key.js';
 
 /** Per-handler settings, the guide's `EventQueueSettings`. */
 export interface HandlerSettings {
@@ -21,6 +22,8 @@ export interface HandlerSettings {
    * unnoticed.
    */
   maxSnoozes?: number;
+  /** Derive a unique key from every payload this handler gets (docs/unique.md). */
+  unique?: HandlerUniqueSettings;
 }
 
 /** What a handler gets besides the event. */
@@ -121,6 +124,7 @@ export function validateHandlerSettings(handlerName: string, settings: unknown):
   ) {
     fail('maxSnoozes', s.maxSnoozes, 'must be an integer from 0 to 1000000');
   }
+  validateHandlerUnique(handlerName, s.unique);
   return settings as HandlerSettings;
 }
 

@@ -69,4 +69,19 @@ export {
   Registry,
 } from './registry.js';
 export { DEFAULT_MAX_SNOOZES } from './retry-policy.js';
+export { BusSchedules, type ScheduleInfo } from './schedules/api.js';
+export {
+  defineSchedule,
+  type MissedTickPolicy,
+  type ScheduleDefinition,
+  type ScheduleOptions,
+} from './schedules/define.js';
+export type { PublishedTick } from './schedules/runner.js';
 export { noTelemetry, type SettledInfo, type Telemetry } from './telemetry.js';
+export type {
+  HandlerUniqueSettings,
+  UniqueKeySource,
+  UniqueOptions,
+  UniqueScope,
+} from './unique-key.js';
+export type { PublishedRow, UniquePublishResult } from './unique-result.js';

@@ -3,6 +3,7 @@ import type { NewEventRow } from './contract/insert.js';
 import { CONTRACT_LIMITS } from './contract/limits.js';
 import { BusError } from './errors.js';
 import type { RegisteredHandler } from './registry.js';
+import type { UniqueOptions } from './unique-key.js';
 
 /** Options of one publish. */
 export interface PublishOptions {
@@ -14,6 +15,8 @@ export interface PublishOptions {
   priority?: number;
   /** Return `[]` instead of throwing `NO_HANDLER` when no handler is registered for the event. */
   allowNoHandler?: boolean;
+  /** Make the rows unique on a key (docs/unique.md); a duplicate resolves with the existing row's id. */
+  unique?: UniqueOptions;
 }
 
 const { maxDelayMs, minDueTime, maxDueTime } = CONTRACT_LIMITS;

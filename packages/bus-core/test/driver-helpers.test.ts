@@ -21,6 +21,8 @@ describe('helpers both drivers share (bus-core/driver)', () => {
       archiveTable: 'bus_events_archive',
       pausesTable: 'bus_events_pauses',
       workersTable: 'bus_events_workers',
+      keysTable: 'bus_events_keys',
+      schedulesTable: 'bus_events_schedules',
     };
     expect(resolveTableNames()).toEqual(defaults);
     expect(resolveTableNames(null)).toEqual(defaults);
@@ -30,6 +32,8 @@ describe('helpers both drivers share (bus-core/driver)', () => {
       archiveTable: 'bus_events_archive',
       pausesTable: 'jobs_pauses',
       workersTable: 'jobs_workers',
+      keysTable: 'jobs_keys',
+      schedulesTable: 'jobs_schedules',
     });
     expect(resolveTableNames({ pausesTable: 'held', workersTable: 'procs' })).toMatchObject({
       pausesTable: 'held',

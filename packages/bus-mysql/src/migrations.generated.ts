@@ -47,4 +47,13 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
       'CREATE INDEX `status_idx` ON `bus_events_archive` (`status`);',
     ],
   },
+  {
+    tag: '0004_unique_schedules',
+    hash: '0bc786b994954b94a4b32270e17a6670f0663f88bb785084d81ce2d60a3b64cb',
+    statements: [
+      'CREATE TABLE `bus_events_keys` (\n\t`handler_name` varbinary(600) NOT NULL,\n\t`unique_key` varbinary(800) NOT NULL,\n\t`live_id` bigint unsigned NOT NULL,\n\t`held_id` bigint unsigned,\n\t`expires_at` datetime(6),\n\tCONSTRAINT `keys_pk` PRIMARY KEY(`handler_name`,`unique_key`)\n);',
+      'CREATE TABLE `bus_events_schedules` (\n\t`name` varbinary(600) NOT NULL,\n\t`signature` text CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,\n\t`paused` boolean NOT NULL DEFAULT false,\n\t`anchor_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\t`last_tick_at` datetime(6),\n\t`next_tick_at` datetime(6),\n\tCONSTRAINT `schedules_pk` PRIMARY KEY(`name`)\n);',
+      'CREATE INDEX `expires_at_idx` ON `bus_events_keys` (`expires_at`);',
+    ],
+  },
 ];

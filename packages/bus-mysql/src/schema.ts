@@ -2,6 +2,7 @@ import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   customType,
   datetime,
   index,
@@ -173,6 +174,45 @@ function workersTable(name: string) {
   );
 }
 
+function keysTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      handlerName: binaryName('handler_name', { length: 600 }).notNull(),
+      // The key with its bucket folded in, as bytes (exact: no PAD SPACE); 800 bytes hold
+      // CONTRACT_LIMITS.maxUniqueKeyChars in UTF-8 plus a bucket suffix.
+      uniqueKey: binaryName('unique_key', { length: 800 }).notNull(),
+      // The latest row that took the key: it holds it while it is in the hot table. MySQL has no
+      // partial index, so live keys live here rather than in an index of the hot table, where
+      // every row without a key would pay for a NULL entry.
+      liveId: bigint('live_id', { mode: 'bigint', unsigned: true }).notNull(),
+      // The row that holds it past its life (scope 'archive'), until expires_at; else NULL.
+      heldId: bigint('held_id', { mode: 'bigint', unsigned: true }),
+      expiresAt: datetime('expires_at', { mode: 'date', fsp: 6 }),
+    },
+    (t) => [
+      primaryKey({ name: 'keys_pk', columns: [t.handlerName, t.uniqueKey] }),
+      // Pruning deletes expired keys.
+      index('expires_at_idx').on(t.expiresAt),
+    ],
+  );
+}
+
+function schedulesTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      name: binaryName('name', { length: 600 }).notNull(),
+      signature: utf8Text('signature').notNull(),
+      paused: boolean('paused').notNull().default(false),
+      anchorAt: datetime('anchor_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      lastTickAt: datetime('last_tick_at', { mode: 'date', fsp: 6 }),
+      nextTickAt: datetime('next_tick_at', { mode: 'date', fsp: 6 }),
+    },
+    (t) => [primaryKey({ name: 'schedules_pk', columns: [t.name] })],
+  );
+}
+
 /** The live-events table type. */
 export type BusEventsTable = ReturnType<typeof eventsTable>;
 /** The archive table type. */
@@ -181,6 +221,10 @@ export type BusEventsArchiveTable = ReturnType<typeof archiveTable>;
 export type BusEventsPausesTable = ReturnType<typeof pausesTable>;
 /** The worker heartbeats table type. */
 export type BusEventsWorkersTable = ReturnType<typeof workersTable>;
+/** The unique keys table type. */
+export type BusEventsKeysTable = ReturnType<typeof keysTable>;
+/** The schedules table type. */
+export type BusEventsSchedulesTable = ReturnType<typeof schedulesTable>;
 
 /** The four tables of a bus. */
 export interface BusTables {
@@ -190,6 +234,10 @@ export interface BusTables {
   pauses: BusEventsPausesTable;
   /** Worker process heartbeats, for the admin API's list of live workers. */
   workers: BusEventsWorkersTable;
+  /** Unique keys held past their row's life (`publishUnique` with scope `archive`, schedule ticks). */
+  keys: BusEventsKeysTable;
+  /** Recurring schedules' state (paused, last and next tick). */
+  schedules: BusEventsSchedulesTable;
 }
 
 /**
@@ -208,6 +256,8 @@ export function createBusTables(names: BusTableNames | null = {}): BusTables {
     archive: archiveTable(resolved.archiveTable),
     pauses: pausesTable(resolved.pausesTable),
     workers: workersTable(resolved.workersTable),
+    keys: keysTable(resolved.keysTable),
+    schedules: schedulesTable(resolved.schedulesTable),
   };
 }
 
@@ -221,3 +271,7 @@ export const busEventsArchive: BusEventsArchiveTable = defaults.archive;
 export const busEventsPauses: BusEventsPausesTable = defaults.pauses;
 /** The default worker heartbeats table, `bus_events_workers`. */
 export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;
+/** The default unique keys table, `bus_events_keys`. */
+export const busEventsKeys: BusEventsKeysTable = defaults.keys;
+/** The default schedules table, `bus_events_schedules`. */
+export const busEventsSchedules: BusEventsSchedulesTable = defaults.schedules;

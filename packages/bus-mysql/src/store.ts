@@ -7,23 +7,30 @@ import type {
   ExpiredEvent,
   ExtendLeasesParams,
   InsertParams,
+  InsertUniqueParams,
   ListExpiredParams,
   ListenParams,
   PauseParams,
+  PruneKeysParams,
   PruneParams,
   QueueStore,
+  RecordTickParams,
   RecordWorkerParams,
   RedriveParams,
   ReleaseParams,
   RescueParams,
   RunNowParams,
   SchemaRow,
+  SetSchedulePausedParams,
   SettleParams,
   SettleResult,
   StoreAdmin,
   StoreCapabilities,
   StoreInspection,
+  StoreSchedules,
+  StoreUnique,
   Subscription,
+  SyncSchedulesParams,
 } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
@@ -43,7 +50,9 @@ import { prune } from './sql/prune.js';
 import { redrive } from './sql/redrive.js';
 import { listExpired, rescue } from './sql/rescue.js';
 import { runNow } from './sql/run-now.js';
+import { listSchedules, recordTick, setSchedulePaused, syncSchedules } from './sql/schedules.js';
 import { settle } from './sql/settle.js';
+import { insertUnique, pruneKeys } from './sql/unique.js';
 import { recordWorker, removeWorker } from './sql/workers.js';
 
 /**
@@ -60,6 +69,10 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   readonly inspect: StoreInspection;
   /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats). */
   readonly admin: StoreAdmin<MySqlTx>;
+  /** Unique publish (keys unique per handler). */
+  readonly unique: StoreUnique<MySqlTx>;
+  /** Recurring schedules' shared state. */
+  readonly schedules: StoreSchedules<MySqlTx>;
   readonly #ctx: StoreContext;
 
   /** `serverInfo` stands in for what the store would read from the server (tests: the MySQL path on MariaDB). */
@@ -85,6 +98,16 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
       resume: (params: PauseParams<MySqlTx>) => resume(ctx, params),
       recordWorker: (params: RecordWorkerParams) => recordWorker(ctx, params),
       removeWorker: (params: { workerId: string }) => removeWorker(ctx, params),
+    });
+    this.unique = Object.freeze({
+      insert: (params: InsertUniqueParams<MySqlTx>) => insertUnique(ctx, params),
+      prune: (params: PruneKeysParams) => pruneKeys(ctx, params),
+    });
+    this.schedules = Object.freeze({
+      sync: (params: SyncSchedulesParams) => syncSchedules(ctx, params),
+      list: () => listSchedules(ctx),
+      recordTick: (params: RecordTickParams<MySqlTx>) => recordTick(ctx, params),
+      setPaused: (params: SetSchedulePausedParams) => setSchedulePaused(ctx, params),
     });
   }
 

@@ -88,6 +88,8 @@ describe('table names', () => {
       archiveTable: 'bus_events_archive',
       pausesTable: 'bus_events_pauses',
       workersTable: 'bus_events_workers',
+      keysTable: 'bus_events_keys',
+      schedulesTable: 'bus_events_schedules',
     });
     expect(mysqlStore(t.db, null as never).tables.eventsTable).toBe('bus_events');
   });
@@ -99,6 +101,8 @@ describe('table names', () => {
         archiveTable: 'A_1',
         pausesTable: 'p_1',
         workersTable: 'w_1',
+        keysTable: 'k_1',
+        schedulesTable: 's_1',
       }),
     ).not.toThrow();
     // The derived pauses and workers names would pass 63 characters: refused, naming the option.

@@ -36,6 +36,8 @@ describe('init() on MariaDB without the bus tables', () => {
       'table bus_events_archive',
       'table bus_events_pauses',
       'table bus_events_workers',
+      'table bus_events_keys',
+      'table bus_events_schedules',
     ]);
     expect(error.message).toContain('migrate(db)');
     expect(error.message).not.toContain('\n');
@@ -82,12 +84,21 @@ describe('init() on MariaDB without the bus tables', () => {
       'table own_done',
       'table own_p',
       'table own_w',
+      'table own_keys',
+      'table own_schedules',
     ]);
     await migrate(t.db, names);
     const [tables] = (await t.admin.query(
       "SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'own%' ORDER BY 1",
     )) as unknown as [{ name: string }[]];
-    expect(tables.map((r) => r.name)).toEqual(['own', 'own_done', 'own_p', 'own_w']);
+    expect(tables.map((r) => r.name)).toEqual([
+      'own',
+      'own_done',
+      'own_keys',
+      'own_p',
+      'own_schedules',
+      'own_w',
+    ]);
     await mysqlStore(t.db, names).checkSchema();
   });
 
@@ -98,6 +109,8 @@ describe('init() on MariaDB without the bus tables', () => {
       'table jobs_done',
       'table jobs_pauses',
       'table jobs_workers',
+      'table jobs_keys',
+      'table jobs_schedules',
     ]);
     await migrate(t.db, names);
     const bus = createBus({ store: mysqlStore(t.db, names), queues, registry: new Registry() });

@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   busEvents,
   busEventsArchive,
+  busEventsKeys,
   busEventsPauses,
+  busEventsSchedules,
   busEventsWorkers,
   createBusTables,
   migrate,
@@ -49,6 +51,8 @@ describe('committed migrations (offline)', () => {
       busEventsArchive,
       busEventsPauses,
       busEventsWorkers,
+      busEventsKeys,
+      busEventsSchedules,
     });
     expect(await generateMySQLMigration(snapshot(last.idx), current), FIX).toEqual([]);
   });
@@ -320,10 +324,12 @@ describe('migrate(db)', () => {
       'index prev_done.status_idx',
       'table prev_pauses',
       'table prev_workers',
+      'table prev_keys',
+      'table prev_schedules',
     ]);
 
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0002_trace_context', '0003_job_control'],
+      applied: ['0002_trace_context', '0003_job_control', '0004_unique_schedules'],
       adopted: [],
     });
     await store.checkSchema();
@@ -384,9 +390,14 @@ describe('migrate(db)', () => {
       'index rel_done.status_idx',
       'table rel_pauses',
       'table rel_workers',
+      'table rel_keys',
+      'table rel_schedules',
     ]);
 
-    expect(await migrate(t.db, names)).toEqual({ applied: ['0003_job_control'], adopted: [] });
+    expect(await migrate(t.db, names)).toEqual({
+      applied: ['0003_job_control', '0004_unique_schedules'],
+      adopted: [],
+    });
     await store.checkSchema();
     const tables = createBusTables(names);
     expect(await describeTable('rel')).toEqual(expectedTable(tables.events));
@@ -417,6 +428,8 @@ describe('migrate(db)', () => {
       'index kit_old_done.status_idx',
       'table kit_old_pauses',
       'table kit_old_workers',
+      'table kit_old_keys',
+      'table kit_old_schedules',
     ]);
     expect(error.message).toContain('drizzle-kit generate');
   });

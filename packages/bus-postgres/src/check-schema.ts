@@ -12,8 +12,8 @@ import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
 function expectedTables(names: BusTableNames): ExpectedTable[] {
-  const { events, archive, pauses, workers } = createBusTables(names);
-  return [events, archive, pauses, workers].map((table) => {
+  const { events, archive, pauses, workers, keys, schedules } = createBusTables(names);
+  return [events, archive, pauses, workers, keys, schedules].map((table) => {
     const config = getTableConfig(table);
     return {
       table: config.name,

@@ -34,4 +34,15 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
       'CREATE INDEX "bus_events_archive_failed_queue_idx" ON "bus_events_archive" USING btree ("queue","id") WHERE status <> \'completed\';',
     ],
   },
+  {
+    tag: '0003_unique_schedules',
+    hash: '983cce71a5e3e59e078ad0aded8681c90905a10b9365f65446995ef1a744ca2a',
+    statements: [
+      'CREATE TABLE "bus_events_keys" (\n\t"handler_name" text NOT NULL,\n\t"unique_key" text NOT NULL,\n\t"event_id" bigint NOT NULL,\n\t"expires_at" timestamp with time zone NOT NULL,\n\tCONSTRAINT "bus_events_keys_pkey" PRIMARY KEY("handler_name","unique_key")\n);',
+      'CREATE TABLE "bus_events_schedules" (\n\t"name" text PRIMARY KEY NOT NULL,\n\t"signature" text NOT NULL,\n\t"paused" boolean DEFAULT false NOT NULL,\n\t"anchor_at" timestamp with time zone DEFAULT now() NOT NULL,\n\t"last_tick_at" timestamp with time zone,\n\t"next_tick_at" timestamp with time zone\n);',
+      'ALTER TABLE "bus_events" ADD COLUMN "unique_key" text;',
+      'CREATE INDEX "bus_events_keys_expires_idx" ON "bus_events_keys" USING btree ("expires_at");',
+      'CREATE UNIQUE INDEX "bus_events_unique_idx" ON "bus_events" USING btree ("handler_name","unique_key") WHERE unique_key IS NOT NULL;',
+    ],
+  },
 ];

@@ -36,6 +36,10 @@ export interface StoreTables {
   archive: Identifier;
   pauses: Identifier;
   workers: Identifier;
+  /** The unique keys table (events table + `_keys`). */
+  keys: Identifier;
+  /** The schedules table (events table + `_schedules`). */
+  schedules: Identifier;
 }
 
 /** A quoted table name in the store's SQL. */
@@ -73,7 +77,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   }
   const given = options ?? {};
   assertUsableClient(db);
-  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(given);
+  const names = resolveTableNames(given);
+  const { eventsTable, archiveTable, pausesTable, workersTable } = names;
   const channel = given.channel ?? 'bus_wake';
   if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
     throw new BusError(
@@ -119,6 +124,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       archive: sql.identifier(archiveTable),
       pauses: sql.identifier(pausesTable),
       workers: sql.identifier(workersTable),
+      keys: sql.identifier(names.keysTable),
+      schedules: sql.identifier(names.schedulesTable),
     },
     channel,
     listenClient,

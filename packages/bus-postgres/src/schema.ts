@@ -2,6 +2,7 @@ import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   customType,
   index,
   integer,
@@ -10,6 +11,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
 } from 'drizzle-orm/pg-core';
 
 /** The identifier check, table-name defaults and rules every driver shares (from `bus-core/driver`). */
@@ -55,6 +57,8 @@ function eventsTableOf(name: string) {
       traceContext: text('trace_context'),
       // Times snoozed since published or redriven (the core bounds it with maxSnoozes).
       snoozes: integer('snoozes').notNull().default(0),
+      // A unique publish's key (bucket folded in); NULL for every other row (docs/unique.md).
+      uniqueKey: text('unique_key'),
     },
     (t) => [
       // The claim reads only available rows: leased rows are not in this index at all.
@@ -65,6 +69,10 @@ function eventsTableOf(name: string) {
       index(`${name}_lease_idx`)
         .on(t.lockedUntil)
         .where(sql`locked_until IS NOT NULL`),
+      // One live row per handler and key; partial, so rows without a key never touch it.
+      uniqueIndex(`${name}_unique_idx`)
+        .on(t.handlerName, t.uniqueKey)
+        .where(sql`unique_key IS NOT NULL`),
     ],
   );
 }
@@ -131,6 +139,35 @@ function workersTableOf(name: string) {
   );
 }
 
+function keysTableOf(name: string) {
+  return pgTable(
+    name,
+    {
+      handlerName: text('handler_name').notNull(),
+      uniqueKey: text('unique_key').notNull(),
+      // The row that took the key (it may be archived or pruned since).
+      eventId: bigint('event_id', { mode: 'bigint' }).notNull(),
+      expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    },
+    (t) => [
+      primaryKey({ name: `${name}_pkey`, columns: [t.handlerName, t.uniqueKey] }),
+      // Pruning deletes expired keys.
+      index(`${name}_expires_idx`).on(t.expiresAt),
+    ],
+  );
+}
+
+function schedulesTableOf(name: string) {
+  return pgTable(name, {
+    name: text('name').primaryKey(),
+    signature: text('signature').notNull(),
+    paused: boolean('paused').notNull().default(false),
+    anchorAt: timestamp('anchor_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastTickAt: timestamp('last_tick_at', { withTimezone: true, mode: 'date' }),
+    nextTickAt: timestamp('next_tick_at', { withTimezone: true, mode: 'date' }),
+  });
+}
+
 /** The hot table's Drizzle type. */
 export type BusEventsTable = ReturnType<typeof eventsTableOf>;
 /** The archive table's Drizzle type. */
@@ -140,6 +177,10 @@ export type BusEventsArchiveTable = ReturnType<typeof archiveTableOf>;
 export type BusEventsPausesTable = ReturnType<typeof pausesTableOf>;
 /** The worker heartbeats table's Drizzle type. */
 export type BusEventsWorkersTable = ReturnType<typeof workersTableOf>;
+/** The unique keys table's Drizzle type. */
+export type BusEventsKeysTable = ReturnType<typeof keysTableOf>;
+/** The schedules table's Drizzle type. */
+export type BusEventsSchedulesTable = ReturnType<typeof schedulesTableOf>;
 
 /** The tables of one bus. */
 export interface BusTables {
@@ -147,10 +188,14 @@ export interface BusTables {
   archive: BusEventsArchiveTable;
   pauses: BusEventsPausesTable;
   workers: BusEventsWorkersTable;
+  keys: BusEventsKeysTable;
+  schedules: BusEventsSchedulesTable;
   eventsTable: string;
   archiveTable: string;
   pausesTable: string;
   workersTable: string;
+  keysTable: string;
+  schedulesTable: string;
 }
 
 /**
@@ -163,8 +208,13 @@ export interface BusTables {
  * export { events as jobs, archive as jobsArchive, pauses as jobsPauses, workers as jobsWorkers };
  */
 export function createBusTables(names: BusTableNames = {}): BusTables {
-  const { eventsTable, archiveTable, pausesTable, workersTable } = resolveTableNames(names);
+  const { eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable } =
+    resolveTableNames(names);
   return {
+    keys: keysTableOf(keysTable),
+    schedules: schedulesTableOf(schedulesTable),
+    keysTable,
+    schedulesTable,
     events: eventsTableOf(eventsTable),
     archive: archiveTableOf(archiveTable),
     pauses: pausesTableOf(pausesTable),
@@ -209,3 +259,19 @@ export const busEventsPauses: BusEventsPausesTable = defaults.pauses;
  * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';
  */
 export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;
+
+/**
+ * The unique keys table `bus_events_keys`; re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules } from 'bus-postgres/schema';
+ */
+export const busEventsKeys: BusEventsKeysTable = defaults.keys;
+
+/**
+ * The schedules table `bus_events_schedules`; re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules } from 'bus-postgres/schema';
+ */
+export const busEventsSchedules: BusEventsSchedulesTable = defaults.schedules;

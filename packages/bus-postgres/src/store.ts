@@ -17,6 +17,8 @@ import type {
   StoreAdmin,
   StoreCapabilities,
   StoreInspection,
+  StoreSchedules,
+  StoreUnique,
   Subscription,
 } from 'bus-core/driver';
 import type { SQL } from 'drizzle-orm';
@@ -39,7 +41,9 @@ import { prune } from './sql/prune.js';
 import { redrive } from './sql/redrive.js';
 import { listExpired, rescue } from './sql/rescue.js';
 import { runNow } from './sql/run-now.js';
+import { listSchedules, recordTick, setSchedulePaused, syncSchedules } from './sql/schedules.js';
 import { settle } from './sql/settle.js';
+import { insertUnique, pruneKeys } from './sql/unique.js';
 import { recordWorker, removeWorker } from './sql/workers.js';
 
 /** A `QueueStore` on PostgreSQL through Drizzle; its transactions are Drizzle Postgres transactions. */
@@ -67,6 +71,8 @@ class PostgresQueueStore implements PostgresStore {
   readonly channel: string;
   readonly inspect: StoreInspection;
   readonly admin: StoreAdmin<PgTx>;
+  readonly unique: StoreUnique<PgTx>;
+  readonly schedules: StoreSchedules<PgTx>;
   readonly #store: StoreContext;
   readonly #listenClient: ListenClient | undefined;
   readonly #listenCheckInterval: number;
@@ -96,6 +102,16 @@ class PostgresQueueStore implements PostgresStore {
       resume: (params) => resume(store, params),
       recordWorker: (params) => recordWorker(store, params),
       removeWorker: (params) => removeWorker(store, params),
+    };
+    this.unique = {
+      insert: (params) => insertUnique(store, params),
+      prune: (params) => pruneKeys(store, params),
+    };
+    this.schedules = {
+      sync: (params) => syncSchedules(store, params),
+      list: () => listSchedules(store),
+      recordTick: (params) => recordTick(store, params),
+      setPaused: (params) => setSchedulePaused(store, params),
     };
     this.capabilities = Object.freeze({ notify: this.#listenClient !== undefined });
   }

@@ -48,6 +48,8 @@ describe('init() on PostgreSQL without the bus tables', () => {
       'table bus_events_archive',
       'table bus_events_pauses',
       'table bus_events_workers',
+      'table bus_events_keys',
+      'table bus_events_schedules',
     ]);
     expect(error.message).toContain('table bus_events,');
     expect(error.message).toContain('table bus_events_archive');
@@ -107,6 +109,8 @@ describe('init() on PostgreSQL without the bus tables', () => {
       'table jobs_done',
       'table Jobs_pauses',
       'table Jobs_workers',
+      'table Jobs_keys',
+      'table Jobs_schedules',
     ]);
     await migrate(db, names);
     const bus = createBus({
@@ -128,6 +132,8 @@ describe('init() on PGlite without the bus tables', () => {
         'table bus_events_archive',
         'table bus_events_pauses',
         'table bus_events_workers',
+        'table bus_events_keys',
+        'table bus_events_schedules',
       ]);
       await migrate(db);
       const bus = createBus({ store: postgresStore(db), queues, registry: new Registry() });

@@ -69,7 +69,9 @@ describe('migrate', () => {
     expect(await tablesIn(t.schema)).toEqual([
       'bus_events',
       'bus_events_archive',
+      'bus_events_keys',
       'bus_events_pauses',
+      'bus_events_schedules',
       'bus_events_workers',
       'bus_migrations',
     ]);
@@ -77,7 +79,7 @@ describe('migrate', () => {
     const journal = (await t.db.execute(
       sql`SELECT scope, tag, hash FROM bus_migrations ORDER BY tag`,
     )) as unknown as Record<string, string>[];
-    expect(TAGS).toEqual(['0000_init', '0001_trace_context', '0002_job_control']);
+    expect(TAGS).toEqual(['0000_init', '0001_trace_context', '0002_job_control', '0003_unique_schedules']);
     expect(journal).toEqual(
       BUNDLED_MIGRATIONS.map((m) => ({ scope: 'bus_events', tag: m.tag, hash: m.hash })),
     );
@@ -100,7 +102,9 @@ describe('migrate', () => {
       expect(await tablesIn(schema)).toEqual([
         'bus_events',
         'bus_events_archive',
+        'bus_events_keys',
         'bus_events_pauses',
+        'bus_events_schedules',
         'bus_events_workers',
         'bus_migrations',
       ]);
@@ -129,14 +133,21 @@ describe('migrate', () => {
       expect(error.value).toEqual([
         'column bus_events.trace_context',
         'column bus_events.snoozes',
+        'column bus_events.unique_key',
+        'index bus_events.bus_events_unique_idx',
         'column bus_events_archive.trace_context',
         'index bus_events_archive.bus_events_archive_failed_idx',
         'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
+        'table bus_events_keys',
+        'table bus_events_schedules',
       ]);
 
-      expect(await migrate(db)).toEqual({ applied: ['0001_trace_context', '0002_job_control'], adopted: [] });
+      expect(await migrate(db)).toEqual({
+        applied: ['0001_trace_context', '0002_job_control', '0003_unique_schedules'],
+        adopted: [],
+      });
       await store.checkSchema();
       expect(await migrate(db)).toEqual({ applied: [], adopted: [] });
       // The old row survives with no trace context; a new one keeps its own through the archive.
@@ -197,11 +208,15 @@ describe('migrate on tables it did not create', () => {
       expect(error.value).toEqual([
         'column bus_events.trace_context',
         'column bus_events.snoozes',
+        'column bus_events.unique_key',
+        'index bus_events.bus_events_unique_idx',
         'column bus_events_archive.trace_context',
         'index bus_events_archive.bus_events_archive_failed_idx',
         'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
+        'table bus_events_keys',
+        'table bus_events_schedules',
       ]);
       expect(error.message).toContain('drizzle-kit generate');
     });
@@ -316,7 +331,7 @@ describe('schema and committed migrations', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'schema.ts'),
-      "export const users = 1;\nexport { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers } from 'bus-postgres/schema';\n",
+      "export const users = 1;\nexport { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules } from 'bus-postgres/schema';\n",
     );
     return Promise.resolve()
       .then(() => fn(dir))
@@ -351,8 +366,8 @@ describe('schema and committed migrations', () => {
     });
   });
 
-  it("a user's drizzle-kit history from the previous version gets exactly 0002_job_control (CJS build)", async () => {
-    const [idx, tag] = [2, '0002_job_control'];
+  it("a user's drizzle-kit history from the previous version gets exactly 0003_unique_schedules (CJS build)", async () => {
+    const [idx, tag] = [3, '0003_unique_schedules'];
     await inUserProject((dir) => {
       // The user's migrations as of that earlier bus-postgres: its journal entries, snapshot and SQL.
       mkdirSync(join(dir, 'drizzle', 'meta'), { recursive: true });

@@ -254,9 +254,11 @@ describe('custom table names', () => {
       archiveTable: uniqueName('jobs_done'),
       pausesTable: uniqueName('jobs_held'),
       workersTable: uniqueName('jobs_procs'),
+      keysTable: uniqueName('jobs_keys'),
+      schedulesTable: uniqueName('jobs_ticks'),
     };
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0000_init', '0001_trace_context', '0002_job_control'],
+      applied: ['0000_init', '0001_trace_context', '0002_job_control', '0003_unique_schedules'],
       adopted: [],
     });
     const custom = postgresStore(t.db, names);

@@ -20,8 +20,10 @@ import {
 import { type Clock, systemClock } from './clock.js';
 import { MemoryAdmin } from './memory-admin.js';
 import { MemoryInspection } from './memory-inspect.js';
+import { clearSchedules, MemorySchedules } from './memory-schedules.js';
 import { compareIds, type LiveRow, MemoryTables } from './memory-tables.js';
 import { type MemoryTx, type TxState, txState, write } from './memory-tx.js';
+import { clearUnique, MemoryUnique } from './memory-unique.js';
 
 export type { MemoryTx } from './memory-tx.js';
 
@@ -62,6 +64,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   readonly clock: Clock;
   readonly inspect: MemoryInspection;
   readonly admin: MemoryAdmin;
+  readonly unique: MemoryUnique;
+  readonly schedules: MemorySchedules;
   readonly #jsonPayload: boolean;
   readonly #tables: MemoryTables;
 
@@ -81,6 +85,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     this.#jsonPayload = options.jsonPayload === true;
     this.inspect = new MemoryInspection(this.#tables, this.clock);
     this.admin = new MemoryAdmin(this.#tables, this.clock);
+    this.unique = new MemoryUnique(this.#tables, this.clock, (params) => this.insert(params));
+    this.schedules = new MemorySchedules(this.#tables, this.clock);
   }
 
   async insert(params: InsertParams<MemoryTx>): Promise<string[]> {
@@ -271,6 +277,8 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   /** Empties every table (for tests that reuse one store); ids go on from where they were. */
   clear(): void {
     this.#tables.live.clear();
+    clearUnique(this.#tables);
+    clearSchedules(this.#tables);
     this.#tables.archive.clear();
     this.#tables.pauses.clear();
     this.#tables.workers.clear();

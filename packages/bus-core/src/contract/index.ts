@@ -30,6 +30,14 @@ export type { ListenParams, Subscription } from './listen.js';
 export type { PruneParams } from './prune.js';
 export type { ExpiredEvent, ListExpiredParams, RescueDecision, RescueParams } from './rescue.js';
 export type {
+  DeclaredSchedule,
+  RecordTickParams,
+  ScheduleRow,
+  SetSchedulePausedParams,
+  StoreSchedules,
+  SyncSchedulesParams,
+} from './schedules.js';
+export type {
   CancelledOutcome,
   CompletedOutcome,
   FailedOutcome,
@@ -40,3 +48,11 @@ export type {
   SnoozeOutcome,
 } from './settle.js';
 export type { QueueStore, StoreCapabilities, StoreTx, TxOf } from './store.js';
+export type {
+  InsertUniqueParams,
+  PruneKeysParams,
+  RowUniqueness,
+  StoreUnique,
+  UniqueInsertResult,
+  UniqueNewEventRow,
+} from './unique.js';

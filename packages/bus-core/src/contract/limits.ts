@@ -19,6 +19,8 @@ export const CONTRACT_LIMITS = Object.freeze({
   maxTraceContextChars: 1000,
   /** Handler names per `claim` (`ClaimParams.handlers`): at most this many. */
   maxHandlers: 1000,
+  /** Unique keys (`RowUniqueness.key`): at most this many characters (a bucket suffix adds at most 21). */
+  maxUniqueKeyChars: 255,
   /** Worker ids: at most this many characters. */
   maxWorkerIdLength: 200,
   /** The earliest and the latest absolute due time the core passes (years 1970 to 9999, UTC). */

@@ -6,7 +6,9 @@ import type { CheckLeasesParams, ExtendLeasesParams, ReleaseParams } from './lea
 import type { ListenParams, Subscription } from './listen.js';
 import type { PruneParams } from './prune.js';
 import type { ExpiredEvent, ListExpiredParams, RescueParams } from './rescue.js';
+import type { StoreSchedules } from './schedules.js';
 import type { SettleParams, SettleResult } from './settle.js';
+import type { StoreUnique } from './unique.js';
 
 /** The default transaction type parameter: a store that does not say. */
 export type StoreTx = unknown;
@@ -132,6 +134,12 @@ export interface QueueStore<TTx = StoreTx> {
 
   /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats), apart from the hot path. */
   readonly admin: StoreAdmin<TTx>;
+
+  /** Unique publish: rows whose key the database keeps unique per handler (contract/unique.ts). */
+  readonly unique: StoreUnique<TTx>;
+
+  /** Recurring schedules' shared state (contract/schedules.ts). */
+  readonly schedules: StoreSchedules<TTx>;
 }
 
 /** Flags for what a store does beyond the contract, so the core never branches on a dialect. */

@@ -52,7 +52,14 @@ export function planMigrations(params: {
  */
 export function renameTables(
   statement: string,
-  names: { eventsTable: string; archiveTable: string; pausesTable?: string; workersTable?: string },
+  names: {
+    eventsTable: string;
+    archiveTable: string;
+    pausesTable?: string;
+    workersTable?: string;
+    keysTable?: string;
+    schedulesTable?: string;
+  },
   quote: '"' | '`',
   maxIdentifierLength = 63,
 ): string {
@@ -61,10 +68,12 @@ export function renameTables(
     bus_events_archive: names.archiveTable,
     bus_events_pauses: names.pausesTable ?? `${names.eventsTable}_pauses`,
     bus_events_workers: names.workersTable ?? `${names.eventsTable}_workers`,
+    bus_events_keys: names.keysTable ?? `${names.eventsTable}_keys`,
+    bus_events_schedules: names.schedulesTable ?? `${names.eventsTable}_schedules`,
     bus_events: names.eventsTable,
   };
   const pattern = new RegExp(
-    `${quote}(bus_events_archive|bus_events_pauses|bus_events_workers|bus_events)([a-z0-9_]*)${quote}`,
+    `${quote}(bus_events_archive|bus_events_pauses|bus_events_workers|bus_events_keys|bus_events_schedules|bus_events)([a-z0-9_]*)${quote}`,
     'g',
   );
   return statement.replace(pattern, (_match, base: string, suffix: string) => {

@@ -10,6 +10,10 @@ export interface BusTableNames {
   pausesTable?: string;
   /** Worker process heartbeats (default: the events table's name + `_workers`, so `bus_events_workers`). */
   workersTable?: string;
+  /** Unique keys held past their row (default: the events table's name + `_keys`). */
+  keysTable?: string;
+  /** Recurring schedules' state (default: the events table's name + `_schedules`). */
+  schedulesTable?: string;
 }
 
 /** The hot table's default name, the same in every driver. */
@@ -69,11 +73,17 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
   const workersTable = names?.workersTable ?? `${eventsTable}_workers`;
   assertIdentifier(pausesTable, 'pausesTable (set it when eventsTable is too long to derive it)');
   assertIdentifier(workersTable, 'workersTable (set it when eventsTable is too long to derive it)');
-  const all = [eventsTable, archiveTable, pausesTable, workersTable].map((n) => n.toLowerCase());
+  const keysTable = names?.keysTable ?? `${eventsTable}_keys`;
+  const schedulesTable = names?.schedulesTable ?? `${eventsTable}_schedules`;
+  assertIdentifier(keysTable, 'keysTable (set it when eventsTable is too long to derive it)');
+  assertIdentifier(schedulesTable, 'schedulesTable (set it when eventsTable is too long to derive it)');
+  const all = [eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable].map((n) =>
+    n.toLowerCase(),
+  );
   if (new Set(all).size !== all.length) {
     throw new BusError('INVALID_IDENTIFIER', `the bus table names must all differ (got ${all.join(', ')})`, {
       value: names,
     });
   }
-  return { eventsTable, archiveTable, pausesTable, workersTable };
+  return { eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable };
 }

@@ -16,10 +16,12 @@ import { redriveTests } from './redrive.js';
 import { rescueTests } from './rescue.js';
 import { runNowTests } from './run-now.js';
 import type { TestRunner } from './runner.js';
+import { scheduleTests } from './schedules.js';
 import { settleJobControlTests, settleTests } from './settle.js';
 import type { ConformanceTarget } from './target.js';
 import { traceContextTests } from './trace-context.js';
 import { transactionTests } from './transactions.js';
+import { uniqueTests } from './unique.js';
 import { workerTests } from './workers.js';
 
 export { HOSTILE_STRINGS } from './payloads.js';
@@ -84,5 +86,7 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner:
     clockAndSchemaTests(s);
     coreGuaranteeTests(s);
     endToEndTests(s);
+    uniqueTests(s);
+    scheduleTests(s);
   });
 }
