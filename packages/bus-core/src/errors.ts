@@ -32,7 +32,10 @@ export type BusErrorCode =
   | 'MIGRATION_FAILED'
   | 'UNSUPPORTED'
   | 'INVALID_IDENTIFIER'
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  | 'PUBLISH_OUTCOME_UNKNOWN'
+  | 'STORE_TIMEOUT'
+  | 'POOL_TOO_SMALL';
 
 const BUS_ERROR_BRAND = Symbol.for('bus.BusError');
 
