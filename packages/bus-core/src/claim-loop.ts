@@ -7,6 +7,10 @@ import type { Settler } from './settler.js';
 import { retryConflicts } from './store-retry.js';
 
 const EXPECT_COMMIT_MS = 2000;
+// After a failed claim the loop waits 200 ms, doubling up to this: a database that restarts (or
+// fails over) is claimed from again within a second of answering, and a database that stays down
+// sees one claim per queue a second, which logs one line each.
+const CLAIM_RETRY_MAX_MS = 1000;
 
 /** What the claim loop of one queue needs. */
 export interface ClaimLoopDeps {
@@ -88,7 +92,7 @@ export class ClaimLoop {
       } catch (error) {
         failures++;
         logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
-        await this.#sleep(Math.min(100 * 2 ** failures, 30_000));
+        await this.#sleep(Math.min(100 * 2 ** Math.min(failures, 10), CLAIM_RETRY_MAX_MS));
         continue;
       }
       if (this.#stopping && rows.length > 0) {

@@ -28,6 +28,13 @@ export interface PostgresStoreOptions extends BusTableNames {
    * dashboards that read payloads without msgpack; bus itself reads only the msgpack bytes.
    */
   jsonPayload?: boolean;
+  /**
+   * How long (ms, default 30 000) a statement of the store may take on postgres.js, waiting for a
+   * pooled connection included, before it rejects with `STORE_TIMEOUT` (a publish whose insert
+   * was already sent rejects with `PUBLISH_OUTCOME_UNKNOWN`: it may still commit). `false` waits
+   * as long as the client does. Other drivers are not bounded by it.
+   */
+  statementTimeout?: number | false;
 }
 
 /** The two tables of a store, as identifiers ready for its SQL. */
@@ -48,6 +55,8 @@ export interface ResolvedOptions {
   listenClient: ListenClient | undefined;
   listenCheckInterval: number;
   jsonPayload: boolean;
+  /** Undefined when off. */
+  statementTimeout: number | undefined;
 }
 
 // Lower case only: PGlite LISTENs on the name unquoted, which PostgreSQL folds to lower case.
@@ -105,6 +114,14 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       value: jsonPayload,
     });
   }
+  const timeout = given.statementTimeout ?? 30_000;
+  if (timeout !== false && (!Number.isInteger(timeout) || timeout < 1 || timeout > 3_600_000)) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `statementTimeout must be false or an integer from 1 to 3600000 ms (got ${String(timeout)})`,
+      { value: timeout },
+    );
+  }
   return {
     eventsTable,
     archiveTable,
@@ -113,5 +130,6 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
     listenClient,
     listenCheckInterval,
     jsonPayload,
+    statementTimeout: timeout === false ? undefined : timeout,
   };
 }

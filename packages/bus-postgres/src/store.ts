@@ -64,7 +64,7 @@ class PostgresQueueStore implements PostgresStore {
     this.#listenClient = resolved.listenClient;
     this.#listenCheckInterval = resolved.listenCheckInterval;
     this.#store = {
-      statements: new Statements(db),
+      statements: new Statements(db, resolved.statementTimeout),
       tables: resolved.tables,
       channel: resolved.channel,
       jsonPayload: resolved.jsonPayload,
