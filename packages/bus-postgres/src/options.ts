@@ -1,12 +1,19 @@
 import { BusError } from 'bus-core';
-import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
-import { sql } from 'drizzle-orm';
+import { assertIdentifier, type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from './client.js';
 import { assertUsableClient } from './client.js';
 import { type ListenClient, resolveListenClient } from './listen.js';
 
 /** Options of `postgresStore`. */
 export interface PostgresStoreOptions extends BusTableNames {
+  /**
+   * The schema of the bus tables (default: none, so the tables resolve on the connection's
+   * search path). Set it behind a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy), where
+   * a search path given at connect time is refused or not kept: every statement then names its
+   * tables `"schema"."table"`. Give `migrate` the same schema.
+   */
+  schema?: string;
   /**
    * The NOTIFY channel `insert` signals and `listen` listens on (default `bus_wake`). Buses with
    * their own tables in one database may share it (a wake-up for an unknown queue is ignored) or
@@ -43,11 +50,36 @@ export interface StoreTables {
   archive: Identifier;
 }
 
-/** A quoted table name in the store's SQL. */
-export type Identifier = ReturnType<typeof sql.identifier>;
+/** A quoted table name in the store's SQL, schema-qualified when the store has a schema. */
+export type Identifier = SQL;
+
+/**
+ * `"schema"."table"`, or `"table"` without a schema: how the store's SQL names a table.
+ *
+ * @example
+ * const events = qualifiedTable('bus', 'bus_events'); // "bus"."bus_events"
+ */
+export function qualifiedTable(schema: string | undefined, table: string): SQL {
+  return schema === undefined
+    ? sql`${sql.identifier(table)}`
+    : sql`${sql.identifier(schema)}.${sql.identifier(table)}`;
+}
+
+/**
+ * The `schema` option checked: `undefined` (the search path) or a plain SQL identifier.
+ *
+ * @example
+ * const schema = resolveSchema(options.schema);
+ */
+export function resolveSchema(schema: unknown): string | undefined {
+  if (schema === undefined || schema === null) return undefined;
+  assertIdentifier(schema, 'schema');
+  return schema;
+}
 
 /** `PostgresStoreOptions` checked, with defaults applied. */
 export interface ResolvedOptions {
+  schema: string | undefined;
   eventsTable: string;
   archiveTable: string;
   tables: StoreTables;
@@ -79,6 +111,7 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   const given = options ?? {};
   assertUsableClient(db);
   const { eventsTable, archiveTable } = resolveTableNames(given);
+  const schema = resolveSchema(given.schema);
   const channel = given.channel ?? 'bus_wake';
   if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
     throw new BusError(
@@ -123,9 +156,10 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
     );
   }
   return {
+    schema,
     eventsTable,
     archiveTable,
-    tables: { events: sql.identifier(eventsTable), archive: sql.identifier(archiveTable) },
+    tables: { events: qualifiedTable(schema, eventsTable), archive: qualifiedTable(schema, archiveTable) },
     channel,
     listenClient,
     listenCheckInterval,

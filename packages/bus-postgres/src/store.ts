@@ -42,6 +42,8 @@ export interface PostgresStore extends QueueStore<PgTx> {
   readonly archiveTable: string;
   /** The NOTIFY channel of this store. */
   readonly channel: string;
+  /** The schema of the tables, or `undefined` when they resolve on the search path. */
+  readonly schema: string | undefined;
 }
 
 // Each member is one operation file of src/sql/ (insert.ts, claim.ts, …); this class only wires
@@ -51,6 +53,7 @@ class PostgresQueueStore implements PostgresStore {
   readonly eventsTable: string;
   readonly archiveTable: string;
   readonly channel: string;
+  readonly schema: string | undefined;
   readonly inspect: StoreInspection;
   readonly #store: StoreContext;
   readonly #listenClient: ListenClient | undefined;
@@ -61,6 +64,7 @@ class PostgresQueueStore implements PostgresStore {
     this.eventsTable = resolved.eventsTable;
     this.archiveTable = resolved.archiveTable;
     this.channel = resolved.channel;
+    this.schema = resolved.schema;
     this.#listenClient = resolved.listenClient;
     this.#listenCheckInterval = resolved.listenCheckInterval;
     this.#store = {
@@ -115,7 +119,11 @@ class PostgresQueueStore implements PostgresStore {
         kind: textOf(r[0], 'kind'),
         name: textOf(r[1], 'name'),
       }));
-    return checkSchema(run, { eventsTable: this.eventsTable, archiveTable: this.archiveTable });
+    return checkSchema(run, {
+      eventsTable: this.eventsTable,
+      archiveTable: this.archiveTable,
+      schema: this.schema,
+    });
   }
 
   transaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
