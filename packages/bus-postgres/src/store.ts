@@ -20,7 +20,7 @@ import type {
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
-import type { PgTx } from './client.js';
+import { type PgTx, poolSizeOf } from './client.js';
 import { type ListenClient, listenWith } from './listen.js';
 import { type PostgresStoreOptions, resolveOptions } from './options.js';
 import { textOf } from './rows.js';
@@ -74,7 +74,11 @@ class PostgresQueueStore implements PostgresStore {
       jsonPayload: resolved.jsonPayload,
     };
     this.inspect = inspection(this.#store);
-    this.capabilities = Object.freeze({ notify: this.#listenClient !== undefined });
+    const poolSize = poolSizeOf(db);
+    this.capabilities = Object.freeze({
+      notify: this.#listenClient !== undefined,
+      ...(poolSize === undefined ? {} : { poolSize }),
+    });
   }
 
   insert(params: InsertParams<PgTx>): Promise<string[]> {

@@ -124,6 +124,11 @@ export interface QueueStore<TTx = StoreTx> {
 export interface StoreCapabilities {
   /** `insert` wakes `listen` subscribers in every process at commit (Postgres LISTEN/NOTIFY). */
   readonly notify: boolean;
+  /**
+   * How many connections the store's client pools, when the client says (postgres.js `max`);
+   * `startWorkers` refuses a pool smaller than its workers need (`POOL_TOO_SMALL`).
+   */
+  readonly poolSize?: number;
 }
 
 /** The transaction type of a store. */
