@@ -3,6 +3,8 @@ import type { NewEventRow } from 'bus-core/driver';
 import { waitFor } from 'bus-testing';
 import { drizzle } from 'drizzle-orm/mysql2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { soak } from '../../../bench/src/soak.mjs';
+import { TEST_MYSQL_URL } from '../../../test-support/databases.js';
 import { type MySqlQueueStore, type MySqlTx, mysqlStore } from '../src/index.js';
 import { createTestDatabase, row as newRow, type TestDatabase } from './helpers.js';
 
@@ -167,4 +169,26 @@ describe('statement plans on MariaDB', () => {
     expectIndexed(plans);
     expect(plans[0]!.plan[0]!.key).toBe('finished_at_idx');
   });
+});
+
+// The soak (`pnpm soak`: 10,000,000 archived and 1,000,000 live rows, figures in
+// docs/benchmarks.md) at a small size: the same drains and the prune beside them, run as a test so
+// that the script keeps working; its speeds are not asserted here.
+describe('the soak at a small size on MariaDB', () => {
+  it('drains on empty and on filled tables, and prunes at its steady rate beside a drain', async () => {
+    const report = await soak({
+      scale: 0.002,
+      drain: 2000,
+      drivers: ['mysql'],
+      database: `bus_soak_${process.pid}_${Date.now() % 100_000}`,
+      urls: { mysql: TEST_MYSQL_URL },
+    });
+    const r = report.drivers.mysql!;
+    expect(report.size).toEqual({ archived: 20_000, live: 2000, drain: 2000 });
+    for (const drain of [r.empty, r.big, r.withPrune]) {
+      expect(drain.rowsPerS).toBeGreaterThan(0);
+      expect(drain.claim.n).toBeGreaterThan(0);
+    }
+    expect(r.withPrune.prune.deleted).toBeGreaterThanOrEqual(1000);
+  }, 120_000);
 });

@@ -3,6 +3,8 @@ import { newEventRow, waitFor } from 'bus-testing';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { soak } from '../../../bench/src/soak.mjs';
+import { TEST_POSTGRES_URL } from '../../../test-support/databases.js';
 import { type PostgresStore, postgresStore } from '../src/index.js';
 import { createTestSchema, PG_URL, type TestSchema } from './helpers.js';
 
@@ -191,4 +193,26 @@ describe('statement plans on PostgreSQL', () => {
     expect(indexes(plans)).toContain('bus_events_archive_finished_idx');
     expect(indexes(plans)).toContain('bus_events_archive_pkey');
   });
+});
+
+// The soak (`pnpm soak`: 10,000,000 archived and 1,000,000 live rows, figures in
+// docs/benchmarks.md) at a small size: the same drains and the prune beside them, run as a test so
+// that the script keeps working; its speeds are not asserted here.
+describe('the soak at a small size on PostgreSQL', () => {
+  it('drains on empty and on filled tables, and prunes at its steady rate beside a drain', async () => {
+    const report = await soak({
+      scale: 0.002,
+      drain: 2000,
+      drivers: ['postgres'],
+      database: `bus_soak_${process.pid}_${Date.now() % 100_000}`,
+      urls: { postgres: TEST_POSTGRES_URL },
+    });
+    const r = report.drivers.postgres!;
+    expect(report.size).toEqual({ archived: 20_000, live: 2000, drain: 2000 });
+    for (const drain of [r.empty, r.big, r.withPrune]) {
+      expect(drain.rowsPerS).toBeGreaterThan(0);
+      expect(drain.claim.n).toBeGreaterThan(0);
+    }
+    expect(r.withPrune.prune.deleted).toBeGreaterThanOrEqual(1000);
+  }, 120_000);
 });
