@@ -20,7 +20,7 @@ import type {
 } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
-import { assertDatabase, type MySqlTx, type ServerInfo, ServerInfoCache } from './client.js';
+import { assertDatabase, type MySqlTx, poolSizeOf, type ServerInfo, ServerInfoCache } from './client.js';
 import { listen } from './listen.js';
 import { type MySqlStoreOptions, resolveOptions } from './options.js';
 import { read, type StoreContext, select } from './run.js';
@@ -39,8 +39,11 @@ import { settle } from './sql/settle.js';
  * transactions. The SQL of each operation lives in `src/sql/`.
  */
 export class MySqlQueueStore implements QueueStore<MySqlTx> {
-  /** No LISTEN/NOTIFY on MySQL: other processes find new rows by polling (`sleepInterval`). */
-  readonly capabilities: StoreCapabilities = Object.freeze({ notify: false });
+  /**
+   * No LISTEN/NOTIFY on MySQL: other processes find new rows by polling (`sleepInterval`). The
+   * pool size is the mysql2 pool's `connectionLimit`, for the core's connection budget check.
+   */
+  readonly capabilities: StoreCapabilities;
   /** The table names in use. */
   readonly tables: Readonly<Required<BusTableNames>>;
   /** Read-only views of the tables (list, count). */
@@ -61,6 +64,8 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
       server: new ServerInfoCache(db, serverInfo),
     });
     this.inspect = inspection(this.#ctx);
+    const poolSize = poolSizeOf(db);
+    this.capabilities = Object.freeze({ notify: false, ...(poolSize === undefined ? {} : { poolSize }) });
   }
 
   insert(params: InsertParams<MySqlTx>): Promise<string[]> {
