@@ -10,7 +10,8 @@
 //
 //   pnpm soak                        full size: 10,000,000 archived and 1,000,000 live rows
 //   pnpm soak -- --scale 0.01        1% of that (the CI test runs a smaller size still)
-// Flags: --scale F, --drivers postgres,mysql, --drain N, --json (one JSON report on stdout),
+// Flags: --scale F, --drivers postgres,mysql, --drain N, --rounds N (drains per phase, default 3:
+// the median rate is reported, latencies pooled), --json (one JSON report on stdout),
 // --keep (leave the bus_soak databases for a look afterwards).
 // Env: BENCH_PG_*, BENCH_MYSQL_* (see util.mjs).
 import { parseArgs } from 'node:util';
@@ -103,13 +104,32 @@ async function drain(store, count, { prune = false } = {}) {
   await bus.controller.awaitTerminationWithTimeout(10_000);
   return {
     rowsPerS: Math.round(count / seconds),
-    claim: summary(timing.claims),
+    claimMs: timing.claims,
     ...(prune
       ? {
+          prune: { rowsPerS: Math.round(pruning.deleted / pruneSeconds), deleted: pruning.deleted },
+          pruneMs: pruning.calls,
+        }
+      : {}),
+  };
+}
+
+/** `drain` `rounds` times: the median rate (and range), latencies pooled over the rounds. */
+async function drains(store, count, rounds, options = {}) {
+  const runs = [];
+  for (let i = 0; i < rounds; i++) runs.push(await drain(store, count, options));
+  const rates = runs.map((r) => r.rowsPerS).sort((a, b) => a - b);
+  const pooled = (pick) => runs.flatMap((r) => pick(r) ?? []);
+  return {
+    rowsPerS: rates[rates.length >> 1],
+    rowsPerSRange: [rates[0], rates[rates.length - 1]],
+    claim: summary(pooled((r) => r.claimMs)),
+    ...(options.prune
+      ? {
           prune: {
-            rowsPerS: Math.round(pruning.deleted / pruneSeconds),
-            deleted: pruning.deleted,
-            ...summary(pruning.calls),
+            rowsPerS: Math.round(runs.reduce((sum, r) => sum + r.prune.rowsPerS, 0) / runs.length),
+            deleted: runs.reduce((sum, r) => sum + r.prune.deleted, 0),
+            ...summary(pooled((r) => r.pruneMs)),
           },
         }
       : {}),
@@ -129,7 +149,7 @@ const DRIVERS = {
     await migratePg(drizzled);
     const store = postgresStore(drizzled, { listen: false });
     try {
-      const empty = await drain(store, size.drain);
+      const empty = await drains(store, size.drain, size.rounds);
       log('postgres empty', empty);
       const fillStarted = performance.now();
       for (let from = 1; from <= size.archived; from += 1_000_000) {
@@ -152,9 +172,9 @@ const DRIVERS = {
       await client.unsafe('VACUUM ANALYZE bus_events_archive');
       const fillSeconds = (performance.now() - fillStarted) / 1000;
       log('postgres filled', { seconds: Math.round(fillSeconds) });
-      const big = await drain(store, size.drain);
+      const big = await drains(store, size.drain, size.rounds);
       log('postgres big', big);
-      const withPrune = await drain(store, size.drain, { prune: true });
+      const withPrune = await drains(store, size.drain, size.rounds, { prune: true });
       log('postgres big + prune', withPrune);
       return { empty, big, withPrune, fillSeconds: Math.round(fillSeconds) };
     } finally {
@@ -180,7 +200,7 @@ const DRIVERS = {
     await migrateMysql(drizzled);
     const store = mysqlStore(drizzled);
     try {
-      const empty = await drain(store, size.drain);
+      const empty = await drains(store, size.drain, size.rounds);
       log('mysql empty', empty);
       const fillStarted = performance.now();
       // MariaDB's sequence engine (seq_1_to_N) generates the rows.
@@ -203,9 +223,9 @@ const DRIVERS = {
       await pool.query('ANALYZE TABLE bus_events, bus_events_archive');
       const fillSeconds = (performance.now() - fillStarted) / 1000;
       log('mysql filled', { seconds: Math.round(fillSeconds) });
-      const big = await drain(store, size.drain);
+      const big = await drains(store, size.drain, size.rounds);
       log('mysql big', big);
-      const withPrune = await drain(store, size.drain, { prune: true });
+      const withPrune = await drains(store, size.drain, size.rounds, { prune: true });
       log('mysql big + prune', withPrune);
       return { empty, big, withPrune, fillSeconds: Math.round(fillSeconds) };
     } finally {
@@ -231,6 +251,7 @@ export async function soak({
   scale = 1,
   drivers = ['postgres', 'mysql'],
   drain: drainRows,
+  rounds = 1,
   database = 'bus_soak',
   keep = false,
   urls = {},
@@ -242,6 +263,7 @@ export async function soak({
     archived: Math.max(1000, Math.round(FULL.archived * scale)),
     live: Math.max(1000, Math.round(FULL.live * scale)),
     drain: drainRows ?? Math.max(2000, Math.round(FULL.drain * Math.min(1, scale * 10))),
+    rounds,
   };
   const report = { size, pruneTargetPerS: PRUNE_TARGET_PER_S, drivers: {} };
   for (const driver of drivers)
@@ -254,7 +276,8 @@ function table(report) {
   const ms = (x) => x.toFixed(1);
   const out = [
     `Soak: ${report.size.archived.toLocaleString('en')} archived and ${report.size.live.toLocaleString('en')} live rows ` +
-      `(95% delayed), drains of ${report.size.drain.toLocaleString('en')} rows at 24 slots, batch 100, archive all.`,
+      `(95% delayed); ${report.size.rounds} drain(s) of ${report.size.drain.toLocaleString('en')} rows per line at 24 slots, ` +
+      'batch 100, archive all (median rate and range; claim latency of every claim, pooled).',
     '',
     '| driver | tables | drain rows/s | vs empty | claim p50 ms | claim p99 ms | prune rows/s (target 2,000) | prune p50 / p99 ms |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -266,7 +289,7 @@ function table(report) {
       ['big + prune', r.withPrune],
     ]) {
       out.push(
-        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} | ${pct(x.rowsPerS, r.empty.rowsPerS)} | ${ms(x.claim.p50)} | ${ms(x.claim.p99)} | ` +
+        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} (${x.rowsPerSRange.map((v) => v.toLocaleString('en')).join(' – ')}) | ${pct(x.rowsPerS, r.empty.rowsPerS)} | ${ms(x.claim.p50)} | ${ms(x.claim.p99)} | ` +
           `${x.prune ? x.prune.rowsPerS.toLocaleString('en') : '—'} | ${x.prune ? `${ms(x.prune.p50)} / ${ms(x.prune.p99)}` : '—'} |`,
       );
     }
@@ -282,6 +305,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       drain: { type: 'string' },
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
     },
   });
   const report = await soak({
@@ -289,6 +313,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     drivers: values.drivers.split(','),
     drain: values.drain === undefined ? undefined : Number(values.drain),
     keep: values.keep,
+    rounds: Number(values.rounds),
     log: (what, figures) => console.error(`${new Date().toISOString()} ${what}: ${JSON.stringify(figures)}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : table(report));
