@@ -176,6 +176,17 @@ describe('a PostgreSQL that restarts again and again during a drain', () => {
     expect(slowest).toBeLessThan(PUBLISH_BOUND_MS);
     for (const ms of resumes) expect(ms).toBeLessThan(RESUME_BOUND_MS);
 
+    // LISTEN came back by itself: idle workers (30 s sleepInterval) wake on a publish from the
+    // other bus at once, which only a notification can do.
+    const [late] = await publisher.publish(Tick, { n: -1 });
+    const lateAt = Date.now();
+    await waitFor(() => handled.has(late!), {
+      timeoutMs: 5000,
+      intervalMs: 10,
+      message: 'a publish after the restarts to wake the idle workers',
+    });
+    expect(handled.get(late!)! - lateAt).toBeLessThan(1500);
+
     workers.controller.shutdown();
     expect(await workers.controller.awaitTerminationWithTimeout(10_000)).toBe(true);
     await workerClient.end({ timeout: 5 });
