@@ -15,7 +15,6 @@ import { bundleWorker, startWorker, type WorkerProcess } from './processes.js';
 // caps the backoff and bounds its statements (statementTimeout), and the processes set
 // connect_timeout: 2, as docs/postgres.md advises.
 
-
 let t: TestSchema;
 let worker: Awaited<ReturnType<typeof bundleWorker>>;
 let publisherFile: Awaited<ReturnType<typeof bundleWorker>>;
