@@ -8,9 +8,12 @@ import { retryConflicts } from './store-retry.js';
 
 const EXPECT_COMMIT_MS = 2000;
 // After a failed claim the loop waits 200 ms, doubling up to this: a database that restarts (or
-// fails over) is claimed from again within a second of answering, and a database that stays down
-// sees one claim per queue a second, which logs one line each.
+// fails over) is claimed from again within a second of answering; one that stays down sees one
+// claim per queue a second.
 const CLAIM_RETRY_MAX_MS = 1000;
+// Failed claims in a row are logged at the first and then every this many (about every 30 s), so
+// a long outage is a line per queue every half minute, not one a second.
+const CLAIM_FAILURE_LOG_EVERY = 30;
 
 /** What the claim loop of one queue needs. */
 export interface ClaimLoopDeps {
@@ -88,10 +91,13 @@ export class ClaimLoop {
         rows = await retryConflicts(() =>
           store.claim({ queue: queueName, limit, workerId, leaseMs: leaseDuration }),
         );
+        if (failures > 0) logger.info('claims resumed', { queue: queueName, failures });
         failures = 0;
       } catch (error) {
         failures++;
-        logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
+        if (failures === 1 || failures % CLAIM_FAILURE_LOG_EVERY === 0) {
+          logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
+        }
         await this.#sleep(Math.min(100 * 2 ** Math.min(failures, 10), CLAIM_RETRY_MAX_MS));
         continue;
       }
