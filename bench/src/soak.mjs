@@ -12,7 +12,8 @@
 //   pnpm soak -- --scale 0.01        1% of that (the CI test runs a smaller size still)
 // Flags: --scale F, --drivers postgres,mysql, --drain N, --rounds N (drains per phase, default 3:
 // the median rate is reported, latencies pooled), --json (one JSON report on stdout),
-// --keep (leave the bus_soak databases for a look afterwards).
+// --keep (leave the bus_soak databases for a look afterwards), --autovacuum tuned (PostgreSQL: the
+// hot table's settings of docs/tuning.md before anything runs; default: the server's).
 // Env: BENCH_PG_*, BENCH_MYSQL_* (see util.mjs).
 import { parseArgs } from 'node:util';
 import { createBus, defineEvent, Registry } from 'bus-core';
@@ -26,22 +27,33 @@ import { MYSQL, PG, payloadOf, percentile, pgUrl, sleep } from './util.mjs';
 
 const FULL = { archived: 10_000_000, live: 1_000_000, drain: 50_000 };
 const PRUNE_TARGET_PER_S = 2000;
+/** The hot table's autovacuum settings recommended in docs/tuning.md (PostgreSQL). */
+const HOT_TABLE_AUTOVACUUM = [
+  'autovacuum_vacuum_scale_factor = 0',
+  'autovacuum_vacuum_threshold = 10000',
+  'autovacuum_vacuum_insert_scale_factor = 0',
+  'autovacuum_vacuum_insert_threshold = 10000',
+  'autovacuum_analyze_scale_factor = 0',
+  'autovacuum_analyze_threshold = 10000',
+  'autovacuum_vacuum_cost_delay = 0',
+].join(', ');
 
 const SoakEvent = defineEvent('soak.event');
 
-/** Wraps a store so every claim's latency is recorded (ms) while `timing.on`. */
+/** Wraps a store so the latency of every claim and settle is recorded (ms) while `timing.on`. */
 function timedStore(store, timing) {
   return new Proxy(store, {
     get(target, property) {
       const value = Reflect.get(target, property);
       if (typeof value !== 'function') return value;
       // Bound to the store itself: its methods read #private fields, which a Proxy lacks.
-      if (property !== 'claim') return value.bind(target);
+      if (property !== 'claim' && property !== 'settle') return value.bind(target);
+      const into = property === 'claim' ? timing.claims : timing.settles;
       return async (params) => {
         const started = performance.now();
-        const rows = await value.call(target, params);
-        if (timing.on && rows.length > 0) timing.claims.push(performance.now() - started);
-        return rows;
+        const result = await value.call(target, params);
+        if (timing.on && (property === 'settle' || result.length > 0)) into.push(performance.now() - started);
+        return result;
       };
     },
   });
@@ -54,7 +66,7 @@ function summary(values) {
 
 /** Publishes `count` rows and drains them with a bus of 24 slots; with `prune`, prunes meanwhile. */
 async function drain(store, count, { prune = false } = {}) {
-  const timing = { on: false, claims: [] };
+  const timing = { on: false, claims: [], settles: [] };
   let handled = 0;
   let resolveDone;
   const done = new Promise((resolve) => {
@@ -105,6 +117,7 @@ async function drain(store, count, { prune = false } = {}) {
   return {
     rowsPerS: Math.round(count / seconds),
     claimMs: timing.claims,
+    settleMs: timing.settles,
     ...(prune
       ? {
           prune: { rowsPerS: Math.round(pruning.deleted / pruneSeconds), deleted: pruning.deleted },
@@ -124,6 +137,7 @@ async function drains(store, count, rounds, options = {}) {
     rowsPerS: rates[rates.length >> 1],
     rowsPerSRange: [rates[0], rates[rates.length - 1]],
     claim: summary(pooled((r) => r.claimMs)),
+    settle: summary(pooled((r) => r.settleMs)),
     ...(options.prune
       ? {
           prune: {
@@ -147,6 +161,11 @@ const DRIVERS = {
     const client = postgres(dbUrl, { max: 8, onnotice: () => {} });
     const drizzled = drizzlePg(client);
     await migratePg(drizzled);
+    if (size.autovacuum === 'tuned') {
+      // The hot table's settings of docs/tuning.md: vacuum after a fixed number of dead rows, not
+      // a share of a table that a backlog of delayed rows makes big.
+      await client.unsafe(`ALTER TABLE bus_events SET (${HOT_TABLE_AUTOVACUUM})`);
+    }
     const store = postgresStore(drizzled, { listen: false });
     try {
       const empty = await drains(store, size.drain, size.rounds);
@@ -170,6 +189,8 @@ const DRIVERS = {
       }
       await client.unsafe('VACUUM ANALYZE bus_events');
       await client.unsafe('VACUUM ANALYZE bus_events_archive');
+      // The fill's dirty pages written out now, not by a checkpoint during the drains.
+      await client.unsafe('CHECKPOINT');
       const fillSeconds = (performance.now() - fillStarted) / 1000;
       log('postgres filled', { seconds: Math.round(fillSeconds) });
       const big = await drains(store, size.drain, size.rounds);
@@ -221,6 +242,13 @@ const DRIVERS = {
           FROM seq_${from}_to_${to}`);
       }
       await pool.query('ANALYZE TABLE bus_events, bus_events_archive');
+      // The fill's dirty pages flushed by InnoDB before the drains (at most a minute).
+      const flushedBy = Date.now() + 60_000;
+      for (;;) {
+        const [[status]] = await pool.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'");
+        if (Number(status.Value) < 1000 || Date.now() > flushedBy) break;
+        await sleep(1000);
+      }
       const fillSeconds = (performance.now() - fillStarted) / 1000;
       log('mysql filled', { seconds: Math.round(fillSeconds) });
       const big = await drains(store, size.drain, size.rounds);
@@ -252,6 +280,7 @@ export async function soak({
   drivers = ['postgres', 'mysql'],
   drain: drainRows,
   rounds = 1,
+  autovacuum = 'default',
   database = 'bus_soak',
   keep = false,
   urls = {},
@@ -264,6 +293,7 @@ export async function soak({
     live: Math.max(1000, Math.round(FULL.live * scale)),
     drain: drainRows ?? Math.max(2000, Math.round(FULL.drain * Math.min(1, scale * 10))),
     rounds,
+    autovacuum,
   };
   const report = { size, pruneTargetPerS: PRUNE_TARGET_PER_S, drivers: {} };
   for (const driver of drivers)
@@ -279,7 +309,7 @@ function table(report) {
       `(95% delayed); ${report.size.rounds} drain(s) of ${report.size.drain.toLocaleString('en')} rows per line at 24 slots, ` +
       'batch 100, archive all (median rate and range; claim latency of every claim, pooled).',
     '',
-    '| driver | tables | drain rows/s | vs empty | claim p50 ms | claim p99 ms | prune rows/s (target 2,000) | prune p50 / p99 ms |',
+    '| driver | tables | drain rows/s | vs empty | claim p50 / p99 ms | settle p50 / p99 ms | prune rows/s (target 2,000) | prune p50 / p99 ms |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const [driver, r] of Object.entries(report.drivers)) {
@@ -289,7 +319,7 @@ function table(report) {
       ['big + prune', r.withPrune],
     ]) {
       out.push(
-        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} (${x.rowsPerSRange.map((v) => v.toLocaleString('en')).join(' – ')}) | ${pct(x.rowsPerS, r.empty.rowsPerS)} | ${ms(x.claim.p50)} | ${ms(x.claim.p99)} | ` +
+        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} (${x.rowsPerSRange.map((v) => v.toLocaleString('en')).join(' – ')}) | ${pct(x.rowsPerS, r.empty.rowsPerS)} | ${ms(x.claim.p50)} / ${ms(x.claim.p99)} | ${ms(x.settle.p50)} / ${ms(x.settle.p99)} | ` +
           `${x.prune ? x.prune.rowsPerS.toLocaleString('en') : '—'} | ${x.prune ? `${ms(x.prune.p50)} / ${ms(x.prune.p99)}` : '—'} |`,
       );
     }
@@ -306,6 +336,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
+      autovacuum: { type: 'string', default: 'default' },
     },
   });
   const report = await soak({
@@ -314,6 +345,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     drain: values.drain === undefined ? undefined : Number(values.drain),
     keep: values.keep,
     rounds: Number(values.rounds),
+    autovacuum: values.autovacuum,
     log: (what, figures) => console.error(`${new Date().toISOString()} ${what}: ${JSON.stringify(figures)}`),
   });
   console.log(values.json ? JSON.stringify(report, null, 2) : table(report));
