@@ -20,6 +20,8 @@ export interface PrivateMariaDb {
   start(): Promise<void>;
   /** Stops it: `SIGTERM` is a clean shutdown, `SIGKILL` a crash. Resolves once the process ended. */
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  /** Sends `SIGSTOP` (the server hangs: connections stay open, nothing answers) or `SIGCONT`. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void;
   /** Whether the server process runs. */
   readonly running: boolean;
   /** Kills the server and removes its data directory. */
@@ -123,12 +125,16 @@ export async function startPrivateMariaDb(): Promise<PrivateMariaDb> {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     },
+    signal(signal) {
+      child?.kill(signal);
+    },
     async stop(signal = 'SIGTERM') {
       if (child === undefined) return;
       child.kill(signal);
       await exited;
     },
     async destroy() {
+      child?.kill('SIGCONT');
       await server.stop('SIGKILL');
       process.removeListener('exit', killOnExit);
       rmSync(dir, { recursive: true, force: true });

@@ -186,4 +186,98 @@ describe('a MariaDB server restarted again and again under load', () => {
       ),
     ).toEqual(listenersBefore);
   }, 120_000);
+
+  it('a hung server (SIGSTOP): publishes and claims reject within statementTimeout, and all resumes on SIGCONT', async () => {
+    const pool: Pool = mysql.createPool({
+      uri: `${server.url}/bus`,
+      connectionLimit: 4,
+      connectTimeout: 1000,
+    });
+    const store = mysqlStore(drizzle(pool) as unknown as MySqlTx, { statementTimeout: 1000 });
+    const handled = new Set<number>();
+    class HungHandler {
+      static readonly handlerName = 'hung.handler';
+      static readonly settings: HandlerSettings = {
+        queueName: 'hung',
+        maxRetries: 20,
+        executionTimeout: 10_000,
+      };
+      static calculateScheduledAt(): number {
+        return 0;
+      }
+      handle(payload: { n: number }): void {
+        handled.add(payload.n);
+      }
+    }
+    const HungEvent = defineEvent<{ n: number }>('hung.event');
+    const registry = new Registry();
+    registry.register(HungEvent, HungHandler);
+    const errors: string[] = [];
+    const bus = createBus({
+      store,
+      registry,
+      rescueInterval: 250,
+      logger: { debug() {}, info() {}, warn() {}, error: (m) => void errors.push(m) },
+      queues: [
+        {
+          queueName: 'hung',
+          workers: 4,
+          batchSize: 4,
+          sleepInterval: 50,
+          archivePolicy: 'all',
+          leaseDuration: 3000,
+        },
+      ],
+    });
+    await bus.init();
+    await bus.controller.startWorkers();
+    await bus.publish(HungEvent, { n: 1 });
+    await waitFor(() => handled.has(1), { message: 'the first row handled' });
+
+    server.signal('SIGSTOP');
+    let elapsed = 0;
+    let rejection: unknown;
+    try {
+      const sent = Date.now();
+      rejection = await bus.publish(HungEvent, { n: 2 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      elapsed = Date.now() - sent;
+      // The claim loop times out too and logs it; it does not hang.
+      await waitFor(() => errors.some((e) => /claim failed/.test(e)), {
+        timeoutMs: 5000,
+        message: 'a claim to time out',
+      });
+    } finally {
+      server.signal('SIGCONT');
+    }
+    // Sent on an open connection that never answered: it may still commit.
+    expect(isBusError(rejection, 'PUBLISH_OUTCOME_UNKNOWN'), String(rejection)).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(2500);
+
+    await bus.publish(HungEvent, { n: 3 });
+    await waitFor(() => handled.has(3), { timeoutMs: 15_000, message: 'work to resume after SIGCONT' });
+    expect(await bus.controller.awaitTerminationWithTimeout(10_000)).toBe(true);
+    await pool.end();
+  }, 60_000);
+
+  it('statementTimeout that is not false or an integer from 1 to 3600000 is INVALID_CONFIG', () => {
+    const pool = mysql.createPool({ uri: `${server.url}/bus` });
+    const db = drizzle(pool) as unknown as MySqlTx;
+    for (const bad of [0, -1, 1.5, 3_600_001, '1000', true, null]) {
+      let error: unknown;
+      try {
+        mysqlStore(db, { statementTimeout: bad as never });
+      } catch (e) {
+        error = e;
+      }
+      if (bad === null) continue; // null is "not given": the default applies
+      expect(isBusError(error, 'INVALID_CONFIG'), `${String(bad)}: ${String(error)}`).toBe(true);
+      expect(String(error)).toMatch(/statementTimeout must be false or an integer from 1 to 3600000/);
+    }
+    expect(() => mysqlStore(db, { statementTimeout: false })).not.toThrow();
+    void pool.end();
+  });
 });
