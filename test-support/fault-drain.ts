@@ -82,7 +82,7 @@ const FORCED = {
   insert: [reset(2, 'after'), reset(3, 'before')],
   claim: [reset(2, 'after')],
   settle: [reset(2, 'after')],
-  extendLeases: [{ call: 2, kind: 'deadlock' as const, phase: 'before' as const }],
+  extendLeases: [{ call: 1, kind: 'deadlock' as const, phase: 'before' as const }],
   listExpired: [{ call: 2, kind: 'lock-wait' as const, phase: 'before' as const }],
   rescue: [reset(1, 'after')],
   prune: [reset(2, 'after')],
@@ -114,6 +114,8 @@ export async function runFaultDrain(options: FaultDrainOptions): Promise<FaultDr
     }
     async handle(payload: { n: number }, ctx: HandlerContext): Promise<void> {
       await new Promise((resolve) => setImmediate(resolve));
+      // A few rows outlive a third of the lease, so heartbeats always have rows to extend.
+      if (payload.n % 10_000 === 1) await new Promise((resolve) => setTimeout(resolve, 1500));
       if (payload.n % 97 === 0 && ctx.attempt === 1) {
         failedOnPurpose++;
         throw new Error(`row ${payload.n} fails its first attempt on purpose`);
