@@ -36,6 +36,26 @@ const { values: flags } = parseArgs({
   },
 });
 
+const SOAK_HEADING = '## Soak: big tables and retention';
+
+/**
+ * `markdown` with the soak's section (written by hand from `pnpm soak`, a separate run) carried
+ * over from the file it replaces, so a bench run does not drop it.
+ */
+function withSoakSection(file, markdown) {
+  let old = '';
+  try {
+    old = readFileSync(file, 'utf8');
+  } catch {
+    return markdown;
+  }
+  const start = old.indexOf(SOAK_HEADING);
+  if (start < 0 || markdown.includes(SOAK_HEADING)) return markdown;
+  const next = old.indexOf('\n## ', start + SOAK_HEADING.length);
+  const section = old.slice(start, next < 0 ? undefined : next + 1).trimEnd();
+  return `${markdown.trimEnd()}\n\n${section}\n`;
+}
+
 /** Handler slots of the drain sweep. */
 const SWEEP = [10, 24, 100, 1000];
 
@@ -504,7 +524,7 @@ async function render(file) {
   const out = flags.out
     ? resolve(process.cwd(), flags.out)
     : join(repoRoot, saved.cfg.smoke ? 'bench/.results/benchmarks-smoke.md' : 'docs/benchmarks.md');
-  writeFileSync(out, markdown);
+  writeFileSync(out, withSoakSection(out, markdown));
   log(`rendered ${out} from ${file}`);
 }
 
@@ -604,7 +624,7 @@ async function main() {
       ? join(repoRoot, 'bench', '.results', 'benchmarks-smoke.md')
       : join(repoRoot, 'docs', 'benchmarks.md');
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, markdown);
+  writeFileSync(out, withSoakSection(out, markdown));
   // The raw figures of every run, for comparing runs; not committed.
   const raw = join(
     repoRoot,

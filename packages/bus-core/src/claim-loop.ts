@@ -7,6 +7,13 @@ import type { Settler } from './settler.js';
 import { retryConflicts } from './store-retry.js';
 
 const EXPECT_COMMIT_MS = 2000;
+// After a failed claim the loop waits 200 ms, doubling up to this: a database that restarts (or
+// fails over) is claimed from again within a second of answering; one that stays down sees one
+// claim per queue a second.
+const CLAIM_RETRY_MAX_MS = 1000;
+// Failed claims in a row are logged at the first and then every this many (about every 30 s), so
+// a long outage is a line per queue every half minute, not one a second.
+const CLAIM_FAILURE_LOG_EVERY = 30;
 
 /** What the claim loop of one queue needs. */
 export interface ClaimLoopDeps {
@@ -100,11 +107,14 @@ export class ClaimLoop {
             handlers: handlers as string[],
           }),
         );
+        if (failures > 0) logger.info('claims resumed', { queue: queueName, failures });
         failures = 0;
       } catch (error) {
         failures++;
-        logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
-        await this.#sleep(Math.min(100 * 2 ** failures, 30_000));
+        if (failures === 1 || failures % CLAIM_FAILURE_LOG_EVERY === 0) {
+          logger.error('claim failed; retrying', { queue: queueName, error: describeError(error), failures });
+        }
+        await this.#sleep(Math.min(100 * 2 ** Math.min(failures, 10), CLAIM_RETRY_MAX_MS));
         continue;
       }
       if (this.#stopping && rows.length > 0) {

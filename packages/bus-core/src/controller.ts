@@ -7,6 +7,7 @@ import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import type { Logger } from './logger.js';
 import { QueueGauges } from './otel/metrics.js';
+import { assertPoolSize } from './pool-budget.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import { QueueWorker } from './queue-worker.js';
 import type { Registry } from './registry.js';
@@ -81,6 +82,7 @@ export class WorkerController {
       });
     }
     const queues = this.#selectQueues(options.queues);
+    assertPoolSize(store.capabilities.poolSize, queues, registry.handlers());
     this.#state = 'starting';
     const instances = new Map<string, EventHandler<unknown>>();
     const selected = new Set(queues.map((q) => q.queueName));

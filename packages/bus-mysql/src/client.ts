@@ -35,6 +35,19 @@ function mysql2Config(db: unknown): Record<string, unknown> | undefined {
 }
 
 /**
+ * How many connections the mysql2 pool under a Drizzle database holds (`connectionLimit`), or
+ * undefined for a single connection or a client that does not say: the core checks it against
+ * what the workers need (`POOL_TOO_SMALL`).
+ */
+export function poolSizeOf(db: unknown): number | undefined {
+  const client = (db as { session?: { client?: unknown } } | null)?.session?.client as
+    | { pool?: { config?: { connectionLimit?: unknown } }; config?: { connectionLimit?: unknown } }
+    | undefined;
+  const limit = client?.pool?.config?.connectionLimit ?? client?.config?.connectionLimit;
+  return typeof limit === 'number' && Number.isInteger(limit) && limit > 0 ? limit : undefined;
+}
+
+/**
  * Refuses what the store cannot work through: anything but a Drizzle database, and a mysql2 pool
  * with a custom `queryFormat`, which rewrites every statement the store sends. Rows are read
  * with per-statement options (arrays, every value as raw bytes) that override `rowsAsArray`,

@@ -87,10 +87,41 @@ export function mysqlFailure(operation: string, error: unknown, busCode?: BusErr
   });
 }
 
-/** An insert's failure: `PUBLISH_FAILED` naming `max_allowed_packet` when the server found it too large. */
-export function insertFailure(error: unknown): BusError {
+// The connection broke while a statement was on its way or being run (the server may have
+// executed it), as opposed to a connection refused, or one mysql2 knew was closed and never used.
+const IN_FLIGHT_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE']);
+
+/** Whether the connection was lost with a statement in flight: the server may have run it. */
+export function isLostInFlight(error: unknown): boolean {
+  const { errno, code } = mysqlErrorInfo(error);
+  return (code !== undefined && IN_FLIGHT_CODES.has(code)) || errno === 2013;
+}
+
+/**
+ * An insert's failure: `PUBLISH_OUTCOME_UNKNOWN` when the connection died after the rows (or the
+ * COMMIT) were sent, so they may have committed; `PUBLISH_FAILED` naming `max_allowed_packet`
+ * when the server found it too large; else as `mysqlFailure` (the core makes it PUBLISH_FAILED).
+ * `stage` says how far the insert had gone: `unsent` (a caller's transaction, which can no longer
+ * commit, or a transaction before its COMMIT), `autocommit` (one statement that commits by itself:
+ * unknown if the connection broke with it in flight), `committing` (COMMIT sent: unknown on any
+ * connection error, since Drizzle's ROLLBACK on the dead connection fails too and hides the first).
+ */
+export function insertFailure(
+  error: unknown,
+  stage: 'unsent' | 'autocommit' | 'committing' = 'unsent',
+): BusError {
   if (isBusError(error)) return error;
   const info = mysqlErrorInfo(error);
+  const unknown =
+    (stage === 'autocommit' && isLostInFlight(error)) || (stage === 'committing' && isConnectionError(error));
+  if (unknown) {
+    return new BusError(
+      'PUBLISH_OUTCOME_UNKNOWN',
+      `the connection was lost after the insert was sent (${info.message.split('\n', 1)[0]}): the rows may have committed; ` +
+        'publishing again may duplicate them unless the publish carries a unique key',
+      { cause: info.error, value: info.code ?? info.errno },
+    );
+  }
   if (info.errno === ER_NET_PACKET_TOO_LARGE || info.errno === ER_WARN_ALLOWED_PACKET_OVERFLOWED) {
     return new BusError(
       'PUBLISH_FAILED',

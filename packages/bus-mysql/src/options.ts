@@ -8,12 +8,22 @@ export interface MySqlStoreOptions extends BusTableNames {
    * rows with SQL or a dashboard; costs a decode and a JSON text per published row.
    */
   jsonPayload?: boolean;
+  /**
+   * How long (ms, default 30 000) a store call may take, the wait for a pooled connection
+   * included: past it the call rejects with `STORE_TIMEOUT`, and a publish with
+   * `PUBLISH_OUTCOME_UNKNOWN` (mysql2 cannot take a statement back, so it may still commit).
+   * Bounds what a hung server or a black-holed connection costs; `false` waits as long as mysql2
+   * and the operating system do.
+   */
+  statementTimeout?: number | false;
 }
 
 /** The options as the store uses them. */
 export interface ResolvedOptions {
   tables: Readonly<Required<BusTableNames>>;
   jsonPayload: boolean;
+  /** Milliseconds, or undefined for none. */
+  statementTimeout: number | undefined;
 }
 
 /**
@@ -41,5 +51,17 @@ export function resolveOptions(options: MySqlStoreOptions | null | undefined): R
       value: jsonPayload,
     });
   }
-  return { tables: Object.freeze(resolveTableNames(options)), jsonPayload };
+  const timeout = options?.statementTimeout ?? 30_000;
+  if (timeout !== false && (!Number.isInteger(timeout) || timeout < 1 || timeout > 3_600_000)) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `statementTimeout must be false or an integer from 1 to 3600000 ms (got ${String(timeout)})`,
+      { value: timeout },
+    );
+  }
+  return {
+    tables: Object.freeze(resolveTableNames(options)),
+    jsonPayload,
+    statementTimeout: timeout === false ? undefined : timeout,
+  };
 }

@@ -109,20 +109,32 @@ export async function transact<T>(
   ctx: StoreContext,
   operation: string,
   fn: (tx: MySqlTx) => Promise<T>,
-  mapError: (error: unknown) => BusError = (error) => mysqlFailure(operation, error),
+  mapError: (error: unknown, phase: TransactPhase) => BusError = (error) => mysqlFailure(operation, error),
 ): Promise<T> {
   for (let dead = 0; ; dead++) {
     let entered = false;
+    let committing = false;
     try {
-      return await ctx.db.transaction((tx) => {
+      return await ctx.db.transaction(async (tx) => {
         entered = true;
-        return fn(tx);
+        const result = await fn(tx);
+        committing = true;
+        return result;
       }, READ_COMMITTED);
     } catch (error) {
       if (!entered && dead < STALE_CONNECTION_RETRIES && isConnectionError(error)) continue;
-      throw mapError(error);
+      throw mapError(error, { committing });
     }
   }
+}
+
+/**
+ * Where a transaction was when it failed. `committing`: every statement had succeeded and
+ * COMMIT was sent, so a lost connection leaves the outcome unknown (Drizzle's ROLLBACK on the
+ * dead connection then fails too, and its error is the one thrown: this flag is what tells).
+ */
+export interface TransactPhase {
+  committing: boolean;
 }
 
 /** A read outside a transaction: again when the connection was dead (reading twice is harmless). */

@@ -1,3 +1,4 @@
+import { BusError } from 'bus-core';
 import type {
   BusTableNames,
   CancelParams,
@@ -34,7 +35,7 @@ import type {
 } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
-import { assertDatabase, type MySqlTx, type ServerInfo, ServerInfoCache } from './client.js';
+import { assertDatabase, type MySqlTx, poolSizeOf, type ServerInfo, ServerInfoCache } from './client.js';
 import { listen } from './listen.js';
 import { type MySqlStoreOptions, resolveOptions } from './options.js';
 import { read, type StoreContext, select } from './run.js';
@@ -61,8 +62,11 @@ import { recordWorker, removeWorker } from './sql/workers.js';
  * transactions. The SQL of each operation lives in `src/sql/`.
  */
 export class MySqlQueueStore implements QueueStore<MySqlTx> {
-  /** No LISTEN/NOTIFY on MySQL: other processes find new rows by polling (`sleepInterval`). */
-  readonly capabilities: StoreCapabilities = Object.freeze({ notify: false });
+  /**
+   * No LISTEN/NOTIFY on MySQL: other processes find new rows by polling (`sleepInterval`). The
+   * pool size is the mysql2 pool's `connectionLimit`, for the core's connection budget check.
+   */
+  readonly capabilities: StoreCapabilities;
   /** The table names in use. */
   readonly tables: Readonly<Required<BusTableNames>>;
   /** Read-only views of the tables (list, count, pauses, workers). */
@@ -74,12 +78,14 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   /** Recurring schedules' shared state. */
   readonly schedules: StoreSchedules<MySqlTx>;
   readonly #ctx: StoreContext;
+  readonly #timeout: number | undefined;
 
   /** `serverInfo` stands in for what the store would read from the server (tests: the MySQL path on MariaDB). */
   constructor(db: MySqlTx, options?: MySqlStoreOptions, serverInfo?: ServerInfo) {
     assertDatabase(db);
-    const { tables, jsonPayload } = resolveOptions(options);
+    const { tables, jsonPayload, statementTimeout } = resolveOptions(options);
     this.tables = tables;
+    this.#timeout = statementTimeout;
     this.#ctx = Object.freeze({
       db,
       tables,
@@ -109,22 +115,24 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
       recordTick: (params: RecordTickParams<MySqlTx>) => recordTick(ctx, params),
       setPaused: (params: SetSchedulePausedParams) => setSchedulePaused(ctx, params),
     });
+    const poolSize = poolSizeOf(db);
+    this.capabilities = Object.freeze({ notify: false, ...(poolSize === undefined ? {} : { poolSize }) });
   }
 
   insert(params: InsertParams<MySqlTx>): Promise<string[]> {
-    return insert(this.#ctx, params);
+    return this.#timed('insert', () => insert(this.#ctx, params));
   }
 
   claim(params: ClaimParams): Promise<ClaimedEvent[]> {
-    return claim(this.#ctx, params);
+    return this.#timed('claim', () => claim(this.#ctx, params));
   }
 
   settle(params: SettleParams<MySqlTx>): Promise<SettleResult> {
-    return settle(this.#ctx, params);
+    return this.#timed('settle', () => settle(this.#ctx, params));
   }
 
   extendLeases(params: ExtendLeasesParams): Promise<string[]> {
-    return extendLeases(this.#ctx, params);
+    return this.#timed('extendLeases', () => extendLeases(this.#ctx, params));
   }
 
   checkLeases(params: CheckLeasesParams): Promise<string[]> {
@@ -132,23 +140,23 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   }
 
   release(params: ReleaseParams): Promise<string[]> {
-    return release(this.#ctx, params);
+    return this.#timed('release', () => release(this.#ctx, params));
   }
 
   listExpired(params: ListExpiredParams): Promise<ExpiredEvent[]> {
-    return listExpired(this.#ctx, params);
+    return this.#timed('listExpired', () => listExpired(this.#ctx, params));
   }
 
   rescue(params: RescueParams): Promise<string[]> {
-    return rescue(this.#ctx, params);
+    return this.#timed('rescue', () => rescue(this.#ctx, params));
   }
 
   prune(params: PruneParams): Promise<number> {
-    return prune(this.#ctx, params);
+    return this.#timed('prune', () => prune(this.#ctx, params));
   }
 
   now(): Promise<Date> {
-    return now(this.#ctx);
+    return this.#timed('now', () => now(this.#ctx));
   }
 
   checkSchema(): Promise<void> {
@@ -166,6 +174,47 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
 
   listen(params: ListenParams): Promise<Subscription> {
     return listen(params);
+  }
+
+  /**
+   * `call` bounded by `statementTimeout`. mysql2 cannot take back a statement it queued or sent,
+   * so one past the timeout is left to finish on its connection, and its caller is told at once:
+   * `STORE_TIMEOUT`, or for an insert `PUBLISH_OUTCOME_UNKNOWN`, since it may still commit. The
+   * core treats a late claim, settle or lease change like any other: leases and fences make them
+   * safe.
+   */
+  #timed<T>(operation: string, call: () => Promise<T>): Promise<T> {
+    const ms = this.#timeout;
+    if (ms === undefined) return call();
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          operation === 'insert'
+            ? new BusError(
+                'PUBLISH_OUTCOME_UNKNOWN',
+                `the insert did not answer within statementTimeout (${ms} ms): it may still commit; publishing again may duplicate it unless the publish carries a unique key`,
+                { value: ms },
+              )
+            : new BusError(
+                'STORE_TIMEOUT',
+                `${operation} did not answer within statementTimeout (${ms} ms)`,
+                {
+                  value: ms,
+                },
+              ),
+        );
+      }, ms);
+      call().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   /**

@@ -82,6 +82,8 @@ describe('KILL <connection id> under load', () => {
     let n = 2000;
     let rejected = 0;
     let killed = 0;
+    const maybe: number[][] = [];
+    const failed: number[][] = [];
     const publishing = (async () => {
       for (let round = 0; round < 60; round++) {
         const payloads = Array.from({ length: 10 }, () => ({ n: n++ }));
@@ -89,7 +91,12 @@ describe('KILL <connection id> under load', () => {
           const ids = await bus.publishBatch(KillEvent, payloads);
           for (const [i, id] of ids.entries()) published.set(id, payloads[i]!.n);
         } catch (error) {
-          expect(isBusError(error, 'PUBLISH_FAILED'), String(error)).toBe(true);
+          // PUBLISH_FAILED did not commit; PUBLISH_OUTCOME_UNKNOWN (the connection died with the
+          // insert in flight) may have: its rows are checked below to be all there or none.
+          const unknown = isBusError(error, 'PUBLISH_OUTCOME_UNKNOWN');
+          expect(unknown || isBusError(error, 'PUBLISH_FAILED'), String(error)).toBe(true);
+          if (unknown) maybe.push(payloads.map((p) => p.n));
+          else failed.push(payloads.map((p) => p.n));
           rejected++;
         }
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -120,8 +127,12 @@ describe('KILL <connection id> under load', () => {
       // A second run only after a lost lease (which counted an attempt).
       if (runs > 1) expect(attempts.get(id)!, `row ${id} ran ${runs} times`).toBeGreaterThan(1);
     }
+    // A rejected publish is all or nothing: PUBLISH_FAILED ran nothing; an unknown outcome either.
+    for (const batch of failed) expect(batch.filter((p) => handled.has(p))).toEqual([]);
+    for (const batch of maybe)
+      expect([0, batch.length]).toContain(batch.filter((p) => handled.has(p)).length);
     console.info(
-      `killed ${killed} connections; ${rejected} of 60 publishes rejected; ${[...handled.values()].filter((r) => r > 1).length} rows ran twice`,
+      `killed ${killed} connections; ${rejected} of 60 publishes rejected (${maybe.length} with an unknown outcome, ${maybe.filter((b) => handled.has(b[0]!)).length} of them committed); ${[...handled.values()].filter((r) => r > 1).length} rows ran twice`,
     );
   });
 
@@ -181,5 +192,60 @@ describe('KILL <connection id> under load', () => {
     );
     expect(failures).toBeLessThanOrEqual(3);
     expect((await live(store, { ids })).map((r) => r.id)).toEqual(ids);
+  });
+
+  it('a publish killed with its insert in flight rejects with PUBLISH_OUTCOME_UNKNOWN; KILL QUERY, which the server answers, with PUBLISH_FAILED', async () => {
+    const store = mysqlStore(t.db);
+    class SlowHandler {
+      static readonly handlerName = 'slow.handler';
+      static readonly settings: HandlerSettings = {
+        queueName: 'slow',
+        maxRetries: 0,
+        executionTimeout: 10_000,
+      };
+      handle(): void {}
+    }
+    const SlowEvent = defineEvent<{ n: number }>('slow.event');
+    const registry = new Registry();
+    registry.register(SlowEvent, SlowHandler);
+    const bus = createBus({
+      store,
+      registry,
+      queues: [{ queueName: 'slow', workers: 1, batchSize: 1, sleepInterval: 1000, archivePolicy: 'all' }],
+    });
+    await bus.init();
+    // A trigger keeps the insert running long enough to cut it: the client has sent it and waits.
+    await t.admin.query(
+      'CREATE TRIGGER slow_insert BEFORE INSERT ON bus_events FOR EACH ROW SET @slow = SLEEP(1)',
+    );
+    try {
+      const cut = async (kill: 'CONNECTION' | 'QUERY') => {
+        const publishing = bus.publish(SlowEvent, { n: 1 }).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        const [row] = await waitFor(
+          async () => {
+            const [rows] = (await t.admin.query(
+              "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND (INFO LIKE 'insert into%' OR INFO LIKE '%SLEEP(1)%') AND ID <> CONNECTION_ID()",
+              [t.name],
+            )) as unknown as [{ ID: number }[]];
+            return rows.length > 0 ? rows : undefined;
+          },
+          { timeoutMs: 5000, message: 'the insert to be running' },
+        );
+        await t.admin.query(`KILL ${kill} ${Number(row!.ID)}`);
+        return publishing;
+      };
+      const lost = await cut('CONNECTION');
+      expect(isBusError(lost, 'PUBLISH_OUTCOME_UNKNOWN'), String(lost)).toBe(true);
+      expect(String(lost)).toMatch(/may have committed/);
+      const interrupted = await cut('QUERY');
+      expect(isBusError(interrupted, 'PUBLISH_FAILED'), String(interrupted)).toBe(true);
+      // Both were rolled back by the server (the first could have committed had the KILL come later).
+      expect(await live(store, { queue: 'slow' })).toEqual([]);
+    } finally {
+      await t.admin.query('DROP TRIGGER IF EXISTS slow_insert');
+    }
   });
 });

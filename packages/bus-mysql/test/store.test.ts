@@ -499,7 +499,8 @@ describe('errors', () => {
 
   it('listen rejects with UNSUPPORTED (no LISTEN/NOTIFY; capabilities.notify is false)', async () => {
     const store = mysqlStore(t.db);
-    expect(store.capabilities).toEqual({ notify: false });
+    // The pool size is the mysql2 pool's connectionLimit (the helper's pool has 10).
+    expect(store.capabilities).toEqual({ notify: false, poolSize: 10 });
     const error = await store.listen({ onWake() {}, onError() {} }).catch((e: unknown) => e);
     expect(isBusError(error, 'UNSUPPORTED'), String(error)).toBe(true);
   });

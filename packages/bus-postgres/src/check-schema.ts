@@ -26,6 +26,11 @@ function expectedTables(names: BusTableNames): ExpectedTable[] {
   });
 }
 
+// Names are checked identifiers (letters, digits, `_`): quoting needs no escaping.
+function quoteIdent(name: string): string {
+  return `"${name}"`;
+}
+
 /** Runs the schema query; the store and `migrate` each bring their own connection. */
 export type SchemaQuery = (query: SQL) => Promise<SchemaRow[]>;
 
@@ -38,14 +43,16 @@ export type SchemaQuery = (query: SQL) => Promise<SchemaRow[]>;
  */
 export async function missingSchema(
   run: SchemaQuery,
-  names: BusTableNames,
+  names: BusTableNames & { schema?: string | undefined },
 ): Promise<{ missing: string[]; exists: boolean }> {
   const expected = expectedTables(names);
   const tables = expected.map((t) => t.table);
-  // One round trip; to_regclass resolves each name on the search path as the store's queries do.
+  // One round trip; to_regclass resolves each name as the store's queries do: in `schema` when
+  // given, else on the search path.
+  const prefix = names.schema === undefined ? '' : `${quoteIdent(names.schema)}.`;
   const found = await run(sql`WITH t AS (
   SELECT c.oid, c.relname FROM pg_class c
-  WHERE c.oid IN (SELECT to_regclass(quote_ident(n)) FROM unnest(${pgArray(tables)}::text[]) AS n)
+  WHERE c.oid IN (SELECT to_regclass(${prefix}::text || quote_ident(n)) FROM unnest(${pgArray(tables)}::text[]) AS n)
 )
 SELECT 'table' AS kind, t.relname::text AS name FROM t
 UNION ALL
@@ -64,7 +71,10 @@ JOIN pg_class i ON i.oid = x.indexrelid`);
  * @example
  * await checkSchema(run, { eventsTable: 'bus_events', archiveTable: 'bus_events_archive' }); // pauses and workers tables derived
  */
-export async function checkSchema(run: SchemaQuery, names: BusTableNames): Promise<void> {
+export async function checkSchema(
+  run: SchemaQuery,
+  names: BusTableNames & { schema?: string | undefined },
+): Promise<void> {
   const { missing } = await missingSchema(run, names);
   if (missing.length > 0) throw schemaMissingError(missing, 'bus-postgres', 'docs/postgres.md');
 }

@@ -20,8 +20,10 @@ export interface PostgresJsLike {
 /** The options of a root postgres.js client that bus reads or changes. */
 interface PostgresJsOptions {
   fetch_types?: boolean;
+  max?: unknown;
+  backoff?: unknown;
   transform?: { row?: { from?: unknown } };
-  shared?: { typeArrayMap?: Record<string, unknown> };
+  shared?: { typeArrayMap?: Record<string, unknown>; retries?: number };
 }
 
 function isPostgresJs(client: unknown): client is PostgresJsLike {
@@ -44,10 +46,57 @@ export function postgresJsOf(db: PgTx): PostgresJsLike | undefined {
 
 /** The options of the root postgres.js `Sql` of a Drizzle database, else undefined. */
 function rootOptions(db: PgTx): PostgresJsOptions | undefined {
-  const root: unknown = (db as { $client?: unknown }).$client;
-  if (!isPostgresJs(root)) return undefined;
-  const options = (root as unknown as { options?: unknown }).options;
+  return optionsOf((db as { $client?: unknown }).$client);
+}
+
+function optionsOf(client: unknown): PostgresJsOptions | undefined {
+  if (!isPostgresJs(client)) return undefined;
+  const options = (client as unknown as { options?: unknown }).options;
   return typeof options === 'object' && options !== null ? (options as PostgresJsOptions) : undefined;
+}
+
+/**
+ * The pool size of the postgres.js client under a Drizzle database (its `max`), or `undefined`
+ * when the driver does not say (PGlite, node-postgres, a transaction).
+ */
+export function poolSizeOf(db: PgTx): number | undefined {
+  const max = rootOptions(db)?.max;
+  return typeof max === 'number' && Number.isInteger(max) ? max : undefined;
+}
+
+// postgres.js waits backoff(n) seconds before reconnecting after the n-th failed connection in a
+// row, and its default backoff grows to 20 s: after a restart of a few seconds, workers and
+// publishers sat idle for 10 s and more after the server was back. Capping the count at 4 keeps
+// the default's first steps (30, 90, 270 ms) and then retries every 0.4 to 0.8 s.
+const RETRIES_CAP = 4;
+const capped = new WeakSet<object>();
+
+/**
+ * Bounds the reconnect delay of a postgres.js client that uses the default `backoff` (a client
+ * given its own `backoff` keeps it): the failure count the default reads is capped, so a client
+ * reconnects within a second of its server answering again, however long the outage was.
+ */
+export function capReconnectBackoff(client: unknown): void {
+  const options = optionsOf(client);
+  const shared = options?.shared;
+  if (options === undefined || shared === undefined || capped.has(shared)) return;
+  const backoff = options.backoff;
+  if (
+    typeof backoff !== 'function' ||
+    backoff.name !== 'backoff' ||
+    !String(backoff).includes('3 ** retries')
+  )
+    return;
+  capped.add(shared);
+  let retries = Math.min(shared.retries ?? 0, RETRIES_CAP);
+  Object.defineProperty(shared, 'retries', {
+    configurable: true,
+    enumerable: true,
+    get: () => retries,
+    set: (value: number) => {
+      retries = Math.min(value, RETRIES_CAP);
+    },
+  });
 }
 
 /**
@@ -77,6 +126,7 @@ export function assertUsableClient(db: PgTx): void {
  * The user's own array parameters keep working; bus itself does not need the fetched types.
  */
 export async function guardPostgresJs(db: PgTx): Promise<void> {
+  capReconnectBackoff((db as { $client?: unknown }).$client);
   const options = rootOptions(db);
   if (options === undefined || options.fetch_types !== true) return;
   const fetched = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;

@@ -29,6 +29,31 @@ export function pgFailure(operation: string, error: unknown, busCode?: BusErrorC
   });
 }
 
+// How a connection can die under a statement that was sent: the statement may have committed.
+// postgres.js's CONNECTION_CLOSED/DESTROYED (the socket closed with the statement in flight), a
+// reset or broken socket, a session terminated by the server (admin shutdown on a restart or
+// pg_terminate_backend, crash shutdown) and the connection-exception class 08, whose 08007 is
+// literally "transaction resolution unknown". Failures before a statement is sent (refused,
+// CONNECT_TIMEOUT, 57P03 "starting up", authentication) are not among them: nothing ran.
+const LOST_IN_FLIGHT = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+]);
+
+/**
+ * Whether the connection died under a statement that had been sent, so whether it committed is
+ * unknown (a publish outside a transaction then rejects with `PUBLISH_OUTCOME_UNKNOWN`).
+ */
+export function isLostInFlight(error: unknown): boolean {
+  const code = pgCode(error);
+  return code !== undefined && (LOST_IN_FLIGHT.has(code) || code.startsWith('08'));
+}
+
 /**
  * Whether a statement failed for its size: a string past V8's limit while it was built
  * (`RangeError`, Node's `ERR_STRING_TOO_LONG`), or PostgreSQL's program_limit_exceeded class

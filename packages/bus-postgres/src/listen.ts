@@ -1,5 +1,6 @@
 import { BusError } from 'bus-core';
 import type { ListenParams, Subscription } from 'bus-core/driver';
+import { capReconnectBackoff } from './client.js';
 
 /**
  * The part of a postgres.js `Sql` client that LISTEN uses. postgres.js listens on a dedicated
@@ -49,6 +50,10 @@ interface ListenSetup {
 
 // Queue names start with a letter or digit, so a payload starting with '#' is never a queue.
 const PING_PREFIX = '#ping:';
+// While the database is unreachable the supervisor checks this often, and once a ping gets
+// through it waits this long for the echo before listening again.
+const RECOVERY_CHECK_MS = 250;
+const RECOVERY_ECHO_MS = 1000;
 
 /** Subscribes to the wake-up channel with the right mechanism for the client. */
 export function listenWith(client: ListenClient, setup: ListenSetup): Promise<Subscription> {
@@ -79,9 +84,11 @@ async function listenPGlite(client: PGliteListenClient, setup: ListenSetup): Pro
  * postgres.js re-listens after its LISTEN connection drops, but gives up silently when the
  * database is still unreachable at that moment. So the listener is supervised: every
  * `checkInterval` it notifies itself through the ordinary pool, and when that ping does not come
- * back within the next interval it reports the failure and listens again. After every
- * reconnection it wakes every queue this process works on, since notifications sent while it was
- * away are lost.
+ * back within the next interval it reports the failure and listens again. While the database is
+ * unreachable (a ping cannot be sent) it checks every `RECOVERY_CHECK_MS` instead, and once a
+ * ping goes through again it waits at most `RECOVERY_ECHO_MS` for the echo, so LISTEN is back
+ * within a second or two of the database. After every reconnection it wakes every queue this
+ * process works on, since notifications sent while it was away are lost.
  */
 async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSetup): Promise<Subscription> {
   const { channel, params, checkInterval } = setup;
@@ -90,13 +97,19 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
   let listens = 0;
   let pingSentAt: number | undefined;
   let closed = false;
-  let busy = false;
+  // Set while the database is unreachable, until a ping has come back.
+  let recovering = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
 
   // Notifications sent while the connection was down are lost: wake every queue.
   const wakeAll = () => params.onWake();
   const onNotify = (payload: string) => {
     if (payload === token) {
       pingSentAt = undefined;
+      if (recovering) {
+        recovering = false;
+        wakeAll();
+      }
       return;
     }
     deliver(payload, params);
@@ -107,9 +120,18 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
   };
   const subscribe = async () => {
     const result = await client.listen(channel, onNotify, onListen);
+    // The listening client postgres.js made for this one: bound its reconnect delay too.
+    capReconnectBackoff((client.listen as { sql?: unknown }).sql);
     // Closed while this was in flight: do not leave a listener behind.
     if (closed) await result.unlisten();
     else unlisten = () => result.unlisten();
+  };
+  const resubscribe = async () => {
+    const stale = unlisten;
+    unlisten = undefined;
+    await stale?.().catch(() => undefined);
+    await subscribe();
+    wakeAll();
   };
 
   try {
@@ -120,27 +142,25 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
   }
 
   const check = async () => {
-    if (busy || closed) return;
-    busy = true;
+    // One report when the database goes away, not one per check while it stays away.
+    const wasRecovering = recovering;
     try {
       if (unlisten === undefined) {
         await subscribe();
         wakeAll();
         return;
       }
-      if (pingSentAt !== undefined && Date.now() - pingSentAt >= checkInterval) {
+      const echoWait = recovering ? Math.min(RECOVERY_ECHO_MS, checkInterval) : checkInterval;
+      if (pingSentAt !== undefined && Date.now() - pingSentAt >= echoWait) {
         pingSentAt = undefined;
+        recovering = false;
         params.onError(
           new BusError(
             'STORE_FAILED',
             `the LISTEN connection on channel ${channel} stopped delivering; listening again`,
           ),
         );
-        const stale = unlisten;
-        unlisten = undefined;
-        await stale().catch(() => undefined);
-        await subscribe();
-        wakeAll();
+        await resubscribe();
         return;
       }
       if (pingSentAt === undefined) {
@@ -154,19 +174,26 @@ async function listenPostgresJs(client: PostgresJsListenClient, setup: ListenSet
         }
       }
     } catch (error) {
-      if (!closed) params.onError(error);
-    } finally {
-      busy = false;
+      if (closed) return;
+      if (!wasRecovering) params.onError(error);
+      recovering = true;
     }
   };
-  const timer = setInterval(() => void check(), checkInterval);
-  timer.unref?.();
+  const schedule = () => {
+    if (closed) return;
+    const delay = recovering ? Math.min(RECOVERY_CHECK_MS, checkInterval) : checkInterval;
+    timer = setTimeout(() => {
+      void check().finally(schedule);
+    }, delay);
+    timer.unref?.();
+  };
+  schedule();
 
   return {
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
+      clearTimeout(timer);
       await unlisten?.().catch(() => undefined);
     },
   };

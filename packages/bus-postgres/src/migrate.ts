@@ -13,10 +13,17 @@ import { missingSchema } from './check-schema.js';
 import type { PgTx } from './client.js';
 import { pgFailure } from './errors.js';
 import { BUNDLED_MIGRATIONS } from './migrations.generated.js';
+import { resolveSchema } from './options.js';
 import { rowsOf } from './run.js';
 
 /** Options of `migrate`. */
 export interface MigrateOptions extends BusTableNames {
+  /**
+   * The schema to create the tables (and the journal) in, which must exist (default: the first
+   * schema of the search path). The same as the store's `schema` option; the migration sets it
+   * as its search path with `SET LOCAL`, which lasts only for the migration's transaction.
+   */
+  schema?: string;
   /** The table where `migrate` records what it applied (default `bus_migrations`). */
   migrationsTable?: string;
 }
@@ -60,6 +67,7 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
   const names = resolveTableNames(options);
   const migrationsTable = options.migrationsTable ?? DEFAULT_MIGRATIONS_TABLE;
   assertIdentifier(migrationsTable, 'migrationsTable');
+  const tablesSchema = resolveSchema(options.schema);
   const migrations: BundledMigration[] = BUNDLED_MIGRATIONS.map((m) => ({
     ...m,
     statements: m.statements.map((s) => renameTables(s, names, '"')),
@@ -71,6 +79,11 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
   try {
     return await db.transaction(async (tx) => {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${LOCK_KEY}::int8)`);
+      // Transaction-scoped, so a pooler in transaction mode never hands this setting to another
+      // client: the migrations' unqualified names resolve in `tablesSchema`.
+      if (tablesSchema !== undefined) {
+        await tx.execute(sql`SELECT set_config('search_path', ${`"${tablesSchema}"`}, true)`);
+      }
       await tx.execute(sql`CREATE TABLE IF NOT EXISTS ${journal} (
         scope text NOT NULL,
         tag text NOT NULL,
@@ -85,7 +98,10 @@ export async function migrate(db: PgTx, options: MigrateOptions = {}): Promise<M
       );
       const schema =
         recorded.size === 0
-          ? await missingSchema(async (query: SQL) => rowsOf(await tx.execute(query)), names)
+          ? await missingSchema(async (query: SQL) => rowsOf(await tx.execute(query)), {
+              ...names,
+              schema: tablesSchema,
+            })
           : { missing: [], exists: true };
       const plan = planMigrations({ migrations, recorded, schema, driver: 'bus-postgres' });
       const record = (migration: BundledMigration) =>

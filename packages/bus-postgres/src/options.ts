@@ -1,12 +1,19 @@
 import { BusError } from 'bus-core';
-import { type BusTableNames, resolveTableNames } from 'bus-core/driver';
-import { sql } from 'drizzle-orm';
+import { assertIdentifier, type BusTableNames, resolveTableNames } from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from './client.js';
 import { assertUsableClient } from './client.js';
 import { type ListenClient, resolveListenClient } from './listen.js';
 
 /** Options of `postgresStore`. */
 export interface PostgresStoreOptions extends BusTableNames {
+  /**
+   * The schema of the bus tables (default: none, so the tables resolve on the connection's
+   * search path). Set it behind a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy), where
+   * a search path given at connect time is refused or not kept: every statement then names its
+   * tables `"schema"."table"`. Give `migrate` the same schema.
+   */
+  schema?: string;
   /**
    * The NOTIFY channel `insert` signals and `listen` listens on (default `bus_wake`). Buses with
    * their own tables in one database may share it (a wake-up for an unknown queue is ignored) or
@@ -28,6 +35,13 @@ export interface PostgresStoreOptions extends BusTableNames {
    * dashboards that read payloads without msgpack; bus itself reads only the msgpack bytes.
    */
   jsonPayload?: boolean;
+  /**
+   * How long (ms, default 30 000) a statement of the store may take on postgres.js, waiting for a
+   * pooled connection included, before it rejects with `STORE_TIMEOUT` (a publish whose insert
+   * was already sent rejects with `PUBLISH_OUTCOME_UNKNOWN`: it may still commit). `false` waits
+   * as long as the client does. Other drivers are not bounded by it.
+   */
+  statementTimeout?: number | false;
 }
 
 /** The tables of a store, as identifiers ready for its SQL. */
@@ -42,11 +56,36 @@ export interface StoreTables {
   schedules: Identifier;
 }
 
-/** A quoted table name in the store's SQL. */
-export type Identifier = ReturnType<typeof sql.identifier>;
+/** A quoted table name in the store's SQL, schema-qualified when the store has a schema. */
+export type Identifier = SQL;
+
+/**
+ * `"schema"."table"`, or `"table"` without a schema: how the store's SQL names a table.
+ *
+ * @example
+ * const events = qualifiedTable('bus', 'bus_events'); // "bus"."bus_events"
+ */
+export function qualifiedTable(schema: string | undefined, table: string): SQL {
+  return schema === undefined
+    ? sql`${sql.identifier(table)}`
+    : sql`${sql.identifier(schema)}.${sql.identifier(table)}`;
+}
+
+/**
+ * The `schema` option checked: `undefined` (the search path) or a plain SQL identifier.
+ *
+ * @example
+ * const schema = resolveSchema(options.schema);
+ */
+export function resolveSchema(schema: unknown): string | undefined {
+  if (schema === undefined || schema === null) return undefined;
+  assertIdentifier(schema, 'schema');
+  return schema;
+}
 
 /** `PostgresStoreOptions` checked, with defaults applied. */
 export interface ResolvedOptions {
+  schema: string | undefined;
   eventsTable: string;
   archiveTable: string;
   pausesTable: string;
@@ -56,6 +95,8 @@ export interface ResolvedOptions {
   listenClient: ListenClient | undefined;
   listenCheckInterval: number;
   jsonPayload: boolean;
+  /** Undefined when off. */
+  statementTimeout: number | undefined;
 }
 
 // Lower case only: PGlite LISTENs on the name unquoted, which PostgreSQL folds to lower case.
@@ -79,6 +120,7 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   assertUsableClient(db);
   const names = resolveTableNames(given);
   const { eventsTable, archiveTable, pausesTable, workersTable } = names;
+  const schema = resolveSchema(given.schema);
   const channel = given.channel ?? 'bus_wake';
   if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) {
     throw new BusError(
@@ -114,22 +156,32 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       value: jsonPayload,
     });
   }
+  const timeout = given.statementTimeout ?? 30_000;
+  if (timeout !== false && (!Number.isInteger(timeout) || timeout < 1 || timeout > 3_600_000)) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `statementTimeout must be false or an integer from 1 to 3600000 ms (got ${String(timeout)})`,
+      { value: timeout },
+    );
+  }
   return {
+    schema,
     eventsTable,
     archiveTable,
     pausesTable,
     workersTable,
     tables: {
-      events: sql.identifier(eventsTable),
-      archive: sql.identifier(archiveTable),
-      pauses: sql.identifier(pausesTable),
-      workers: sql.identifier(workersTable),
-      keys: sql.identifier(names.keysTable),
-      schedules: sql.identifier(names.schedulesTable),
+      events: qualifiedTable(schema, eventsTable),
+      archive: qualifiedTable(schema, archiveTable),
+      pauses: qualifiedTable(schema, pausesTable),
+      workers: qualifiedTable(schema, workersTable),
+      keys: qualifiedTable(schema, names.keysTable),
+      schedules: qualifiedTable(schema, names.schedulesTable),
     },
     channel,
     listenClient,
     listenCheckInterval,
     jsonPayload,
+    statementTimeout: timeout === false ? undefined : timeout,
   };
 }

@@ -1,8 +1,8 @@
-import { type BusErrorCode, isBusError } from 'bus-core';
+import { BusError, type BusErrorCode, isBusError } from 'bus-core';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import { guardPostgresJs, type PgTx, postgresJsOf } from './client.js';
-import { isOversized, pgFailure } from './errors.js';
+import { capReconnectBackoff, guardPostgresJs, type PgTx, postgresJsOf } from './client.js';
+import { isLostInFlight, isOversized, pgFailure } from './errors.js';
 import type { StoreTables } from './options.js';
 
 /** What every operation of `src/sql/` runs with: the statements, the tables and the store's options. */
@@ -21,6 +21,18 @@ export interface StoreContext {
  */
 export type Cell = Buffer | Uint8Array | string | null;
 
+/** How `Statements.rows` names a failure whose cause says more than `STORE_FAILED`. */
+export interface FailureCodes {
+  /** The code for a statement too large to send or run (default `STORE_FAILED`). */
+  oversized?: BusErrorCode;
+  /**
+   * The code for a statement that was sent and then lost (the connection died, or the timeout
+   * elapsed while it ran): it may have committed. Default `STORE_FAILED` (`STORE_TIMEOUT` for a
+   * timeout).
+   */
+  lostInFlight?: BusErrorCode;
+}
+
 /** A result row as its cells, in the order of the statement's select list. */
 export type Row = Cell[];
 
@@ -29,6 +41,16 @@ export function rowsOf<T>(result: unknown): T[] {
   if (Array.isArray(result)) return result as T[];
   const rows = (result as { rows?: unknown } | null)?.rows;
   return Array.isArray(rows) ? (rows as T[]) : [];
+}
+
+// The failure of a statement whose connection died after it was sent, saying what that means.
+function lostInFlight(failure: BusError): BusError {
+  const message = failure.message.replace(/^\[[A-Z_]+\] /, '');
+  return new BusError(
+    failure.code,
+    `${message}; the connection was lost after the statement was sent, so it may have committed`,
+    { cause: failure.cause },
+  );
 }
 
 // The store's own dialect turns its SQL into text and parameters for postgres.js; it holds no
@@ -41,20 +63,26 @@ const dialect = new PgDialect();
  */
 export class Statements {
   readonly #db: PgTx;
+  readonly #timeout: number | undefined;
   #guard: Promise<void> | undefined;
 
-  constructor(db: PgTx) {
+  /** `statementTimeout`: ms a postgres.js statement may take, waiting for its connection included. */
+  constructor(db: PgTx, statementTimeout?: number) {
     this.#db = db;
+    this.#timeout = statementTimeout;
+    capReconnectBackoff((db as { $client?: unknown }).$client);
   }
 
   /**
    * Runs `query` (in `tx` when given) and returns its rows as arrays of cells in select-list
    * order. On postgres.js the statement is sent prepared and the rows come raw (`raw()`): no
    * parser, custom type or value/column transform of the client touches them. Other drivers
-   * return objects, read by position (the store's aliases are distinct). `oversized` is the code
-   * of the BusError for a statement too large to send or run (default `STORE_FAILED`).
+   * return objects, read by position (the store's aliases are distinct). `codes` name the
+   * failures that say more than `STORE_FAILED`. On postgres.js a statement that has not answered
+   * within the store's `statementTimeout` rejects with `STORE_TIMEOUT` (or `codes.lostInFlight`
+   * when it had been sent).
    */
-  async rows(operation: string, query: SQL, tx?: PgTx, oversized?: BusErrorCode): Promise<Row[]> {
+  async rows(operation: string, query: SQL, tx?: PgTx, codes: FailureCodes = {}): Promise<Row[]> {
     const db = tx ?? this.#db;
     try {
       const postgresJs = postgresJsOf(db);
@@ -64,25 +92,79 @@ export class Statements {
         // postgres.js describes every parameterized statement first: two round trips per query.
         // Prepared (unless the client has `prepare: false`), it is one once cached.
         const { sql: text, params } = dialect.sqlToQuery(query);
-        const rows = await postgresJs.unsafe(text, params, { prepare: true }).raw();
+        const rows = await this.#timed(
+          operation,
+          postgresJs.unsafe(text, params, { prepare: true }).raw(),
+          codes,
+        );
         return Array.isArray(rows) ? (rows as Row[]) : [];
       }
       return rowsOf<Record<string, Cell>>(await db.execute(query)).map((r) => Object.values(r));
     } catch (error) {
-      throw pgFailure(
-        operation,
-        error,
-        oversized !== undefined && isOversized(error) ? oversized : undefined,
-      );
+      if (isBusError(error)) throw error;
+      if (codes.oversized !== undefined && isOversized(error))
+        throw pgFailure(operation, error, codes.oversized);
+      if (codes.lostInFlight !== undefined && isLostInFlight(error)) {
+        throw lostInFlight(pgFailure(operation, error, codes.lostInFlight));
+      }
+      throw pgFailure(operation, error);
     }
   }
 
   /**
-   * Runs `fn` inside `tx` when given, else in a transaction of its own. A failure to begin or
-   * commit is a `BusError` (`STORE_CONFLICT` for a serialization failure at commit); what `fn`
-   * throws passes through unchanged.
+   * `query` bounded by the statement timeout. A statement still queued for a connection (the pool
+   * is busy or reconnecting) is taken out of the queue: it never runs, `STORE_TIMEOUT`. One that
+   * was sent is left to finish or fail on its connection (a cancel request would need a new
+   * connection to a server that may be unreachable) and rejects at once: `codes.lostInFlight`
+   * when given, since it may still commit, else `STORE_TIMEOUT`.
    */
-  async transaction<T>(fn: (tx: PgTx) => Promise<T>, tx?: PgTx): Promise<T> {
+  async #timed(operation: string, query: PromiseLike<unknown>, codes: FailureCodes): Promise<unknown> {
+    const ms = this.#timeout;
+    if (ms === undefined) return query;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), ms);
+    });
+    const settled = Promise.resolve(query).then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    try {
+      const first = await Promise.race([settled, elapsed]);
+      if (first !== 'timeout') {
+        if ('error' in first) throw first.error;
+        return first.value;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    // postgres.js sets `state` (the backend's pid and key) once the statement is on a connection.
+    const pending = query as { state?: unknown; cancel?: () => unknown };
+    const sent = pending.state !== undefined && pending.state !== null;
+    if (!sent) {
+      // Not on a connection yet: postgres.js drops it from its queue and rejects it (57014).
+      pending.cancel?.();
+      throw new BusError(
+        'STORE_TIMEOUT',
+        `postgres ${operation} timed out: no connection answered within ${ms} ms (statementTimeout); the statement was not sent`,
+        { value: ms },
+      );
+    }
+    const code = codes.lostInFlight ?? 'STORE_TIMEOUT';
+    throw new BusError(
+      code,
+      `postgres ${operation} timed out: no answer within ${ms} ms (statementTimeout) after the statement was sent${code === 'STORE_TIMEOUT' ? '' : '; it may still commit'}`,
+      { value: ms },
+    );
+  }
+
+  /**
+   * Runs `fn` inside `tx` when given, else in a transaction of its own. A failure to begin or
+   * commit is a `BusError` (`STORE_CONFLICT` for a serialization failure at commit,
+   * `codes.lostInFlight` when given for a connection lost at BEGIN or COMMIT: it may have
+   * committed); what `fn` throws passes through unchanged.
+   */
+  async transaction<T>(fn: (tx: PgTx) => Promise<T>, tx?: PgTx, codes: FailureCodes = {}): Promise<T> {
     if (tx !== undefined) return fn(tx);
     let thrown: { error: unknown } | undefined;
     try {
@@ -97,6 +179,9 @@ export class Statements {
       });
     } catch (error) {
       if ((thrown !== undefined && error === thrown.error) || isBusError(error)) throw error;
+      if (codes.lostInFlight !== undefined && isLostInFlight(error)) {
+        throw lostInFlight(pgFailure('transaction', error, codes.lostInFlight));
+      }
       throw pgFailure('transaction', error);
     }
   }

@@ -24,7 +24,7 @@ import type {
 import type { SQL } from 'drizzle-orm';
 import { sql } from 'drizzle-orm';
 import { checkSchema } from './check-schema.js';
-import type { PgTx } from './client.js';
+import { type PgTx, poolSizeOf } from './client.js';
 import { type ListenClient, listenWith } from './listen.js';
 import { type PostgresStoreOptions, resolveOptions } from './options.js';
 import { textOf } from './rows.js';
@@ -58,6 +58,8 @@ export interface PostgresStore extends QueueStore<PgTx> {
   readonly workersTable: string;
   /** The NOTIFY channel of this store. */
   readonly channel: string;
+  /** The schema of the tables, or `undefined` when they resolve on the search path. */
+  readonly schema: string | undefined;
 }
 
 // Each member is one operation file of src/sql/ (insert.ts, claim.ts, …); this class only wires
@@ -69,6 +71,7 @@ class PostgresQueueStore implements PostgresStore {
   readonly pausesTable: string;
   readonly workersTable: string;
   readonly channel: string;
+  readonly schema: string | undefined;
   readonly inspect: StoreInspection;
   readonly admin: StoreAdmin<PgTx>;
   readonly unique: StoreUnique<PgTx>;
@@ -84,10 +87,11 @@ class PostgresQueueStore implements PostgresStore {
     this.pausesTable = resolved.pausesTable;
     this.workersTable = resolved.workersTable;
     this.channel = resolved.channel;
+    this.schema = resolved.schema;
     this.#listenClient = resolved.listenClient;
     this.#listenCheckInterval = resolved.listenCheckInterval;
     this.#store = {
-      statements: new Statements(db),
+      statements: new Statements(db, resolved.statementTimeout),
       tables: resolved.tables,
       channel: resolved.channel,
       jsonPayload: resolved.jsonPayload,
@@ -113,7 +117,11 @@ class PostgresQueueStore implements PostgresStore {
       recordTick: (params) => recordTick(store, params),
       setPaused: (params) => setSchedulePaused(store, params),
     };
-    this.capabilities = Object.freeze({ notify: this.#listenClient !== undefined });
+    const poolSize = poolSizeOf(db);
+    this.capabilities = Object.freeze({
+      notify: this.#listenClient !== undefined,
+      ...(poolSize === undefined ? {} : { poolSize }),
+    });
   }
 
   insert(params: InsertParams<PgTx>): Promise<string[]> {
@@ -167,6 +175,7 @@ class PostgresQueueStore implements PostgresStore {
       archiveTable: this.archiveTable,
       pausesTable: this.pausesTable,
       workersTable: this.workersTable,
+      schema: this.schema,
     });
   }
 

@@ -188,7 +188,14 @@ describe('connection loss', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(isBusError(error, 'PUBLISH_FAILED'), String(error)).toBe(true);
+    // Written to a pooled connection the proxy had just cut, before the client saw it close: the
+    // client cannot tell whether it reached the server, so PUBLISH_OUTCOME_UNKNOWN is as honest
+    // as PUBLISH_FAILED (a connection known dead beforehand gives PUBLISH_FAILED; see
+    // publish-outcome.test.ts). Either way it did not commit (checked below).
+    expect(
+      isBusError(error, 'PUBLISH_FAILED') || isBusError(error, 'PUBLISH_OUTCOME_UNKNOWN'),
+      String(error),
+    ).toBe(true);
     expect(Date.now() - started).toBeLessThan(15_000);
     // The outage lasts until the workers have noticed it: failed claims, and the listener's
     // self-check failing (postgres.js's own re-listen fails while the network is down).

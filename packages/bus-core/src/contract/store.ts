@@ -26,9 +26,11 @@ export type StoreTx = unknown;
  * Errors: a store rejects with a `BusError`. `STORE_CONFLICT` means the database rolled the work
  * back because of a conflict (deadlock, serialization failure, lock-wait timeout) and running it
  * again is safe; the core retries those, once per operation, with one budget. Anything else is
- * `STORE_FAILED` (or a more specific code such as `PUBLISH_FAILED` for an oversized insert). A
- * store never retries by itself, except to skip a pooled connection that was dead before the
- * statement was sent.
+ * `STORE_FAILED` (or a more specific code such as `PUBLISH_FAILED` for an oversized insert). An
+ * `insert` outside a caller's transaction whose connection died after the statement or its COMMIT
+ * was sent is `PUBLISH_OUTCOME_UNKNOWN` (it may have committed), so that `PUBLISH_FAILED` always
+ * means nothing was written. A store never retries by itself, except to skip a pooled connection
+ * that was dead before the statement was sent.
  *
  * `TTx` is the driver's transaction type, so a MySQL transaction cannot be passed to a Postgres
  * store. The suite in `bus-testing/conformance` checks every rule written here.
@@ -146,6 +148,11 @@ export interface QueueStore<TTx = StoreTx> {
 export interface StoreCapabilities {
   /** `insert` wakes `listen` subscribers in every process at commit (Postgres LISTEN/NOTIFY). */
   readonly notify: boolean;
+  /**
+   * How many connections the store's client pools, when the client says (postgres.js `max`);
+   * `startWorkers` refuses a pool smaller than its workers need (`POOL_TOO_SMALL`).
+   */
+  readonly poolSize?: number;
 }
 
 /** The transaction type of a store. */

@@ -162,8 +162,8 @@ async function insertPrepared(
     for (const c of chunks) ids.push(...(await insertChunk(db, ctx, c, info)));
     return ids;
   };
-  const mapError = (error: unknown): BusError => {
-    const mapped = insertFailure(error);
+  const mapError = (error: unknown, stage: 'unsent' | 'autocommit' | 'committing'): BusError => {
+    const mapped = insertFailure(error, stage);
     // The server's max_allowed_packet was lowered since it was read: read it again next time.
     if (mapped.message.includes('max_allowed_packet')) ctx.server.forget();
     return mapped;
@@ -172,10 +172,14 @@ async function insertPrepared(
     try {
       return await run(tx ?? ctx.db);
     } catch (error) {
-      throw mapError(error);
+      // In the caller's transaction nothing commits before the caller's COMMIT (which a lost
+      // connection rules out); a single statement outside one commits by itself.
+      throw mapError(error, tx === undefined ? 'autocommit' : 'unsent');
     }
   }
-  return transact(ctx, 'insert', run, mapError);
+  return transact(ctx, 'insert', run, (error, phase) =>
+    mapError(error, phase.committing ? 'committing' : 'unsent'),
+  );
 }
 
 /**

@@ -27,11 +27,15 @@ const CHUNK_ROWS = 50_000;
 export async function insert(ctx: StoreContext, params: InsertParams<PgTx>): Promise<string[]> {
   const chunks = chunksOf(params.rows);
   if (chunks.length === 1) return insertChunk(ctx, chunks[0]!, params.tx);
-  return ctx.statements.transaction(async (tx) => {
-    const ids: string[] = [];
-    for (const chunk of chunks) ids.push(...(await insertChunk(ctx, chunk, tx)));
-    return ids;
-  }, params.tx);
+  return ctx.statements.transaction(
+    async (tx) => {
+      const ids: string[] = [];
+      for (const chunk of chunks) ids.push(...(await insertChunk(ctx, chunk, tx)));
+      return ids;
+    },
+    params.tx,
+    params.tx === undefined ? { lostInFlight: 'PUBLISH_OUTCOME_UNKNOWN' } : {},
+  );
 }
 
 function chunksOf(rows: readonly NewEventRow[]): NewEventRow[][] {
@@ -141,7 +145,12 @@ async function insertChunk(ctx: StoreContext, rows: NewEventRow[], tx?: PgTx): P
     // A payload too large for one string of hex text (V8 caps strings near 512 M characters).
     throw pgFailure('insert', error, isOversized(error) ? 'PUBLISH_FAILED' : undefined);
   }
-  const result = await ctx.statements.rows('insert', query, tx, 'PUBLISH_FAILED');
+  // Outside a caller's transaction the statement commits by itself: a connection lost after it
+  // was sent leaves unknown whether it did. In a caller's transaction nothing commits here.
+  const result = await ctx.statements.rows('insert', query, tx, {
+    oversized: 'PUBLISH_FAILED',
+    ...(tx === undefined ? { lostInFlight: 'PUBLISH_OUTCOME_UNKNOWN' as const } : {}),
+  });
   if (result.length !== rows.length) {
     throw new BusError(
       'STORE_FAILED',

@@ -13,14 +13,18 @@ import type { StoreContext } from '../run.js';
  */
 export async function prune(ctx: StoreContext, params: PruneParams): Promise<number> {
   const { archive } = ctx.tables;
-  const query = sql`WITH old AS (
-  SELECT id FROM ${archive}
-  WHERE finished_at < now() - ${params.olderThanMs}::float8 * ${MS}
-  ORDER BY finished_at
-  LIMIT ${params.limit}::int4
-  FOR UPDATE SKIP LOCKED
-), pruned AS (
-  DELETE FROM ${archive} a USING old WHERE a.id = old.id
+  // The picked ids reach the DELETE as an array (`id = ANY(ARRAY(…))`), so it probes the
+  // primary key once per row; `DELETE … USING old` was planned as a hash join over a sequential
+  // scan of the whole archive (seen in test/plans.test.ts), which at millions of archived rows
+  // is a full read per prune.
+  const query = sql`WITH pruned AS (
+  DELETE FROM ${archive}
+  WHERE id = ANY(ARRAY(
+    SELECT id FROM ${archive}
+    WHERE finished_at < now() - ${params.olderThanMs}::float8 * ${MS}
+    ORDER BY finished_at
+    LIMIT ${params.limit}::int4
+    FOR UPDATE SKIP LOCKED))
   RETURNING 1
 )
 SELECT count(*)::text AS n FROM pruned`;

@@ -42,12 +42,16 @@ export function insertUnique(
     // transaction either), so no BEGIN/COMMIT round trips.
     return insertOne(ctx, only!, only!.unique.key, undefined).then((r) => [r]);
   }
-  return ctx.statements.transaction(async (tx) => {
-    const nowMs = params.rows.some((r) => r.unique.bucketMs !== null) ? await dbNowMs(ctx, tx) : 0;
-    const results: UniqueInsertResult[] = [];
-    for (const row of params.rows) results.push(await insertOne(ctx, row, storedKey(row, nowMs), tx));
-    return results;
-  }, params.tx);
+  return ctx.statements.transaction(
+    async (tx) => {
+      const nowMs = params.rows.some((r) => r.unique.bucketMs !== null) ? await dbNowMs(ctx, tx) : 0;
+      const results: UniqueInsertResult[] = [];
+      for (const row of params.rows) results.push(await insertOne(ctx, row, storedKey(row, nowMs), tx));
+      return results;
+    },
+    params.tx,
+    params.tx === undefined ? { lostInFlight: 'PUBLISH_OUTCOME_UNKNOWN' } : {},
+  );
 }
 
 function storedKey(row: UniqueNewEventRow, nowMs: number): string {
@@ -72,7 +76,11 @@ async function insertOne(
       'unique insert',
       insertStatement(ctx, row, key),
       tx,
-      'PUBLISH_FAILED',
+      // Without a transaction the statement commits by itself: lost in flight, it may have.
+      {
+        oversized: 'PUBLISH_FAILED',
+        ...(tx === undefined ? { lostInFlight: 'PUBLISH_OUTCOME_UNKNOWN' as const } : {}),
+      },
     );
     const id = inserted[0] === undefined ? undefined : textOf(inserted[0][0], 'id');
     if (id === undefined) {
