@@ -57,6 +57,21 @@ export interface QueueOverview extends QueueCounts {
   pausedHandlers: string[];
 }
 
+/** One recurring schedule as the dashboard and `bus schedules` show it. */
+export interface ScheduleOverview {
+  name: string;
+  /** The expression (or interval) the database holds, as the latest deploy wrote it. */
+  signature: string | null;
+  paused: boolean;
+  /** The latest tick published, or `null`. */
+  lastTickAt: Date | null;
+  /**
+   * The next tick: computed from the code on `bus.admin` (`null` for a schedule no longer
+   * declared), the one recorded at the last tick on `createAdmin` (which has no code).
+   */
+  nextTickAt: Date | null;
+}
+
 /** One row looked up by id, live or archived. */
 export type FoundRow = { where: 'live'; row: EventRow } | { where: 'archive'; row: ArchivedEventRow };
 
@@ -123,6 +138,32 @@ export interface BusAdmin<TTx = unknown> {
 
   /** Paused queues and handlers. */
   pauses(): Promise<PauseRow[]>;
+
+  /**
+   * Every recurring schedule, by name, with its last and next tick (the same rows as
+   * `bus.schedules.list()`).
+   *
+   * @example
+   * for (const s of await bus.admin.schedules()) console.log(s.name, s.paused, s.nextTickAt);
+   */
+  schedules(): Promise<ScheduleOverview[]>;
+
+  /**
+   * Pauses a recurring schedule in every process (`bus.schedules.pause`); `changed` is false when
+   * it was paused already. An unknown name is refused with `UNKNOWN_SCHEDULE`.
+   *
+   * @example
+   * await bus.admin.pauseSchedule('nightly-report');
+   */
+  pauseSchedule(name: string): Promise<{ changed: boolean }>;
+
+  /**
+   * Resumes a paused schedule (`bus.schedules.resume`); ticks due meanwhile follow its missed-tick policy.
+   *
+   * @example
+   * await bus.admin.resumeSchedule('nightly-report');
+   */
+  resumeSchedule(name: string): Promise<{ changed: boolean }>;
 
   /** Live rows, filtered and keyset-paged (`afterId`, `newestFirst`, `limit` up to 10 000, default 100). */
   events(filter?: AdminLiveFilter & AdminPage): Promise<EventRow[]>;

@@ -8,6 +8,7 @@ import type {
   BusAdmin,
   FoundRow,
   QueueOverview,
+  ScheduleOverview,
 } from './admin-api.js';
 import { type ArchivePolicy, shouldArchive } from './archive-policy.js';
 import type {
@@ -25,6 +26,7 @@ import { BusError, describeError } from './errors.js';
 import { checkReason } from './handler-controls.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
+import { BusSchedules } from './schedules/api.js';
 import {
   assertKnownKeys,
   prepareIds,
@@ -125,14 +127,18 @@ export function createAdmin<TTx>(options: CreateAdminOptions<TTx>): BusAdmin<TTx
 /** `BusAdmin` on a store: validates every input, loops bulk work in `maxBatch`-sized store calls. */
 export class Admin<TTx> implements BusAdmin<TTx> {
   readonly #policies: ReadonlyMap<string, ArchivePolicy>;
+  readonly #schedules: BusSchedules;
 
+  /** `schedules` is the bus's own `bus.schedules` (one implementation); without one, the stored rows'. */
   constructor(
     private readonly store: QueueStore<TTx>,
     queues: readonly ResolvedQueueConfig[],
     private readonly logger: Logger,
     private readonly hooks?: AdminHooks,
+    schedules?: BusSchedules,
   ) {
     this.#policies = new Map(queues.map((q) => [q.queueName, q.archivePolicy]));
+    this.#schedules = schedules ?? new BusSchedules(store as QueueStore<unknown>);
   }
 
   async cancel(
@@ -275,6 +281,18 @@ export class Admin<TTx> implements BusAdmin<TTx> {
 
   pauses(): Promise<PauseRow[]> {
     return this.store.inspect.listPauses();
+  }
+
+  async schedules(): Promise<ScheduleOverview[]> {
+    return (await this.#schedules.list()).map(({ declared: _declared, ...overview }) => overview);
+  }
+
+  pauseSchedule(name: string): Promise<{ changed: boolean }> {
+    return this.#schedules.pause(name);
+  }
+
+  resumeSchedule(name: string): Promise<{ changed: boolean }> {
+    return this.#schedules.resume(name);
   }
 
   async events(filter: AdminLiveFilter & AdminPage = {}): Promise<EventRow[]> {

@@ -147,13 +147,19 @@ export class Bus<TTx = unknown> {
       },
       onStarted: () => this.#scheduleRunner.start(),
     });
-    this.admin = new Admin(store, queues, logger, {
-      pausesChanged: () => this.controller.refreshPauses(),
-      wake: (names) => {
-        if (names === undefined) this.controller.wake();
-        else for (const name of names) this.controller.wake(name);
+    this.admin = new Admin(
+      store,
+      queues,
+      logger,
+      {
+        pausesChanged: () => this.controller.refreshPauses(),
+        wake: (names) => {
+          if (names === undefined) this.controller.wake();
+          else for (const name of names) this.controller.wake(name);
+        },
       },
-    });
+      this.schedules,
+    );
     this.inspect = {
       counts: () => store.inspect.countByQueue(),
       events: async (filter) => {

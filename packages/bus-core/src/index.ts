@@ -9,6 +9,7 @@ export type {
   BusAdmin,
   FoundRow,
   QueueOverview,
+  ScheduleOverview,
 } from './admin-api.js';
 export { ARCHIVE_POLICIES, type ArchivePolicy, shouldArchive } from './archive-policy.js';
 export {

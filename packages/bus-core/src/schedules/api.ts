@@ -1,7 +1,8 @@
 import type { QueueStore } from '../contract/store.js';
 import { BusError } from '../errors.js';
+import type { ScheduleDefinition } from './define.js';
 import { nextTickOf } from './plan.js';
-import type { PublishedTick, ScheduleRunner } from './runner.js';
+import type { PublishedTick } from './runner.js';
 
 /** A schedule as `bus.schedules.list()` shows it. */
 export interface ScheduleInfo {
@@ -16,17 +17,37 @@ export interface ScheduleInfo {
   nextTickAt: Date | null;
 }
 
+/** What `BusSchedules` needs from the process's code: the schedule runner, or nothing (an admin without a bus). */
+export interface ScheduleSource {
+  /** Writes the declared schedules' rows before a list or a pause reads them. */
+  sync(): Promise<void>;
+  /** The schedules declared in this process's code. */
+  definitions(): ScheduleDefinition[];
+  /** Publishes the due ticks (an admin without a bus publishes none). */
+  runDue(): Promise<PublishedTick[]>;
+}
+
+/** The source of an admin without a bus: no code, so the database's rows are the whole truth. */
+const STORED_ONLY: ScheduleSource = {
+  sync: async () => {},
+  definitions: () => [],
+  runDue: async () => [],
+};
+
 /**
  * Run-time control of the schedules (`bus.schedules`): list, pause and resume, stored in the
  * database so every process and restart sees it; `runDue` for tests with a ManualClock.
  */
 export class BusSchedules {
   readonly #store: QueueStore<unknown>;
-  readonly #runner: ScheduleRunner;
+  readonly #runner: ScheduleSource;
+  readonly #codeKnown: boolean;
 
-  constructor(store: QueueStore<unknown>, runner: ScheduleRunner) {
+  /** Without a runner (the admin of `createAdmin`), the next tick is the one the database recorded. */
+  constructor(store: QueueStore<unknown>, runner?: ScheduleSource) {
     this.#store = store;
-    this.#runner = runner;
+    this.#runner = runner ?? STORED_ONLY;
+    this.#codeKnown = runner !== undefined;
   }
 
   /**
@@ -50,7 +71,12 @@ export class BusSchedules {
         signature: row?.signature ?? null,
         paused: row?.paused ?? false,
         lastTickAt: row?.lastTickAt ?? null,
-        nextTickAt: definition === undefined ? null : nextTickOf(definition, row, now),
+        nextTickAt:
+          definition !== undefined
+            ? nextTickOf(definition, row, now)
+            : this.#codeKnown
+              ? null
+              : (row?.nextTickAt ?? null),
       };
     });
   }
@@ -58,12 +84,12 @@ export class BusSchedules {
   /**
    * Stops a schedule publishing in every process until `resume` (ticks due meanwhile are missed
    * ticks on resume, subject to the schedule's policy). `UNKNOWN_SCHEDULE` for a name neither
-   * declared nor stored.
+   * declared nor stored. `changed` is false when it was paused already.
    *
    * @example
    * await bus.schedules.pause('nightly-report');
    */
-  pause(name: string): Promise<void> {
+  pause(name: string): Promise<{ changed: boolean }> {
     return this.#setPaused(name, true);
   }
 
@@ -73,7 +99,7 @@ export class BusSchedules {
    * @example
    * await bus.schedules.resume('nightly-report');
    */
-  resume(name: string): Promise<void> {
+  resume(name: string): Promise<{ changed: boolean }> {
     return this.#setPaused(name, false);
   }
 
@@ -89,19 +115,20 @@ export class BusSchedules {
     return this.#runner.runDue();
   }
 
-  async #setPaused(name: string, paused: boolean): Promise<void> {
+  async #setPaused(name: string, paused: boolean): Promise<{ changed: boolean }> {
     if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
-      throw new BusError(
-        'INVALID_ARGUMENT',
-        `a schedule name must be 1 to 200 characters (got ${String(name)})`,
-        {
-          value: name,
-        },
-      );
+      const shown = typeof name === 'string' ? `${name.length} characters` : typeof name;
+      throw new BusError('INVALID_ARGUMENT', `a schedule name must be 1 to 200 characters (got ${shown})`, {
+        value: name,
+      });
     }
     await this.#runner.sync();
-    if (!(await this.#store.schedules.setPaused({ name, paused }))) {
+    // The store reports existence, not change: the row read first says whether this call flips it
+    // (two operators flipping one schedule at the same instant may both hear "changed").
+    const before = (await this.#store.schedules.list()).find((r) => r.name === name);
+    if (before === undefined || !(await this.#store.schedules.setPaused({ name, paused }))) {
       throw new BusError('UNKNOWN_SCHEDULE', `no schedule is named ${name}`, { value: name });
     }
+    return { changed: before.paused !== paused };
   }
 }
