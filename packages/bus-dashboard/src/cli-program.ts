@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import type { QueueOverview } from 'bus-core';
+import type { QueueOverview, ScheduleOverview } from 'bus-core';
 import { type ArchivedEventRow, BusError, type EventRow, isBusError } from 'bus-core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type Connection, connect } from './connect.js';
@@ -12,7 +12,7 @@ export const EXIT = {
   failed: 1,
   /** Bad usage or bad input (unknown option, invalid id, a filter that would touch everything). */
   usage: 2,
-  /** `show` found no row with that id. */
+  /** `show` found no row with that id; `schedules pause|resume` found no schedule of that name. */
   notFound: 3,
   /** A confirmation was answered no, or was needed without a terminal and without `--yes`. */
   aborted: 4,
@@ -376,6 +376,41 @@ export async function runCli(argv: string[], io: CliIo = defaultIo()): Promise<n
       });
   }
 
+  const schedules = program
+    .command('schedules')
+    .description('recurring schedules: expression, paused, last and next run (pause|resume <name>)')
+    .action(async () => {
+      const c = await open();
+      const list = await c.admin.schedules();
+      if (globals().json) return json(list);
+      out(schedulesTable(list, await c.admin.now(), paint));
+    });
+  for (const verb of ['pause', 'resume'] as const) {
+    schedules
+      .command(verb)
+      .description(
+        verb === 'pause'
+          ? 'stop a schedule publishing in every process until resumed'
+          : 'let a paused schedule publish again (ticks missed meanwhile follow its policy)',
+      )
+      .argument('<name>', 'the schedule')
+      .action(async (name: string) => {
+        const c = await open();
+        const result =
+          verb === 'pause' ? await c.admin.pauseSchedule(name) : await c.admin.resumeSchedule(name);
+        if (globals().json) return json(result);
+        out(
+          verb === 'pause'
+            ? result.changed
+              ? `paused schedule ${name}`
+              : `schedule ${name} was paused already`
+            : result.changed
+              ? `resumed schedule ${name}`
+              : `schedule ${name} was not paused`,
+        );
+      });
+  }
+
   program
     .command('workers')
     .description('worker processes seen recently')
@@ -455,6 +490,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo()): Promise<n
     }
     if (isBusError(error)) {
       err(`${paint('31', 'error')} ${error.message}`);
+      if (error.code === 'UNKNOWN_SCHEDULE') return EXIT.notFound;
       return ['INVALID_ARGUMENT', 'INVALID_CONFIG', 'INVALID_IDENTIFIER', 'UNKNOWN_QUEUE'].includes(
         error.code,
       )
@@ -543,6 +579,30 @@ function statsTable(
     ]),
   );
   return text.replace(/ paused(:\S*)?/g, (m) => paint('33', m));
+}
+
+function schedulesTable(
+  list: ScheduleOverview[],
+  now: Date,
+  paint: (code: string, text: string) => string,
+): string {
+  if (list.length === 0) return 'no schedule is declared or stored';
+  const when = (at: Date | null) => {
+    if (at === null) return '-';
+    const ms = now.getTime() - at.getTime();
+    return ms >= 0 ? `${ageText(ms)} ago` : `in ${ageText(-ms)}`;
+  };
+  const text = table(
+    ['schedule', 'state', 'last run', 'next run', 'expression'],
+    list.map((s) => [
+      s.name,
+      s.paused ? 'paused' : 'active',
+      when(s.lastTickAt),
+      s.paused ? '-' : when(s.nextTickAt),
+      s.signature ?? '-',
+    ]),
+  );
+  return text.replace(/ paused /g, (m) => paint('33', m));
 }
 
 function rowsTable(rows: (EventRow | ArchivedEventRow)[], now: Date): string {

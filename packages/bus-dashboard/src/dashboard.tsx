@@ -17,6 +17,7 @@ import {
   type PageContext,
   QueuesPage,
   RowPage,
+  SchedulesPage,
   WorkersPage,
 } from './views.js';
 
@@ -70,9 +71,9 @@ function normalizeBase(basePath: string | undefined): string {
 }
 
 /**
- * The dashboard as a fetch handler over the admin API: queues, rows, one row, the archive and
- * workers, with cancel, redrive, run now and pause/resume as CSRF-protected POSTs. Refuses to be
- * created without `authorize` unless `readOnly: true`.
+ * The dashboard as a fetch handler over the admin API: queues, rows, one row, the archive,
+ * schedules and workers, with cancel, redrive, run now and pause/resume as CSRF-protected POSTs.
+ * Refuses to be created without `authorize` unless `readOnly: true`.
  *
  * @example
  * import { serve } from '@hono/node-server';
@@ -233,6 +234,15 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     }
   });
 
+  router.get('/schedules', async (c) => {
+    try {
+      const [schedules, ctx] = await Promise.all([admin.schedules(), page(c)]);
+      return c.html(<SchedulesPage ctx={ctx} schedules={schedules} flash={flashOf(c)} />);
+    } catch (error) {
+      return fail(c, error);
+    }
+  });
+
   router.get('/workers', async (c) => {
     try {
       const seenWithinMs = 5 * 60_000;
@@ -258,12 +268,12 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (typeof sent !== 'string' || !cookie || !sameToken(sent, cookie)) {
       return c.text('Forbidden: missing or wrong CSRF token (reload the page)', 403);
     }
-    const back = safeBack(
-      form.get('back'),
-      c.req.param('action') === 'pause' || c.req.param('action') === 'resume',
-    );
+    const action = c.req.param('action');
+    const back = action.endsWith('-schedule')
+      ? '/schedules'
+      : safeBack(form.get('back'), action === 'pause' || action === 'resume');
     try {
-      const text = await runAction(admin, c.req.param('action'), form);
+      const text = await runAction(admin, action, form);
       return c.redirect(`${base}${withFlash(back, text)}`, 303);
     } catch (error) {
       return fail(c, error);
@@ -301,6 +311,8 @@ const FLASH = {
     `Made ${n} row${n === 1 ? '' : 's'} due now${u ? `; ${u} running or unknown` : ''}.`,
   pause: (n: number) => (n ? 'Paused the queue.' : 'The queue was paused already.'),
   resume: (n: number) => (n ? 'Resumed the queue.' : 'The queue was not paused.'),
+  'pause-schedule': (n: number) => (n ? 'Paused the schedule.' : 'The schedule was paused already.'),
+  'resume-schedule': (n: number) => (n ? 'Resumed the schedule.' : 'The schedule was not paused.'),
 } as const;
 
 function withFlash(
@@ -405,6 +417,14 @@ async function runAction(
         action === 'pause'
           ? await admin.pause(queue, handlerName ? { handlerName } : {})
           : await admin.resume(queue, handlerName ? { handlerName } : {});
+      return { kind: action, count: result.changed ? 1 : 0, unknown: 0 };
+    }
+    case 'pause-schedule':
+    case 'resume-schedule': {
+      const name = text('name');
+      if (name === undefined) throw new BusError('INVALID_ARGUMENT', `${action} needs a schedule name`);
+      const result =
+        action === 'pause-schedule' ? await admin.pauseSchedule(name) : await admin.resumeSchedule(name);
       return { kind: action, count: result.changed ? 1 : 0, unknown: 0 };
     }
     default:

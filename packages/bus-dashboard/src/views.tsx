@@ -1,7 +1,14 @@
 /** @jsxImportSource hono/jsx */
 // Server-rendered screens. Hono's JSX escapes every interpolated value, so row payloads, errors
 // and names render as text; nothing here builds HTML by concatenation.
-import type { ArchivedEventRow, BusAdmin, EventRow, FoundRow, QueueOverview } from 'bus-core';
+import type {
+  ArchivedEventRow,
+  BusAdmin,
+  EventRow,
+  FoundRow,
+  QueueOverview,
+  ScheduleOverview,
+} from 'bus-core';
 import type { Child } from 'hono/jsx';
 
 /** A worker process as the admin API lists it. */
@@ -21,6 +28,7 @@ const NAV = [
   ['', 'Queues'],
   ['/events', 'Rows'],
   ['/archive', 'Archive'],
+  ['/schedules', 'Schedules'],
   ['/workers', 'Workers'],
 ] as const;
 
@@ -670,6 +678,80 @@ export function RowPage(props: { ctx: PageContext; found: FoundRow; payload: str
           <pre data-testid="payload-json">{JSON.stringify(row.payloadJson, null, 2)}</pre>
         </>
       ) : null}
+    </Layout>
+  );
+}
+
+/** Recurring schedules: expression, paused state, last and next tick, with pause/resume. */
+export function SchedulesPage(props: { ctx: PageContext; schedules: ScheduleOverview[]; flash?: any }) {
+  const { ctx } = props;
+  return (
+    <Layout ctx={ctx} current="/schedules" heading="Schedules" flash={props.flash}>
+      <p class="muted">
+        Pausing a schedule stops it publishing in every process until it is resumed; ticks due meanwhile
+        follow its missed-tick policy.
+      </p>
+      <div class="table-wrap">
+        <table data-testid="schedules">
+          <thead>
+            <tr>
+              <th>schedule</th>
+              <th>expression</th>
+              <th>state</th>
+              <th>last run</th>
+              <th>next run</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {props.schedules.length === 0 ? (
+              <tr>
+                <td colspan={6} class="muted">
+                  No schedule is declared or stored.
+                </td>
+              </tr>
+            ) : null}
+            {props.schedules.map((s) => (
+              <tr data-schedule={s.name}>
+                <td>{s.name}</td>
+                <td>
+                  <code>{s.signature ?? '–'}</code>
+                </td>
+                <td data-testid="schedule-state">
+                  {s.paused ? <span class="badge paused">paused</span> : 'active'}
+                </td>
+                <td>
+                  <Time at={s.lastTickAt} now={ctx.now} />
+                </td>
+                <td>
+                  {s.paused ? <span class="muted">paused</span> : <Time at={s.nextTickAt} now={ctx.now} />}
+                </td>
+                <td>
+                  {s.paused ? (
+                    <ActionForm
+                      ctx={ctx}
+                      action="resume-schedule"
+                      fields={{ name: s.name }}
+                      label="Resume"
+                      testId="resume-schedule"
+                    />
+                  ) : (
+                    <ActionForm
+                      ctx={ctx}
+                      action="pause-schedule"
+                      fields={{ name: s.name }}
+                      label="Pause"
+                      danger
+                      testId="pause-schedule"
+                      confirm={`Pause schedule ${s.name} in every process?`}
+                    />
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </Layout>
   );
 }

@@ -161,6 +161,61 @@ export function cliSuite(kind: 'postgres' | 'mysql'): void {
       expect(await db.connection.admin.pauses()).toEqual([]);
     });
 
+    test('schedules: list (table and JSON), pause and resume by name, exit 3 for an unknown one', async () => {
+      // The rows the schedule runner writes at start-up.
+      await db.store.schedules.sync({
+        schedules: [
+          { name: 'cli-nightly', signature: 'cron 0 3 * * * UTC' },
+          { name: 'cli-heartbeat', signature: 'every 30000' },
+        ],
+      });
+      const listed = await bus('schedules');
+      expect(listed.code).toBe(EXIT.ok);
+      expect(listed.stdout).toMatch(/^schedule\s+state\s+last run\s+next run\s+expression/);
+      expect(listed.stdout).toMatch(/^cli-nightly\s+active\s+-\s+-\s+cron 0 3 \* \* \* UTC$/m);
+      expect((await bus('schedules', 'pause', 'cli-nightly')).stdout).toBe('paused schedule cli-nightly\n');
+      expect((await bus('schedules', 'pause', 'cli-nightly')).stdout).toBe(
+        'schedule cli-nightly was paused already\n',
+      );
+      const stored = async () =>
+        Object.fromEntries((await db.store.schedules.list()).map((r) => [r.name, r.paused]));
+      expect(await stored()).toEqual({ 'cli-heartbeat': false, 'cli-nightly': true });
+      const json = JSON.parse((await bus('--json', 'schedules')).stdout);
+      expect(json).toEqual([
+        {
+          name: 'cli-heartbeat',
+          signature: 'every 30000',
+          paused: false,
+          lastTickAt: null,
+          nextTickAt: null,
+        },
+        {
+          name: 'cli-nightly',
+          signature: 'cron 0 3 * * * UTC',
+          paused: true,
+          lastTickAt: null,
+          nextTickAt: null,
+        },
+      ]);
+      expect((await bus('schedules')).stdout).toMatch(/^cli-nightly\s+paused\s/m);
+      const resumed = await bus('schedules', 'resume', 'cli-nightly', '--json');
+      expect(JSON.parse(resumed.stdout)).toEqual({ changed: true });
+      expect(await stored()).toEqual({ 'cli-heartbeat': false, 'cli-nightly': false });
+      const unknown = await bus('schedules', 'pause', 'no-such-schedule');
+      expect(unknown.code).toBe(EXIT.notFound);
+      expect(unknown.stderr).toContain('no schedule is named no-such-schedule');
+      for (const args of [
+        ['schedules', 'pause'],
+        ['schedules', 'resume', 'x'.repeat(201)],
+        ['schedules', 'frobnicate'],
+      ]) {
+        const result = await bus(...args);
+        expect({ args, code: result.code }).toEqual({ args, code: EXIT.usage });
+        expect(result.stderr.length).toBeGreaterThan(10);
+      }
+      expect(await stored()).toEqual({ 'cli-heartbeat': false, 'cli-nightly': false });
+    });
+
     test('run-now and purge-archive', async () => {
       const [id] = await db.store.insert({
         rows: [
@@ -204,6 +259,7 @@ export function cliSuite(kind: 'postgres' | 'mysql'): void {
         'run-now',
         'pause',
         'resume',
+        'schedules',
         'workers',
         'purge-archive',
         'dashboard',
@@ -212,6 +268,7 @@ export function cliSuite(kind: 'postgres' | 'mysql'): void {
         expect({ command, code: help.code }).toEqual({ command, code: EXIT.ok });
         expect(help.stdout).toContain(`Usage: bus ${command}`);
       }
+      expect((await cli(['schedules', 'pause', '--help'])).stdout).toContain('Usage: bus schedules pause');
       const failure = await run('node', [BIN, ...db.cliArgs, 'show', 'abc']).catch((e) => e);
       expect(failure.code).toBe(EXIT.usage);
       const { stdout } = await run('node', [BIN, ...db.cliArgs, 'stats', '--json']);

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createDashboard } from '../src/dashboard.js';
 import { type DashboardServer, startServer } from '../src/server.js';
 import { createTestDatabase, HOSTILE, type Seeded, seed, type TestDatabase } from './fixtures.js';
 
@@ -187,6 +188,79 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       await page.locator('.flash').waitFor();
       expect(await page.locator('.flash').innerText()).toBe('Resumed the queue.');
       expect(await db.connection.admin.pauses()).toEqual([]);
+    });
+
+    test('schedules: expression, last and next run; pause and resume one and see the database change', async () => {
+      // The rows the schedule runner writes at start-up; one signature carries a <script>.
+      await db.store.schedules.sync({
+        schedules: [
+          { name: 'nightly-report', signature: 'cron 0 3 * * * UTC' },
+          { name: 'odd-one', signature: HOSTILE },
+        ],
+      });
+      // A tick published an hour ago, the next due in two (what the runner records with each tick).
+      const now = (await db.store.now()).getTime();
+      const recorded = await db.store.schedules.recordTick({
+        name: 'nightly-report',
+        tickAt: new Date(now - 3_600_000),
+        nextTickAt: new Date(now + 7_200_000),
+        signature: 'cron 0 3 * * * UTC',
+      });
+      expect(recorded).toBe(true);
+      const paused = async () =>
+        Object.fromEntries((await db.store.schedules.list()).map((r) => [r.name, r.paused]));
+      await page.goto(server.url);
+      await page.click('nav a:has-text("Schedules")');
+      await page.waitForURL(/\/schedules$/);
+      const nightly = page.locator('tr[data-schedule="nightly-report"]');
+      expect(await nightly.innerText()).toContain('cron 0 3 * * * UTC');
+      expect(await nightly.locator('[data-testid="schedule-state"]').innerText()).toBe('active');
+      expect(await nightly.locator('td').nth(3).innerText()).toMatch(/^(59 min|1\.0 h) ago$/);
+      expect(await nightly.locator('td').nth(4).innerText()).toMatch(/^in (1\.9|2\.0) h$/);
+      expect(await page.locator('tr[data-schedule="odd-one"] code').innerText()).toBe(HOSTILE);
+      expect(await page.evaluate(() => (window as any).__pwned)).toBeUndefined();
+      await shot('schedules');
+      await nightly.locator('[data-testid="pause-schedule"]').click();
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Paused the schedule.');
+      expect(await nightly.locator('[data-testid="schedule-state"]').innerText()).toBe('paused');
+      expect(await paused()).toEqual({ 'nightly-report': true, 'odd-one': false });
+      await shot('schedules-paused');
+      await nightly.locator('[data-testid="resume-schedule"]').click();
+      await page.locator('.flash').waitFor();
+      expect(await page.locator('.flash').innerText()).toBe('Resumed the schedule.');
+      expect(await paused()).toEqual({ 'nightly-report': false, 'odd-one': false });
+
+      const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+      const unknown = await page.request.post(`${base()}/actions/pause-schedule`, {
+        form: { _csrf: csrf, name: 'no-such-schedule' },
+      });
+      expect(unknown.status()).toBe(400);
+      expect(await unknown.text()).toContain('UNKNOWN_SCHEDULE');
+      for (const form of [{ _csrf: csrf }, { _csrf: csrf, name: 'x'.repeat(201) }]) {
+        const refused = await page.request.post(`${base()}/actions/resume-schedule`, { form });
+        expect(refused.status()).toBe(400);
+        expect(await refused.text()).toContain('INVALID_ARGUMENT');
+      }
+      const noToken = await fetch(`${base()}/actions/pause-schedule`, {
+        method: 'POST',
+        body: new URLSearchParams({ name: 'nightly-report' }),
+      });
+      expect(noToken.status).toBe(403);
+
+      // Read-only: the screen without buttons, and the POST refused.
+      const readOnly = createDashboard({ admin: db.connection.admin, readOnly: true });
+      const html = await (await readOnly.fetch(new Request('http://localhost/schedules'))).text();
+      expect(html).toContain('nightly-report');
+      expect(html).not.toContain('/actions/');
+      const post = await readOnly.fetch(
+        new Request('http://localhost/actions/pause-schedule', {
+          method: 'POST',
+          body: new URLSearchParams({ name: 'nightly-report' }),
+        }),
+      );
+      expect(post.status).toBe(403);
+      expect(await paused()).toEqual({ 'nightly-report': false, 'odd-one': false });
     });
 
     test('workers seen recently', async () => {
