@@ -237,7 +237,8 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       });
       expect(unknown.status()).toBe(400);
       expect(await unknown.text()).toContain('UNKNOWN_SCHEDULE');
-      for (const form of [{ _csrf: csrf }, { _csrf: csrf, name: 'x'.repeat(201) }]) {
+      const badForms: Record<string, string>[] = [{ _csrf: csrf }, { _csrf: csrf, name: 'x'.repeat(201) }];
+      for (const form of badForms) {
         const refused = await page.request.post(`${base()}/actions/resume-schedule`, { form });
         expect(refused.status()).toBe(400);
         expect(await refused.text()).toContain('INVALID_ARGUMENT');
