@@ -111,15 +111,18 @@ export class LeaseKeeper {
     }
   }
 
-  // Rows no longer held: cancelled when the row is no longer live, else taken by another worker.
+  // Rows no longer held. While this worker's lease is unexpired nobody can rescue the row, so one
+  // that left the hot table was cancelled; after it expired (a stalled or frozen process), the
+  // row was rescued and may have finished elsewhere: its lease was lost, whatever came after.
   async #drop(gone: HeldRow[]): Promise<void> {
     if (gone.length === 0) return;
+    const now = Date.now();
     for (const h of gone) h.detached = true;
     const live = await this.#stillLive(gone);
     for (const h of gone) {
       const { id } = h.row;
       const reason =
-        live !== undefined && !live.has(id)
+        live !== undefined && !live.has(id) && h.leaseUntil > now
           ? new BusError('CANCELLED', `row ${id} was cancelled while it ran`, { value: id })
           : new BusError('LEASE_LOST', `row ${id} lost its lease; another worker may run it`, { value: id });
       abortRun(h, reason);

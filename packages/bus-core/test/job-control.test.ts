@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore, waitFor } from '../../bus-testing/src/index.js';
 import { createAdmin, defineEvent, isBusError, Registry, type SettledInfo } from '../src/index.js';
 import { archiveOf, handlerClass, liveOf, makeBus, queue } from './support.js';
@@ -10,6 +10,9 @@ import { archiveOf, handlerClass, liveOf, makeBus, queue } from './support.js';
 let store: MemoryStore;
 beforeEach(() => {
   store = new MemoryStore();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 describe('cancel of a running row', () => {
@@ -84,6 +87,43 @@ describe('cancel of a running row', () => {
     await waitFor(() => signal!.aborted, { timeoutMs: 1500 });
     expect(isBusError(signal!.reason, 'LEASE_LOST')).toBe(true);
     expect((await liveOf(store, id!))?.lockedBy).toBe('other');
+  });
+  it("a row that finished elsewhere after this worker's lease expired (a frozen process) is LEASE_LOST, not CANCELLED", async () => {
+    const Event = defineEvent<{ n: number }>('jc.frozen');
+    const registry = new Registry();
+    let signal: AbortSignal | undefined;
+    registry.register(
+      Event,
+      handlerClass('frozen.handler', { queueName: 'q', executionTimeout: 600_000 }, (_p, ctx) => {
+        signal = ctx.signal;
+        return new Promise<void>(() => {});
+      }),
+    );
+    const bus = await makeBus({ store, registry, queues: [queue('q', { workers: 1 })] });
+    const [id] = await bus.publish(Event, { n: 1 });
+    await bus.controller.startWorkers();
+    await waitFor(() => signal);
+    const row = (await liveOf(store, id!))!;
+    // While this process slept past its lease, another worker rescued, claimed and completed
+    // the row: it left the hot table as a cancelled row would.
+    await store.release({ workerId: row.lockedBy!, events: [{ id: id!, attempt: row.attempts }] });
+    const [taken] = await store.claim({
+      queue: 'q',
+      limit: 1,
+      workerId: 'other',
+      leaseMs: 60_000,
+      handlers: ['frozen.handler'],
+    });
+    await store.settle({
+      workerId: 'other',
+      outcomes: [{ kind: 'completed', id: id!, attempt: taken!.attempts, archive: true }],
+    });
+    // The process wakes up: by its own clock, its lease ended long ago.
+    const woke = Date.now() + 10 * 60_000;
+    vi.spyOn(Date, 'now').mockImplementation(() => woke);
+    await waitFor(() => signal!.aborted, { timeoutMs: 3000 });
+    expect(isBusError(signal!.reason, 'LEASE_LOST')).toBe(true);
+    expect((await archiveOf(store, id!))?.status).toBe('completed');
   });
 });
 
