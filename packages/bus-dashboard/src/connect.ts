@@ -93,10 +93,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
     });
     const db = drizzlePostgres(client);
     const store = postgresStore(db, { ...tables, listen: false });
-    return {
-      kind,
-      store,
-      admin: createAdmin({ store }),
+    return opened(kind, store, {
       migrate: () => migrate(db, tables),
       async diagnose(statement) {
         if (statement === 'server') {
@@ -112,7 +109,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
         );
       },
       close: () => client.end({ timeout: 5 }),
-    };
+    });
   }
   const [{ migrate, mysqlStore }, { default: mysql }, { drizzle: drizzleMysql }] = await Promise.all([
     import('bus-mysql'),
@@ -124,10 +121,7 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
   const pool = mysql.createPool({ uri: url.toString(), connectionLimit: 4, connectTimeout: 10_000 });
   const db = drizzleMysql(pool) as any;
   const store = mysqlStore(db, tables);
-  return {
-    kind,
-    store,
-    admin: createAdmin({ store }),
+  return opened(kind, store, {
     migrate: () => migrate(db, tables),
     async diagnose(statement) {
       if (statement === 'server') {
@@ -156,5 +150,14 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
       return rows as Record<string, unknown>[];
     },
     close: () => pool.end(),
-  };
+  });
+}
+
+/** A connection over a driver's store: the admin API is built over it the same way for both drivers. */
+function opened(
+  kind: DatabaseKind,
+  store: QueueStore<any>,
+  driver: Pick<Connection, 'migrate' | 'diagnose' | 'close'>,
+): Connection {
+  return { kind, store, admin: createAdmin({ store }), ...driver };
 }

@@ -79,20 +79,23 @@ export function Layout(props: {
   );
 }
 
-/** A POST form with the CSRF token; absent in read-only mode. */
-function ActionForm(props: {
+/** Hidden form fields; an undefined value is left out, so a filter's empty fields post nothing. */
+type Fields = Record<string, string | undefined>;
+
+/** The one POST form of every action: the CSRF token first, then the hidden fields. */
+function PostForm(props: {
   ctx: PageContext;
   action: string;
-  fields: Record<string, string | undefined>;
-  label: string;
-  confirm?: string;
-  danger?: boolean;
-  testId?: string;
+  fields: Fields;
+  confirm?: string | undefined;
+  id?: string;
+  class?: string;
+  children?: Child;
 }) {
-  if (props.ctx.readOnly) return null;
   return (
     <form
-      class="inline"
+      id={props.id}
+      class={props.class}
       method="post"
       action={`${props.ctx.base}/actions/${props.action}`}
       data-confirm={props.confirm}
@@ -101,10 +104,112 @@ function ActionForm(props: {
       {Object.entries(props.fields).map(([name, value]) =>
         value === undefined ? null : <input type="hidden" name={name} value={value} />,
       )}
+      {props.children}
+    </form>
+  );
+}
+
+/** A one-button POST form with the CSRF token; absent in read-only mode. */
+function ActionForm(props: {
+  ctx: PageContext;
+  action: string;
+  fields: Fields;
+  label: string;
+  confirm?: string;
+  danger?: boolean;
+  testId?: string;
+}) {
+  if (props.ctx.readOnly) return null;
+  return (
+    <PostForm
+      ctx={props.ctx}
+      class="inline"
+      action={props.action}
+      fields={props.fields}
+      confirm={props.confirm}
+    >
       <button type="submit" class={props.danger ? 'danger' : undefined} data-testid={props.testId}>
         {props.label}
       </button>
-    </form>
+    </PostForm>
+  );
+}
+
+/** Pause or Resume of a queue or a schedule: the same confirm, test ids and form for both. */
+function PauseToggle(props: { ctx: PageContext; kind: 'queue' | 'schedule'; name: string; paused: boolean }) {
+  const suffix = props.kind === 'schedule' ? '-schedule' : '';
+  // The queue actions take the queue's name as `queue`, the schedule actions as `name`.
+  const fields = props.kind === 'schedule' ? { name: props.name } : { queue: props.name };
+  return props.paused ? (
+    <ActionForm
+      ctx={props.ctx}
+      action={`resume${suffix}`}
+      fields={fields}
+      label="Resume"
+      testId={`resume${suffix}`}
+    />
+  ) : (
+    <ActionForm
+      ctx={props.ctx}
+      action={`pause${suffix}`}
+      fields={fields}
+      label="Pause"
+      danger
+      testId={`pause${suffix}`}
+      confirm={`Pause ${props.kind} ${props.name} in every process?`}
+    />
+  );
+}
+
+/** A header cell: its label (`''` for an empty one), or `{ num }` for a right-aligned number column. */
+type Column = string | { num: string };
+
+/**
+ * The table of every list screen: header, the "nothing here" row spanning every column, the rows.
+ * `selectable` adds the checkbox column of the row lists (shown only when actions are allowed,
+ * counted in the empty row's span either way).
+ */
+function DataTable(props: {
+  ctx: PageContext;
+  testId: string;
+  columns: Column[];
+  selectable?: boolean;
+  empty: string;
+  count: number;
+  children?: Child;
+}) {
+  return (
+    <div class="table-wrap">
+      <table data-testid={props.testId}>
+        <thead>
+          <tr>
+            {props.selectable && !props.ctx.readOnly ? <th /> : null}
+            {props.columns.map((c) =>
+              typeof c === 'string' ? c ? <th>{c}</th> : <th /> : <th class="num">{c.num}</th>,
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {props.count === 0 ? (
+            <tr>
+              <td colspan={props.columns.length + (props.selectable ? 1 : 0)} class="muted">
+                {props.empty}
+              </td>
+            </tr>
+          ) : null}
+          {props.children}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A time for people, then the exact instant: how the row detail shows its times. */
+function ExactTime(props: { at: Date; now: Date }) {
+  return (
+    <>
+      <Time at={props.at} now={props.now} /> <span class="muted">{props.at.toISOString()}</span>
+    </>
   );
 }
 
@@ -138,99 +243,73 @@ export function QueuesPage(props: {
   const { ctx } = props;
   return (
     <Layout ctx={ctx} current="" heading="Queues" flash={props.flash}>
-      <div class="table-wrap">
-        <table data-testid="queues">
-          <thead>
-            <tr>
-              <th>queue</th>
-              <th>state</th>
-              <th class="num">available</th>
-              <th class="num">scheduled</th>
-              <th class="num">running</th>
-              <th class="num">retrying</th>
-              <th class="num">oldest ready</th>
-              <th class="num">completed</th>
-              <th class="num">failed</th>
-              <th class="num">cancelled</th>
-              <th class="num">workers</th>
-              <th />
+      <DataTable
+        ctx={ctx}
+        testId="queues"
+        columns={[
+          'queue',
+          'state',
+          { num: 'available' },
+          { num: 'scheduled' },
+          { num: 'running' },
+          { num: 'retrying' },
+          { num: 'oldest ready' },
+          { num: 'completed' },
+          { num: 'failed' },
+          { num: 'cancelled' },
+          { num: 'workers' },
+          '',
+        ]}
+        empty="No queue has rows, a pause or a worker yet."
+        count={props.queues.length}
+      >
+        {props.queues.map((q) => {
+          const rows = (state: string) =>
+            `${ctx.base}/events?queue=${encodeURIComponent(q.queue)}&state=${state}`;
+          const archive = (status: string) =>
+            `${ctx.base}/archive?queue=${encodeURIComponent(q.queue)}&status=${status}`;
+          const workers = props.workers.filter((w) => w.queues.includes(q.queue)).length;
+          return (
+            <tr data-queue={q.queue}>
+              <td>
+                <a href={`${ctx.base}/events?queue=${encodeURIComponent(q.queue)}`}>{q.queue}</a>
+              </td>
+              <td>
+                {q.paused ? <span class="badge paused">paused</span> : <span class="badge">active</span>}
+                {q.pausedHandlers.length > 0 ? (
+                  <span class="muted"> {`handlers paused: ${q.pausedHandlers.join(', ')}`}</span>
+                ) : null}
+              </td>
+              <td class="num">
+                <a href={rows('available')}>{q.available}</a>
+              </td>
+              <td class="num">
+                <a href={rows('scheduled')}>{q.scheduled}</a>
+              </td>
+              <td class="num">
+                <a href={rows('running')}>{q.running}</a>
+              </td>
+              <td class="num">{q.retrying}</td>
+              <td class="num">
+                {q.oldestAvailableAt ? age(ctx.now.getTime() - q.oldestAvailableAt.getTime()) : '–'}
+              </td>
+              <td class="num">
+                <a href={archive('completed')}>{q.archivedCompleted}</a>
+              </td>
+              <td class="num">
+                <a href={archive('failed')}>{q.archivedFailed}</a>
+              </td>
+              <td class="num">
+                <a href={archive('cancelled')}>{q.archivedCancelled}</a>
+              </td>
+              <td class="num">{workers}</td>
+              <td>
+                <PauseToggle ctx={ctx} kind="queue" name={q.queue} paused={q.paused} />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {props.queues.length === 0 ? (
-              <tr>
-                <td colspan={12} class="muted">
-                  No queue has rows, a pause or a worker yet.
-                </td>
-              </tr>
-            ) : null}
-            {props.queues.map((q) => {
-              const rows = (state: string) =>
-                `${ctx.base}/events?queue=${encodeURIComponent(q.queue)}&state=${state}`;
-              const archive = (status: string) =>
-                `${ctx.base}/archive?queue=${encodeURIComponent(q.queue)}&status=${status}`;
-              const workers = props.workers.filter((w) => w.queues.includes(q.queue)).length;
-              return (
-                <tr data-queue={q.queue}>
-                  <td>
-                    <a href={`${ctx.base}/events?queue=${encodeURIComponent(q.queue)}`}>{q.queue}</a>
-                  </td>
-                  <td>
-                    {q.paused ? <span class="badge paused">paused</span> : <span class="badge">active</span>}
-                    {q.pausedHandlers.length > 0 ? (
-                      <span class="muted"> {`handlers paused: ${q.pausedHandlers.join(', ')}`}</span>
-                    ) : null}
-                  </td>
-                  <td class="num">
-                    <a href={rows('available')}>{q.available}</a>
-                  </td>
-                  <td class="num">
-                    <a href={rows('scheduled')}>{q.scheduled}</a>
-                  </td>
-                  <td class="num">
-                    <a href={rows('running')}>{q.running}</a>
-                  </td>
-                  <td class="num">{q.retrying}</td>
-                  <td class="num">
-                    {q.oldestAvailableAt ? age(ctx.now.getTime() - q.oldestAvailableAt.getTime()) : '–'}
-                  </td>
-                  <td class="num">
-                    <a href={archive('completed')}>{q.archivedCompleted}</a>
-                  </td>
-                  <td class="num">
-                    <a href={archive('failed')}>{q.archivedFailed}</a>
-                  </td>
-                  <td class="num">
-                    <a href={archive('cancelled')}>{q.archivedCancelled}</a>
-                  </td>
-                  <td class="num">{workers}</td>
-                  <td>
-                    {q.paused ? (
-                      <ActionForm
-                        ctx={ctx}
-                        action="resume"
-                        fields={{ queue: q.queue }}
-                        label="Resume"
-                        testId="resume"
-                      />
-                    ) : (
-                      <ActionForm
-                        ctx={ctx}
-                        action="pause"
-                        fields={{ queue: q.queue }}
-                        label="Pause"
-                        danger
-                        testId="pause"
-                        confirm={`Pause queue ${q.queue} in every process?`}
-                      />
-                    )}
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+          );
+        })}
+      </DataTable>
       <h2>Throughput</h2>
       <p class="muted">
         Rows finished per second, from the archive counts sampled every 5 s while this page is open (queues
@@ -355,6 +434,89 @@ function Pager(props: {
   );
 }
 
+/** The filter fields every bulk action posts, so "every row matching the filter" means the list's filter. */
+function filterFields(query: ListQuery): Fields {
+  return {
+    queue: query.queue,
+    eventName: query.eventName,
+    handlerName: query.handlerName,
+    errorContains: query.errorContains,
+  };
+}
+
+/**
+ * The frame of both row lists (live rows and archive): filters, the form the row checkboxes post
+ * with, the bulk actions, the table (checkbox, linked id, queue, event, handler, then the screen's
+ * own cells) and keyset paging.
+ */
+function RowList<R extends EventRow | ArchivedEventRow>(props: {
+  ctx: PageContext;
+  path: '/events' | '/archive';
+  heading: string;
+  query: ListQuery;
+  rows: R[];
+  limit: number;
+  flash?: any;
+  selected: { action: string; confirm: string; fields: Fields; button: Child };
+  bulk: Child;
+  columns: Column[];
+  empty: string;
+  cells: (row: R) => Child;
+}) {
+  const { ctx, query } = props;
+  const archive = props.path === '/archive';
+  return (
+    <Layout ctx={ctx} current={props.path} heading={props.heading} flash={props.flash}>
+      <Filters ctx={ctx} path={props.path} query={query} archive={archive} />
+      {ctx.readOnly ? null : (
+        <PostForm
+          ctx={ctx}
+          id="selected"
+          action={props.selected.action}
+          fields={props.selected.fields}
+          confirm={props.selected.confirm}
+        />
+      )}
+      <div class="actions">
+        {ctx.readOnly ? null : props.selected.button}
+        {props.bulk}
+      </div>
+      <DataTable
+        ctx={ctx}
+        testId="rows"
+        selectable
+        columns={[{ num: 'id' }, 'queue', 'event', 'handler', ...props.columns]}
+        empty={props.empty}
+        count={props.rows.length}
+      >
+        {props.rows.map((row) => (
+          <tr data-id={row.id}>
+            {ctx.readOnly ? null : (
+              <td>
+                <input
+                  type="checkbox"
+                  name="ids"
+                  value={row.id}
+                  form="selected"
+                  aria-label={`select ${row.id}`}
+                />
+              </td>
+            )}
+            <td class="num">
+              <a href={`${ctx.base}/events/${row.id}`}>{row.id}</a>
+            </td>
+            <td>{row.queue}</td>
+            <td>{row.eventName}</td>
+            <td>{row.handlerName}</td>
+            {props.cells(row)}
+          </tr>
+        ))}
+      </DataTable>
+      <Pager ctx={ctx} path={props.path} query={query} rows={props.rows} limit={props.limit} />
+    </Layout>
+  );
+}
+
 /** The live rows screen: filters, keyset paging, cancel of selected rows or of the whole filter. */
 export function EventsPage(props: {
   ctx: PageContext;
@@ -366,106 +528,56 @@ export function EventsPage(props: {
   const { ctx, query } = props;
   const back = `/events${queryString(query)}`;
   return (
-    <Layout ctx={ctx} current="/events" heading="Rows" flash={props.flash}>
-      <Filters ctx={ctx} path="/events" query={query} archive={false} />
-      {ctx.readOnly ? null : (
-        <form
-          id="selected"
-          method="post"
-          action={`${ctx.base}/actions/cancel`}
-          data-confirm="Cancel the selected rows?"
-        >
-          <input type="hidden" name="_csrf" value={ctx.csrf} />
-          <input type="hidden" name="back" value={back} />
-        </form>
-      )}
-      <div class="actions">
-        {ctx.readOnly ? null : (
+    <RowList
+      ctx={ctx}
+      path="/events"
+      heading="Rows"
+      query={query}
+      rows={props.rows}
+      limit={props.limit}
+      flash={props.flash}
+      selected={{
+        action: 'cancel',
+        confirm: 'Cancel the selected rows?',
+        fields: { back },
+        button: (
           <button type="submit" form="selected" class="danger" data-testid="cancel-selected">
             Cancel selected
           </button>
-        )}
-        {hasFilter(query) ? (
+        ),
+      }}
+      bulk={
+        hasFilter(query) ? (
           <ActionForm
             ctx={ctx}
             action="cancel"
-            fields={{
-              queue: query.queue,
-              eventName: query.eventName,
-              handlerName: query.handlerName,
-              errorContains: query.errorContains,
-              state: query.state,
-              back,
-            }}
+            fields={{ ...filterFields(query), state: query.state, back }}
             label="Cancel every row matching the filter"
             danger
             testId="cancel-filter"
             confirm="Cancel every live row matching this filter (not only this page)?"
           />
-        ) : null}
-      </div>
-      <div class="table-wrap">
-        <table data-testid="rows">
-          <thead>
-            <tr>
-              {ctx.readOnly ? null : <th />}
-              <th class="num">id</th>
-              <th>queue</th>
-              <th>event</th>
-              <th>handler</th>
-              <th>state</th>
-              <th class="num">attempts</th>
-              <th>due</th>
-              <th>holder</th>
-              <th>last error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rows.length === 0 ? (
-              <tr>
-                <td colspan={10} class="muted">
-                  No live row matches.
-                </td>
-              </tr>
-            ) : null}
-            {props.rows.map((row) => {
-              const state = liveState(row, ctx.now);
-              return (
-                <tr data-id={row.id}>
-                  {ctx.readOnly ? null : (
-                    <td>
-                      <input
-                        type="checkbox"
-                        name="ids"
-                        value={row.id}
-                        form="selected"
-                        aria-label={`select ${row.id}`}
-                      />
-                    </td>
-                  )}
-                  <td class="num">
-                    <a href={`${ctx.base}/events/${row.id}`}>{row.id}</a>
-                  </td>
-                  <td>{row.queue}</td>
-                  <td>{row.eventName}</td>
-                  <td>{row.handlerName}</td>
-                  <td>
-                    <span class={`badge ${state}`}>{state}</span>
-                  </td>
-                  <td class="num">{`${row.attempts} / ${row.maxRetries + 1}`}</td>
-                  <td>
-                    <Time at={row.scheduledAt} now={ctx.now} />
-                  </td>
-                  <td>{row.lockedBy ?? ''}</td>
-                  <td class="error">{row.lastError ?? ''}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
-      <Pager ctx={ctx} path="/events" query={query} rows={props.rows} limit={props.limit} />
-    </Layout>
+        ) : null
+      }
+      columns={['state', { num: 'attempts' }, 'due', 'holder', 'last error']}
+      empty="No live row matches."
+      cells={(row) => {
+        const state = liveState(row, ctx.now);
+        return (
+          <>
+            <td>
+              <span class={`badge ${state}`}>{state}</span>
+            </td>
+            <td class="num">{`${row.attempts} / ${row.maxRetries + 1}`}</td>
+            <td>
+              <Time at={row.scheduledAt} now={ctx.now} />
+            </td>
+            <td>{row.lockedBy ?? ''}</td>
+            <td class="error">{row.lastError ?? ''}</td>
+          </>
+        );
+      }}
+    />
   );
 }
 
@@ -481,101 +593,51 @@ export function ArchivePage(props: {
   const back = `/archive${queryString(query)}`;
   const redrivable = query.status !== 'completed';
   return (
-    <Layout ctx={ctx} current="/archive" heading="Archive" flash={props.flash}>
-      <Filters ctx={ctx} path="/archive" query={query} archive />
-      {ctx.readOnly ? null : (
-        <form
-          id="selected"
-          method="post"
-          action={`${ctx.base}/actions/redrive`}
-          data-confirm="Redrive the selected rows?"
-        >
-          <input type="hidden" name="_csrf" value={ctx.csrf} />
-          <input type="hidden" name="back" value={back} />
-          {query.status === 'completed' ? <input type="hidden" name="statuses" value="completed" /> : null}
-        </form>
-      )}
-      <div class="actions">
-        {ctx.readOnly ? null : (
+    <RowList
+      ctx={ctx}
+      path="/archive"
+      heading="Archive"
+      query={query}
+      rows={props.rows}
+      limit={props.limit}
+      flash={props.flash}
+      selected={{
+        action: 'redrive',
+        confirm: 'Redrive the selected rows?',
+        fields: { back, statuses: query.status === 'completed' ? 'completed' : undefined },
+        button: (
           <button type="submit" form="selected" data-testid="redrive-selected">
             Redrive selected
           </button>
-        )}
-        {hasFilter(query) && redrivable ? (
+        ),
+      }}
+      bulk={
+        hasFilter(query) && redrivable ? (
           <ActionForm
             ctx={ctx}
             action="redrive"
-            fields={{
-              queue: query.queue,
-              eventName: query.eventName,
-              handlerName: query.handlerName,
-              errorContains: query.errorContains,
-              statuses: query.status,
-              back,
-            }}
+            fields={{ ...filterFields(query), statuses: query.status, back }}
             label="Redrive every failed or cancelled row matching the filter"
             testId="redrive-filter"
             confirm="Redrive every archived row matching this filter (not only this page)?"
           />
-        ) : null}
-      </div>
-      <div class="table-wrap">
-        <table data-testid="rows">
-          <thead>
-            <tr>
-              {ctx.readOnly ? null : <th />}
-              <th class="num">id</th>
-              <th>queue</th>
-              <th>event</th>
-              <th>handler</th>
-              <th>status</th>
-              <th class="num">attempts</th>
-              <th>finished</th>
-              <th>last error</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.rows.length === 0 ? (
-              <tr>
-                <td colspan={9} class="muted">
-                  No archived row matches.
-                </td>
-              </tr>
-            ) : null}
-            {props.rows.map((row) => (
-              <tr data-id={row.id}>
-                {ctx.readOnly ? null : (
-                  <td>
-                    <input
-                      type="checkbox"
-                      name="ids"
-                      value={row.id}
-                      form="selected"
-                      aria-label={`select ${row.id}`}
-                    />
-                  </td>
-                )}
-                <td class="num">
-                  <a href={`${ctx.base}/events/${row.id}`}>{row.id}</a>
-                </td>
-                <td>{row.queue}</td>
-                <td>{row.eventName}</td>
-                <td>{row.handlerName}</td>
-                <td>
-                  <span class={`badge ${row.status}`}>{row.status}</span>
-                </td>
-                <td class="num">{row.attempts}</td>
-                <td>
-                  <Time at={row.finishedAt} now={ctx.now} />
-                </td>
-                <td class="error">{row.lastError ?? ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-      <Pager ctx={ctx} path="/archive" query={query} rows={props.rows} limit={props.limit} />
-    </Layout>
+        ) : null
+      }
+      columns={['status', { num: 'attempts' }, 'finished', 'last error']}
+      empty="No archived row matches."
+      cells={(row) => (
+        <>
+          <td>
+            <span class={`badge ${row.status}`}>{row.status}</span>
+          </td>
+          <td class="num">{row.attempts}</td>
+          <td>
+            <Time at={row.finishedAt} now={ctx.now} />
+          </td>
+          <td class="error">{row.lastError ?? ''}</td>
+        </>
+      )}
+    />
   );
 }
 
@@ -636,14 +698,13 @@ export function RowPage(props: { ctx: PageContext; found: FoundRow; payload: str
         <dd>{row.priority}</dd>
         <dt>created</dt>
         <dd>
-          <Time at={row.createdAt} now={ctx.now} /> <span class="muted">{row.createdAt.toISOString()}</span>
+          <ExactTime at={row.createdAt} now={ctx.now} />
         </dd>
         {live ? (
           <>
             <dt>due</dt>
             <dd>
-              <Time at={live.scheduledAt} now={ctx.now} />{' '}
-              <span class="muted">{live.scheduledAt.toISOString()}</span>
+              <ExactTime at={live.scheduledAt} now={ctx.now} />
             </dd>
             <dt>lease holder</dt>
             <dd>{live.lockedBy ?? '–'}</dd>
@@ -656,8 +717,7 @@ export function RowPage(props: { ctx: PageContext; found: FoundRow; payload: str
           <>
             <dt>finished</dt>
             <dd>
-              <Time at={archived!.finishedAt} now={ctx.now} />{' '}
-              <span class="muted">{archived!.finishedAt.toISOString()}</span>
+              <ExactTime at={archived!.finishedAt} now={ctx.now} />
             </dd>
           </>
         )}
@@ -691,67 +751,32 @@ export function SchedulesPage(props: { ctx: PageContext; schedules: ScheduleOver
         Pausing a schedule stops it publishing in every process until it is resumed; ticks due meanwhile
         follow its missed-tick policy.
       </p>
-      <div class="table-wrap">
-        <table data-testid="schedules">
-          <thead>
-            <tr>
-              <th>schedule</th>
-              <th>expression</th>
-              <th>state</th>
-              <th>last run</th>
-              <th>next run</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {props.schedules.length === 0 ? (
-              <tr>
-                <td colspan={6} class="muted">
-                  No schedule is declared or stored.
-                </td>
-              </tr>
-            ) : null}
-            {props.schedules.map((s) => (
-              <tr data-schedule={s.name}>
-                <td>{s.name}</td>
-                <td>
-                  <code>{s.signature ?? '–'}</code>
-                </td>
-                <td data-testid="schedule-state">
-                  {s.paused ? <span class="badge paused">paused</span> : 'active'}
-                </td>
-                <td>
-                  <Time at={s.lastTickAt} now={ctx.now} />
-                </td>
-                <td>
-                  {s.paused ? <span class="muted">paused</span> : <Time at={s.nextTickAt} now={ctx.now} />}
-                </td>
-                <td>
-                  {s.paused ? (
-                    <ActionForm
-                      ctx={ctx}
-                      action="resume-schedule"
-                      fields={{ name: s.name }}
-                      label="Resume"
-                      testId="resume-schedule"
-                    />
-                  ) : (
-                    <ActionForm
-                      ctx={ctx}
-                      action="pause-schedule"
-                      fields={{ name: s.name }}
-                      label="Pause"
-                      danger
-                      testId="pause-schedule"
-                      confirm={`Pause schedule ${s.name} in every process?`}
-                    />
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        ctx={ctx}
+        testId="schedules"
+        columns={['schedule', 'expression', 'state', 'last run', 'next run', '']}
+        empty="No schedule is declared or stored."
+        count={props.schedules.length}
+      >
+        {props.schedules.map((s) => (
+          <tr data-schedule={s.name}>
+            <td>{s.name}</td>
+            <td>
+              <code>{s.signature ?? '–'}</code>
+            </td>
+            <td data-testid="schedule-state">
+              {s.paused ? <span class="badge paused">paused</span> : 'active'}
+            </td>
+            <td>
+              <Time at={s.lastTickAt} now={ctx.now} />
+            </td>
+            <td>{s.paused ? <span class="muted">paused</span> : <Time at={s.nextTickAt} now={ctx.now} />}</td>
+            <td>
+              <PauseToggle ctx={ctx} kind="schedule" name={s.name} paused={s.paused} />
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </Layout>
   );
 }
@@ -762,41 +787,27 @@ export function WorkersPage(props: { ctx: PageContext; workers: WorkerRow[]; see
   return (
     <Layout ctx={ctx} current="/workers" heading="Workers">
       <p class="muted">{`Processes whose heartbeat is at most ${age(props.seenWithinMs)} old.`}</p>
-      <div class="table-wrap">
-        <table data-testid="workers">
-          <thead>
-            <tr>
-              <th>worker</th>
-              <th>queues</th>
-              <th>host and pid</th>
-              <th>started</th>
-              <th>last seen</th>
-            </tr>
-          </thead>
-          <tbody>
-            {props.workers.length === 0 ? (
-              <tr>
-                <td colspan={5} class="muted">
-                  No worker process seen recently.
-                </td>
-              </tr>
-            ) : null}
-            {props.workers.map((w) => (
-              <tr>
-                <td>{w.workerId}</td>
-                <td>{w.queues.join(', ')}</td>
-                <td>{w.info}</td>
-                <td>
-                  <Time at={w.startedAt} now={ctx.now} />
-                </td>
-                <td>
-                  <Time at={w.lastSeenAt} now={ctx.now} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        ctx={ctx}
+        testId="workers"
+        columns={['worker', 'queues', 'host and pid', 'started', 'last seen']}
+        empty="No worker process seen recently."
+        count={props.workers.length}
+      >
+        {props.workers.map((w) => (
+          <tr>
+            <td>{w.workerId}</td>
+            <td>{w.queues.join(', ')}</td>
+            <td>{w.info}</td>
+            <td>
+              <Time at={w.startedAt} now={ctx.now} />
+            </td>
+            <td>
+              <Time at={w.lastSeenAt} now={ctx.now} />
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </Layout>
   );
 }
