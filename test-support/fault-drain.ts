@@ -5,6 +5,7 @@
  * the real store and how its server's errors look; this checks what a user would: every
  * published row ran, none ran twice without a fault to explain it, and the workers never stopped.
  */
+import { expect } from 'vitest';
 import {
   createBus,
   defineEvent,
@@ -214,4 +215,30 @@ export async function runFaultDrain(options: FaultDrainOptions): Promise<FaultDr
     elapsedMs,
     publishMs,
   };
+}
+
+/**
+ * What a user checks after the drain, for every driver (each driver's test adds its own check
+ * of which publish codes were rejected).
+ */
+export function expectFaultDrainOutcome(report: FaultDrainReport, rows: number): void {
+  const { stats } = report;
+  console.info(
+    `drained ${report.inserted.size} rows in ${report.elapsedMs} ms (published in ${report.publishMs} ms); calls ${JSON.stringify(stats.calls)}; ` +
+      `faults ${JSON.stringify(stats.faults)} ${JSON.stringify(stats.byKind)}; rejected ${JSON.stringify(report.rejected)}; ` +
+      `${report.rerun.length} rows ran twice; ${report.failedOnPurpose} failed on purpose`,
+  );
+  for (const path of FAULTED_PATHS) expect(stats.faults[path] ?? 0, `faults in ${path}`).toBeGreaterThan(0);
+  // Every acknowledged publish is among the inserted rows, and every inserted row ran.
+  for (const id of report.acknowledged) expect(report.inserted.has(id), `acknowledged ${id}`).toBe(true);
+  expect(report.inserted.size).toBeGreaterThanOrEqual(rows);
+  for (const id of report.inserted) expect(report.completions.has(id), `row ${id} ran`).toBe(true);
+  // A row ran to success twice only when a fault hit a call that named it (a lost settle or
+  // heartbeat), and then on a later attempt: claims stayed exclusive.
+  for (const r of report.rerun) {
+    expect(r.touched, `row ${r.id} ran twice (${r.attempts}) with no fault on it`).toBe(true);
+    expect(new Set(r.attempts).size, `row ${r.id} attempts ${r.attempts}`).toBe(r.attempts.length);
+  }
+  // Each row entered the archive exactly once (retention pruned most of them meanwhile).
+  expect(report.archivedTotal).toBe(report.inserted.size);
 }

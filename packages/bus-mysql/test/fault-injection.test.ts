@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAULTED_PATHS, runFaultDrain } from '../../../test-support/fault-drain.js';
+import { expectFaultDrainOutcome, runFaultDrain } from '../../../test-support/fault-drain.js';
 import type { Fault } from '../../../test-support/fault-store.js';
 import { insertFailure, mysqlFailure } from '../src/errors.js';
 import { mysqlStore } from '../src/index.js';
@@ -51,25 +51,7 @@ function errorFor(fault: Fault): unknown {
 describe('injected transient errors on MariaDB', () => {
   it('a 100k-row drain loses nothing, reruns only rows a fault touched, and never halts', async () => {
     const report = await runFaultDrain({ store: mysqlStore(t.db), errorFor, rows: 100_000 });
-    const { stats } = report;
-    console.info(
-      `drained ${report.inserted.size} rows in ${report.elapsedMs} ms (published in ${report.publishMs} ms); calls ${JSON.stringify(stats.calls)}; ` +
-        `faults ${JSON.stringify(stats.faults)} ${JSON.stringify(stats.byKind)}; rejected ${JSON.stringify(report.rejected)}; ` +
-        `${report.rerun.length} rows ran twice; ${report.failedOnPurpose} failed on purpose`,
-    );
-    for (const path of FAULTED_PATHS) expect(stats.faults[path] ?? 0, `faults in ${path}`).toBeGreaterThan(0);
-    // Every acknowledged publish is among the inserted rows, and every inserted row ran.
-    for (const id of report.acknowledged) expect(report.inserted.has(id), `acknowledged ${id}`).toBe(true);
-    expect(report.inserted.size).toBeGreaterThanOrEqual(100_000);
-    for (const id of report.inserted) expect(report.completions.has(id), `row ${id} ran`).toBe(true);
-    // A row ran to success twice only when a fault hit a call that named it (a lost settle or
-    // heartbeat), and then on a later attempt: claims stayed exclusive.
-    for (const r of report.rerun) {
-      expect(r.touched, `row ${r.id} ran twice (${r.attempts}) with no fault on it`).toBe(true);
-      expect(new Set(r.attempts).size, `row ${r.id} attempts ${r.attempts}`).toBe(r.attempts.length);
-    }
-    // Each row entered the archive exactly once (retention pruned most of them meanwhile).
-    expect(report.archivedTotal).toBe(report.inserted.size);
+    expectFaultDrainOutcome(report, 100_000);
     // Rejections are the two publish codes only (the helper throws on anything else), and both
     // happened: one publish that did not commit, one that may have (and did).
     expect(Object.keys(report.rejected).sort()).toEqual(['PUBLISH_FAILED', 'PUBLISH_OUTCOME_UNKNOWN']);
