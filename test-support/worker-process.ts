@@ -4,13 +4,21 @@
  * `BUS_WORKER`. Each driver's fixture only opens its store; this is the one copy of the rest.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 interface Esbuild {
   build(options: Record<string, unknown>): Promise<unknown>;
+}
+
+/** Where a bundle goes and what it leaves out. */
+export interface BundleOptions {
+  /** Folder for the bundle's temporary folder (the OS's by default); packages left external resolve from it. */
+  parentDir?: string;
+  /** Packages left out of the bundle, imported at run time as in a user's app. */
+  external?: string[];
 }
 
 /**
@@ -21,10 +29,13 @@ export async function bundleFixture(
   fixturesDir: string,
   entry: string,
   prefix: string,
+  options: BundleOptions = {},
 ): Promise<{ file: string; cleanup(): void }> {
   const require = createRequire(import.meta.url);
   const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
-  const dir = mkdtempSync(join(tmpdir(), `${prefix}-${entry}-`));
+  const parentDir = options.parentDir ?? tmpdir();
+  mkdirSync(parentDir, { recursive: true });
+  const dir = mkdtempSync(join(parentDir, `${prefix}-${entry}-`));
   const file = join(dir, `${entry}.mjs`);
   await esbuild.build({
     entryPoints: [join(fixturesDir, `${entry}.ts`)],
@@ -34,6 +45,7 @@ export async function bundleFixture(
     format: 'esm',
     target: 'node20',
     conditions: ['source'],
+    external: options.external ?? [],
     logLevel: 'error',
     banner: {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",

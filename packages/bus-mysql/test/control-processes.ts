@@ -1,41 +1,21 @@
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleFixture } from '../../../test-support/worker-process.js';
 import type { ControlWorkerConfig } from './fixtures/control-worker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-interface Esbuild {
-  build(options: Record<string, unknown>): Promise<unknown>;
-}
-
 /**
- * Bundles test/fixtures/control-worker.ts with bus-core and bus-mysql from source (the `source`
- * condition) into one .mjs that plain `node` runs: no tsx, never a stale dist. The file goes into
- * this package's node_modules/.cache, so mysql2 and drizzle-orm (left external) resolve from the
- * package as in a user's app. esbuild is the one tsup (a root dev dependency) uses.
+ * Bundles test/fixtures/control-worker.ts with bus-core and bus-mysql from source
+ * (test-support/worker-process.ts). The file goes into this package's node_modules/.cache, so
+ * mysql2 and drizzle-orm (left external) resolve from the package as in a user's app.
  */
-export async function bundleControlWorker(): Promise<{ file: string; cleanup(): void }> {
-  const require = createRequire(import.meta.url);
-  const esbuild = createRequire(require.resolve('tsup'))('esbuild') as Esbuild;
-  const dir = join(here, '..', 'node_modules', '.cache', `bus-control-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'control-worker.mjs');
-  await esbuild.build({
-    entryPoints: [join(here, 'fixtures', 'control-worker.ts')],
-    outfile: file,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['source'],
+export function bundleControlWorker(): Promise<{ file: string; cleanup(): void }> {
+  return bundleFixture(join(here, 'fixtures'), 'control-worker', 'bus-control', {
+    parentDir: join(here, '..', 'node_modules', '.cache'),
     external: ['mysql2', 'mysql2/*', 'drizzle-orm', 'drizzle-orm/*'],
-    logLevel: 'error',
   });
-  return { file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** A forked control worker. */
