@@ -66,9 +66,15 @@ export interface WorkerProcess {
   stderr(): string;
 }
 
-/** Forks a worker running `file` and resolves once it reports `ready`. */
-export function startWorker(file: string, config: unknown): Promise<WorkerProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BUS_WORKER: JSON.stringify(config) };
+/**
+ * Forks plain `node` on `file` with `env` added (no NODE_OPTIONS: vitest's loaders stay out),
+ * passing its stderr through while keeping a copy.
+ */
+export function forkFixture(
+  file: string,
+  extraEnv: Record<string, string>,
+): { child: ChildProcess; exited: Promise<number | null>; stderr(): string } {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   delete env.NODE_OPTIONS;
   const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let stderr = '';
@@ -77,6 +83,12 @@ export function startWorker(file: string, config: unknown): Promise<WorkerProces
     process.stderr.write(chunk);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+/** Forks a worker running `file` and resolves once it reports `ready`. */
+export function startWorker(file: string, config: unknown): Promise<WorkerProcess> {
+  const { child, exited, stderr } = forkFixture(file, { BUS_WORKER: JSON.stringify(config) });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('worker did not start within 20 s')), 20_000);
     child.once('exit', (code) => {
@@ -90,7 +102,7 @@ export function startWorker(file: string, config: unknown): Promise<WorkerProces
         child,
         pid: child.pid!,
         exited,
-        stderr: () => stderr,
+        stderr,
         stop: () =>
           new Promise((done, fail) => {
             const deadline = setTimeout(() => fail(new Error('worker did not stop within 20 s')), 20_000);

@@ -1,7 +1,7 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleFixture } from '../../../test-support/worker-process.js';
+import { bundleFixture, forkFixture } from '../../../test-support/worker-process.js';
 import type { ControlWorkerConfig } from './fixtures/control-worker.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,15 +30,7 @@ export interface ControlWorker {
 
 /** Forks a worker running `file` and resolves once its bus claims. */
 export function startControlWorker(file: string, config: ControlWorkerConfig): Promise<ControlWorker> {
-  const env: NodeJS.ProcessEnv = { ...process.env, BUS_CONTROL: JSON.stringify(config) };
-  delete env.NODE_OPTIONS;
-  const child = fork(file, [], { env, execArgv: [], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-    process.stderr.write(chunk);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const { child, exited, stderr } = forkFixture(file, { BUS_CONTROL: JSON.stringify(config) });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`worker ${config.workerId} did not start within 20 s`)),
@@ -46,7 +38,7 @@ export function startControlWorker(file: string, config: ControlWorkerConfig): P
     );
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`worker ${config.workerId} exited with ${code} before it was ready: ${stderr}`));
+      reject(new Error(`worker ${config.workerId} exited with ${code} before it was ready: ${stderr()}`));
     });
     child.on('message', (message: { type?: string }) => {
       if (message?.type !== 'ready') return;
@@ -55,7 +47,7 @@ export function startControlWorker(file: string, config: ControlWorkerConfig): P
         id: config.workerId,
         child,
         exited,
-        stderr: () => stderr,
+        stderr,
         stop: () => {
           if (child.exitCode === null && child.signalCode === null) child.send({ type: 'stop' });
           return exited;
