@@ -65,7 +65,10 @@ describe('schedules on MariaDB', () => {
       fixturesDir: join(here, 'fixtures'),
       bundlePrefix: 'bus-mysql',
       config: (skewMs) => ({ url: t.url, skewMs }),
-      distinctTicks: () => count(`SELECT count(DISTINCT at) AS n FROM ${union}`),
+      // Counted here, not with count(DISTINCT) over the union: MariaDB 10.11.19 crashed (signal 11
+      // in Create_tmp_table::cleanup_on_failure) on that query while the workers were inserting.
+      distinctTicks: async () =>
+        new Set((await rowsOf<{ at: string }>(`SELECT at FROM ${union}`)).map((r) => String(r.at))).size,
       tickRows: async () =>
         (
           await rowsOf<{ at: string; n: number }>(
