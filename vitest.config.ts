@@ -6,9 +6,6 @@ export default defineConfig({
   ssr: { resolve: { conditions: ['source'] } },
   test: {
     projects: ['packages/*', 'apps/*', 'examples', 'consumer'],
-    // Most test time is waiting on databases, worker processes and schedule ticks, not CPU: two
-    // files at a time keep the suite inside CI's budget on a 2-core machine (one ran 13.5 min).
-    maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Many tests make handlers fail on purpose, and bus prints every failure by default: show the
