@@ -130,6 +130,7 @@ export async function guardPostgresJs(db: PgTx): Promise<void> {
   const options = rootOptions(db);
   if (options === undefined || options.fetch_types !== true) return;
   const fetched = Object.keys(options.shared?.typeArrayMap ?? {}).length > 0;
-  if (!fetched) await (db as unknown as { $client: PostgresJsLike }).$client.unsafe('SELECT 1');
+  // Binds a parameter, as every store statement does (see `Statements.rows`).
+  if (!fetched) await (db as unknown as { $client: PostgresJsLike }).$client.unsafe('SELECT $1::int', [1]);
   options.fetch_types = false;
 }

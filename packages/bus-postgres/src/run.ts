@@ -1,5 +1,5 @@
 import { BusError, type BusErrorCode, isBusError } from 'bus-core';
-import type { SQL } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { capReconnectBackoff, guardPostgresJs, type PgTx, postgresJsOf } from './client.js';
 import { isLostInFlight, isOversized, pgFailure } from './errors.js';
@@ -58,6 +58,12 @@ function lostInFlight(failure: BusError): BusError {
 const dialect = new PgDialect();
 
 /**
+ * A condition that always holds and binds one parameter, for a statement that would bind none
+ * (`Statements.rows` refuses those: see there why).
+ */
+export const ALWAYS = sql`${true}`;
+
+/**
  * How the store's statements reach the database: through the Drizzle database it was given, or
  * the caller's transaction. Every failure becomes a one-line `BusError` (see `pgFailure`).
  */
@@ -92,6 +98,16 @@ export class Statements {
         // postgres.js describes every parameterized statement first: two round trips per query.
         // Prepared (unless the client has `prepare: false`), it is one once cached.
         const { sql: text, params } = dialect.sqlToQuery(query);
+        // Every statement binds a parameter. postgres.js pipelines the next statement onto a
+        // connection whose statement binds none; a pooler that does not track a describe
+        // (PgBouncer before 1.21 in transaction mode, Supavisor) then hands the server connection
+        // back when the first one ends, and the next is stranded: it never answers.
+        if (params.length === 0) {
+          throw new BusError(
+            'STORE_FAILED',
+            `postgres ${operation}: internal error, the statement binds no parameter (every store statement must bind one)`,
+          );
+        }
         const rows = await this.#timed(
           operation,
           postgresJs.unsafe(text, params, { prepare: true }).raw(),

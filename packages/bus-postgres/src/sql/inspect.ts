@@ -59,7 +59,7 @@ WHERE ${rowConditions(params)} ORDER BY ${idOrder(params.newestFirst)} LIMIT ${p
 export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   const { events, archive } = ctx.tables;
   const oldest = epochMs('min(scheduled_at) FILTER (WHERE locked_until IS NULL AND scheduled_at <= now())');
-  const query = sql`SELECT 'live' AS source, queue::text AS queue,
+  const query = sql`SELECT ${'live'}::text AS source, queue::text AS queue,
   count(*) FILTER (WHERE locked_until IS NULL AND scheduled_at <= now())::text AS a,
   count(*) FILTER (WHERE locked_until IS NULL AND scheduled_at > now())::text AS b,
   count(*) FILTER (WHERE locked_until IS NOT NULL)::text AS c,
@@ -67,7 +67,7 @@ export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   ${oldest} AS e
 FROM ${events} GROUP BY queue
 UNION ALL
-SELECT 'archive', queue::text, count(*) FILTER (WHERE status = 'completed')::text,
+SELECT ${'archive'}::text, queue::text, count(*) FILTER (WHERE status = 'completed')::text,
   count(*) FILTER (WHERE status = 'failed')::text, count(*) FILTER (WHERE status = 'cancelled')::text, '0', NULL
 FROM ${archive} GROUP BY queue`;
   const tally = new QueueCountsTally();

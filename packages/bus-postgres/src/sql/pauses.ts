@@ -2,7 +2,7 @@ import type { PauseParams, PauseRow } from 'bus-core/driver';
 import { sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { PAUSE_COLUMNS, pauseRow } from '../rows.js';
-import type { StoreContext } from '../run.js';
+import { ALWAYS, type StoreContext } from '../run.js';
 
 // The whole queue is stored as handler '' (a primary key column cannot be NULL).
 const handlerOf = (params: PauseParams<PgTx>) => params.handlerName ?? '';
@@ -47,7 +47,7 @@ SELECT pg_notify(${ctx.channel}::text, queue)::text AS n FROM removed`;
  * const pauses = await listPauses(ctx);
  */
 export async function listPauses(ctx: StoreContext): Promise<PauseRow[]> {
-  const query = sql`SELECT ${PAUSE_COLUMNS} FROM ${ctx.tables.pauses}`;
+  const query = sql`SELECT ${PAUSE_COLUMNS} FROM ${ctx.tables.pauses} WHERE ${ALWAYS}`;
   const rows = (await ctx.statements.rows('listPauses', query)).map(pauseRow);
   return rows.sort((a, b) => compare(a.queue, b.queue) || compare(a.handlerName ?? '', b.handlerName ?? ''));
 }

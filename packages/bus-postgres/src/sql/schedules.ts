@@ -8,7 +8,7 @@ import { sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { pgArray } from '../encode.js';
 import { dateOf, dateOrNull, epochMs, textOf } from '../rows.js';
-import type { StoreContext } from '../run.js';
+import { ALWAYS, type StoreContext } from '../run.js';
 
 /**
  * `StoreSchedules.sync`: one upsert; an existing row changes only when its signature differs
@@ -42,7 +42,7 @@ export async function listSchedules(ctx: StoreContext): Promise<ScheduleRow[]> {
   const rows = await ctx.statements.rows(
     'schedules list',
     sql`SELECT name::text AS name, signature::text AS signature, paused::text AS paused, ${epochMs('anchor_at')} AS anchor,
-  ${epochMs('last_tick_at')} AS last, ${epochMs('next_tick_at')} AS next FROM ${ctx.tables.schedules}`,
+  ${epochMs('last_tick_at')} AS last, ${epochMs('next_tick_at')} AS next FROM ${ctx.tables.schedules} WHERE ${ALWAYS}`,
   );
   return rows
     .map((r) => ({

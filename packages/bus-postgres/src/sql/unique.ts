@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { hexOf, MS, storableText } from '../encode.js';
 import { epochMs, intOf, textOf } from '../rows.js';
-import type { StoreContext } from '../run.js';
+import { ALWAYS, type StoreContext } from '../run.js';
 
 // A duplicate whose holder left the hot table between our insert and our look-up is inserted
 // again; this bounds how often (each round means another row took and released the key).
@@ -60,7 +60,11 @@ function storedKey(row: UniqueNewEventRow, nowMs: number): string {
 }
 
 async function dbNowMs(ctx: StoreContext, tx: PgTx): Promise<number> {
-  const [r] = await ctx.statements.rows('unique insert', sql`SELECT ${epochMs('now()')} AS now`, tx);
+  const [r] = await ctx.statements.rows(
+    'unique insert',
+    sql`SELECT ${epochMs('now()')} AS now WHERE ${ALWAYS}`,
+    tx,
+  );
   return intOf(r?.[0], 'now()');
 }
 
