@@ -9,6 +9,7 @@ import type {
 import type { Clock } from './clock.js';
 import { compareIds, liveStateOf, type MemoryTables, matchesFilter, pauseKey } from './memory-tables.js';
 import { type MemoryTx, type TxState, txState, write } from './memory-tx.js';
+import { releaseLiveKeys } from './memory-unique.js';
 
 /**
  * The in-memory store's `admin` member. Rows a call takes inside an open transaction are locked
@@ -93,6 +94,7 @@ export class MemoryAdmin implements StoreAdmin<MemoryTx> {
             lockedBy: null,
           });
         }
+        releaseLiveKeys(this.tables, taken);
       },
     });
     return taken;

@@ -48,6 +48,17 @@ export function clearUnique(tables: MemoryTables): void {
   states.delete(tables);
 }
 
+/**
+ * Lets go of the live keys of rows a redrive brings back under their old ids: a redriven row
+ * comes back without its key, as on PostgreSQL (the archive keeps no key) and MySQL.
+ */
+export function releaseLiveKeys(tables: MemoryTables, ids: readonly string[]): void {
+  const state = states.get(tables);
+  if (state === undefined || ids.length === 0) return;
+  const gone = new Set(ids);
+  for (const [name, id] of state.live) if (gone.has(id)) state.live.delete(name);
+}
+
 /** `StoreUnique` in memory: the same rules as the SQL stores' unique index and keys table. */
 export class MemoryUnique implements StoreUnique<MemoryTx> {
   readonly #tables: MemoryTables;

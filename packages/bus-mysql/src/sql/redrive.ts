@@ -11,7 +11,7 @@ import { filterConditions, lockMatching } from './filter.js';
  * are locked (`lockMatching`: only those, lowest id first, skipping rows another redrive or prune
  * holds); then `INSERT … SELECT` back into the hot table under the same ids (an explicit value
  * below the AUTO_INCREMENT counter leaves the counter alone), fresh attempts and snoozes, due
- * now, last error kept; then the delete from the archive. No wake-up: MySQL has no notify, and
+ * now, last error kept; then the delete from the archive, and the keys those ids held let go. No wake-up: MySQL has no notify, and
  * pollers find the rows at their next claim.
  */
 export async function redrive(ctx: StoreContext, params: RedriveParams<MySqlTx>): Promise<string[]> {
@@ -29,6 +29,12 @@ export async function redrive(ctx: StoreContext, params: RedriveParams<MySqlTx>)
           FROM ${ctx.archive} WHERE id IN (${idList(ids)})`,
     );
     await db.execute(sql`DELETE FROM ${ctx.archive} WHERE id IN (${idList(ids)})`);
+    // A redriven row comes back without its key, as on PostgreSQL (whose archive keeps none): a
+    // key whose live holder is one of these ids no longer names it (0 is no row's id). The keys
+    // table has no index on live_id, so this reads it whole: one pass per redrive batch.
+    await db.execute(
+      sql`UPDATE ${sql.identifier(ctx.tables.keysTable)} SET live_id = 0 WHERE live_id IN (${idList(ids)})`,
+    );
     return ids;
   };
   if (params.tx === undefined) return transact(ctx, 'redrive', run);

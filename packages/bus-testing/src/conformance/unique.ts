@@ -67,6 +67,28 @@ export function uniqueTests(s: SuiteContext): void {
       assert.notEqual(second!.id, first!.id);
     });
 
+    it('brings a redriven row back without its key: the next publish of that key is not its duplicate', async () => {
+      const h = handler();
+      const [first] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k' })] });
+      const claimed = (await claim(s.store, 'q', 'w', 60_000)).find((c) => c.id === first!.id);
+      assert.ok(claimed, 'the keyed row was claimed');
+      await s.store.settle({
+        workerId: 'w',
+        outcomes: [
+          { kind: 'failed', id: first!.id, attempt: claimed.attempts, archive: true, error: 'boom' },
+        ],
+      });
+      assert.deepEqual(await s.store.admin.redrive({ ids: [first!.id], statuses: ['failed'], limit: 10 }), [
+        first!.id,
+      ]);
+      const [next] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k' })] });
+      assert.equal(next!.duplicate, false, 'the redriven row holds no key');
+      const [dup] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k' })] });
+      assert.deepEqual(dup, { id: next!.id, duplicate: true }, 'the new row holds it');
+      const ids = (await allLive(s.store)).filter((r) => r.handlerName === h).map((r) => r.id);
+      assert.deepEqual(ids.sort(), [first!.id, next!.id].sort());
+    });
+
     it('holds a key with holdMs after its row is archived, until it expires', async () => {
       const h = handler();
       const [first] = await s.store.unique.insert({ rows: [keyed(h, { key: 'k', holdMs: 1500 })] });
