@@ -183,9 +183,19 @@ export class Statements {
   async transaction<T>(fn: (tx: PgTx) => Promise<T>, tx?: PgTx, codes: FailureCodes = {}): Promise<T> {
     if (tx !== undefined) return fn(tx);
     let thrown: { error: unknown } | undefined;
+    // Set when the statement timeout passed before a connection took the BEGIN: the transaction
+    // may still start later (postgres.js cannot take it out of its queue), and then does nothing.
+    let abandoned = false;
     try {
-      if (postgresJsOf(this.#db) !== undefined) await this.#guarded();
-      return await this.#db.transaction(async (own) => {
+      const postgresJs = postgresJsOf(this.#db) !== undefined;
+      if (postgresJs) await this.#guarded();
+      let began!: () => void;
+      const beginning = new Promise<void>((resolve) => {
+        began = resolve;
+      });
+      const run = this.#db.transaction(async (own) => {
+        if (abandoned) throw new Error('abandoned: the statement timeout passed before BEGIN');
+        began();
         try {
           return await fn(own as PgTx);
         } catch (error) {
@@ -193,6 +203,12 @@ export class Statements {
           throw error;
         }
       });
+      if (postgresJs && this.#timeout !== undefined) {
+        await this.#begun(run, beginning, () => {
+          abandoned = true;
+        });
+      }
+      return await run;
     } catch (error) {
       if ((thrown !== undefined && error === thrown.error) || isBusError(error)) throw error;
       if (codes.lostInFlight !== undefined && isLostInFlight(error)) {
@@ -200,6 +216,32 @@ export class Statements {
       }
       throw pgFailure('transaction', error);
     }
+  }
+
+  /**
+   * Waits until `run`'s BEGIN has a connection, at most the statement timeout: else `abandon`
+   * is called and the wait ends with `STORE_TIMEOUT` (nothing of the transaction was sent).
+   */
+  async #begun(run: Promise<unknown>, beginning: Promise<void>, abandon: () => void): Promise<void> {
+    const ms = this.#timeout!;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), ms);
+    });
+    try {
+      const first = await Promise.race([beginning, run.then(() => undefined), elapsed]);
+      if (first !== 'timeout') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    abandon();
+    // It ends with the abandoned error if it ever starts; nobody waits for it any more.
+    run.catch(() => {});
+    throw new BusError(
+      'STORE_TIMEOUT',
+      `postgres transaction timed out: no connection took its BEGIN within ${ms} ms (statementTimeout); nothing was written`,
+      { value: ms },
+    );
   }
 
   // Once per store; a failure (database unreachable) is tried again on the next statement.

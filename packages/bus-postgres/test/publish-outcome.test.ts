@@ -146,6 +146,28 @@ describe('the outcome of a publish that fails', () => {
     expect(await rowsTagged(tag)).toBe(0);
   });
 
+  it('no connection for a transaction within the statement timeout: STORE_TIMEOUT, and nothing is inserted', async () => {
+    const { bus, client } = publisher({ max: 1, statementTimeout: 300 });
+    await bus.init();
+    const reserved = await client.reserve();
+    const tag = uniqueName('queued_tx');
+    const started = Date.now();
+    // A keyed publish with a period runs in a transaction of its own: the wait is for its BEGIN.
+    const unique = { key: tag, period: 60_000 };
+    const error = await rejection(bus.publish(Outcome, { tag }, { unique }));
+    expect(Date.now() - started).toBeLessThan(1200);
+    expect(isBusError(error, 'STORE_TIMEOUT'), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/BEGIN/);
+    reserved.release();
+    // The transaction got its connection after the timeout and did nothing: no row, no key.
+    await client`SELECT 1`;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await rowsTagged(tag)).toBe(0);
+    const again = await bus.publishUnique(Outcome, { tag }, unique);
+    expect(again.duplicate, 'the abandoned transaction took no key').toBe(false);
+    expect(await rowsTagged(tag)).toBe(1);
+  });
+
   it('the database refuses connections: PUBLISH_FAILED at once, and nothing is inserted', async () => {
     const { bus } = publisher({ url: proxy.url });
     await bus.init();
