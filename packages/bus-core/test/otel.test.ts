@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore, waitFor } from '../../bus-testing/src/index.js';
 import { encodePayload } from '../src/codec.js';
 import { defineEvent, Registry } from '../src/index.js';
+import { QueueGauges } from '../src/otel/metrics.js';
 import { histogramCount, pointsOf, registerTestSdk, sumOf } from './otel-sdk.js';
 import { archivedRows, handlerClass, makeBus, queue } from './support.js';
 
@@ -268,6 +269,43 @@ describe('OpenTelemetry (memory store, SDK with in-memory exporters)', () => {
       3,
     );
     await bus.controller.awaitTerminationWithTimeout(2000);
+  });
+
+  it('queue gauges: a slow count spaces out the next one (at most a tenth of the time counting)', async () => {
+    let reads = 0;
+    const readMs = 200;
+    const gauges = new QueueGauges(
+      ['q'],
+      async () => {
+        reads += 1;
+        await new Promise((resolve) => setTimeout(resolve, readMs));
+        return { counts: [], now: new Date() };
+      },
+      50,
+      (error) => {
+        throw error;
+      },
+    );
+    try {
+      await gauges.refresh();
+      const counted = Date.now();
+      // Collections every 50 ms for a second, well past the 50 ms interval: no new count before
+      // 9 × 200 ms (COUNT_SPACING).
+      while (Date.now() - counted < 1000) {
+        await sdk.collect();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(reads).toBe(1);
+      await waitFor(
+        async () => {
+          await sdk.collect();
+          return reads === 2;
+        },
+        { message: 'the next count once the spacing has passed', timeoutMs: 5000, intervalMs: 50 },
+      );
+    } finally {
+      gauges.close();
+    }
   });
 
   it('queue gauges: depth by state and the oldest ready row age, for the queues this process works', async () => {

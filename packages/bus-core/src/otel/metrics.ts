@@ -115,10 +115,17 @@ export function recordRescued(row: RowLabels, outcome: 'retry' | 'failed'): void
 }
 
 /**
+ * A count that took `d` ms is not read again for `COUNT_SPACING × d` ms (when that is longer than
+ * the interval): each process spends at most a tenth of its time counting, however big the tables.
+ */
+export const COUNT_SPACING = 9;
+
+/**
  * The queue gauges of one process (depth by state, age of the oldest ready row), read from
  * `countByQueue` at most once per `intervalMs` however often the SDK collects: a scrape storm
- * costs no queries. Collection never waits for the database; it reports the last counts and
- * starts a refresh when they are stale.
+ * costs no queries. `countByQueue` reads every live and archived row, so on big tables a read
+ * that took long spaces the next one out (`COUNT_SPACING`). Collection never waits for the
+ * database; it reports the last counts and starts a refresh when they are stale.
  */
 export class QueueGauges {
   // Taken at startWorkers, by which time an app has registered its SDK.
@@ -130,7 +137,7 @@ export class QueueGauges {
     unit: 's',
     description: 'How long the oldest row that is due now has waited, per queue (0 when none).',
   });
-  #counts: { at: number; rows: QueueCounts[]; now: number } | undefined;
+  #counts: { at: number; rows: QueueCounts[]; now: number; tookMs: number } | undefined;
   #refreshing: Promise<void> | undefined;
   readonly #callback = (result: BatchObservableResult) => this.#observe(result);
 
@@ -150,9 +157,11 @@ export class QueueGauges {
 
   /** Reads the counts now (the first collection, and tests). */
   async refresh(): Promise<void> {
+    const started = Date.now();
     this.#refreshing ??= this.read()
       .then(({ counts, now }) => {
-        this.#counts = { at: Date.now(), rows: counts, now: now.getTime() };
+        const at = Date.now();
+        this.#counts = { at, rows: counts, now: now.getTime(), tookMs: at - started };
       })
       .catch(this.onError)
       .finally(() => {
@@ -163,7 +172,8 @@ export class QueueGauges {
 
   #observe(result: BatchObservableResult): void {
     const counts = this.#counts;
-    if (counts === undefined || Date.now() - counts.at >= this.intervalMs) void this.refresh();
+    const staleAfter = counts === undefined ? 0 : Math.max(this.intervalMs, COUNT_SPACING * counts.tookMs);
+    if (counts === undefined || Date.now() - counts.at >= staleAfter) void this.refresh();
     if (counts === undefined) return;
     for (const queue of this.queues) {
       const row = counts.rows.find((c) => c.queue === queue);
