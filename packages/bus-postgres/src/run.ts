@@ -220,7 +220,7 @@ export class Statements {
 
   /**
    * Waits until `run`'s BEGIN has a connection, at most the statement timeout: else `abandon`
-   * is called and the wait ends with `STORE_TIMEOUT` (nothing of the transaction was sent).
+   * is called and the wait ends with `STORE_TIMEOUT` (nothing of the transaction is written).
    */
   async #begun(run: Promise<unknown>, beginning: Promise<void>, abandon: () => void): Promise<void> {
     const ms = this.#timeout!;
