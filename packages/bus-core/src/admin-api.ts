@@ -8,6 +8,7 @@ import type {
   RowFilter,
   WorkerRow,
 } from './contract/inspect.js';
+import type { QueueLimits } from './flow/limits.js';
 
 /**
  * Which rows an admin action touches: `ids`, a `filter`, or both (every given one must match).
@@ -55,6 +56,16 @@ export interface QueueOverview extends QueueCounts {
   paused: boolean;
   /** Handlers of the queue paused on their own. */
   pausedHandlers: string[];
+  /** The queue's stored flow-control limits; `null` when it has none. */
+  limits: QueueLimits | null;
+}
+
+/** A queue's stored flow-control limits, as `bus.admin.limits()` lists them. */
+export interface QueueLimitsOverview {
+  queue: string;
+  limits: QueueLimits;
+  /** When they were last written (database time). */
+  updatedAt: Date;
 }
 
 /** One recurring schedule as the dashboard and `bus schedules` show it. */
@@ -132,6 +143,25 @@ export interface BusAdmin<TTx = unknown> {
     queue: string,
     options?: AdminWriteOptions<TTx> & { handlerName?: string },
   ): Promise<{ changed: boolean }>;
+
+  /**
+   * Stores a queue's flow-control limits (docs/flow-control.md), or removes them with `null`;
+   * every process claims within them in about a second. A bad limit is `INVALID_LIMITS`. They
+   * last until the next such call, or until a process starts with different `limits` in its
+   * queue configuration.
+   *
+   * @example
+   * await bus.admin.setLimits('mail', { concurrency: 5, rate: { limit: 50, periodMs: 30_000 } });
+   */
+  setLimits(queue: string, limits: QueueLimits | null, options?: AdminWriteOptions<TTx>): Promise<{ changed: boolean }>;
+
+  /**
+   * Every queue's stored limits, in queue-name order.
+   *
+   * @example
+   * for (const l of await bus.admin.limits()) console.log(l.queue, l.limits);
+   */
+  limits(): Promise<QueueLimitsOverview[]>;
 
   /** Every queue with rows, a pause or a recent worker, with its counts and paused state. */
   queues(): Promise<QueueOverview[]>;

@@ -7,6 +7,7 @@ import type {
   AdminWriteOptions,
   BusAdmin,
   FoundRow,
+  QueueLimitsOverview,
   QueueOverview,
   ScheduleOverview,
 } from './admin-api.js';
@@ -23,6 +24,7 @@ import type {
 import { CONTRACT_LIMITS, isRowId } from './contract/limits.js';
 import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
+import { type QueueLimits, queueLimitsOf, storedLimitsOf } from './flow/limits.js';
 import { checkReason } from './handler-controls.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
@@ -247,16 +249,43 @@ export class Admin<TTx> implements BusAdmin<TTx> {
     return { changed };
   }
 
+  async setLimits(
+    queue: string,
+    limits: QueueLimits | null,
+    options: AdminWriteOptions<TTx> = {},
+  ): Promise<{ changed: boolean }> {
+    checkOptions(options, ['tx'], 'setLimits');
+    checkName(queue, 'setLimits: queue');
+    const stored = limits === null ? null : storedLimitsOf(queue, limits);
+    const tx = options.tx;
+    const changed = await this.#write(tx, () =>
+      this.store.admin.setLimits({ queue, limits: stored, ...(tx === undefined ? {} : { tx }) }),
+    );
+    if (tx === undefined) await this.hooks?.pausesChanged();
+    return { changed };
+  }
+
+  async limits(): Promise<QueueLimitsOverview[]> {
+    return (await this.store.inspect.listLimits()).map((row) => ({
+      queue: row.queue,
+      limits: queueLimitsOf(row),
+      updatedAt: row.updatedAt,
+    }));
+  }
+
   async queues(): Promise<QueueOverview[]> {
-    const [counts, pauses, workers] = await Promise.all([
+    const [counts, pauses, workers, limits] = await Promise.all([
       this.store.inspect.countByQueue(),
       this.store.inspect.listPauses(),
       this.store.inspect.listWorkers({ seenWithinMs: DEFAULT_WORKERS_WINDOW_MS }),
+      this.store.inspect.listLimits(),
     ]);
+    const limitsOf = new Map(limits.map((l) => [l.queue, queueLimitsOf(l)]));
     const names = new Set<string>(this.#policies.keys());
     for (const c of counts) names.add(c.queue);
     for (const p of pauses) names.add(p.queue);
     for (const w of workers) for (const q of w.queues) names.add(q);
+    for (const l of limits) names.add(l.queue);
     const byQueue = new Map(counts.map((c) => [c.queue, c]));
     return [...names]
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
@@ -275,6 +304,7 @@ export class Admin<TTx> implements BusAdmin<TTx> {
           oldestAvailableAt: c?.oldestAvailableAt ?? null,
           paused: mine.some((p) => p.handlerName === null),
           pausedHandlers: mine.flatMap((p) => (p.handlerName === null ? [] : [p.handlerName])),
+          limits: limitsOf.get(queue) ?? null,
         };
       });
   }

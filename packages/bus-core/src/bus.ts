@@ -24,6 +24,7 @@ import {
 import type { Logger } from './logger.js';
 import { recordPublished } from './otel/metrics.js';
 import { publishSpan } from './otel/spans.js';
+import { assertPartitionKey } from './flow/partition-key.js';
 import { dueOf, type PublishOptions, publishRows } from './publish-rows.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { HandlerFactory, RegisterOptions, Registry } from './registry.js';
@@ -404,8 +405,13 @@ export class Bus<TTx = unknown> {
     const due = dueOf(options);
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
     if (options.unique !== undefined) validateUniqueOptions(options.unique);
+    if (options.partitionKey !== undefined) assertPartitionKey(options.partitionKey, 'publish option partitionKey');
     if (payloads.length === 0) return [];
-    const rows = publishRows(event.name, handlers, payloads, { due, priority: options.priority });
+    const rows = publishRows(event.name, handlers, payloads, {
+      due,
+      priority: options.priority,
+      partitionKey: options.partitionKey,
+    });
     const keys = uniquenessOfRows(handlers, payloads, options.unique);
     const keyed = keys.some((k) => k !== null);
     const results = await publishSpan(event.name, payloads.length, async (traceContext) => {

@@ -11,6 +11,9 @@ const EXPECT_COMMIT_MS = 2000;
 // fails over) is claimed from again within a second of answering; one that stays down sees one
 // claim per queue a second.
 const CLAIM_RETRY_MAX_MS = 1000;
+// A queue with flow-control limits polls at least this often while it finds no room: another
+// process's finished row, or a rate window moving on, frees room that nothing announces.
+const LIMITED_POLL_MS = 100;
 // Failed claims in a row are logged at the first and then every this many (about every 30 s), so
 // a long outage is a line per queue every half minute, not one a second.
 const CLAIM_FAILURE_LOG_EVERY = 30;
@@ -29,6 +32,8 @@ export interface ClaimLoopDeps {
    * paused ones. Empty: the queue does not claim at all (it waits for `wake`/`nudge`).
    */
   handlers(): readonly string[];
+  /** Whether the queue has flow-control limits stored (the claim then goes through them). */
+  limited(): boolean;
   /** Takes the rows of a claim, leased until `leaseUntil` (local ms). */
   accept(rows: ClaimedEvent[], leaseUntil: number): void;
 }
@@ -94,6 +99,7 @@ export class ClaimLoop {
         continue;
       }
       const limit = Math.min(batchSize, room);
+      const limited = this.deps.limited();
       this.#woken = false;
       const sentAt = Date.now();
       let rows: ClaimedEvent[];
@@ -105,6 +111,7 @@ export class ClaimLoop {
             workerId,
             leaseMs: leaseDuration,
             handlers: handlers as string[],
+            ...(limited ? { limited: true } : {}),
           }),
         );
         if (failures > 0) logger.info('claims resumed', { queue: queueName, failures });
@@ -126,7 +133,12 @@ export class ClaimLoop {
         break;
       }
       if (rows.length > 0) this.deps.accept(rows, sentAt + leaseDuration);
-      if (rows.length < limit && !this.#woken) await this.#sleep(this.#idleDelay(rows.length));
+      if (rows.length < limit && !this.#woken) {
+        // A limit counts this process's finished rows until their outcomes are written: claim
+        // again once the settler has written some, rather than sleep the interval.
+        if (limited && settler.pending > 0) await settler.progress();
+        else await this.#sleep(limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length));
+      }
     }
   }
 

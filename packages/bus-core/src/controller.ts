@@ -1,4 +1,5 @@
 import type { ArchivePolicy } from './archive-policy.js';
+import type { LimitsRow } from './contract/flow.js';
 import type { PauseRow } from './contract/inspect.js';
 import { CONTRACT_LIMITS } from './contract/limits.js';
 import type { Subscription } from './contract/listen.js';
@@ -6,6 +7,7 @@ import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import type { EventHandler } from './handler.js';
 import type { Logger } from './logger.js';
+import { limitsSignature } from './flow/limits.js';
 import { QueueGauges } from './otel/metrics.js';
 import { assertPoolSize } from './pool-budget.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
@@ -132,15 +134,24 @@ export class WorkerController {
         }),
       );
     }
-    // Before the first claim: a process started while its queue is paused must not claim.
+    // Before the first claim: a process started while its queue is paused must not claim, and one
+    // whose queue is limited claims within the limits from the start.
     try {
+      for (const config of queues) {
+        if (config.limits === null) continue;
+        const limits = config.limits;
+        await retryConflicts(() =>
+          store.admin.setLimits({ queue: config.queueName, limits, signature: limitsSignature(limits) }),
+        );
+      }
       this.#applyPauses(await retryConflicts(() => store.inspect.listPauses()));
+      this.#applyLimits(await retryConflicts(() => store.inspect.listLimits()));
     } catch (cause) {
       this.#workers.clear();
       this.#state = 'idle';
       throw new BusError(
         'STORE_FAILED',
-        `startWorkers could not read the paused queues: ${describeError(cause).split('\n', 1)[0]}`,
+        `startWorkers could not read the paused and limited queues: ${describeError(cause).split('\n', 1)[0]}`,
         {
           cause,
         },
@@ -194,11 +205,17 @@ export class WorkerController {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     try {
       this.#applyPauses(await retryConflicts(() => this.deps.store.inspect.listPauses()));
+      this.#applyLimits(await retryConflicts(() => this.deps.store.inspect.listLimits()));
     } catch (error) {
-      this.deps.logger.warn('reading the paused queues failed; keeping the last known pauses', {
+      this.deps.logger.warn('reading the paused and limited queues failed; keeping the last known ones', {
         error: describeError(error),
       });
     }
+  }
+
+  #applyLimits(rows: readonly LimitsRow[]): void {
+    const limited = new Set(rows.map((r) => r.queue));
+    for (const [name, worker] of this.#workers) worker.applyLimits(limited.has(name));
   }
 
   #applyPauses(rows: readonly PauseRow[]): void {

@@ -10,6 +10,7 @@ export type {
   CancelledOutcome,
   CancelParams,
   CheckLeasesParams,
+  ClaimCandidate,
   ClaimedEvent,
   ClaimParams,
   CompletedOutcome,
@@ -25,6 +26,8 @@ export type {
   ListEventsParams,
   ListExpiredParams,
   ListenParams,
+  LimitedClaimSteps,
+  LimitsRow,
   ListWorkersParams,
   LiveState,
   NewEventRow,
@@ -34,6 +37,7 @@ export type {
   PruneParams,
   QueueCounts,
   QueueStore,
+  RecentStarts,
   RecordTickParams,
   RecordWorkerParams,
   RedriveParams,
@@ -43,8 +47,10 @@ export type {
   RetryOutcome,
   RowFilter,
   RowUniqueness,
+  RunningCount,
   RunNowParams,
   ScheduleRow,
+  SetLimitsParams,
   SetSchedulePausedParams,
   SettleOutcome,
   SettleParams,
@@ -52,6 +58,7 @@ export type {
   SnoozeOutcome,
   StoreAdmin,
   StoreCapabilities,
+  StoredLimits,
   StoreInspection,
   StoreSchedules,
   StoreTx,
@@ -65,6 +72,7 @@ export type {
 } from './contract/index.js';
 export { CONTRACT_LIMITS, isRowId } from './contract/index.js';
 export { storeFailure, unwrapDriverError } from './driver/driver-error.js';
+export { claimWithLimits, MAX_KEY_SCAN } from './flow/limited-claim.js';
 export {
   type BundledMigration,
   type MigrationPlan,

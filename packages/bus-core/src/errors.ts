@@ -42,7 +42,9 @@ export type BusErrorCode =
   | 'POOL_TOO_SMALL'
   | 'DUPLICATE_PUBLISH'
   | 'INVALID_SCHEDULE'
-  | 'UNKNOWN_SCHEDULE';
+  | 'UNKNOWN_SCHEDULE'
+  | 'INVALID_LIMITS'
+  | 'INVALID_PARTITION_KEY';
 
 const BUS_ERROR_BRAND = Symbol.for('bus.BusError');
 

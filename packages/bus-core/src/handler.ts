@@ -1,4 +1,5 @@
 import { BusError } from './errors.js';
+import type { PartitionKeyFunction } from './flow/partition-key.js';
 import { type HandlerUniqueSettings, validateHandlerUnique } from './unique-key.js';
 
 /** Per-handler settings, the guide's `EventQueueSettings`. */
@@ -24,6 +25,11 @@ export interface HandlerSettings {
   maxSnoozes?: number;
   /** Derive a unique key from every payload this handler gets (docs/unique.md). */
   unique?: HandlerUniqueSettings;
+  /**
+   * The partition key of each row, from its payload (docs/flow-control.md): what per-key limits
+   * and fairness count by. A publish's own `partitionKey` option wins.
+   */
+  partitionKey?: PartitionKeyFunction;
 }
 
 /** What a handler gets besides the event. */
@@ -125,6 +131,9 @@ export function validateHandlerSettings(handlerName: string, settings: unknown):
     fail('maxSnoozes', s.maxSnoozes, 'must be an integer from 0 to 1000000');
   }
   validateHandlerUnique(handlerName, s.unique);
+  if (s.partitionKey !== undefined && typeof s.partitionKey !== 'function') {
+    fail('partitionKey', s.partitionKey, 'must be a function from the payload to a string');
+  }
   return settings as HandlerSettings;
 }
 

@@ -8,6 +8,7 @@ export type {
   AdminWriteOptions,
   BusAdmin,
   FoundRow,
+  QueueLimitsOverview,
   QueueOverview,
   ScheduleOverview,
 } from './admin-api.js';
@@ -42,6 +43,8 @@ export {
 export { busEventHandler, type DecoratorOptions } from './decorator.js';
 export { BusError, type BusErrorCode, describeError, isBusError } from './errors.js';
 export { defineEvent, type EventDefinition, type PayloadOf } from './event.js';
+export { FLOW_LIMITS, type QueueLimits, type RateLimit } from './flow/limits.js';
+export type { PartitionKeyFunction } from './flow/partition-key.js';
 export {
   type ConstructibleHandlerClass,
   defaultBackoff,

@@ -2,6 +2,7 @@ import { encodePayload } from './codec.js';
 import type { NewEventRow } from './contract/insert.js';
 import { CONTRACT_LIMITS } from './contract/limits.js';
 import { BusError } from './errors.js';
+import { partitionKeyOf } from './flow/partition-key.js';
 import type { RegisteredHandler } from './registry.js';
 import type { UniqueOptions } from './unique-key.js';
 
@@ -17,6 +18,11 @@ export interface PublishOptions {
   allowNoHandler?: boolean;
   /** Make the rows unique on a key (docs/unique.md); a duplicate resolves with the existing row's id. */
   unique?: UniqueOptions;
+  /**
+   * The rows' partition key for flow control (docs/flow-control.md), for every handler; wins over
+   * the handlers' `settings.partitionKey`.
+   */
+  partitionKey?: string;
 }
 
 const { maxDelayMs, minDueTime, maxDueTime } = CONTRACT_LIMITS;
@@ -62,7 +68,7 @@ export function publishRows(
   eventName: string,
   handlers: readonly RegisteredHandler[],
   payloads: readonly unknown[],
-  options: { due: number | Date; priority: number | undefined },
+  options: { due: number | Date; priority: number | undefined; partitionKey?: string | undefined },
 ): NewEventRow[] {
   const rows: NewEventRow[] = [];
   for (const payload of payloads) {
@@ -77,6 +83,8 @@ export function publishRows(
         priority: options.priority ?? handler.settings.priority ?? 0,
         due: options.due,
       });
+      const key = partitionKeyOf(handler.name, handler.settings.partitionKey, payload, options.partitionKey);
+      if (key !== null) rows[rows.length - 1]!.partitionKey = key;
     }
   }
   return rows;

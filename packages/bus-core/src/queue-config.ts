@@ -1,5 +1,7 @@
 import { type ArchivePolicy, assertArchivePolicy } from './archive-policy.js';
+import type { StoredLimits } from './contract/flow.js';
 import { BusError } from './errors.js';
+import { type QueueLimits, storedLimitsOf } from './flow/limits.js';
 import { assertQueueName } from './handler.js';
 
 /** Per-queue worker configuration (the guide's `DatabaseQueueConfiguration`). */
@@ -23,10 +25,16 @@ export interface QueueConfig {
    * free slots.
    */
   prefetch?: number | 'auto';
+  /**
+   * Flow-control limits held across every process (docs/flow-control.md), written to the
+   * database when this process starts with limits that differ from the stored configuration's;
+   * `bus.admin.setLimits` changes them at run time.
+   */
+  limits?: QueueLimits;
 }
 
-/** A queue config with defaults applied. */
-export type ResolvedQueueConfig = Required<QueueConfig>;
+/** A queue config with defaults applied (`limits`: the stored form, `null` when not configured). */
+export type ResolvedQueueConfig = Required<Omit<QueueConfig, 'limits'>> & { limits: StoredLimits | null };
 
 /** Upper bounds that keep one process and one claim statement sane. */
 export const QUEUE_LIMITS = Object.freeze({
@@ -59,6 +67,7 @@ const QUEUE_CONFIG_KEYS: ReadonlySet<string> = new Set<keyof QueueConfig>([
   'archivePolicy',
   'leaseDuration',
   'prefetch',
+  'limits',
 ]);
 
 /**
@@ -114,6 +123,7 @@ export function validateQueueConfigs(configs: unknown): ResolvedQueueConfig[] {
         c.prefetch === undefined || c.prefetch === 'auto'
           ? 'auto'
           : integerIn(name, 'prefetch', c.prefetch, 0, QUEUE_LIMITS.maxPrefetch),
+      limits: c.limits === undefined ? null : storedLimitsOf(name, c.limits),
     };
   });
 }

@@ -58,6 +58,8 @@ export class QueueWorker {
   readonly #handlerNames: readonly string[];
   /** `#handlerNames` minus the paused ones: what the claim asks for (empty: no claim). */
   #claimable: readonly string[];
+  /** The queue has flow-control limits stored: claims go through them and nothing is prefetched. */
+  #limited: boolean;
 
   constructor(
     readonly config: ResolvedQueueConfig,
@@ -68,6 +70,7 @@ export class QueueWorker {
       .filter((h) => h.settings.queueName === config.queueName && deps.instances.has(h.name))
       .map((h) => h.name);
     this.#claimable = this.#handlerNames;
+    this.#limited = config.limits !== null;
     this.#prefetch = new PrefetchTarget(config.prefetch, config.workers, config.batchSize);
     this.#claims = new ClaimLoop({
       store: deps.store,
@@ -77,6 +80,7 @@ export class QueueWorker {
       settler: deps.settler,
       room: () => this.#room(),
       handlers: () => this.#claimable,
+      limited: () => this.#limited,
       accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
     });
     this.#leases = new LeaseKeeper({
@@ -176,7 +180,9 @@ export class QueueWorker {
   // fast queue makes full claims instead of one small claim per finished row.
   #room(): number {
     const { workers, batchSize } = this.config;
-    const capacity = workers + this.#prefetch.rows;
+    // A limited queue holds no rows ahead of its slots: a buffered row would hold a slot of the
+    // limit (or a start of its rate) while it waits, and start later than the claim counted it.
+    const capacity = workers + (this.#limited ? 0 : this.#prefetch.rows);
     const buffered = this.#buffer.length - this.#head;
     const free = capacity - buffered - this.#running.size;
     if (free <= 0) return 0;
@@ -224,6 +230,20 @@ export class QueueWorker {
       });
     } else this.deps.logger.info('queue resumed', { queue: queueName });
     if (claimable.some((h) => !before.includes(h))) this.#claims.wake();
+    return true;
+  }
+
+  /**
+   * Follows whether the queue has stored limits (the controller reads them about every second).
+   * Returns whether it changed.
+   */
+  applyLimits(limited: boolean): boolean {
+    if (limited === this.#limited) return false;
+    this.#limited = limited;
+    this.deps.logger.info(limited ? 'queue limits found: claiming within them' : 'queue limits removed', {
+      queue: this.config.queueName,
+    });
+    this.#claims.wake();
     return true;
   }
 

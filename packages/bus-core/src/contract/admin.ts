@@ -1,3 +1,4 @@
+import type { SetLimitsParams } from './flow.js';
 import type { ArchiveStatus, LiveState, RowFilter } from './inspect.js';
 import type { StoreTx } from './store.js';
 
@@ -104,4 +105,11 @@ export interface StoreAdmin<TTx = StoreTx> {
 
   /** Deletes a worker process's record (it stopped cleanly). */
   removeWorker(params: { workerId: string }): Promise<void>;
+
+  /**
+   * Stores the queue's flow-control limits with updated at = now, or deletes its row when
+   * `limits` is `null`, as `SetLimitsParams.signature` says (a deleted row forgets its signature).
+   * A new row starts with no key cursor; an update keeps it. Returns whether it wrote.
+   */
+  setLimits(params: SetLimitsParams<TTx>): Promise<boolean>;
 }

@@ -15,6 +15,13 @@ export interface ClaimParams {
    * burns the attempts of a handler it does not know.
    */
   handlers: string[];
+  /**
+   * The core saw flow-control limits stored for `queue` (it re-reads them about every second).
+   * When set, the store claims through `claimWithLimits` (bus-core/driver) in one transaction,
+   * which honours the limits row as it is at the claim, and claims as usual when the queue has
+   * no row. When absent, the store claims as usual without reading the limits.
+   */
+  limited?: boolean;
 }
 
 /** A row handed to a worker by `claim`. */

@@ -9,6 +9,15 @@ export type {
   StoreAdmin,
 } from './admin.js';
 export type { ClaimedEvent, ClaimParams } from './claim.js';
+export type {
+  ClaimCandidate,
+  LimitedClaimSteps,
+  LimitsRow,
+  RecentStarts,
+  RunningCount,
+  SetLimitsParams,
+  StoredLimits,
+} from './flow.js';
 export type { InsertParams, NewEventRow } from './insert.js';
 export type {
   ArchivedEventRow,

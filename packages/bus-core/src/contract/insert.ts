@@ -30,6 +30,12 @@ export interface NewEventRow {
    * active. Stored as given: the core validates it when it reads it back.
    */
   traceContext?: string | null;
+  /**
+   * The row's partition key for flow control (docs/flow-control.md): 1 to `maxPartitionKeyChars`
+   * characters of well-formed text without U+0000; absent or `null` when it has none. Kept with
+   * the row through retries, the archive and redrive.
+   */
+  partitionKey?: string | null;
 }
 
 /** Params of `QueueStore.insert`. */

@@ -1,3 +1,4 @@
+import type { LimitsRow } from './flow.js';
 /** How an archived row ended. */
 export type ArchiveStatus = 'completed' | 'failed' | 'cancelled';
 
@@ -77,6 +78,8 @@ export interface EventRow {
   createdAt: Date;
   /** The publisher's trace context as inserted (`null` when none). */
   traceContext?: string | null;
+  /** The row's partition key (`null` when none). */
+  partitionKey?: string | null;
 }
 
 /** A row of the archive table. */
@@ -96,6 +99,8 @@ export interface ArchivedEventRow {
   finishedAt: Date;
   /** Copied from the live row when it was archived. */
   traceContext?: string | null;
+  /** Copied from the live row when it was archived (`null` when none). */
+  partitionKey?: string | null;
 }
 
 /** Live and archived counts of one queue. */
@@ -134,6 +139,9 @@ export interface StoreInspection {
 
   /** Paused queues and handlers, in (queue, handler) order. */
   listPauses(): Promise<PauseRow[]>;
+
+  /** Every queue's stored flow-control limits, in queue-name order. */
+  listLimits(): Promise<LimitsRow[]>;
 
   /** Worker processes whose last heartbeat is at most `seenWithinMs` before the database's now, by worker id. */
   listWorkers(params: ListWorkersParams): Promise<WorkerRow[]>;

@@ -21,6 +21,8 @@ export const CONTRACT_LIMITS = Object.freeze({
   maxHandlers: 1000,
   /** Unique keys (`RowUniqueness.key`): at most this many characters (a bucket suffix adds at most 21). */
   maxUniqueKeyChars: 255,
+  /** Partition keys (`NewEventRow.partitionKey`): at most this many characters. */
+  maxPartitionKeyChars: 255,
   /** Worker ids: at most this many characters. */
   maxWorkerIdLength: 200,
   /** The earliest and the latest absolute due time the core passes (years 1970 to 9999, UTC). */

@@ -53,7 +53,8 @@ export interface QueueStore<TTx = StoreTx> {
    * scheduledAt, id): sets the holder to `workerId`, the
    * lease end to now + `leaseMs`, and adds 1 to `attempts`. Returns them in that order. Exclusive:
    * concurrent claims never return the same row, and a claim never waits for rows another
-   * claim has locked (it skips them).
+   * claim has locked (it skips them). With `limited`, see `ClaimParams.limited`: the rows taken
+   * also keep the queue within its stored limits (contract/flow.ts).
    */
   claim(params: ClaimParams): Promise<ClaimedEvent[]>;
 

@@ -59,6 +59,8 @@ export function renameTables(
     workersTable?: string;
     keysTable?: string;
     schedulesTable?: string;
+    limitsTable?: string;
+    startsTable?: string;
   },
   quote: '"' | '`',
   maxIdentifierLength = 63,
@@ -70,10 +72,12 @@ export function renameTables(
     bus_events_workers: names.workersTable ?? `${names.eventsTable}_workers`,
     bus_events_keys: names.keysTable ?? `${names.eventsTable}_keys`,
     bus_events_schedules: names.schedulesTable ?? `${names.eventsTable}_schedules`,
+    bus_events_limits: names.limitsTable ?? `${names.eventsTable}_limits`,
+    bus_events_starts: names.startsTable ?? `${names.eventsTable}_starts`,
     bus_events: names.eventsTable,
   };
   const pattern = new RegExp(
-    `${quote}(bus_events_archive|bus_events_pauses|bus_events_workers|bus_events_keys|bus_events_schedules|bus_events)([a-z0-9_]*)${quote}`,
+    `${quote}(bus_events_archive|bus_events_pauses|bus_events_workers|bus_events_keys|bus_events_schedules|bus_events_limits|bus_events_starts|bus_events)([a-z0-9_]*)${quote}`,
     'g',
   );
   return statement.replace(pattern, (_match, base: string, suffix: string) => {

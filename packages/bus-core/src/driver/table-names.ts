@@ -14,6 +14,10 @@ export interface BusTableNames {
   keysTable?: string;
   /** Recurring schedules' state (default: the events table's name + `_schedules`). */
   schedulesTable?: string;
+  /** Flow-control limits per queue (default: the events table's name + `_limits`). */
+  limitsTable?: string;
+  /** Recent starts of rate-limited queues (default: the events table's name + `_starts`). */
+  startsTable?: string;
 }
 
 /** The hot table's default name, the same in every driver. */
@@ -77,7 +81,20 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
   const schedulesTable = names?.schedulesTable ?? `${eventsTable}_schedules`;
   assertIdentifier(keysTable, 'keysTable (set it when eventsTable is too long to derive it)');
   assertIdentifier(schedulesTable, 'schedulesTable (set it when eventsTable is too long to derive it)');
-  const all = [eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable].map((n) =>
+  const limitsTable = names?.limitsTable ?? `${eventsTable}_limits`;
+  const startsTable = names?.startsTable ?? `${eventsTable}_starts`;
+  assertIdentifier(limitsTable, 'limitsTable (set it when eventsTable is too long to derive it)');
+  assertIdentifier(startsTable, 'startsTable (set it when eventsTable is too long to derive it)');
+  const all = [
+    eventsTable,
+    archiveTable,
+    pausesTable,
+    workersTable,
+    keysTable,
+    schedulesTable,
+    limitsTable,
+    startsTable,
+  ].map((n) =>
     n.toLowerCase(),
   );
   if (new Set(all).size !== all.length) {
@@ -85,5 +102,14 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
       value: names,
     });
   }
-  return { eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable };
+  return {
+    eventsTable,
+    archiveTable,
+    pausesTable,
+    workersTable,
+    keysTable,
+    schedulesTable,
+    limitsTable,
+    startsTable,
+  };
 }

@@ -1,0 +1,113 @@
+import type { ClaimedEvent } from './claim.js';
+import type { StoreTx } from './store.js';
+
+/**
+ * A queue's flow-control limits as a store keeps them (one row per queue, docs/flow-control.md).
+ * `null` means no such limit. The core validates every number before a store sees it.
+ */
+export interface StoredLimits {
+  /** Rows of the queue leased at once across every process at most (an integer from 1). */
+  concurrency: number | null;
+  /** Rows of one partition key leased at once at most (rows without a key are not counted). */
+  keyConcurrency: number | null;
+  /** Claims (starts) of the queue's rows per sliding `ratePeriodMs` at most. */
+  rateLimit: number | null;
+  /** The rate window in ms (an integer from 1), set exactly when `rateLimit` is. */
+  ratePeriodMs: number | null;
+  /** Starts of one partition key's rows per sliding `keyRatePeriodMs` at most. */
+  keyRateLimit: number | null;
+  /** The per-key rate window in ms, set exactly when `keyRateLimit` is. */
+  keyRatePeriodMs: number | null;
+  /** Take rows round-robin across partition keys even without a per-key limit. */
+  fair: boolean;
+}
+
+/** A queue's stored limits, as `StoreInspection.listLimits` returns them. */
+export interface LimitsRow extends StoredLimits {
+  queue: string;
+  /** When the limits were last written (database time). */
+  updatedAt: Date;
+}
+
+/** Params of `StoreAdmin.setLimits`. */
+export interface SetLimitsParams<TTx = StoreTx> {
+  /** A queue name (1 to `maxNameLength` characters). */
+  queue: string;
+  /** The limits to store; `null` deletes the queue's row (no limits). */
+  limits: StoredLimits | null;
+  /**
+   * The signature of the queue configuration the limits come from (at most `maxNameLength`
+   * characters). When given, the write happens only if the stored row's signature differs (or
+   * there is no row), and stores it; when absent, the write always happens and keeps the stored
+   * signature. So a process that starts with an unchanged configuration leaves an operator's
+   * run-time change alone, and a deploy that changes the configuration wins.
+   */
+  signature?: string;
+  tx?: TTx;
+}
+
+/** A row the limited claim may take, as the store's reads return it. */
+export interface ClaimCandidate {
+  id: string;
+  /** The row's partition key; `null` when it has none. */
+  partitionKey: string | null;
+}
+
+/** Leased rows of a queue, counted per partition key. */
+export interface RunningCount {
+  /** `null`: the rows without a key. */
+  key: string | null;
+  count: number;
+}
+
+/** Starts the limited claim recorded, per partition key, with their age on the database's clock. */
+export interface RecentStarts {
+  /** `null`: starts of rows without a key. */
+  key: string | null;
+  /** How long ago (ms, from 0) these starts were recorded. */
+  ageMs: number;
+  count: number;
+}
+
+/**
+ * The statements of one limited claim, run in one transaction of the store (see
+ * `claimWithLimits` in `bus-core/driver`, which decides what to take). Each is bound to the
+ * claim's queue and `ClaimParams`; "unleased" rows are those the plain claim could take (no
+ * lease), "due" ones have their due time at or before the database's now, and every read is
+ * limited to rows of `ClaimParams.handlers` unless it says otherwise.
+ */
+export interface LimitedClaimSteps {
+  /**
+   * Locks the queue's limits row until the transaction ends (other limited claims of the queue
+   * wait) and returns its limits and key cursor; `null` when the queue has no row.
+   */
+  lockLimits(): Promise<{ limits: StoredLimits; keyCursor: string | null } | null>;
+  /** The queue's leased rows (whether or not the lease has ended), counted per partition key, any handler. */
+  countRunning(): Promise<RunningCount[]>;
+  /** Starts recorded for the queue less than `windowMs` ago (an integer from 1), per key and age. */
+  recentStarts(windowMs: number): Promise<RecentStarts[]>;
+  /**
+   * Up to `limit` due, unleased rows in the plain claim's order (priority, due time, id); with
+   * `withoutKey`, only rows without a partition key.
+   */
+  readyRows(params: { limit: number; withoutKey: boolean }): Promise<ClaimCandidate[]>;
+  /**
+   * Up to `max` distinct partition keys of unleased rows of the queue (any handler, due or not),
+   * in the database's key order, after `after` when given (else from the first key).
+   */
+  readyKeys(params: { after: string | null; max: number }): Promise<string[]>;
+  /** For each of `keys`, up to `perKey` of its due, unleased rows; each key's rows in (due time, id) order. */
+  keyedRows(params: { keys: string[]; perKey: number }): Promise<ClaimCandidate[]>;
+  /**
+   * Leases those of `ids` that are still unleased, as the plain claim leases a row (holder, lease
+   * end, attempts + 1), and returns them, in any order.
+   */
+  lease(ids: string[]): Promise<ClaimedEvent[]>;
+  /**
+   * Records `count` starts now for each entry, and deletes the queue's starts recorded
+   * `keepMs` or more ago.
+   */
+  recordStarts(params: { starts: { key: string | null; count: number }[]; keepMs: number }): Promise<void>;
+  /** Stores the key the next claim's round-robin starts after. */
+  saveCursor(key: string): Promise<void>;
+}

@@ -1,0 +1,159 @@
+import type { ClaimedEvent } from '../contract/claim.js';
+import type { ClaimCandidate, LimitedClaimSteps, RecentStarts } from '../contract/flow.js';
+
+/** Keys one limited claim reads at most when it rotates across keys; the rest wait their turn. */
+export const MAX_KEY_SCAN = 1000;
+
+/**
+ * The limited claim (docs/flow-control.md): the policy every store shares, over the store's own
+ * statements. Returns `null` when the queue has no limits row (the store then claims as usual),
+ * else the rows leased, at most `want`, so that after the claim
+ *
+ * - the queue's leased rows are at most `concurrency`, and one key's at most `keyConcurrency`;
+ * - the starts recorded in any window of `ratePeriodMs` are at most `rateLimit` (a sliding
+ *   window over the database's clock: every claimed row is a start), per key likewise;
+ * - with a per-key limit or `fair`, rows are taken round-robin across keys, starting after the
+ *   key the last claim ended on, so a key with one row waits for at most one turn of the keys.
+ *
+ * The store runs it inside one transaction: `lockLimits` serializes the limited claims of a
+ * queue, so the counts it reads cannot change under it.
+ *
+ * @example
+ * const rows = await transact(ctx, 'claim', (tx) => claimWithLimits(limitedSteps(tx, params), params.limit));
+ */
+export async function claimWithLimits(steps: LimitedClaimSteps, want: number): Promise<ClaimedEvent[] | null> {
+  const state = await steps.lockLimits();
+  if (state === null) return null;
+  const { limits, keyCursor } = state;
+  const running = new Map<string | null, number>();
+  let runningTotal = 0;
+  for (const r of await steps.countRunning()) {
+    running.set(r.key, (running.get(r.key) ?? 0) + r.count);
+    runningTotal += r.count;
+  }
+  const window = Math.max(limits.ratePeriodMs ?? 0, limits.keyRatePeriodMs ?? 0);
+  const starts = window > 0 ? await steps.recentStarts(window) : [];
+
+  let room = want;
+  if (limits.concurrency !== null) room = Math.min(room, limits.concurrency - runningTotal);
+  if (limits.rateLimit !== null) {
+    room = Math.min(room, limits.rateLimit - startsWithin(starts, limits.ratePeriodMs!, undefined));
+  }
+  if (room <= 0) return [];
+
+  const keyStarts = new Map<string, number>();
+  if (limits.keyRateLimit !== null) {
+    for (const s of starts) {
+      if (s.key !== null && s.ageMs < limits.keyRatePeriodMs!) keyStarts.set(s.key, (keyStarts.get(s.key) ?? 0) + s.count);
+    }
+  }
+  const keyRoom = (key: string | null): number => {
+    if (key === null) return Number.POSITIVE_INFINITY;
+    let r = Number.POSITIVE_INFINITY;
+    if (limits.keyConcurrency !== null) r = limits.keyConcurrency - (running.get(key) ?? 0);
+    if (limits.keyRateLimit !== null) r = Math.min(r, limits.keyRateLimit - (keyStarts.get(key) ?? 0));
+    return r;
+  };
+
+  const rotate = limits.fair || limits.keyConcurrency !== null || limits.keyRateLimit !== null;
+  let picked: ClaimCandidate[];
+  let cursor: string | undefined;
+  if (!rotate) {
+    picked = await steps.readyRows({ limit: room, withoutKey: false });
+  } else {
+    const keys = await keysInTurn(steps, keyCursor, Math.min(room + blockedKeys(running, keyStarts, keyRoom), MAX_KEY_SCAN));
+    const eligible = keys.filter((k) => keyRoom(k) > 0).slice(0, room);
+    const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
+    const keyed = eligible.length > 0 ? await steps.keyedRows({ keys: eligible, perKey }) : [];
+    const unkeyed = await steps.readyRows({ limit: room, withoutKey: true });
+    ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
+  }
+  if (picked.length === 0) return [];
+
+  const leased = await steps.lease(picked.map((c) => c.id));
+  const order = new Map(picked.map((c, i) => [c.id, i]));
+  leased.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  if (window > 0 && leased.length > 0) {
+    const keyOf = new Map(picked.map((c) => [c.id, c.partitionKey]));
+    const counts = new Map<string | null, number>();
+    for (const row of leased) {
+      const key = keyOf.get(row.id) ?? null;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    await steps.recordStarts({ starts: [...counts].map(([key, count]) => ({ key, count })), keepMs: window });
+  }
+  if (cursor !== undefined && cursor !== keyCursor) await steps.saveCursor(cursor);
+  return leased;
+}
+
+function startsWithin(starts: readonly RecentStarts[], periodMs: number, key: string | null | undefined): number {
+  let n = 0;
+  for (const s of starts) if (s.ageMs < periodMs && (key === undefined || s.key === key)) n += s.count;
+  return n;
+}
+
+// Keys at their limit are read by the key scan too (the database does not know them); reading
+// that many more keys keeps a full claim possible when many keys are busy.
+function blockedKeys(
+  running: ReadonlyMap<string | null, number>,
+  keyStarts: ReadonlyMap<string, number>,
+  keyRoom: (key: string | null) => number,
+): number {
+  const keys = new Set<string>();
+  for (const key of running.keys()) if (key !== null && keyRoom(key) <= 0) keys.add(key);
+  for (const key of keyStarts.keys()) if (keyRoom(key) <= 0) keys.add(key);
+  return keys.size;
+}
+
+// The keys with unleased rows in round-robin order: those after the cursor, then from the first
+// key round to the cursor again. Compared by the database's order only (the two reads), never
+// by JavaScript's, whose collation may differ.
+async function keysInTurn(steps: LimitedClaimSteps, cursor: string | null, max: number): Promise<string[]> {
+  const keys = await steps.readyKeys({ after: cursor, max });
+  if (cursor === null || keys.length >= max) return keys;
+  const seen = new Set(keys);
+  for (const key of await steps.readyKeys({ after: null, max: max - keys.length })) {
+    if (seen.has(key)) break;
+    keys.push(key);
+    if (key === cursor) break;
+  }
+  return keys;
+}
+
+// One row per key per turn, keys in order and the rows without a key as one more key last, until
+// `room` rows are taken or every key is out of rows or room. The cursor is the last key that got
+// a row in the first turn: the next claim starts after it.
+function roundRobin(
+  keys: readonly string[],
+  keyed: readonly ClaimCandidate[],
+  unkeyed: readonly ClaimCandidate[],
+  room: number,
+  keyRoom: (key: string | null) => number,
+): { picked: ClaimCandidate[]; cursor: string | undefined } {
+  const byKey = new Map<string, ClaimCandidate[]>();
+  for (const c of keyed) {
+    if (c.partitionKey === null) continue;
+    let list = byKey.get(c.partitionKey);
+    if (list === undefined) byKey.set(c.partitionKey, (list = []));
+    list.push(c);
+  }
+  const groups: { key: string | null; rows: readonly ClaimCandidate[]; left: number }[] = keys
+    .filter((k) => byKey.has(k))
+    .map((k) => ({ key: k, rows: byKey.get(k)!, left: keyRoom(k) }));
+  if (unkeyed.length > 0) groups.push({ key: null, rows: unkeyed, left: Number.POSITIVE_INFINITY });
+  const picked: ClaimCandidate[] = [];
+  let cursor: string | undefined;
+  for (let turn = 0; picked.length < room; turn++) {
+    let took = false;
+    for (const g of groups) {
+      if (picked.length >= room) break;
+      if (turn >= g.rows.length || g.left <= 0) continue;
+      picked.push(g.rows[turn]!);
+      g.left--;
+      took = true;
+      if (turn === 0 && g.key !== null) cursor = g.key;
+    }
+    if (!took) break;
+  }
+  return { picked, cursor };
+}
