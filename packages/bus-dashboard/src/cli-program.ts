@@ -3,6 +3,7 @@ import type { QueueOverview, ScheduleOverview } from 'bus-core';
 import { type ArchivedEventRow, BusError, type EventRow, isBusError } from 'bus-core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type Connection, connect } from './connect.js';
+import { limitsText } from './limits-text.js';
 import { describePayload } from './payload.js';
 
 /** What the CLI's exit codes mean (documented in docs/cli.md). */
@@ -271,6 +272,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo()): Promise<n
         ['handler', row.handlerName],
         ['attempts', `${row.attempts} of ${row.maxRetries + 1}`],
         ['priority', String(row.priority)],
+        ['partition', row.partitionKey ?? '-'],
         ['created', row.createdAt.toISOString()],
       ];
       if (found.where === 'live') {
@@ -564,6 +566,7 @@ function statsTable(
       'completed',
       'failed',
       'cancelled',
+      'limits',
     ],
     queues.map((q) => [
       q.queue,
@@ -576,6 +579,7 @@ function statsTable(
       String(q.archivedCompleted),
       String(q.archivedFailed),
       String(q.archivedCancelled),
+      limitsText(q.limits) || '-',
     ]),
   );
   return text.replace(/ paused(:\S*)?/g, (m) => paint('33', m));

@@ -10,6 +10,7 @@ import type {
   ScheduleOverview,
 } from 'bus-core';
 import type { Child } from 'hono/jsx';
+import { limitsText } from './limits-text.js';
 
 /** A worker process as the admin API lists it. */
 type WorkerRow = Awaited<ReturnType<BusAdmin['workers']>>[number];
@@ -278,6 +279,11 @@ export function QueuesPage(props: {
                 {q.paused ? <span class="badge paused">paused</span> : <span class="badge">active</span>}
                 {q.pausedHandlers.length > 0 ? (
                   <span class="muted"> {`handlers paused: ${q.pausedHandlers.join(', ')}`}</span>
+                ) : null}
+                {q.limits ? (
+                  <span class="muted" data-testid="queue-limits">
+                    {` limits: ${limitsText(q.limits)}`}
+                  </span>
                 ) : null}
               </td>
               <td class="num">
@@ -723,6 +729,12 @@ export function RowPage(props: { ctx: PageContext; found: FoundRow; payload: str
         )}
         <dt>last error</dt>
         <dd class="error">{row.lastError ?? '–'}</dd>
+        {row.partitionKey ? (
+          <>
+            <dt>partition key</dt>
+            <dd data-testid="partition-key">{row.partitionKey}</dd>
+          </>
+        ) : null}
         {row.traceContext ? (
           <>
             <dt>trace context</dt>
