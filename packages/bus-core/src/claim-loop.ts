@@ -34,6 +34,8 @@ export interface ClaimLoopDeps {
   handlers(): readonly string[];
   /** Whether the queue has flow-control limits stored (the claim then goes through them). */
   limited(): boolean;
+  /** Outcomes of this queue's rows given to the settler and not yet written. */
+  settling(): number;
   /** Takes the rows of a claim, leased until `leaseUntil` (local ms). */
   accept(rows: ClaimedEvent[], leaseUntil: number): void;
 }
@@ -136,7 +138,7 @@ export class ClaimLoop {
       if (rows.length < limit && !this.#woken) {
         // A limit counts this process's finished rows until their outcomes are written: claim
         // again once the settler has written some, rather than sleep the interval.
-        if (limited && settler.pending > 0) await settler.progress();
+        if (limited && this.deps.settling() > 0) await settler.progress();
         else await this.#sleep(limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length));
       }
     }

@@ -60,6 +60,8 @@ export class QueueWorker {
   #claimable: readonly string[];
   /** The queue has flow-control limits stored: claims go through them and nothing is prefetched. */
   #limited: boolean;
+  /** Outcomes of this queue given to the settler and not yet written: slots a limit still counts. */
+  #settling = 0;
 
   constructor(
     readonly config: ResolvedQueueConfig,
@@ -81,6 +83,7 @@ export class QueueWorker {
       room: () => this.#room(),
       handlers: () => this.#claimable,
       limited: () => this.#limited,
+      settling: () => this.#settling,
       accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
     });
     this.#leases = new LeaseKeeper({
@@ -405,6 +408,11 @@ export class QueueWorker {
     }
     // Not awaited: the slot is already free; the write is batched.
     const written = this.deps.settler.add(outcome);
+    this.#settling++;
+    const settled = (): void => {
+      this.#settling--;
+    };
+    void written.then(settled, settled);
     // Nothing announces a retry when it becomes due: wake the claim loop then, rather than let a
     // 2 s backoff wait out a 60 s poll.
     if (
