@@ -12,8 +12,8 @@ import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
 function expectedTables(names: BusTableNames): ExpectedTable[] {
-  const { events, archive, pauses, workers, keys, schedules } = createBusTables(names);
-  return [events, archive, pauses, workers, keys, schedules].map((table) => {
+  const { events, archive, pauses, workers, keys, schedules, limits, starts } = createBusTables(names);
+  return [events, archive, pauses, workers, keys, schedules, limits, starts].map((table) => {
     const config = getTableConfig(table);
     return {
       table: config.name,
@@ -65,7 +65,7 @@ JOIN pg_class i ON i.oid = x.indexrelid`);
 }
 
 /**
- * `QueueStore.checkSchema`: `SCHEMA_MISSING` unless the four tables exist on the search path with
+ * `QueueStore.checkSchema`: `SCHEMA_MISSING` unless the bus tables exist on the search path with
  * every column and index this version reads, naming what is missing and how to migrate.
  *
  * @example

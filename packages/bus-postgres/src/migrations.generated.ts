@@ -45,4 +45,17 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
       'CREATE UNIQUE INDEX "bus_events_unique_idx" ON "bus_events" USING btree ("handler_name","unique_key") WHERE unique_key IS NOT NULL;',
     ],
   },
+  {
+    tag: '0004_flow_control',
+    hash: 'f43e5aae27a93d35ff367e399eccf1ba75135a496989ce5fd4de51bbb96ba3eb',
+    statements: [
+      'CREATE TABLE "bus_events_limits" (\n\t"queue" text PRIMARY KEY NOT NULL,\n\t"concurrency" integer,\n\t"key_concurrency" integer,\n\t"rate_limit" integer,\n\t"rate_period_ms" integer,\n\t"key_rate_limit" integer,\n\t"key_rate_period_ms" integer,\n\t"fair" boolean DEFAULT false NOT NULL,\n\t"key_cursor" text,\n\t"signature" text,\n\t"updated_at" timestamp with time zone DEFAULT now() NOT NULL\n);',
+      'CREATE TABLE "bus_events_starts" (\n\t"queue" text NOT NULL,\n\t"partition_key" text,\n\t"started_at" timestamp with time zone DEFAULT now() NOT NULL,\n\t"n" integer NOT NULL\n);',
+      'ALTER TABLE "bus_events" ADD COLUMN "partition_key" text;',
+      'ALTER TABLE "bus_events_archive" ADD COLUMN "partition_key" text;',
+      'CREATE INDEX "bus_events_starts_queue_idx" ON "bus_events_starts" USING btree ("queue","started_at");',
+      'CREATE INDEX "bus_events_key_idx" ON "bus_events" USING btree ("queue","partition_key","scheduled_at","id") WHERE locked_until IS NULL AND partition_key IS NOT NULL;',
+      'CREATE INDEX "bus_events_running_idx" ON "bus_events" USING btree ("queue","partition_key") WHERE locked_until IS NOT NULL;',
+    ],
+  },
 ];

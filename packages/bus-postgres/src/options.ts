@@ -54,6 +54,10 @@ export interface StoreTables {
   keys: Identifier;
   /** The schedules table (events table + `_schedules`). */
   schedules: Identifier;
+  /** The flow-control limits table (events table + `_limits`). */
+  limits: Identifier;
+  /** The recorded starts of rate-limited queues (events table + `_starts`). */
+  starts: Identifier;
 }
 
 /** A quoted table name in the store's SQL, schema-qualified when the store has a schema. */
@@ -86,6 +90,8 @@ export function resolveSchema(schema: unknown): string | undefined {
 /** `PostgresStoreOptions` checked, with defaults applied. */
 export interface ResolvedOptions {
   schema: string | undefined;
+  /** Every table name, derived ones included (what `checkSchema` checks). */
+  names: Required<BusTableNames>;
   eventsTable: string;
   archiveTable: string;
   pausesTable: string;
@@ -166,6 +172,7 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
   }
   return {
     schema,
+    names,
     eventsTable,
     archiveTable,
     pausesTable,
@@ -177,6 +184,8 @@ export function resolveOptions(db: PgTx, options: PostgresStoreOptions | null | 
       workers: qualifiedTable(schema, workersTable),
       keys: qualifiedTable(schema, names.keysTable),
       schedules: qualifiedTable(schema, names.schedulesTable),
+      limits: qualifiedTable(schema, names.limitsTable),
+      starts: qualifiedTable(schema, names.startsTable),
     },
     channel,
     listenClient,

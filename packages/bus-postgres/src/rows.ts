@@ -5,6 +5,7 @@ import type {
   ClaimedEvent,
   EventRow,
   ExpiredEvent,
+  LimitsRow,
   PauseRow,
   WorkerRow,
 } from 'bus-core/driver';
@@ -39,12 +40,12 @@ export const CLAIM_COLUMNS = sql.raw(
 export const EVENT_COLUMNS = sql.raw(
   `${STORED}, ${MS_OF('scheduled_at')} AS scheduled, ${MS_OF('locked_until')} AS lockeduntil, ` +
     `locked_by::text AS lockedby, last_error::text AS error, ${MS_OF('created_at')} AS created, ` +
-    'trace_context::text AS trace, snoozes::text AS snoozes',
+    'trace_context::text AS trace, snoozes::text AS snoozes, partition_key::text AS pkey',
 );
 /** What `listArchive` reads of each row, for `archivedEventRow`. */
 export const ARCHIVE_COLUMNS = sql.raw(
   `${STORED}, status::text AS status, last_error::text AS error, ${MS_OF('created_at')} AS created, ` +
-    `${MS_OF('finished_at')} AS finished, trace_context::text AS trace`,
+    `${MS_OF('finished_at')} AS finished, trace_context::text AS trace, partition_key::text AS pkey`,
 );
 /** What `listExpired` reads of each row, for `expiredEvent`. */
 export const EXPIRED_COLUMNS = sql.raw(
@@ -64,6 +65,11 @@ export function textOf(cell: Cell | undefined, column: string): string {
   const value = text(cell);
   if (value === null) throw new BusError('STORE_FAILED', `the ${column} column came back NULL`);
   return value;
+}
+
+/** A number sent as text, or `null` for a NULL cell. */
+export function intOrNull(cell: Cell | undefined, column: string): number | null {
+  return cell === null || cell === undefined ? null : intOf(cell, column);
 }
 
 /** A number sent as text (`::text` of an integer). */
@@ -142,6 +148,7 @@ export function eventRow(r: Row): EventRow {
     createdAt: dateOf(r[13], 'created_at'),
     traceContext: text(r[14]),
     snoozes: intOf(r[15], 'snoozes'),
+    partitionKey: text(r[16]),
   };
 }
 
@@ -154,6 +161,7 @@ export function archivedEventRow(r: Row): ArchivedEventRow {
     createdAt: dateOf(r[11], 'created_at'),
     finishedAt: dateOf(r[12], 'finished_at'),
     traceContext: text(r[13]),
+    partitionKey: text(r[14]),
   };
 }
 
@@ -211,5 +219,27 @@ export function workerRow(r: Row): WorkerRow {
     info: textOf(r[2], 'info'),
     startedAt: dateOf(r[3], 'started_at'),
     lastSeenAt: dateOf(r[4], 'last_seen_at'),
+  };
+}
+
+/** What `listLimits` reads of each row, for `limitsRow`. */
+export const LIMITS_COLUMNS = sql.raw(
+  'queue::text AS queue, concurrency::text AS c, key_concurrency::text AS kc, rate_limit::text AS r, ' +
+    'rate_period_ms::text AS rp, key_rate_limit::text AS kr, key_rate_period_ms::text AS krp, ' +
+    `fair::text AS fair, ${MS_OF('updated_at')} AS updated`,
+);
+
+/** A row read with `LIMITS_COLUMNS`. */
+export function limitsRow(r: Row): LimitsRow {
+  return {
+    queue: textOf(r[0], 'queue'),
+    concurrency: intOrNull(r[1], 'concurrency'),
+    keyConcurrency: intOrNull(r[2], 'key_concurrency'),
+    rateLimit: intOrNull(r[3], 'rate_limit'),
+    ratePeriodMs: intOrNull(r[4], 'rate_period_ms'),
+    keyRateLimit: intOrNull(r[5], 'key_rate_limit'),
+    keyRatePeriodMs: intOrNull(r[6], 'key_rate_period_ms'),
+    fair: textOf(r[7], 'fair') === 'true',
+    updatedAt: dateOf(r[8], 'updated_at'),
   };
 }

@@ -59,6 +59,8 @@ function eventsTableOf(name: string) {
       snoozes: integer('snoozes').notNull().default(0),
       // A unique publish's key (bucket folded in); NULL for every other row (docs/unique.md).
       uniqueKey: text('unique_key'),
+      // The row's flow-control partition key; NULL when it has none (docs/flow-control.md).
+      partitionKey: text('partition_key'),
     },
     (t) => [
       // The claim reads only available rows: leased rows are not in this index at all.
@@ -73,6 +75,15 @@ function eventsTableOf(name: string) {
       uniqueIndex(`${name}_unique_idx`)
         .on(t.handlerName, t.uniqueKey)
         .where(sql`unique_key IS NOT NULL`),
+      // The limited claim's key scan (the next key after a key, one index probe each) and its
+      // per-key read (a key's unleased rows in due order); rows without a key stay out of it.
+      index(`${name}_key_idx`)
+        .on(t.queue, t.partitionKey, t.scheduledAt, t.id)
+        .where(sql`locked_until IS NULL AND partition_key IS NOT NULL`),
+      // The limited claim counts a queue's leased rows per key here, reading leased rows only.
+      index(`${name}_running_idx`)
+        .on(t.queue, t.partitionKey)
+        .where(sql`locked_until IS NOT NULL`),
     ],
   );
 }
@@ -95,6 +106,8 @@ function archiveTableOf(name: string) {
       createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
       finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
       traceContext: text('trace_context'),
+      // Copied from the live row; redrive puts it back.
+      partitionKey: text('partition_key'),
     },
     (t) => [
       // Pruning deletes by age.
@@ -168,6 +181,41 @@ function schedulesTableOf(name: string) {
   });
 }
 
+function limitsTableOf(name: string) {
+  return pgTable(name, {
+    queue: text('queue').primaryKey(),
+    // NULL: no such limit (StoredLimits in bus-core).
+    concurrency: integer('concurrency'),
+    keyConcurrency: integer('key_concurrency'),
+    rateLimit: integer('rate_limit'),
+    ratePeriodMs: integer('rate_period_ms'),
+    keyRateLimit: integer('key_rate_limit'),
+    keyRatePeriodMs: integer('key_rate_period_ms'),
+    fair: boolean('fair').notNull().default(false),
+    // The key the next limited claim's round-robin starts after.
+    keyCursor: text('key_cursor'),
+    // The queue configuration the limits came from; NULL when set at run time.
+    signature: text('signature'),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  });
+}
+
+function startsTableOf(name: string) {
+  return pgTable(
+    name,
+    {
+      queue: text('queue').notNull(),
+      // NULL: starts of rows without a key.
+      partitionKey: text('partition_key'),
+      startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+      // Rows started at once (one row per key per claim).
+      n: integer('n').notNull(),
+    },
+    // The limited claim reads a queue's recent starts and deletes its old ones.
+    (t) => [index(`${name}_queue_idx`).on(t.queue, t.startedAt)],
+  );
+}
+
 /** The hot table's Drizzle type. */
 export type BusEventsTable = ReturnType<typeof eventsTableOf>;
 /** The archive table's Drizzle type. */
@@ -181,6 +229,10 @@ export type BusEventsWorkersTable = ReturnType<typeof workersTableOf>;
 export type BusEventsKeysTable = ReturnType<typeof keysTableOf>;
 /** The schedules table's Drizzle type. */
 export type BusEventsSchedulesTable = ReturnType<typeof schedulesTableOf>;
+/** The flow-control limits table's Drizzle type. */
+export type BusEventsLimitsTable = ReturnType<typeof limitsTableOf>;
+/** The recorded starts table's Drizzle type. */
+export type BusEventsStartsTable = ReturnType<typeof startsTableOf>;
 
 /** The tables of one bus. */
 export interface BusTables {
@@ -190,12 +242,16 @@ export interface BusTables {
   workers: BusEventsWorkersTable;
   keys: BusEventsKeysTable;
   schedules: BusEventsSchedulesTable;
+  limits: BusEventsLimitsTable;
+  starts: BusEventsStartsTable;
   eventsTable: string;
   archiveTable: string;
   pausesTable: string;
   workersTable: string;
   keysTable: string;
   schedulesTable: string;
+  limitsTable: string;
+  startsTable: string;
 }
 
 /**
@@ -208,13 +264,25 @@ export interface BusTables {
  * export { events as jobs, archive as jobsArchive, pauses as jobsPauses, workers as jobsWorkers };
  */
 export function createBusTables(names: BusTableNames = {}): BusTables {
-  const { eventsTable, archiveTable, pausesTable, workersTable, keysTable, schedulesTable } =
-    resolveTableNames(names);
+  const {
+    eventsTable,
+    archiveTable,
+    pausesTable,
+    workersTable,
+    keysTable,
+    schedulesTable,
+    limitsTable,
+    startsTable,
+  } = resolveTableNames(names);
   return {
     keys: keysTableOf(keysTable),
     schedules: schedulesTableOf(schedulesTable),
+    limits: limitsTableOf(limitsTable),
+    starts: startsTableOf(startsTable),
     keysTable,
     schedulesTable,
+    limitsTable,
+    startsTable,
     events: eventsTableOf(eventsTable),
     archive: archiveTableOf(archiveTable),
     pauses: pausesTableOf(pausesTable),
@@ -275,3 +343,19 @@ export const busEventsKeys: BusEventsKeysTable = defaults.keys;
  * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules } from 'bus-postgres/schema';
  */
 export const busEventsSchedules: BusEventsSchedulesTable = defaults.schedules;
+
+/**
+ * The flow-control limits table `bus_events_limits` (one row per limited queue); re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules, busEventsLimits, busEventsStarts } from 'bus-postgres/schema';
+ */
+export const busEventsLimits: BusEventsLimitsTable = defaults.limits;
+
+/**
+ * The recorded starts table `bus_events_starts` (rate limits' sliding windows); re-export it with `busEvents`.
+ *
+ * @example
+ * export { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules, busEventsLimits, busEventsStarts } from 'bus-postgres/schema';
+ */
+export const busEventsStarts: BusEventsStartsTable = defaults.starts;

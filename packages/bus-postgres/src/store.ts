@@ -1,5 +1,6 @@
 import { BusError } from 'bus-core';
 import type {
+  BusTableNames,
   CheckLeasesParams,
   ClaimedEvent,
   ClaimParams,
@@ -32,9 +33,11 @@ import { Statements, type StoreContext } from './run.js';
 import { cancel } from './sql/cancel.js';
 import { checkLeases } from './sql/check-leases.js';
 import { claim } from './sql/claim.js';
+import { claimLimited } from './sql/claim-limited.js';
 import { insert } from './sql/insert.js';
 import { inspection } from './sql/inspect.js';
 import { extendLeases, release } from './sql/leases.js';
+import { setLimits } from './sql/limits.js';
 import { now } from './sql/now.js';
 import { pause, resume } from './sql/pauses.js';
 import { prune } from './sql/prune.js';
@@ -79,6 +82,7 @@ class PostgresQueueStore implements PostgresStore {
   readonly #store: StoreContext;
   readonly #listenClient: ListenClient | undefined;
   readonly #listenCheckInterval: number;
+  readonly #names: Required<BusTableNames>;
 
   constructor(db: PgTx, options: PostgresStoreOptions | undefined) {
     const resolved = resolveOptions(db, options);
@@ -88,6 +92,7 @@ class PostgresQueueStore implements PostgresStore {
     this.workersTable = resolved.workersTable;
     this.channel = resolved.channel;
     this.schema = resolved.schema;
+    this.#names = resolved.names;
     this.#listenClient = resolved.listenClient;
     this.#listenCheckInterval = resolved.listenCheckInterval;
     this.#store = {
@@ -106,6 +111,7 @@ class PostgresQueueStore implements PostgresStore {
       resume: (params) => resume(store, params),
       recordWorker: (params) => recordWorker(store, params),
       removeWorker: (params) => removeWorker(store, params),
+      setLimits: (params) => setLimits(store, params),
     };
     this.unique = {
       insert: (params) => insertUnique(store, params),
@@ -129,7 +135,8 @@ class PostgresQueueStore implements PostgresStore {
   }
 
   claim(params: ClaimParams): Promise<ClaimedEvent[]> {
-    return claim(this.#store, params);
+    // The plain claim stays one statement; only a queue the core saw limits for pays for them.
+    return params.limited === true ? claimLimited(this.#store, params) : claim(this.#store, params);
   }
 
   settle(params: SettleParams<PgTx>): Promise<SettleResult> {
@@ -170,13 +177,8 @@ class PostgresQueueStore implements PostgresStore {
         kind: textOf(r[0], 'kind'),
         name: textOf(r[1], 'name'),
       }));
-    return checkSchema(run, {
-      eventsTable: this.eventsTable,
-      archiveTable: this.archiveTable,
-      pausesTable: this.pausesTable,
-      workersTable: this.workersTable,
-      schema: this.schema,
-    });
+    // Every name as resolved, so custom keys, schedules, limits or starts tables are the ones checked.
+    return checkSchema(run, { ...this.#names, schema: this.schema });
   }
 
   transaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {

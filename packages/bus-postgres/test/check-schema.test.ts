@@ -50,6 +50,8 @@ describe('init() on PostgreSQL without the bus tables', () => {
       'table bus_events_workers',
       'table bus_events_keys',
       'table bus_events_schedules',
+      'table bus_events_limits',
+      'table bus_events_starts',
     ]);
     expect(error.message).toContain('table bus_events,');
     expect(error.message).toContain('table bus_events_archive');
@@ -102,6 +104,39 @@ describe('init() on PostgreSQL without the bus tables', () => {
     }
   });
 
+  it('names the flow-control tables, columns and indexes when they are missing', async () => {
+    const fresh = uniqueName('bt_schema_flow');
+    await client.unsafe(`CREATE SCHEMA "${fresh}"`);
+    const other = pgClient({ schema: fresh, max: 1 });
+    try {
+      const odb = drizzle(other);
+      await migrate(odb);
+      await odb.execute(sql`DROP INDEX bus_events_key_idx`);
+      await odb.execute(sql`DROP INDEX bus_events_running_idx`);
+      await odb.execute(sql`ALTER TABLE bus_events_archive DROP COLUMN partition_key`);
+      await odb.execute(sql`DROP INDEX bus_events_starts_queue_idx`);
+      expect((await initError(odb)).value).toEqual([
+        'index bus_events.bus_events_key_idx',
+        'index bus_events.bus_events_running_idx',
+        'column bus_events_archive.partition_key',
+        'index bus_events_starts.bus_events_starts_queue_idx',
+      ]);
+      await odb.execute(sql`ALTER TABLE bus_events DROP COLUMN partition_key`);
+      await odb.execute(sql`DROP TABLE bus_events_limits, bus_events_starts`);
+      expect((await initError(odb)).value).toEqual([
+        'column bus_events.partition_key',
+        'index bus_events.bus_events_key_idx',
+        'index bus_events.bus_events_running_idx',
+        'column bus_events_archive.partition_key',
+        'table bus_events_limits',
+        'table bus_events_starts',
+      ]);
+    } finally {
+      await other.end();
+      await client.unsafe(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`);
+    }
+  });
+
   it('checks custom table names, not the defaults', async () => {
     const names = { eventsTable: 'Jobs', archiveTable: 'jobs_done' };
     expect((await initError(db, names)).value).toEqual([
@@ -111,6 +146,8 @@ describe('init() on PostgreSQL without the bus tables', () => {
       'table Jobs_workers',
       'table Jobs_keys',
       'table Jobs_schedules',
+      'table Jobs_limits',
+      'table Jobs_starts',
     ]);
     await migrate(db, names);
     const bus = createBus({
@@ -134,6 +171,8 @@ describe('init() on PGlite without the bus tables', () => {
         'table bus_events_workers',
         'table bus_events_keys',
         'table bus_events_schedules',
+        'table bus_events_limits',
+        'table bus_events_starts',
       ]);
       await migrate(db);
       const bus = createBus({ store: postgresStore(db), queues, registry: new Registry() });

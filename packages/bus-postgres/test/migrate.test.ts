@@ -70,8 +70,10 @@ describe('migrate', () => {
       'bus_events',
       'bus_events_archive',
       'bus_events_keys',
+      'bus_events_limits',
       'bus_events_pauses',
       'bus_events_schedules',
+      'bus_events_starts',
       'bus_events_workers',
       'bus_migrations',
     ]);
@@ -79,7 +81,13 @@ describe('migrate', () => {
     const journal = (await t.db.execute(
       sql`SELECT scope, tag, hash FROM bus_migrations ORDER BY tag`,
     )) as unknown as Record<string, string>[];
-    expect(TAGS).toEqual(['0000_init', '0001_trace_context', '0002_job_control', '0003_unique_schedules']);
+    expect(TAGS).toEqual([
+      '0000_init',
+      '0001_trace_context',
+      '0002_job_control',
+      '0003_unique_schedules',
+      '0004_flow_control',
+    ]);
     expect(journal).toEqual(
       BUNDLED_MIGRATIONS.map((m) => ({ scope: 'bus_events', tag: m.tag, hash: m.hash })),
     );
@@ -103,8 +111,10 @@ describe('migrate', () => {
         'bus_events',
         'bus_events_archive',
         'bus_events_keys',
+        'bus_events_limits',
         'bus_events_pauses',
         'bus_events_schedules',
+        'bus_events_starts',
         'bus_events_workers',
         'bus_migrations',
       ]);
@@ -134,18 +144,24 @@ describe('migrate', () => {
         'column bus_events.trace_context',
         'column bus_events.snoozes',
         'column bus_events.unique_key',
+        'column bus_events.partition_key',
         'index bus_events.bus_events_unique_idx',
+        'index bus_events.bus_events_key_idx',
+        'index bus_events.bus_events_running_idx',
         'column bus_events_archive.trace_context',
+        'column bus_events_archive.partition_key',
         'index bus_events_archive.bus_events_archive_failed_idx',
         'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
         'table bus_events_keys',
         'table bus_events_schedules',
+        'table bus_events_limits',
+        'table bus_events_starts',
       ]);
 
       expect(await migrate(db)).toEqual({
-        applied: ['0001_trace_context', '0002_job_control', '0003_unique_schedules'],
+        applied: ['0001_trace_context', '0002_job_control', '0003_unique_schedules', '0004_flow_control'],
         adopted: [],
       });
       await store.checkSchema();
@@ -209,14 +225,20 @@ describe('migrate on tables it did not create', () => {
         'column bus_events.trace_context',
         'column bus_events.snoozes',
         'column bus_events.unique_key',
+        'column bus_events.partition_key',
         'index bus_events.bus_events_unique_idx',
+        'index bus_events.bus_events_key_idx',
+        'index bus_events.bus_events_running_idx',
         'column bus_events_archive.trace_context',
+        'column bus_events_archive.partition_key',
         'index bus_events_archive.bus_events_archive_failed_idx',
         'index bus_events_archive.bus_events_archive_failed_queue_idx',
         'table bus_events_pauses',
         'table bus_events_workers',
         'table bus_events_keys',
         'table bus_events_schedules',
+        'table bus_events_limits',
+        'table bus_events_starts',
       ]);
       expect(error.message).toContain('drizzle-kit generate');
     });
@@ -331,7 +353,7 @@ describe('schema and committed migrations', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'schema.ts'),
-      "export const users = 1;\nexport { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules } from 'bus-postgres/schema';\n",
+      "export const users = 1;\nexport { busEvents, busEventsArchive, busEventsPauses, busEventsWorkers, busEventsKeys, busEventsSchedules, busEventsLimits, busEventsStarts } from 'bus-postgres/schema';\n",
     );
     return Promise.resolve()
       .then(() => fn(dir))
@@ -366,8 +388,8 @@ describe('schema and committed migrations', () => {
     });
   });
 
-  it("a user's drizzle-kit history from the previous version gets exactly 0003_unique_schedules (CJS build)", async () => {
-    const [idx, tag] = [3, '0003_unique_schedules'];
+  it("a user's drizzle-kit history from the previous version gets exactly 0004_flow_control (CJS build)", async () => {
+    const [idx, tag] = [4, '0004_flow_control'];
     await inUserProject((dir) => {
       // The user's migrations as of that earlier bus-postgres: its journal entries, snapshot and SQL.
       mkdirSync(join(dir, 'drizzle', 'meta'), { recursive: true });

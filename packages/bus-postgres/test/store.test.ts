@@ -256,12 +256,22 @@ describe('custom table names', () => {
       workersTable: uniqueName('jobs_procs'),
       keysTable: uniqueName('jobs_keys'),
       schedulesTable: uniqueName('jobs_ticks'),
+      limitsTable: uniqueName('jobs_caps'),
+      startsTable: uniqueName('jobs_runs'),
     };
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0000_init', '0001_trace_context', '0002_job_control', '0003_unique_schedules'],
+      applied: [
+        '0000_init',
+        '0001_trace_context',
+        '0002_job_control',
+        '0003_unique_schedules',
+        '0004_flow_control',
+      ],
       adopted: [],
     });
     const custom = postgresStore(t.db, names);
+    // The schema check looks for every table under the name given, derived or not.
+    await custom.checkSchema();
     const [id] = await custom.insert({ rows: [row()] });
     const [claimed] = await custom.claim({
       queue: 'q',

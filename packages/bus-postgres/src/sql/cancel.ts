@@ -29,12 +29,12 @@ export async function cancel(ctx: StoreContext, params: CancelParams<PgTx>): Pro
     LIMIT ${params.limit}::int4
     FOR UPDATE SKIP LOCKED))
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.payload_json, e.attempts, e.max_retries,
-    e.priority, e.created_at, e.trace_context
+    e.priority, e.created_at, e.trace_context, e.partition_key
 ), archived AS (
   INSERT INTO ${archive} (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries,
-    priority, status, last_error, created_at, finished_at, trace_context)
+    priority, status, last_error, created_at, finished_at, trace_context, partition_key)
   SELECT id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority, 'cancelled',
-    ${storableText(params.reason)}::text, created_at, now(), trace_context
+    ${storableText(params.reason)}::text, created_at, now(), trace_context, partition_key
   FROM removed WHERE ${params.archive ? 1 : 0}::int4 = 1
   ON CONFLICT (id) DO NOTHING
 )

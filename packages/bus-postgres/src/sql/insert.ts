@@ -78,8 +78,11 @@ class InsertColumns {
   readonly rowVariants: number[] = [];
   readonly rowPayloads: number[] = [];
   readonly rowTraces: (string | null)[] = [];
+  readonly rowKeys: (string | null)[] = [];
   /** Whether any row has a trace context (else the trace array is sent as NULL). */
   traced = false;
+  /** Whether any row has a partition key (else the key array is sent as NULL). */
+  keyed = false;
   readonly #variants = new Map<string, number>();
   readonly #payloads = new Map<Uint8Array, number>();
   #last: NewEventRow | undefined;
@@ -104,6 +107,10 @@ class InsertColumns {
       // PostgreSQL text cannot hold U+0000 (the whole publish would fail on a trace header):
       // it becomes U+FFFD, as in error text. Anything else is stored exactly.
       this.rowTraces.push(trace === null ? null : storableText(trace));
+      // The core checked the key (no U+0000): stored exactly.
+      const key = row.partitionKey ?? null;
+      if (key !== null) this.keyed = true;
+      this.rowKeys.push(key);
     }
   }
 
@@ -163,10 +170,11 @@ async function insertChunk(ctx: StoreContext, rows: NewEventRow[], tx?: PgTx): P
 function insertStatement(ctx: StoreContext, rows: NewEventRow[]): SQL {
   const { events } = ctx.tables;
   const c = new InsertColumns(rows, ctx.jsonPayload);
-  // Without the JSON column, or without any trace context, a NULL array stands for NULLs: a
-  // multi-array unnest pads it (the same statement text either way).
+  // Without the JSON column, or without any trace context or partition key, a NULL array stands
+  // for NULLs: a multi-array unnest pads it (the same statement text either way).
   const jsons = ctx.jsonPayload ? pgArray(c.jsons) : null;
   const traces = c.traced ? pgArray(c.rowTraces) : null;
+  const keys = c.keyed ? pgArray(c.rowKeys) : null;
   // Identity values follow the insert order, so ORDER BY id gives the ids in input order.
   return sql`WITH variant AS (
   SELECT * FROM unnest(${pgArray(c.queues)}::text[], ${pgArray(c.eventNames)}::text[], ${pgArray(c.handlerNames)}::text[],
@@ -176,13 +184,14 @@ function insertStatement(ctx: StoreContext, rows: NewEventRow[]): SQL {
 ), payload AS (
   SELECT * FROM unnest(${plainTextArray(c.payloads)}::text[], ${jsons}::text[]) WITH ORDINALITY AS p(payload, payload_json, k)
 ), input AS (
-  SELECT * FROM unnest(${pgArray(c.rowVariants)}::int8[], ${pgArray(c.rowPayloads)}::int8[], ${traces}::text[])
-    WITH ORDINALITY AS i(v, p, trace_context, ord)
+  SELECT * FROM unnest(${pgArray(c.rowVariants)}::int8[], ${pgArray(c.rowPayloads)}::int8[], ${traces}::text[],
+    ${keys}::text[])
+    WITH ORDINALITY AS i(v, p, trace_context, partition_key, ord)
 ), ins AS (
   INSERT INTO ${events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at,
-    trace_context)
+    trace_context, partition_key)
   SELECT v.queue, v.event_name, v.handler_name, decode(p.payload, 'hex'), p.payload_json::jsonb, v.max_retries,
-    v.priority, coalesce(v.run_at::timestamptz, now() + v.delay_ms * ${MS}), i.trace_context
+    v.priority, coalesce(v.run_at::timestamptz, now() + v.delay_ms * ${MS}), i.trace_context, i.partition_key
   FROM input i JOIN variant v ON v.k = i.v JOIN payload p ON p.k = i.p ORDER BY i.ord
   RETURNING id, queue, scheduled_at
 ), woken AS (

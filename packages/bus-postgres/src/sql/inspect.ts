@@ -20,6 +20,7 @@ import {
 } from '../rows.js';
 import type { StoreContext } from '../run.js';
 import { idOrder, rowConditions } from './filter.js';
+import { listLimits } from './limits.js';
 import { listPauses } from './pauses.js';
 import { listWorkers } from './workers.js';
 
@@ -106,6 +107,7 @@ export function inspection(ctx: StoreContext): StoreInspection {
     listArchive: (params) => listArchive(ctx, params),
     countByQueue: () => countByQueue(ctx),
     listPauses: () => listPauses(ctx),
+    listLimits: () => listLimits(ctx),
     listWorkers: (params) => listWorkers(ctx, params),
   };
 }

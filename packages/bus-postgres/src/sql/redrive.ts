@@ -28,13 +28,13 @@ export async function redrive(ctx: StoreContext, params: RedriveParams<PgTx>): P
     LIMIT ${params.limit}::int4
     FOR UPDATE SKIP LOCKED))
   RETURNING a.id, a.queue, a.event_name, a.handler_name, a.payload, a.payload_json, a.max_retries, a.priority,
-    a.last_error, a.created_at, a.trace_context
+    a.last_error, a.created_at, a.trace_context, a.partition_key
 ), ins AS (
   INSERT INTO ${events} (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-    scheduled_at, last_error, created_at, trace_context, snoozes)
+    scheduled_at, last_error, created_at, trace_context, snoozes, partition_key)
   OVERRIDING SYSTEM VALUE
   SELECT id, queue, event_name, handler_name, payload, payload_json, 0, max_retries, priority, now(), last_error,
-    created_at, trace_context, 0
+    created_at, trace_context, 0, partition_key
   FROM moved
   RETURNING id, queue
 ), woken AS (

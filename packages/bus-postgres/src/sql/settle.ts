@@ -85,12 +85,12 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   DELETE FROM ${events} e USING held h
   WHERE e.id = h.id AND h.kind NOT IN ('retry', 'snooze')
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.payload_json, e.attempts, e.max_retries,
-    e.priority, e.created_at, e.last_error, e.trace_context, h.kind, h.archive, h.error
+    e.priority, e.created_at, e.last_error, e.trace_context, e.partition_key, h.kind, h.archive, h.error
 ), archived AS (
   INSERT INTO ${archive} (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries,
-    priority, status, last_error, created_at, finished_at, trace_context)
+    priority, status, last_error, created_at, finished_at, trace_context, partition_key)
   SELECT id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority, kind,
-    CASE WHEN kind = 'completed' THEN last_error ELSE error END, created_at, now(), trace_context
+    CASE WHEN kind = 'completed' THEN last_error ELSE error END, created_at, now(), trace_context, partition_key
   FROM done WHERE archive = 1
   ON CONFLICT (id) DO NOTHING
 ), retried AS (

@@ -144,10 +144,11 @@ function insertStatement(ctx: StoreContext, row: UniqueNewEventRow, key: string)
     row.traceContext === undefined || row.traceContext === null ? null : storableText(row.traceContext);
   return sql`WITH ins AS (
   INSERT INTO ${events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at,
-    trace_context, unique_key)
+    trace_context, unique_key, partition_key)
   VALUES (${row.queue}::text, ${row.eventName}::text, ${row.handlerName}::text, decode(${hexOf(row.payload)}::text, 'hex'),
     ${json}::jsonb, ${row.maxRetries}::int4, ${row.priority}::int4,
-    coalesce(${runAt}::timestamptz, now() + ${delay}::float8 * ${MS}), ${trace}::text, ${key}::text)
+    coalesce(${runAt}::timestamptz, now() + ${delay}::float8 * ${MS}), ${trace}::text, ${key}::text,
+    ${row.partitionKey ?? null}::text)
   ON CONFLICT (handler_name, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
   RETURNING id, queue, scheduled_at
 ), woken AS (

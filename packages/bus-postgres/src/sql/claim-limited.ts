@@ -1,0 +1,204 @@
+import type {
+  ClaimCandidate,
+  ClaimedEvent,
+  ClaimParams,
+  LimitedClaimSteps,
+  RecentStarts,
+  RunningCount,
+  StoredLimits,
+} from 'bus-core/driver';
+import { claimWithLimits } from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
+import type { PgTx } from '../client.js';
+import { MS, pgArray, plainTextArray } from '../encode.js';
+import { CLAIM_COLUMNS, claimedEvent, intOf, intOrNull, text, textOf } from '../rows.js';
+import type { Row, StoreContext } from '../run.js';
+import { claim } from './claim.js';
+
+// The limited claim's clock. `now()` is the transaction's start, and this transaction may have
+// waited on the limits row behind another claim: its starts would be recorded as older than they
+// are (a rate window ending early) and its leases would end early. The time each statement
+// arrived is past that wait, on the database's clock like every other time of the store.
+const NOW = sql.raw('statement_timestamp()');
+
+/**
+ * `QueueStore.claim` with `limited`: `claimWithLimits` (bus-core/driver, the policy every store
+ * shares) over this file's statements, in one READ COMMITTED transaction, so each statement
+ * after the lock on the queue's limits row reads what the claims before it committed. A queue
+ * without a limits row (removed since the core last looked) is claimed as usual after it. The
+ * plain claim never comes here: it stays one statement.
+ *
+ * @example
+ * const rows = await claimLimited(ctx, { queue: 'email', limit: 10, workerId: 'w1', leaseMs: 30_000, handlers: ['send'], limited: true });
+ */
+export async function claimLimited(ctx: StoreContext, params: ClaimParams): Promise<ClaimedEvent[]> {
+  const rows = await ctx.statements.transaction((tx) =>
+    claimWithLimits(limitedSteps(ctx, tx, params), params.limit),
+  );
+  return rows ?? claim(ctx, params);
+}
+
+/**
+ * The statements of one limited claim (`LimitedClaimSteps`), bound to the claim's transaction,
+ * queue and params. Every read of the hot table goes through an index (test/claim-plan.test.ts):
+ * rows in claim order through the claim index, keys and a key's rows through the key index,
+ * leased rows through the running index.
+ *
+ * @example
+ * const rows = await claimWithLimits(limitedSteps(ctx, tx, params), params.limit);
+ */
+export function limitedSteps(ctx: StoreContext, tx: PgTx, params: ClaimParams): LimitedClaimSteps {
+  const { events, limits, starts } = ctx.tables;
+  const { queue, workerId, leaseMs, handlers } = params;
+  const run = (step: string, query: SQL): Promise<Row[]> => ctx.statements.rows(`claim (${step})`, query, tx);
+  const handlerList = pgArray(handlers);
+  const candidate = (r: Row): ClaimCandidate => ({ id: textOf(r[0], 'id'), partitionKey: text(r[1]) });
+
+  return {
+    async lockLimits() {
+      const [r] = await run(
+        'lockLimits',
+        sql`SELECT concurrency::text AS c, key_concurrency::text AS kc, rate_limit::text AS r,
+  rate_period_ms::text AS rp, key_rate_limit::text AS kr, key_rate_period_ms::text AS krp, fair::text AS fair,
+  key_cursor::text AS cursor
+FROM ${limits} WHERE queue = ${queue}::text FOR UPDATE`,
+      );
+      if (r === undefined) return null;
+      const stored: StoredLimits = {
+        concurrency: intOrNull(r[0], 'concurrency'),
+        keyConcurrency: intOrNull(r[1], 'key_concurrency'),
+        rateLimit: intOrNull(r[2], 'rate_limit'),
+        ratePeriodMs: intOrNull(r[3], 'rate_period_ms'),
+        keyRateLimit: intOrNull(r[4], 'key_rate_limit'),
+        keyRatePeriodMs: intOrNull(r[5], 'key_rate_period_ms'),
+        fair: textOf(r[6], 'fair') === 'true',
+      };
+      return { limits: stored, keyCursor: text(r[7]) };
+    },
+
+    async countRunning(): Promise<RunningCount[]> {
+      // An index-only scan of the running index: leased rows only, whatever their handler.
+      const rows = await run(
+        'countRunning',
+        sql`SELECT partition_key::text AS pkey, count(*)::text AS n FROM ${events}
+WHERE queue = ${queue}::text AND locked_until IS NOT NULL GROUP BY partition_key`,
+      );
+      return rows.map((r) => ({ key: text(r[0]), count: intOf(r[1], 'count') }));
+    },
+
+    async recentStarts(windowMs): Promise<RecentStarts[]> {
+      // One claim records its starts under one time, so grouping by it loses nothing; the age is
+      // floored to the ms (never over-stated) and never below 0 (a start recorded by a claim
+      // whose statement began after ours).
+      const rows = await run(
+        'recentStarts',
+        sql`SELECT partition_key::text AS pkey,
+  greatest(0, floor(extract(epoch FROM ${NOW} - started_at) * 1000))::int8::text AS age, sum(n)::text AS n
+FROM ${starts}
+WHERE queue = ${queue}::text AND started_at > ${NOW} - ${windowMs}::float8 * ${MS}
+GROUP BY partition_key, started_at`,
+      );
+      return rows.map((r) => ({ key: text(r[0]), ageMs: intOf(r[1], 'age'), count: intOf(r[2], 'n') }));
+    },
+
+    async readyRows({ limit, withoutKey }) {
+      // The plain claim's read (src/sql/claim.ts), locking what it returns; `t.id`: a bare `id`
+      // would name the select list's `id::text` and sort as text.
+      const unkeyed = sql.raw(withoutKey ? ' AND t.partition_key IS NULL' : '');
+      const rows = await run(
+        'readyRows',
+        sql`SELECT t.id::text AS id, t.partition_key::text AS pkey FROM ${events} t
+WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
+  AND t.handler_name = ANY(${handlerList}::text[])${unkeyed}
+ORDER BY t.priority, t.scheduled_at, t.id
+LIMIT ${limit}::int4
+FOR UPDATE SKIP LOCKED`,
+      );
+      return rows.map(candidate);
+    },
+
+    async readyKeys({ after, max }) {
+      // A loose index scan of the key index: each step probes it once for the first key past the
+      // last one (LIMIT 1 in key order), so a key with 100 000 rows costs one probe, not a walk of
+      // its rows. The comparison is the column's own collation, the index's order. A statement
+      // text of its own without `after`, so a generic plan still seeks to it when there is one.
+      const past = (key: SQL | null) => (key === null ? sql.raw('') : sql` AND t.partition_key > ${key}`);
+      const next = (key: SQL | null) => sql`(SELECT t.partition_key FROM ${events} t
+    WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL${past(key)}
+    ORDER BY t.partition_key LIMIT 1)`;
+      const rows = await run(
+        'readyKeys',
+        sql`WITH RECURSIVE k(key, n) AS (
+  SELECT ${next(after === null ? null : sql`${after}::text`)}, 1
+  UNION ALL
+  SELECT ${next(sql.raw('k.key'))}, k.n + 1 FROM k WHERE k.key IS NOT NULL AND k.n < ${max}::int4
+)
+SELECT k.key::text AS key FROM k WHERE k.key IS NOT NULL ORDER BY k.n`,
+      );
+      return rows.map((r) => textOf(r[0], 'partition_key'));
+    },
+
+    async keyedRows({ keys, perKey }) {
+      // One ordered probe of the key index per key, each stopping at `perKey` rows; rows another
+      // claimer holds are skipped, as in the plain claim.
+      const rows = await run(
+        'keyedRows',
+        sql`SELECT e.id::text AS id, e.partition_key::text AS pkey
+FROM unnest(${pgArray(keys)}::text[]) WITH ORDINALITY AS k(key, ord)
+CROSS JOIN LATERAL (
+  SELECT t.id, t.partition_key, t.scheduled_at FROM ${events} t
+  WHERE t.queue = ${queue}::text AND t.partition_key = k.key AND t.partition_key IS NOT NULL
+    AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW} AND t.handler_name = ANY(${handlerList}::text[])
+  ORDER BY t.scheduled_at, t.id
+  LIMIT ${perKey}::int4
+  FOR UPDATE SKIP LOCKED
+) e
+ORDER BY k.ord, e.scheduled_at, e.id`,
+      );
+      return rows.map(candidate);
+    },
+
+    async lease(ids) {
+      if (ids.length === 0) return [];
+      // The ids reach the UPDATE as an array, one primary-key probe each (as in the plain claim);
+      // `locked_until IS NULL` re-checks that nobody leased the row since it was read.
+      const rows = await run(
+        'lease',
+        sql`WITH claimed AS (
+  UPDATE ${events} e
+  SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
+  WHERE e.id = ANY(${plainTextArray(ids)}::int8[]) AND e.locked_until IS NULL
+  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes
+)
+SELECT ${CLAIM_COLUMNS} FROM claimed`,
+      );
+      return rows.map(claimedEvent);
+    },
+
+    async recordStarts({ starts: recorded, keepMs }) {
+      // The new starts and the end of the old ones in one statement (one round trip): the DELETE
+      // reads the snapshot before the INSERT, and what it removes is older than anything inserted.
+      await run(
+        'recordStarts',
+        sql`WITH ins AS (
+  INSERT INTO ${starts} (queue, partition_key, started_at, n)
+  SELECT ${queue}::text, s.key, ${NOW}, s.n
+  FROM unnest(${pgArray(recorded.map((s) => s.key))}::text[], ${pgArray(recorded.map((s) => s.count))}::int4[]) AS s(key, n)
+  RETURNING 1
+), old AS (
+  DELETE FROM ${starts} WHERE queue = ${queue}::text AND started_at <= ${NOW} - ${keepMs}::float8 * ${MS}
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::text AS removed`,
+      );
+    },
+
+    async saveCursor(key) {
+      await run(
+        'saveCursor',
+        sql`UPDATE ${limits} SET key_cursor = ${key}::text WHERE queue = ${queue}::text RETURNING queue::text AS queue`,
+      );
+    },
+  };
+}
