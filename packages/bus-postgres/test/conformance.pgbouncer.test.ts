@@ -40,9 +40,9 @@ runConformanceSuite(
     },
     setupJsonPayload: async () => postgresStore(db, { schema, jsonPayload: true, listen: false }),
     reset: async () => {
-      await db.execute(
-        sql`TRUNCATE ${sql.identifier(schema)}.${sql.identifier('bus_events')}, ${sql.identifier(schema)}.${sql.identifier('bus_events_archive')}`,
-      );
+      const tables = ['bus_events', 'bus_events_archive', 'bus_events_limits', 'bus_events_starts'];
+      const names = tables.map((table) => sql`${sql.identifier(schema)}.${sql.identifier(table)}`);
+      await db.execute(sql`TRUNCATE ${sql.join(names, sql.raw(', '))}`);
     },
     async teardown() {
       await client?.end({ timeout: 5 });

@@ -18,7 +18,7 @@ runConformanceSuite(
     setupJsonPayload: async () => postgresStore(lite.db, { jsonPayload: true }),
     reset: async () => {
       await lite.db.execute(
-        sql`TRUNCATE bus_events, bus_events_archive, bus_events_pauses, bus_events_workers`,
+        sql`TRUNCATE bus_events, bus_events_archive, bus_events_pauses, bus_events_workers, bus_events_limits, bus_events_starts`,
       );
     },
     teardown: () => lite.close(),

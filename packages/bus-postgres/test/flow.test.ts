@@ -53,7 +53,8 @@ describe('limited claims on postgres.js', () => {
 
   it('concurrent limited claims keep one running row per key, and take every key', async () => {
     await store.admin.setLimits({ queue: 'q', limits: { ...NONE, keyConcurrency: 1 } });
-    for (const key of ['a', 'b', 'c', 'd', 'e']) await store.insert({ rows: rows(10, { partitionKey: key }) });
+    for (const key of ['a', 'b', 'c', 'd', 'e'])
+      await store.insert({ rows: rows(10, { partitionKey: key }) });
     const claim = claimOf(store);
     const claimed = (await Promise.all(Array.from({ length: 10 }, (_, i) => claim(3, `w${i}`)))).flat();
     const running = await live(store, { state: 'running' });
@@ -77,7 +78,13 @@ describe('limited claims on postgres.js', () => {
     await store.admin.setLimits({ queue: 'q', limits: { ...NONE, concurrency: 1 } });
     await store.insert({ rows: rows(5) });
     expect(await claimOf(store)(5)).toHaveLength(1);
-    const plain = await store.claim({ queue: 'q', limit: 5, workerId: 'p', leaseMs: 60_000, handlers: ['test.handler'] });
+    const plain = await store.claim({
+      queue: 'q',
+      limit: 5,
+      workerId: 'p',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
     expect(plain).toHaveLength(4);
   });
 

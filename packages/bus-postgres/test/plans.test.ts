@@ -221,6 +221,129 @@ describe('statement plans on PostgreSQL', () => {
   });
 });
 
+// The limited claim (src/sql/claim-limited.ts) on a queue where one key holds thousands of rows:
+// the key scan takes one probe of the key index per key (a loose index scan), not a walk of the
+// big key's rows, and a key's rows are an ordered probe of the key index that stops at its LIMIT.
+describe('the limited claim plans on PostgreSQL', () => {
+  const KEYS = ['k1', 'k2', 'k3', 'k4', 'k5'];
+  const keyed = (key: string, n: number, due = 0) =>
+    Array.from({ length: n }, () =>
+      newEventRow({
+        queue: 'fq',
+        eventName: 'plan.event',
+        handlerName: 'plan.handler',
+        payload: encodePayload({ key }),
+        partitionKey: key,
+        due,
+      }),
+    );
+
+  beforeAll(async () => {
+    await plain.insert({ rows: keyed('big', 4000) });
+    for (const key of KEYS) await plain.insert({ rows: [...keyed(key, 20), ...keyed(key, 20, 3_600_000)] });
+    await plain.insert({
+      rows: Array.from({ length: 50 }, () => ({ ...row('fq'), partitionKey: null })),
+    });
+    await plain.admin.setLimits({
+      queue: 'fq',
+      limits: {
+        concurrency: null,
+        keyConcurrency: 3,
+        rateLimit: 1000,
+        ratePeriodMs: 60_000,
+        keyRateLimit: null,
+        keyRatePeriodMs: null,
+        fair: true,
+      },
+    });
+    // Some rows leased already, as under load.
+    await plain.claim({
+      queue: 'fq',
+      limit: 10,
+      workerId: 'busy',
+      leaseMs: 60_000,
+      handlers: ['plan.handler'],
+      limited: true,
+    });
+    await t.client`ANALYZE bus_events`;
+  });
+
+  // Each claim hands its rows back, so every one sees the same leased rows (only the key cursor moves).
+  const limited = async () => {
+    const rows = await store.claim({
+      queue: 'fq',
+      limit: 10,
+      workerId: 'a',
+      leaseMs: 60_000,
+      handlers: ['plan.handler'],
+      limited: true,
+    });
+    await plain.release({ workerId: 'a', events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) });
+    return rows;
+  };
+
+  /** The plan of one captured statement with its actual rows (EXPLAIN ANALYZE, rolled back). */
+  async function analyzed(statement: {
+    sql: string;
+    params: unknown[];
+  }): Promise<(PlanNode & Record<string, number>)[]> {
+    let plan: PlanNode[] = [];
+    await client
+      .begin(async (tx) => {
+        const [result] = await tx.unsafe(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`,
+          statement.params as never[],
+        );
+        plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
+        throw new Error('roll back');
+      })
+      .catch((error: unknown) => {
+        if ((error as Error).message !== 'roll back') throw error;
+      });
+    return plan as (PlanNode & Record<string, number>)[];
+  }
+
+  it('every statement on the hot table reads through an index, the keys and their rows through the key index', async () => {
+    // Twice: the second claim starts after the first one's key cursor (the key scan's other text).
+    for (let i = 0; i < 2; i++) {
+      const plans = await plansOf(limited);
+      expectIndexed(plans);
+      const keyScans = plans.filter((p) => /WITH RECURSIVE|CROSS JOIN LATERAL/.test(p.sql));
+      expect(keyScans.length).toBeGreaterThanOrEqual(4);
+      for (const { sql, kind, plan } of keyScans) {
+        const scans = plan.filter(
+          (n) => n['Relation Name'] === 'bus_events' && n['Node Type'].endsWith('Scan'),
+        );
+        expect(scans.length, `${kind} plan of ${sql}`).toBeGreaterThan(0);
+        for (const scan of scans)
+          expect(scan['Index Name'], `${kind} plan of ${sql}`).toBe('bus_events_key_idx');
+      }
+      expect(indexes(plans)).toContain('bus_events_running_idx');
+      expect(indexes(plans)).toContain('bus_events_claim_idx');
+    }
+  });
+
+  it('the key scan reads one index entry per key, and a key read stops at its limit, however many rows the key holds', async () => {
+    captured = [];
+    capturing = true;
+    try {
+      await limited();
+    } finally {
+      capturing = false;
+    }
+    const scan = captured.find((s) => /WITH RECURSIVE/.test(s.sql))!;
+    const read = captured.find((s) => /CROSS JOIN LATERAL/.test(s.sql))!;
+    const rowsRead = (plan: (PlanNode & Record<string, number>)[]) =>
+      plan
+        .filter((n) => n['Index Name'] === 'bus_events_key_idx')
+        .reduce((sum, n) => sum + n['Actual Rows']! * n['Actual Loops']!, 0);
+    // Six keys (big and k1–k5): six entries, whatever big holds.
+    expect(rowsRead(await analyzed(scan))).toBeLessThanOrEqual(KEYS.length + 1);
+    // At most keyConcurrency rows of each key.
+    expect(rowsRead(await analyzed(read))).toBeLessThanOrEqual((KEYS.length + 1) * 3);
+  });
+});
+
 // The soak (`pnpm soak`: 10,000,000 archived and 1,000,000 live rows, figures in
 // docs/benchmarks.md) at a small size: the same drains and the prune beside them, run as a test so
 // that the script keeps working; its speeds are not asserted here.
