@@ -4,9 +4,11 @@ import type {
   RecordWorkerParams,
   RedriveParams,
   RunNowParams,
+  SetLimitsParams,
   StoreAdmin,
 } from 'bus-core/driver';
 import type { Clock } from './clock.js';
+import { setLimits } from './memory-limits.js';
 import { compareIds, liveStateOf, type MemoryTables, matchesFilter, pauseKey } from './memory-tables.js';
 import { type MemoryTx, type TxState, txState, write } from './memory-tx.js';
 import { releaseLiveKeys } from './memory-unique.js';
@@ -152,6 +154,10 @@ export class MemoryAdmin implements StoreAdmin<MemoryTx> {
       },
     });
     return changed;
+  }
+
+  async setLimits(params: SetLimitsParams<MemoryTx>): Promise<boolean> {
+    return setLimits(this.tables, this.clock, params);
   }
 
   async recordWorker(params: RecordWorkerParams): Promise<void> {

@@ -1,5 +1,6 @@
 import type { ArchivedEventRow, EventRow, QueueCounts } from 'bus-core';
 import {
+  type LimitsRow,
   type ListArchiveParams,
   type ListEventsParams,
   type ListWorkersParams,
@@ -9,6 +10,7 @@ import {
   type WorkerRow,
 } from 'bus-core/driver';
 import type { Clock } from './clock.js';
+import { listLimits } from './memory-limits.js';
 import {
   archivedRowOf,
   compareIds,
@@ -71,6 +73,10 @@ export class MemoryInspection implements StoreInspection {
     return [...this.tables.pauses.values()]
       .sort((a, b) => compareText(a.queue, b.queue) || compareText(a.handlerName ?? '', b.handlerName ?? ''))
       .map((p) => ({ ...p, pausedAt: new Date(p.pausedAt.getTime()) }));
+  }
+
+  async listLimits(): Promise<LimitsRow[]> {
+    return listLimits(this.tables);
   }
 
   async listWorkers(params: ListWorkersParams): Promise<WorkerRow[]> {

@@ -3,6 +3,7 @@ import {
   type CheckLeasesParams,
   type ClaimedEvent,
   type ClaimParams,
+  claimWithLimits,
   type ExpiredEvent,
   type ExtendLeasesParams,
   type InsertParams,
@@ -20,6 +21,7 @@ import {
 import { type Clock, systemClock } from './clock.js';
 import { MemoryAdmin } from './memory-admin.js';
 import { MemoryInspection } from './memory-inspect.js';
+import { leaseRow, limitedSteps, readyRowsOf, serialized } from './memory-limits.js';
 import { clearSchedules, MemorySchedules } from './memory-schedules.js';
 import { compareIds, type LiveRow, MemoryTables } from './memory-tables.js';
 import { type MemoryTx, type TxState, txState, write } from './memory-tx.js';
@@ -122,6 +124,7 @@ export class MemoryStore implements QueueStore<MemoryTx> {
       createdAt: now,
       // Stored as given, like the SQL stores' text column: the core validates it on the way out.
       traceContext: r.traceContext ?? null,
+      partitionKey: r.partitionKey ?? null,
     }));
     write(tx, {
       check() {},
@@ -133,40 +136,10 @@ export class MemoryStore implements QueueStore<MemoryTx> {
   }
 
   async claim(params: ClaimParams): Promise<ClaimedEvent[]> {
-    const now = this.clock.now();
-    const handlers = new Set(params.handlers);
-    const due = [...this.#tables.live.values()]
-      .filter(
-        (r) =>
-          r.queue === params.queue &&
-          handlers.has(r.handlerName) &&
-          r.lockedUntil === null &&
-          r.scheduledAt <= now,
-      )
-      .sort(
-        (a, b) =>
-          a.priority - b.priority ||
-          a.scheduledAt.getTime() - b.scheduledAt.getTime() ||
-          compareIds(a.id, b.id),
-      )
-      .slice(0, params.limit);
-    return due.map((row) => {
-      row.attempts += 1;
-      row.lockedBy = params.workerId;
-      row.lockedUntil = new Date(now.getTime() + params.leaseMs);
-      return {
-        id: row.id,
-        queue: row.queue,
-        eventName: row.eventName,
-        handlerName: row.handlerName,
-        payload: Uint8Array.from(row.payload),
-        attempts: row.attempts,
-        maxRetries: row.maxRetries,
-        priority: row.priority,
-        snoozes: row.snoozes,
-        createdAt: row.createdAt,
-        traceContext: row.traceContext,
-      };
+    if (params.limited !== true) return this.#claimPlain(params);
+    return serialized(this.#tables, params.queue, async () => {
+      const rows = await claimWithLimits(limitedSteps(this.#tables, this.clock, params), params.limit);
+      return rows ?? this.#claimPlain(params);
     });
   }
 
@@ -283,6 +256,15 @@ export class MemoryStore implements QueueStore<MemoryTx> {
     this.#tables.pauses.clear();
     this.#tables.workers.clear();
     this.#tables.locks.clear();
+    this.#tables.limits.clear();
+    this.#tables.starts.clear();
+  }
+
+  #claimPlain(params: ClaimParams): ClaimedEvent[] {
+    const now = this.clock.now();
+    return readyRowsOf(this.#tables, params.queue, params.handlers, now)
+      .slice(0, params.limit)
+      .map((row) => leaseRow(row, params, now));
   }
 
   /** `settle` and `rescue`: the outcomes whose fence holds, applied now or at the commit of `tx`. */

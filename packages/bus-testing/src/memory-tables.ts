@@ -1,21 +1,42 @@
 import type { ArchivedEventRow, EventRow } from 'bus-core';
-import type { LiveState, PauseRow, RowFilter, WorkerRow } from 'bus-core/driver';
+import type { LiveState, PauseRow, RowFilter, StoredLimits, WorkerRow } from 'bus-core/driver';
 
 /**
  * A live row as the in-memory store keeps it: the JSON column as text (parsed afresh on every
  * read, as a database hands out new objects) and the payload as the store's own copy.
  */
-export interface LiveRow extends Omit<EventRow, 'payloadJson' | 'traceContext'> {
+export interface LiveRow extends Omit<EventRow, 'payloadJson' | 'traceContext' | 'partitionKey'> {
   payloadJson: string | null;
   /** The `trace_context` column: the text inserted, exactly, or `null`. */
   traceContext: string | null;
+  /** The `partition_key` column: the key inserted, or `null`. */
+  partitionKey: string | null;
 }
 
 /** An archived row as the in-memory store keeps it. */
-export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson' | 'traceContext'> {
+export interface ArchivedRow extends Omit<ArchivedEventRow, 'payloadJson' | 'traceContext' | 'partitionKey'> {
   payloadJson: string | null;
   /** Copied from the live row when it was archived. */
   traceContext: string | null;
+  /** Copied from the live row when it was archived. */
+  partitionKey: string | null;
+}
+
+/** A row of the limits table: a queue's flow-control limits, its key cursor and signature. */
+export interface LimitsEntry extends StoredLimits {
+  queue: string;
+  /** The key the next round-robin claim starts after (`null`: from the first key). */
+  keyCursor: string | null;
+  /** The signature of the configuration the limits came from (`null`: written without one). */
+  signature: string | null;
+  updatedAt: Date;
+}
+
+/** Starts a limited claim recorded: `n` rows of partition key `key` (`null`: none) at `at` (clock ms). */
+export interface StartEntry {
+  key: string | null;
+  at: number;
+  n: number;
 }
 
 /** The tables of the in-memory store, keyed by id (pauses by queue and handler), and their id sequence. */
@@ -25,6 +46,15 @@ export class MemoryTables {
   /** Keyed by `pauseKey`. */
   readonly pauses = new Map<string, PauseRow>();
   readonly workers = new Map<string, WorkerRow>();
+  /** The limits table, by queue. */
+  readonly limits = new Map<string, LimitsEntry>();
+  /** The starts table: each queue's recorded starts, oldest first. */
+  readonly starts = new Map<string, StartEntry[]>();
+  /**
+   * Per queue, the end of the last limited claim begun: the next one waits for it, as a claim
+   * waits for the lock on the queue's limits row.
+   */
+  readonly limitedClaims = new Map<string, Promise<void>>();
   /**
    * Row ids (live or archived) an open transaction's cancel, redrive or run-now has taken, and
    * by which transaction: another call skips them, as `SKIP LOCKED` skips locked rows.

@@ -4,6 +4,7 @@ import { claimByHandlerTests, claimTests } from './claim.js';
 import { SuiteContext } from './context.js';
 import { coreGuaranteeTests } from './core-guarantees.js';
 import { endToEndTests } from './end-to-end.js';
+import { flowTests } from './flow.js';
 import { insertTests } from './insert.js';
 import { inspectFilterTests, inspectTests } from './inspect.js';
 import { checkLeaseTests, leaseTests } from './leases.js';
@@ -88,5 +89,6 @@ export function runConformanceSuite<TTx>(target: ConformanceTarget<TTx>, runner:
     endToEndTests(s);
     uniqueTests(s);
     scheduleTests(s);
+    flowTests(s);
   });
 }
