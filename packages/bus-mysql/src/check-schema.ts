@@ -11,8 +11,8 @@ import { createBusTables } from './schema.js';
 
 /** What this version of the store needs: each table with its columns and indexes. */
 function expectedTables(names: BusTableNames): ExpectedTable[] {
-  const { events, archive, pauses, workers, keys, schedules } = createBusTables(names);
-  return [events, archive, pauses, workers, keys, schedules].map((table) => {
+  const { events, archive, pauses, workers, keys, schedules, limits, starts } = createBusTables(names);
+  return [events, archive, pauses, workers, keys, schedules, limits, starts].map((table) => {
     const config = getTableConfig(table);
     return {
       table: config.name,
@@ -53,7 +53,7 @@ WHERE TABLE_SCHEMA = DATABASE() AND LOWER(TABLE_NAME) IN (${tables})`);
 }
 
 /**
- * Resolves when the four bus tables exist with every column and index this version reads; else
+ * Resolves when the bus tables exist with every column and index this version reads; else
  * rejects with `SCHEMA_MISSING` naming what is missing and the migration that creates it.
  */
 export async function checkSchema(read: SchemaQuery, names: BusTableNames): Promise<void> {

@@ -56,4 +56,16 @@ export const BUNDLED_MIGRATIONS: readonly BundledMigration[] = [
       'CREATE INDEX `expires_at_idx` ON `bus_events_keys` (`expires_at`);',
     ],
   },
+  {
+    tag: '0005_flow_control',
+    hash: 'dedef6b548466adb7037b3e529bce5354a351d3b02c68c912144a04963253d74',
+    statements: [
+      'CREATE TABLE `bus_events_limits` (\n\t`queue` varbinary(600) NOT NULL,\n\t`concurrency` int,\n\t`key_concurrency` int,\n\t`rate_limit` int,\n\t`rate_period_ms` int,\n\t`key_rate_limit` int,\n\t`key_rate_period_ms` int,\n\t`fair` boolean NOT NULL DEFAULT false,\n\t`key_cursor` varbinary(765),\n\t`signature` varbinary(600),\n\t`updated_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\tCONSTRAINT `limits_pk` PRIMARY KEY(`queue`)\n);',
+      'CREATE TABLE `bus_events_starts` (\n\t`id` bigint unsigned AUTO_INCREMENT NOT NULL,\n\t`queue` varbinary(600) NOT NULL,\n\t`partition_key` varbinary(765),\n\t`started_at` datetime(6) NOT NULL DEFAULT (UTC_TIMESTAMP(6)),\n\t`n` int NOT NULL,\n\tCONSTRAINT `bus_events_starts_id` PRIMARY KEY(`id`)\n);',
+      'ALTER TABLE `bus_events` ADD `partition_key` varbinary(765);',
+      'ALTER TABLE `bus_events_archive` ADD `partition_key` varbinary(765);',
+      'CREATE INDEX `queue_started_idx` ON `bus_events_starts` (`queue`,`started_at`);',
+      'CREATE INDEX `key_idx` ON `bus_events` (`queue`,`partition_key`,`locked_until`,`scheduled_at`,`id`);',
+    ],
+  },
 ];

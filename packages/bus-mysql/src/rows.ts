@@ -22,12 +22,13 @@ export const CLAIM_COLUMNS = sql.raw(
 /** What `listEvents` reads of each row. */
 export const EVENT_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, CAST(payload_json AS CHAR) AS payload_json, ' +
-    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at, trace_context, snoozes',
+    'attempts, max_retries, priority, scheduled_at, locked_until, locked_by, last_error, created_at, trace_context, snoozes, ' +
+    'partition_key',
 );
 /** What `listArchive` reads of each row. */
 export const ARCHIVE_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, CAST(payload_json AS CHAR) AS payload_json, ' +
-    'attempts, max_retries, priority, status, last_error, created_at, finished_at, trace_context',
+    'attempts, max_retries, priority, status, last_error, created_at, finished_at, trace_context, partition_key',
 );
 /** What `listExpired` reads of each row. */
 export const EXPIRED_COLUMNS = sql.raw(
@@ -68,7 +69,8 @@ export function parseJson(value: unknown): unknown {
   }
 }
 
-function textOrNull(value: Cell | undefined): string | null {
+/** A text cell, or `null` for NULL. */
+export function textOrNull(value: Cell | undefined): string | null {
   return value === null || value === undefined ? null : String(value);
 }
 
@@ -115,6 +117,7 @@ export function eventRow(r: Row): EventRow {
     snoozes: Number(r.snoozes),
     createdAt: parseUtc(r.created_at),
     traceContext: textOrNull(r.trace_context),
+    partitionKey: textOrNull(r.partition_key),
   };
 }
 
@@ -127,6 +130,7 @@ export function archivedEventRow(r: Row): ArchivedEventRow {
     createdAt: parseUtc(r.created_at),
     finishedAt: parseUtc(r.finished_at),
     traceContext: textOrNull(r.trace_context),
+    partitionKey: textOrNull(r.partition_key),
   };
 }
 

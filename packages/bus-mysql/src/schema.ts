@@ -91,6 +91,10 @@ function eventsTable(name: string) {
       // Times the handler put the row off (`snooze`) since it was published or redriven: counted
       // apart from attempts, so the core can bound snoozing without using the row's retries.
       snoozes: int('snoozes').notNull().default(0),
+      // The row's flow-control key (docs/flow-control.md), or NULL. Bytes, like the queue: the
+      // limited claim compares, groups and orders keys, and utf8mb4_bin is PAD SPACE (`a` and
+      // `a ` would be one key). 765 bytes hold the UTF-8 of CONTRACT_LIMITS.maxPartitionKeyChars.
+      partitionKey: binaryName('partition_key', { length: 765 }),
     },
     (t) => [
       // The claim reads `queue = ? AND locked_until IS NULL AND scheduled_at <= now` in
@@ -100,6 +104,11 @@ function eventsTable(name: string) {
       index('claim_idx').on(t.queue, t.lockedUntil, t.priority, t.scheduledAt, t.id),
       // listExpired's `locked_until < now` scan, oldest lease end first.
       index('locked_until_idx').on(t.lockedUntil),
+      // The limited claim's key reads: one queue's keys in order with their unleased rows first
+      // (locked_until NULL sorts first), then each key's rows in (due time, id) order. Rows
+      // without a key are in it too (MySQL has no partial index): one entry per row, kept at the
+      // NULL end of their queue, which the key reads never walk.
+      index('key_idx').on(t.queue, t.partitionKey, t.lockedUntil, t.scheduledAt, t.id),
     ],
   );
 }
@@ -123,6 +132,8 @@ function archiveTable(name: string) {
       createdAt: datetime('created_at', { mode: 'date', fsp: 6 }).notNull(),
       finishedAt: datetime('finished_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
       traceContext: utf8Text('trace_context'),
+      // Copied from the live row, and back by redrive.
+      partitionKey: binaryName('partition_key', { length: 765 }),
     },
     (t) => [
       // prune's `finished_at < cutoff` scan.
@@ -213,6 +224,48 @@ function schedulesTable(name: string) {
   );
 }
 
+function limitsTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      queue: binaryName('queue', { length: 600 }).notNull(),
+      // NULL: no such limit (StoredLimits); the core validates every number first.
+      concurrency: int('concurrency'),
+      keyConcurrency: int('key_concurrency'),
+      rateLimit: int('rate_limit'),
+      ratePeriodMs: int('rate_period_ms'),
+      keyRateLimit: int('key_rate_limit'),
+      keyRatePeriodMs: int('key_rate_period_ms'),
+      fair: boolean('fair').notNull().default(false),
+      // The key the next limited claim's round robin starts after (bytes, as partition_key).
+      keyCursor: binaryName('key_cursor', { length: 765 }),
+      // The queue configuration the limits came from (NULL: set by an operator, or never), as
+      // bytes: compared exactly, with no PAD SPACE.
+      signature: binaryName('signature', { length: 600 }),
+      updatedAt: datetime('updated_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+    },
+    (t) => [primaryKey({ name: 'limits_pk', columns: [t.queue] })],
+  );
+}
+
+function startsTable(name: string) {
+  return mysqlTable(
+    name,
+    {
+      // InnoDB wants a primary key; nothing reads by it.
+      id: bigint('id', { mode: 'bigint', unsigned: true }).autoincrement().primaryKey(),
+      queue: binaryName('queue', { length: 600 }).notNull(),
+      partitionKey: binaryName('partition_key', { length: 765 }),
+      startedAt: datetime('started_at', { mode: 'date', fsp: 6 }).notNull().default(utcNow),
+      // Rows of this key that one limited claim started.
+      n: int('n').notNull(),
+    },
+    // The rate window's `queue = ? AND started_at > now - window` read and the clean-up of
+    // older starts.
+    (t) => [index('queue_started_idx').on(t.queue, t.startedAt)],
+  );
+}
+
 /** The live-events table type. */
 export type BusEventsTable = ReturnType<typeof eventsTable>;
 /** The archive table type. */
@@ -225,8 +278,12 @@ export type BusEventsWorkersTable = ReturnType<typeof workersTable>;
 export type BusEventsKeysTable = ReturnType<typeof keysTable>;
 /** The schedules table type. */
 export type BusEventsSchedulesTable = ReturnType<typeof schedulesTable>;
+/** The flow-control limits table type. */
+export type BusEventsLimitsTable = ReturnType<typeof limitsTable>;
+/** The recent starts table type. */
+export type BusEventsStartsTable = ReturnType<typeof startsTable>;
 
-/** The four tables of a bus. */
+/** The tables of a bus. */
 export interface BusTables {
   events: BusEventsTable;
   archive: BusEventsArchiveTable;
@@ -238,11 +295,15 @@ export interface BusTables {
   keys: BusEventsKeysTable;
   /** Recurring schedules' state (paused, last and next tick). */
   schedules: BusEventsSchedulesTable;
+  /** Flow-control limits per queue (`QueueConfig.limits`, `bus.admin.setLimits`), read by the limited claim. */
+  limits: BusEventsLimitsTable;
+  /** Starts the limited claim recorded, for its rate windows. */
+  starts: BusEventsStartsTable;
 }
 
 /**
  * Builds the Drizzle tables of a bus under custom names, for your own drizzle-kit schema (export
- * all four: the store needs each of them).
+ * all of them: the store needs each one).
  *
  * @example
  * // drizzle/schema.ts of your app
@@ -258,6 +319,8 @@ export function createBusTables(names: BusTableNames | null = {}): BusTables {
     workers: workersTable(resolved.workersTable),
     keys: keysTable(resolved.keysTable),
     schedules: schedulesTable(resolved.schedulesTable),
+    limits: limitsTable(resolved.limitsTable),
+    starts: startsTable(resolved.startsTable),
   };
 }
 
@@ -275,3 +338,7 @@ export const busEventsWorkers: BusEventsWorkersTable = defaults.workers;
 export const busEventsKeys: BusEventsKeysTable = defaults.keys;
 /** The default schedules table, `bus_events_schedules`. */
 export const busEventsSchedules: BusEventsSchedulesTable = defaults.schedules;
+/** The default flow-control limits table, `bus_events_limits`. */
+export const busEventsLimits: BusEventsLimitsTable = defaults.limits;
+/** The default recent starts table, `bus_events_starts`. */
+export const busEventsStarts: BusEventsStartsTable = defaults.starts;

@@ -22,6 +22,7 @@ import type {
   RescueParams,
   RunNowParams,
   SchemaRow,
+  SetLimitsParams,
   SetSchedulePausedParams,
   SettleParams,
   SettleResult,
@@ -42,9 +43,11 @@ import { read, type StoreContext, select } from './run.js';
 import { cancel } from './sql/cancel.js';
 import { checkLeases } from './sql/check-leases.js';
 import { claim } from './sql/claim.js';
+import { claimLimited } from './sql/claim-limited.js';
 import { insert } from './sql/insert.js';
 import { inspection } from './sql/inspect.js';
 import { extendLeases, release } from './sql/leases.js';
+import { setLimits } from './sql/limits.js';
 import { now } from './sql/now.js';
 import { pause, resume } from './sql/pauses.js';
 import { prune } from './sql/prune.js';
@@ -71,7 +74,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
   readonly tables: Readonly<Required<BusTableNames>>;
   /** Read-only views of the tables (list, count, pauses, workers). */
   readonly inspect: StoreInspection;
-  /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats). */
+  /** An operator's writes (cancel, redrive, run now, pause, worker heartbeats, flow-control limits). */
   readonly admin: StoreAdmin<MySqlTx>;
   /** Unique publish (keys unique per handler). */
   readonly unique: StoreUnique<MySqlTx>;
@@ -104,6 +107,7 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
       resume: (params: PauseParams<MySqlTx>) => resume(ctx, params),
       recordWorker: (params: RecordWorkerParams) => recordWorker(ctx, params),
       removeWorker: (params: { workerId: string }) => removeWorker(ctx, params),
+      setLimits: (params: SetLimitsParams<MySqlTx>) => setLimits(ctx, params),
     });
     this.unique = Object.freeze({
       insert: (params: InsertUniqueParams<MySqlTx>) => insertUnique(ctx, params),
@@ -123,7 +127,9 @@ export class MySqlQueueStore implements QueueStore<MySqlTx> {
     return this.#timed('insert', () => insert(this.#ctx, params));
   }
 
+  /** The plain claim, or with `params.limited` the limited claim (`claimWithLimits`) in one transaction. */
   claim(params: ClaimParams): Promise<ClaimedEvent[]> {
+    if (params.limited === true) return this.#timed('claim', () => claimLimited(this.#ctx, params));
     return this.#timed('claim', () => claim(this.#ctx, params));
   }
 

@@ -29,7 +29,7 @@ describe('init() on MariaDB without the bus tables', () => {
     await t?.drop();
   });
 
-  it('rejects with SCHEMA_MISSING that names the four tables and how to migrate', async () => {
+  it('rejects with SCHEMA_MISSING that names every table and how to migrate', async () => {
     const error = await initError(t.db);
     expect(error.value).toEqual([
       'table bus_events',
@@ -38,6 +38,8 @@ describe('init() on MariaDB without the bus tables', () => {
       'table bus_events_workers',
       'table bus_events_keys',
       'table bus_events_schedules',
+      'table bus_events_limits',
+      'table bus_events_starts',
     ]);
     expect(error.message).toContain('migrate(db)');
     expect(error.message).not.toContain('\n');
@@ -72,6 +74,22 @@ describe('init() on MariaDB without the bus tables', () => {
     ]);
   });
 
+  it('names a missing flow-control table, column or index (0005_flow_control)', async () => {
+    const names = { eventsTable: 'fc', archiveTable: 'fc_done' };
+    await migrate(t.db, names);
+    await mysqlStore(t.db, names).checkSchema();
+    await t.admin.query('DROP INDEX key_idx ON fc');
+    await t.admin.query('ALTER TABLE fc_done DROP COLUMN partition_key');
+    await t.admin.query('DROP TABLE fc_limits');
+    await t.admin.query('DROP INDEX queue_started_idx ON fc_starts');
+    expect((await initError(t.db, names)).value).toEqual([
+      'index fc.key_idx',
+      'column fc_done.partition_key',
+      'table fc_limits',
+      'index fc_starts.queue_started_idx',
+    ]);
+  });
+
   it('checks custom pauses and workers table names', async () => {
     const names = {
       eventsTable: 'own',
@@ -86,6 +104,8 @@ describe('init() on MariaDB without the bus tables', () => {
       'table own_w',
       'table own_keys',
       'table own_schedules',
+      'table own_limits',
+      'table own_starts',
     ]);
     await migrate(t.db, names);
     const [tables] = (await t.admin.query(
@@ -95,8 +115,10 @@ describe('init() on MariaDB without the bus tables', () => {
       'own',
       'own_done',
       'own_keys',
+      'own_limits',
       'own_p',
       'own_schedules',
+      'own_starts',
       'own_w',
     ]);
     await mysqlStore(t.db, names).checkSchema();
@@ -111,6 +133,8 @@ describe('init() on MariaDB without the bus tables', () => {
       'table jobs_workers',
       'table jobs_keys',
       'table jobs_schedules',
+      'table jobs_limits',
+      'table jobs_starts',
     ]);
     await migrate(t.db, names);
     const bus = createBus({ store: mysqlStore(t.db, names), queues, registry: new Registry() });

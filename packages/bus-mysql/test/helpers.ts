@@ -63,13 +63,20 @@ export async function createTestDatabase(
   };
 }
 
-/** Empties the four tables (ids restart at 1). */
+/** Empties the hot, archive, pauses, workers, limits and starts tables (ids restart at 1). */
 export async function truncate(
   t: TestDatabase,
   events = 'bus_events',
   archive = 'bus_events_archive',
 ): Promise<void> {
-  for (const table of [events, archive, `${events}_pauses`, `${events}_workers`]) {
+  for (const table of [
+    events,
+    archive,
+    `${events}_pauses`,
+    `${events}_workers`,
+    `${events}_limits`,
+    `${events}_starts`,
+  ]) {
     await t.admin.query(`TRUNCATE TABLE \`${table}\``);
   }
 }

@@ -10,8 +10,10 @@ import {
   busEvents,
   busEventsArchive,
   busEventsKeys,
+  busEventsLimits,
   busEventsPauses,
   busEventsSchedules,
+  busEventsStarts,
   busEventsWorkers,
   createBusTables,
   migrate,
@@ -53,6 +55,8 @@ describe('committed migrations (offline)', () => {
       busEventsWorkers,
       busEventsKeys,
       busEventsSchedules,
+      busEventsLimits,
+      busEventsStarts,
     });
     expect(await generateMySQLMigration(snapshot(last.idx), current), FIX).toEqual([]);
   });
@@ -146,7 +150,13 @@ describe('migrate(db)', () => {
   }
 
   function expectedTable(
-    table: typeof busEvents | typeof busEventsArchive | typeof busEventsPauses | typeof busEventsWorkers,
+    table:
+      | typeof busEvents
+      | typeof busEventsArchive
+      | typeof busEventsPauses
+      | typeof busEventsWorkers
+      | typeof busEventsLimits
+      | typeof busEventsStarts,
   ) {
     const config = getTableConfig(table);
     const primary =
@@ -227,6 +237,7 @@ describe('migrate(db)', () => {
     expect(Object.keys((await describeTable('half')).indexes).sort()).toEqual([
       'PRIMARY',
       'claim_idx',
+      'key_idx',
       'locked_until_idx',
     ]);
   });
@@ -320,16 +331,21 @@ describe('migrate(db)', () => {
     expect(missing.value).toEqual([
       'column prev.trace_context',
       'column prev.snoozes',
+      'column prev.partition_key',
+      'index prev.key_idx',
       'column prev_done.trace_context',
+      'column prev_done.partition_key',
       'index prev_done.status_idx',
       'table prev_pauses',
       'table prev_workers',
       'table prev_keys',
       'table prev_schedules',
+      'table prev_limits',
+      'table prev_starts',
     ]);
 
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0002_trace_context', '0003_job_control', '0004_unique_schedules'],
+      applied: ['0002_trace_context', '0003_job_control', '0004_unique_schedules', '0005_flow_control'],
       adopted: [],
     });
     await store.checkSchema();
@@ -387,15 +403,20 @@ describe('migrate(db)', () => {
       throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
     expect(missing.value).toEqual([
       'column rel.snoozes',
+      'column rel.partition_key',
+      'index rel.key_idx',
+      'column rel_done.partition_key',
       'index rel_done.status_idx',
       'table rel_pauses',
       'table rel_workers',
       'table rel_keys',
       'table rel_schedules',
+      'table rel_limits',
+      'table rel_starts',
     ]);
 
     expect(await migrate(t.db, names)).toEqual({
-      applied: ['0003_job_control', '0004_unique_schedules'],
+      applied: ['0003_job_control', '0004_unique_schedules', '0005_flow_control'],
       adopted: [],
     });
     await store.checkSchema();
@@ -414,6 +435,80 @@ describe('migrate(db)', () => {
     ]);
   });
 
+  it('upgrades tables of the previous release (0000 to 0004): flow-control tables and columns, rows kept', async () => {
+    const names = { eventsTable: 'uq', archiveTable: 'uq_done' };
+    const previous = bundledMigrations(names).slice(0, 5);
+    expect(previous.at(-1)!.tag).toBe('0004_unique_schedules');
+    for (const migration of previous) {
+      for (const statement of migration.statements) await t.admin.query(statement);
+      await t.admin.query(
+        'INSERT INTO bus_migrations (scope, tag, hash, statements_applied, statements_total, applied_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))',
+        [
+          'uq/uq_done',
+          migration.tag,
+          migration.hash,
+          migration.statements.length,
+          migration.statements.length,
+        ],
+      );
+    }
+    // A live row and an archived row of the previous version.
+    await t.admin.query(
+      "INSERT INTO uq (queue, event_name, handler_name, payload, max_retries, scheduled_at) VALUES ('q', 'old.event', 'old.handler', X'90', 0, UTC_TIMESTAMP(6))",
+    );
+    await t.admin.query(
+      "INSERT INTO uq_done (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, last_error, created_at) VALUES (99, 'q', 'old.event', 'old.handler', X'90', 1, 0, 0, 'failed', 'boom', UTC_TIMESTAMP(6))",
+    );
+    const store = mysqlStore(t.db, names);
+    const missing = await store.checkSchema().catch((e: unknown) => e);
+    if (!isBusError(missing, 'SCHEMA_MISSING'))
+      throw new Error(`expected SCHEMA_MISSING, got ${String(missing)}`);
+    expect(missing.value).toEqual([
+      'column uq.partition_key',
+      'index uq.key_idx',
+      'column uq_done.partition_key',
+      'table uq_limits',
+      'table uq_starts',
+    ]);
+    expect(await migrate(t.db, names)).toEqual({ applied: ['0005_flow_control'], adopted: [] });
+    await store.checkSchema();
+    const tables = createBusTables(names);
+    expect(await describeTable('uq')).toEqual(expectedTable(tables.events));
+    expect(await describeTable('uq_done')).toEqual(expectedTable(tables.archive));
+    expect(await describeTable('uq_limits')).toEqual(expectedTable(tables.limits));
+    expect(await describeTable('uq_starts')).toEqual(expectedTable(tables.starts));
+    // The old rows have no partition key, and the redriven one comes back without one.
+    expect((await store.inspect.listEvents({ limit: 10 })).map((r) => r.partitionKey)).toEqual([null]);
+    expect(await store.admin.redrive({ ids: ['99'], statuses: ['failed'], limit: 10 })).toEqual(['99']);
+    expect((await store.inspect.listEvents({ limit: 10 })).map((r) => [r.id, r.partitionKey])).toEqual([
+      [expect.any(String), null],
+      ['99', null],
+    ]);
+    expect(
+      await store.admin.setLimits({
+        queue: 'q',
+        limits: {
+          concurrency: 1,
+          keyConcurrency: null,
+          rateLimit: null,
+          ratePeriodMs: null,
+          keyRateLimit: null,
+          keyRatePeriodMs: null,
+          fair: false,
+        },
+      }),
+    ).toBe(true);
+    const claimed = await store.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['old.handler'],
+      limited: true,
+    });
+    expect(claimed).toHaveLength(1);
+  });
+
   it("refuses drizzle-kit's tables of the previous release (no trace_context), naming the columns", async () => {
     const names = { eventsTable: 'kit_old', archiveTable: 'kit_old_done' };
     // A drizzle-kit user who has not generated the new migration yet: adopting would hide it.
@@ -424,12 +519,17 @@ describe('migrate(db)', () => {
     expect(error.value).toEqual([
       'column kit_old.trace_context',
       'column kit_old.snoozes',
+      'column kit_old.partition_key',
+      'index kit_old.key_idx',
       'column kit_old_done.trace_context',
+      'column kit_old_done.partition_key',
       'index kit_old_done.status_idx',
       'table kit_old_pauses',
       'table kit_old_workers',
       'table kit_old_keys',
       'table kit_old_schedules',
+      'table kit_old_limits',
+      'table kit_old_starts',
     ]);
     expect(error.message).toContain('drizzle-kit generate');
   });

@@ -21,9 +21,9 @@ export async function cancel(ctx: StoreContext, params: CancelParams<MySqlTx>): 
       await db.execute(
         sql`INSERT INTO ${ctx.archive}
               (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-               status, last_error, created_at, finished_at, trace_context)
+               status, last_error, created_at, finished_at, trace_context, partition_key)
             SELECT id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-                   'cancelled', ${text(params.reason)}, created_at, UTC_TIMESTAMP(6), trace_context
+                   'cancelled', ${text(params.reason)}, created_at, UTC_TIMESTAMP(6), trace_context, partition_key
             FROM ${ctx.events} WHERE id IN (${idList(ids)})`,
       );
     }

@@ -58,12 +58,13 @@ function prepareRow(row: NewEventRow, json: string | null): PreparedRow {
   const handlerName = String(row.handlerName);
   // Stored exactly as given (the column holds any text, NUL included): the core validates it.
   const trace = row.traceContext === undefined || row.traceContext === null ? null : String(row.traceContext);
+  const key = row.partitionKey === undefined || row.partitionKey === null ? null : String(row.partitionKey);
   // Numbers through Number(): whatever a caller passed, it can only fail the statement.
   const values = `(${quote(queue)}, ${quote(eventName)}, ${quote(handlerName)}, ${payload}, ${
     json === null ? 'NULL' : quote(json)
   }, ${Number(row.maxRetries)}, ${Number(row.priority)}, ${due}, UTC_TIMESTAMP(6), ${
     trace === null ? 'NULL' : quote(trace)
-  })`;
+  }, ${key === null ? 'NULL' : quote(key)})`;
   const bytes =
     120 +
     dueBytes +
@@ -72,7 +73,8 @@ function prepareRow(row: NewEventRow, json: string | null): PreparedRow {
     quotedBytes(eventName) +
     quotedBytes(handlerName) +
     (json === null ? 4 : quotedBytes(json)) +
-    (trace === null ? 4 : quotedBytes(trace));
+    (trace === null ? 4 : quotedBytes(trace)) +
+    (key === null ? 4 : quotedBytes(key));
   return { values, bytes, eventName };
 }
 
@@ -114,7 +116,7 @@ async function insertChunk(
   const values = new Array<string>(rows.length);
   for (let i = 0; i < rows.length; i++) values[i] = rows[i]!.values;
   const statement = sql.raw(
-    `INSERT INTO \`${ctx.tables.eventsTable}\` (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at, created_at, trace_context) VALUES ${values.join(', ')}`,
+    `INSERT INTO \`${ctx.tables.eventsTable}\` (queue, event_name, handler_name, payload, payload_json, max_retries, priority, scheduled_at, created_at, trace_context, partition_key) VALUES ${values.join(', ')}`,
   );
   if (info.mariadb) {
     // RETURNING gives the ids in VALUES order whatever innodb_autoinc_lock_mode is.

@@ -13,6 +13,7 @@ import { idList, intLiteral } from '../encode.js';
 import { ARCHIVE_COLUMNS, archivedEventRow, EVENT_COLUMNS, eventRow, parseUtcOrNull } from '../rows.js';
 import { read, type StoreContext, select } from '../run.js';
 import { filterConditions, whereAll } from './filter.js';
+import { listLimits } from './limits.js';
 import { listPauses } from './pauses.js';
 import { listWorkers } from './workers.js';
 
@@ -85,13 +86,14 @@ export async function countByQueue(ctx: StoreContext): Promise<QueueCounts[]> {
   return tally.list();
 }
 
-/** The store's `inspect` member: the functions above (and the pause and worker reads) on one context. */
+/** The store's `inspect` member: the functions above (and the pause, limits and worker reads) on one context. */
 export function inspection(ctx: StoreContext): StoreInspection {
   return Object.freeze({
     listEvents: (params: ListEventsParams) => listEvents(ctx, params),
     listArchive: (params: ListArchiveParams) => listArchive(ctx, params),
     countByQueue: () => countByQueue(ctx),
     listPauses: () => listPauses(ctx),
+    listLimits: () => listLimits(ctx),
     listWorkers: (params: ListWorkersParams) => listWorkers(ctx, params),
   });
 }

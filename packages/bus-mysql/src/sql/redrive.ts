@@ -23,9 +23,9 @@ export async function redrive(ctx: StoreContext, params: RedriveParams<MySqlTx>)
     await db.execute(
       sql`INSERT INTO ${ctx.events}
             (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-             scheduled_at, locked_until, locked_by, last_error, created_at, trace_context, snoozes)
+             scheduled_at, locked_until, locked_by, last_error, created_at, trace_context, snoozes, partition_key)
           SELECT id, queue, event_name, handler_name, payload, payload_json, 0, max_retries, priority,
-                 UTC_TIMESTAMP(6), NULL, NULL, last_error, created_at, trace_context, 0
+                 UTC_TIMESTAMP(6), NULL, NULL, last_error, created_at, trace_context, 0, partition_key
           FROM ${ctx.archive} WHERE id IN (${idList(ids)})`,
     );
     await db.execute(sql`DELETE FROM ${ctx.archive} WHERE id IN (${idList(ids)})`);

@@ -81,9 +81,9 @@ export async function applyOutcomes<T extends SettleOutcome>(
     await tx.execute(
       sql`INSERT INTO ${ctx.archive}
             (id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-             status, last_error, created_at, finished_at, trace_context)
+             status, last_error, created_at, finished_at, trace_context, partition_key)
           SELECT id, queue, event_name, handler_name, payload, payload_json, attempts, max_retries, priority,
-                 ${status}, ${lastError}, created_at, UTC_TIMESTAMP(6), trace_context
+                 ${status}, ${lastError}, created_at, UTC_TIMESTAMP(6), trace_context, partition_key
           FROM ${ctx.events} WHERE id IN (${idList(archived.map((o) => o.id))})`,
     );
   }

@@ -121,13 +121,14 @@ function insertStatement(ctx: StoreContext, row: UniqueNewEventRow) {
   else if (row.due > 0) due = `UTC_TIMESTAMP(6) + INTERVAL ${micros(Number(row.due))} MICROSECOND`;
   else due = 'UTC_TIMESTAMP(6)';
   const trace = row.traceContext === undefined || row.traceContext === null ? null : String(row.traceContext);
+  const key = row.partitionKey === undefined || row.partitionKey === null ? null : String(row.partitionKey);
   const values = `(${quote(row.queue)}, ${quote(row.eventName)}, ${quote(row.handlerName)}, ${bytesLiteral(row.payload)}, ${
     json === null ? 'NULL' : quote(json)
   }, ${Number(row.maxRetries)}, ${Number(row.priority)}, ${due}, UTC_TIMESTAMP(6), ${
     trace === null ? 'NULL' : quote(trace)
-  })`;
+  }, ${key === null ? 'NULL' : quote(key)})`;
   return sql`INSERT INTO ${ctx.events} (queue, event_name, handler_name, payload, payload_json, max_retries, priority,
-  scheduled_at, created_at, trace_context) VALUES ${sql.raw(values)}`;
+  scheduled_at, created_at, trace_context, partition_key) VALUES ${sql.raw(values)}`;
 }
 
 /**

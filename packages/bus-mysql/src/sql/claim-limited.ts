@@ -1,0 +1,255 @@
+import {
+  type ClaimCandidate,
+  type ClaimedEvent,
+  type ClaimParams,
+  claimWithLimits,
+  type LimitedClaimSteps,
+  type RecentStarts,
+  type RunningCount,
+} from 'bus-core/driver';
+import { type SQL, sql } from 'drizzle-orm';
+import type { MySqlTx } from '../client.js';
+import { idList, intLiteral, micros, quote, quotedBytes, text } from '../encode.js';
+import { CLAIM_COLUMNS, claimedEvent, textOrNull } from '../rows.js';
+import { type Row, type StoreContext, select, transact, write } from '../run.js';
+import { claimIn, handlersFilter, leaseRows, readyRowsQuery } from './claim.js';
+import { LIMITS_COLUMNS, limitsOf, storedLimits } from './limits.js';
+
+/** Bytes of one `keyedRows` statement at most (well under any max_allowed_packet); more keys take more statements. */
+const KEYED_STATEMENT_BYTES = 1024 * 1024;
+
+const CANDIDATE_COLUMNS = sql.raw('CAST(id AS CHAR) AS row_id, partition_key');
+
+function candidate(r: Row): ClaimCandidate {
+  return { id: String(r.row_id), partitionKey: textOrNull(r.partition_key) };
+}
+
+/**
+ * `QueueStore.claim` with `ClaimParams.limited`: `claimWithLimits` over the steps below in one
+ * READ COMMITTED transaction (the store's own kind), and the plain claim's statements in the
+ * same transaction when the queue has no limits row. The plain claim never comes here.
+ */
+export async function claimLimited(ctx: StoreContext, params: ClaimParams): Promise<ClaimedEvent[]> {
+  return transact(
+    ctx,
+    'claim',
+    async (tx) =>
+      (await claimWithLimits(limitedSteps(tx, ctx, params), params.limit)) ?? claimIn(tx, ctx, params),
+  );
+}
+
+/**
+ * The statements of one limited claim (`LimitedClaimSteps`) in `tx`, bound to the claim's queue,
+ * handlers, holder and lease. Every time is the database's (`UTC_TIMESTAMP(6)`).
+ */
+export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams): LimitedClaimSteps {
+  const queue = text(params.queue);
+  const starts = sql.identifier(ctx.tables.startsTable);
+  return {
+    async lockLimits() {
+      // FOR UPDATE: the limited claims of the queue run one after the other from here, so the
+      // counts below cannot change under this one (a plain claim never takes this lock).
+      const [row] = await select(
+        tx,
+        sql`SELECT ${LIMITS_COLUMNS} FROM ${limitsOf(ctx)} WHERE queue = ${queue} FOR UPDATE`,
+      );
+      return row === undefined ? null : { limits: storedLimits(row), keyCursor: textOrNull(row.key_cursor) };
+    },
+
+    async countRunning(): Promise<RunningCount[]> {
+      // The leased rows sit together in claim_idx (queue, locked_until NOT NULL): the read is
+      // as long as the queue's leases, which the limits keep short, never its backlog.
+      const rows = await select(
+        tx,
+        sql`SELECT partition_key, COUNT(*) AS n FROM ${ctx.events} FORCE INDEX (claim_idx)
+            WHERE queue = ${queue} AND locked_until IS NOT NULL GROUP BY partition_key`,
+      );
+      return rows.map((r) => ({ key: textOrNull(r.partition_key), count: Number(r.n) }));
+    },
+
+    async recentStarts(windowMs: number): Promise<RecentStarts[]> {
+      // Ages in whole ms rounded down (never over-stated), and never below 0 (a start recorded
+      // by a statement that began a moment after this one).
+      const rows = await select(
+        tx,
+        sql`SELECT partition_key, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, started_at, UTC_TIMESTAMP(6))) DIV 1000 AS age_ms,
+                   SUM(n) AS n
+            FROM ${starts}
+            WHERE queue = ${queue} AND started_at > UTC_TIMESTAMP(6) - INTERVAL ${intLiteral(micros(windowMs))} MICROSECOND
+            GROUP BY partition_key, age_ms`,
+      );
+      return rows.map((r) => ({
+        key: textOrNull(r.partition_key),
+        ageMs: Number(r.age_ms),
+        count: Number(r.n),
+      }));
+    },
+
+    async readyRows({ limit, withoutKey }): Promise<ClaimCandidate[]> {
+      if (!withoutKey) {
+        // The plain claim's own locking read (claim_idx in claim order, FOR UPDATE SKIP LOCKED).
+        return (await select(tx, readyRowsQuery(ctx, params, limit, sql``, CANDIDATE_COLUMNS))).map(
+          candidate,
+        );
+      }
+      // The rows without a key are one range of key_idx (partition_key NULL, unleased, due),
+      // where claim_idx would walk every keyed row of the queue to find them. key_idx has no
+      // priority, so they are sorted: a plain read, since a locking read locks every row a sort
+      // reads; `lease` locks and re-checks the ones taken.
+      const rows = await select(
+        tx,
+        sql`SELECT ${CANDIDATE_COLUMNS} FROM ${ctx.events} FORCE INDEX (key_idx)
+            WHERE queue = ${queue} AND partition_key IS NULL AND locked_until IS NULL
+              AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlersFilter(params)}
+            ORDER BY priority, scheduled_at, id
+            LIMIT ${intLiteral(limit)}`,
+      );
+      return rows.map(candidate);
+    },
+
+    async readyKeys({ after, max }): Promise<string[]> {
+      return readyKeys(tx, ctx, queue, after, max);
+    },
+
+    async keyedRows({ keys, perKey }): Promise<ClaimCandidate[]> {
+      const rows: Row[] = [];
+      for (const statement of keyedStatements(ctx, params, keys, perKey))
+        rows.push(...(await select(tx, statement)));
+      // A UNION ALL promises no order: each key's rows are put in (due time, id) order here
+      // (DATETIME(6) text sorts as the times do; ids as integers).
+      rows.sort((a, b) => {
+        const [p, q] = [String(a.scheduled_at), String(b.scheduled_at)];
+        if (p !== q) return p < q ? -1 : 1;
+        const x = BigInt(String(a.row_id));
+        const y = BigInt(String(b.row_id));
+        return x < y ? -1 : x > y ? 1 : 0;
+      });
+      return rows.map(candidate);
+    },
+
+    async lease(ids: string[]): Promise<ClaimedEvent[]> {
+      // No UPDATE … RETURNING on either server: lock and read the rows still unleased (skipping
+      // those a plain claimer holds), then lease exactly those by primary key.
+      const rows = await select(
+        tx,
+        sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events}
+            WHERE id IN (${idList(ids)}) AND locked_until IS NULL
+            FOR UPDATE SKIP LOCKED`,
+      );
+      if (rows.length === 0) return [];
+      await leaseRows(tx, ctx, params, rows);
+      return rows.map(claimedEvent);
+    },
+
+    async recordStarts({ starts: recorded, keepMs }): Promise<void> {
+      const values = recorded
+        .map(
+          (s) =>
+            `(${quote(params.queue)}, ${s.key === null ? 'NULL' : quote(s.key)}, UTC_TIMESTAMP(6), ${Number(s.count)})`,
+        )
+        .join(', ');
+      await write(
+        tx,
+        sql`INSERT INTO ${starts} (queue, partition_key, started_at, n) VALUES ${sql.raw(values)}`,
+      );
+      await write(
+        tx,
+        sql`DELETE FROM ${starts}
+            WHERE queue = ${queue} AND started_at <= UTC_TIMESTAMP(6) - INTERVAL ${intLiteral(micros(keepMs))} MICROSECOND`,
+      );
+    },
+
+    async saveCursor(key: string): Promise<void> {
+      await write(tx, sql`UPDATE ${limitsOf(ctx)} SET key_cursor = ${text(key)} WHERE queue = ${queue}`);
+    },
+  };
+}
+
+/**
+ * Up to `max` distinct keys of the queue's unleased rows, in byte order, after `after`: a loose
+ * index scan of key_idx driven from here. Each read is one range of key_idx in key order,
+ * index only, starting after the last key found, so a key with 100 000 rows costs one seek
+ * past it, never a walk through them. (One statement cannot do it on MariaDB: a recursive CTE
+ * whose step is `(SELECT … WHERE partition_key > k.pk ORDER BY partition_key LIMIT 1)` runs
+ * that subquery as a ref of the queue, re-reading its entries from the first key at every step:
+ * measured, 5 600 entries a step with 5 000 rows in the first key.) A read asks for as many
+ * entries as keys are wanted while keys hold one ready row each, and for fewer when the last
+ * read found several entries per key, so it reads about one entry per key plus one seek per
+ * key that has many.
+ */
+async function readyKeys(
+  tx: MySqlTx,
+  ctx: StoreContext,
+  queue: SQL,
+  after: string | null,
+  max: number,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let from = after;
+  let entries = max;
+  while (keys.length < max) {
+    const rows = await select(
+      tx,
+      sql`SELECT partition_key FROM ${ctx.events} FORCE INDEX (key_idx)
+          WHERE queue = ${queue} AND ${from === null ? sql`partition_key IS NOT NULL` : sql`partition_key > ${text(from)}`}
+            AND locked_until IS NULL
+          ORDER BY partition_key
+          LIMIT ${intLiteral(entries)}`,
+    );
+    let found = 0;
+    for (const r of rows) {
+      const key = String(r.partition_key);
+      // Equal bytes are equal strings (the column is varbinary), so a repeat is the last key.
+      if (key === keys[keys.length - 1]) continue;
+      keys.push(key);
+      found++;
+      if (keys.length >= max) break;
+    }
+    if (rows.length < entries || keys.length >= max) break;
+    from = keys[keys.length - 1] ?? from;
+    // All `entries` rows held `found` keys: ask for about as many rows as the keys still wanted
+    // would take at that rate (at least one).
+    entries = Math.max(
+      1,
+      Math.min(max - keys.length, Math.ceil(((max - keys.length) * found) / rows.length)),
+    );
+  }
+  return keys;
+}
+
+/**
+ * `keyedRows` as statements of at most `KEYED_STATEMENT_BYTES`: a UNION ALL of one parenthesised
+ * read per key, each a range of key_idx (queue, key, unleased, due) in (due time, id) order that
+ * stops at `perKey` rows, FOR UPDATE SKIP LOCKED like the plain claim. (MariaDB has no LATERAL,
+ * and refuses LIMIT in an IN subquery.)
+ */
+function keyedStatements(
+  ctx: StoreContext,
+  params: ClaimParams,
+  keys: readonly string[],
+  perKey: number,
+): SQL[] {
+  const queue = text(params.queue);
+  const handlers = handlersFilter(params);
+  const handlerBytes = params.handlers.reduce((n, h) => n + quotedBytes(h) + 2, 0);
+  const statements: SQL[] = [];
+  let branches: SQL[] = [];
+  let bytes = 0;
+  for (const key of keys) {
+    const size = 400 + quotedBytes(params.queue) + quotedBytes(key) + handlerBytes;
+    if (branches.length > 0 && bytes + size > KEYED_STATEMENT_BYTES) {
+      statements.push(sql.join(branches, sql` UNION ALL `));
+      branches = [];
+      bytes = 0;
+    }
+    branches.push(
+      sql`(SELECT ${CANDIDATE_COLUMNS}, scheduled_at FROM ${ctx.events} FORCE INDEX (key_idx)
+           WHERE queue = ${queue} AND partition_key = ${text(key)} AND locked_until IS NULL
+             AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlers}
+           ORDER BY scheduled_at, id LIMIT ${intLiteral(perKey)} FOR UPDATE SKIP LOCKED)`,
+    );
+    bytes += size;
+  }
+  if (branches.length > 0) statements.push(sql.join(branches, sql` UNION ALL `));
+  return statements;
+}
