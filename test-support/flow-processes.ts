@@ -170,18 +170,22 @@ class FlowCluster {
     const started: FlowWorker[] = [];
     for (let i = 0; i < count; i++) {
       const id = `${this.queue}-w${this.workers.length}`;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', workerSource(this.options.driver)], {
-        cwd: this.options.cwd,
-        env: {
-          ...process.env,
-          ...this.options.env,
-          WORKER_ID: id,
-          FLOW_QUEUE: this.queue,
-          FLOW_LIMITS: JSON.stringify(limits),
-          LEASE_MS: String(leaseMs),
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', workerSource(this.options.driver)],
+        {
+          cwd: this.options.cwd,
+          env: {
+            ...process.env,
+            ...this.options.env,
+            WORKER_ID: id,
+            FLOW_QUEUE: this.queue,
+            FLOW_LIMITS: JSON.stringify(limits),
+            LEASE_MS: String(leaseMs),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      );
       createInterface({ input: child.stdout! }).on('line', (text) => {
         try {
           this.lines.push(JSON.parse(text) as FlowLine);
@@ -270,7 +274,11 @@ export function maxStartsInWindow(starts: readonly number[], windowMs: number): 
   return max;
 }
 
-async function withCluster<T>(options: FlowOptions, queue: string, body: (c: FlowCluster) => Promise<T>): Promise<T> {
+async function withCluster<T>(
+  options: FlowOptions,
+  queue: string,
+  body: (c: FlowCluster) => Promise<T>,
+): Promise<T> {
   const cluster = new FlowCluster(options, queue);
   await cluster.publisher.init();
   try {
@@ -286,7 +294,8 @@ function payloads(count: number, keyOf: (n: number) => string, ms: (n: number) =
 
 async function publishAll(bus: Bus<any>, rows: ReturnType<typeof payloads>): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < rows.length; i += 1000) ids.push(...(await bus.publishBatch(FlowEvent, rows.slice(i, i + 1000))));
+  for (let i = 0; i < rows.length; i += 1000)
+    ids.push(...(await bus.publishBatch(FlowEvent, rows.slice(i, i + 1000))));
   return ids;
 }
 
@@ -304,7 +313,14 @@ async function archivedCompleted(store: QueueStore<any>, queue: string): Promise
  */
 export async function expectGlobalLimit(options: FlowOptions, rows = 10_000): Promise<void> {
   await withCluster(options, 'flow-global', async (c) => {
-    await publishAll(c.publisher, payloads(rows, (n) => `k${n % 7}`, (n) => 1 + (n % 4)));
+    await publishAll(
+      c.publisher,
+      payloads(
+        rows,
+        (n) => `k${n % 7}`,
+        (n) => 1 + (n % 4),
+      ),
+    );
     await c.start(PROCESSES, { concurrency: 5 });
     await waitFor(async () => (await archivedCompleted(options.store, 'flow-global')) === rows, {
       timeoutMs: 120_000,
@@ -313,7 +329,9 @@ export async function expectGlobalLimit(options: FlowOptions, rows = 10_000): Pr
     const runs = c.runs();
     const overlap = maxOverlap(runs);
     const workers = new Set(runs.map((r) => r.worker));
-    console.info(`global limit 5: ${runs.length} runs on ${workers.size} processes, at most ${overlap} at once`);
+    console.info(
+      `global limit 5: ${runs.length} runs on ${workers.size} processes, at most ${overlap} at once`,
+    );
     expect(overlap).toBeLessThanOrEqual(5);
     // The limit is reached, not merely respected by running one at a time.
     expect(overlap).toBe(5);
@@ -333,7 +351,11 @@ export async function expectGlobalLimit(options: FlowOptions, rows = 10_000): Pr
 export async function expectKeyLimit(options: FlowOptions, perKey = 40): Promise<void> {
   const keys = 50;
   await withCluster(options, 'flow-key', async (c) => {
-    const all = payloads(keys * perKey, (n) => `acct-${n % keys}`, (n) => 1 + (n % 4));
+    const all = payloads(
+      keys * perKey,
+      (n) => `acct-${n % keys}`,
+      (n) => 1 + (n % 4),
+    );
     await publishAll(c.publisher, all);
     await c.start(PROCESSES, { keyConcurrency: 1 });
     await waitFor(async () => (await archivedCompleted(options.store, 'flow-key')) === all.length, {
@@ -374,7 +396,14 @@ export const RATE_PRECISION_MS = 50;
  */
 export async function expectRateLimit(options: FlowOptions): Promise<void> {
   await withCluster(options, 'flow-rate', async (c) => {
-    await publishAll(c.publisher, payloads(1000, (n) => `k${n % 3}`, () => 2));
+    await publishAll(
+      c.publisher,
+      payloads(
+        1000,
+        (n) => `k${n % 3}`,
+        () => 2,
+      ),
+    );
     await c.start(PROCESSES, { rate: { limit: 50, periodMs: 1000 } });
     await waitFor(() => c.runs().length > 0, { timeoutMs: 10_000, message: 'the first start' });
     const first = c.runs()[0]!.start;
@@ -406,7 +435,14 @@ export async function expectRateLimit(options: FlowOptions): Promise<void> {
  */
 export async function expectFairness(options: FlowOptions, backlog = 10_000): Promise<void> {
   await withCluster(options, 'flow-fair', async (c) => {
-    await publishAll(c.publisher, payloads(backlog, () => 'A', () => 5));
+    await publishAll(
+      c.publisher,
+      payloads(
+        backlog,
+        () => 'A',
+        () => 5,
+      ),
+    );
     await c.start(PROCESSES, { fair: true });
     await waitFor(() => c.runs().length >= 200, { timeoutMs: 30_000, message: "200 of A's rows to start" });
     const publishedAt = Date.now();
@@ -415,7 +451,9 @@ export async function expectFairness(options: FlowOptions, backlog = 10_000): Pr
     const runs = c.runs();
     const bStart = runs.find((r) => r.id === b)!.start;
     const aBetween = runs.filter((r) => r.key === 'A' && r.start > publishedAt && r.start < bStart).length;
-    console.info(`fairness: B started ${bStart - publishedAt} ms after its publish, after ${aBetween} of A's rows`);
+    console.info(
+      `fairness: B started ${bStart - publishedAt} ms after its publish, after ${aBetween} of A's rows`,
+    );
     // Four processes with ten slots claim at most 40 rows a round; a few rounds at most.
     expect(aBetween).toBeLessThanOrEqual(4 * PROCESSES * SLOTS);
     expect(runs.filter((r) => r.key === 'A').length).toBeLessThan(backlog / 2);
@@ -439,9 +477,19 @@ export async function expectKilledSlotsReturn(options: FlowOptions): Promise<voi
       FlowEvent,
       Array.from({ length: 5 }, (_, n) => ({ n, key: 'long', ms: 120_000, retryMs: 5 })),
     );
-    await waitFor(() => c.runs().length === 5, { timeoutMs: 10_000, message: 'the holder to run 5 long rows' });
+    await waitFor(() => c.runs().length === 5, {
+      timeoutMs: 10_000,
+      message: 'the holder to run 5 long rows',
+    });
     await c.start(2, { concurrency: 5 }, leaseMs);
-    const short = await publishAll(c.publisher, payloads(200, (n) => `s${n % 5}`, () => 3));
+    const short = await publishAll(
+      c.publisher,
+      payloads(
+        200,
+        (n) => `s${n % 5}`,
+        () => 3,
+      ),
+    );
     // While the holder is alive, its 5 slots are the limit: nothing else starts.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(c.runs().length).toBe(5);

@@ -153,7 +153,11 @@ export interface BusAdmin<TTx = unknown> {
    * @example
    * await bus.admin.setLimits('mail', { concurrency: 5, rate: { limit: 50, periodMs: 30_000 } });
    */
-  setLimits(queue: string, limits: QueueLimits | null, options?: AdminWriteOptions<TTx>): Promise<{ changed: boolean }>;
+  setLimits(
+    queue: string,
+    limits: QueueLimits | null,
+    options?: AdminWriteOptions<TTx>,
+  ): Promise<{ changed: boolean }>;
 
   /**
    * Every queue's stored limits, in queue-name order.

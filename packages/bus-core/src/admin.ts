@@ -25,6 +25,7 @@ import { CONTRACT_LIMITS, isRowId } from './contract/limits.js';
 import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
 import { type QueueLimits, queueLimitsOf, storedLimitsOf } from './flow/limits.js';
+import { assertQueueName } from './handler.js';
 import { checkReason } from './handler-controls.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
@@ -255,7 +256,8 @@ export class Admin<TTx> implements BusAdmin<TTx> {
     options: AdminWriteOptions<TTx> = {},
   ): Promise<{ changed: boolean }> {
     checkOptions(options, ['tx'], 'setLimits');
-    checkName(queue, 'setLimits: queue');
+    // A queue a configuration could name: limits on any other name would never apply.
+    assertQueueName(queue, 'INVALID_ARGUMENT');
     const stored = limits === null ? null : storedLimitsOf(queue, limits);
     const tx = options.tx;
     const changed = await this.#write(tx, () =>

@@ -15,6 +15,7 @@ import type { QueueStore } from './contract/store.js';
 import { WorkerController } from './controller.js';
 import { BusError, firstLine, isBusError } from './errors.js';
 import { assertStableName, type EventDefinition } from './event.js';
+import { assertPartitionKey } from './flow/partition-key.js';
 import {
   assertPriority,
   type ConstructibleHandlerClass,
@@ -24,7 +25,6 @@ import {
 import type { Logger } from './logger.js';
 import { recordPublished } from './otel/metrics.js';
 import { publishSpan } from './otel/spans.js';
-import { assertPartitionKey } from './flow/partition-key.js';
 import { dueOf, type PublishOptions, publishRows } from './publish-rows.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { HandlerFactory, RegisterOptions, Registry } from './registry.js';
@@ -405,7 +405,8 @@ export class Bus<TTx = unknown> {
     const due = dueOf(options);
     if (options.priority !== undefined) assertPriority(options.priority, 'INVALID_ARGUMENT');
     if (options.unique !== undefined) validateUniqueOptions(options.unique);
-    if (options.partitionKey !== undefined) assertPartitionKey(options.partitionKey, 'publish option partitionKey');
+    if (options.partitionKey !== undefined)
+      assertPartitionKey(options.partitionKey, 'publish option partitionKey');
     if (payloads.length === 0) return [];
     const rows = publishRows(event.name, handlers, payloads, {
       due,

@@ -139,7 +139,10 @@ export class ClaimLoop {
         // A limit counts this process's finished rows until their outcomes are written: claim
         // again once the settler has written some, rather than sleep the interval.
         if (limited && this.deps.settling() > 0) await settler.progress();
-        else await this.#sleep(limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length));
+        else
+          await this.#sleep(
+            limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length),
+          );
       }
     }
   }

@@ -22,12 +22,12 @@ export type {
   HeldEvent,
   InsertParams,
   InsertUniqueParams,
+  LimitedClaimSteps,
+  LimitsRow,
   ListArchiveParams,
   ListEventsParams,
   ListExpiredParams,
   ListenParams,
-  LimitedClaimSteps,
-  LimitsRow,
   ListWorkersParams,
   LiveState,
   NewEventRow,
@@ -47,8 +47,8 @@ export type {
   RetryOutcome,
   RowFilter,
   RowUniqueness,
-  RunningCount,
   RunNowParams,
+  RunningCount,
   ScheduleRow,
   SetLimitsParams,
   SetSchedulePausedParams,
@@ -72,7 +72,6 @@ export type {
 } from './contract/index.js';
 export { CONTRACT_LIMITS, isRowId } from './contract/index.js';
 export { storeFailure, unwrapDriverError } from './driver/driver-error.js';
-export { claimWithLimits, MAX_KEY_SCAN } from './flow/limited-claim.js';
 export {
   type BundledMigration,
   type MigrationPlan,
@@ -95,6 +94,7 @@ export {
   DEFAULT_MIGRATIONS_TABLE,
   resolveTableNames,
 } from './driver/table-names.js';
+export { claimWithLimits, MAX_KEY_SCAN } from './flow/limited-claim.js';
 export {
   type PreparedOutcomes,
   prepareListParams,

@@ -95,7 +95,10 @@ const MAX_TIMER_MS = 2_147_483_647;
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
 
 /** Checks a queue name; shared by handler settings and queue configuration. */
-export function assertQueueName(name: unknown, code: 'INVALID_HANDLER' | 'INVALID_QUEUE_CONFIG'): void {
+export function assertQueueName(
+  name: unknown,
+  code: 'INVALID_HANDLER' | 'INVALID_QUEUE_CONFIG' | 'INVALID_ARGUMENT',
+): void {
   if (typeof name !== 'string' || !QUEUE_NAME.test(name)) {
     throw new BusError(
       code,

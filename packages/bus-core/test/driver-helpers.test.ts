@@ -23,6 +23,8 @@ describe('helpers both drivers share (bus-core/driver)', () => {
       workersTable: 'bus_events_workers',
       keysTable: 'bus_events_keys',
       schedulesTable: 'bus_events_schedules',
+      limitsTable: 'bus_events_limits',
+      startsTable: 'bus_events_starts',
     };
     expect(resolveTableNames()).toEqual(defaults);
     expect(resolveTableNames(null)).toEqual(defaults);
@@ -34,6 +36,8 @@ describe('helpers both drivers share (bus-core/driver)', () => {
       workersTable: 'jobs_workers',
       keysTable: 'jobs_keys',
       schedulesTable: 'jobs_schedules',
+      limitsTable: 'jobs_limits',
+      startsTable: 'jobs_starts',
     });
     expect(resolveTableNames({ pausesTable: 'held', workersTable: 'procs' })).toMatchObject({
       pausesTable: 'held',

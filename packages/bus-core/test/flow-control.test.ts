@@ -64,7 +64,10 @@ describe('partition keys are checked at publish, and a bad one writes nothing', 
 
   async function busWith(partitionKey?: (p: any) => any) {
     const registry = new Registry();
-    registry.register(Event, handlerClass('first', { queueName: 'q' }, () => {}));
+    registry.register(
+      Event,
+      handlerClass('first', { queueName: 'q' }, () => {}),
+    );
     registry.register(
       Event,
       handlerClass('second', { queueName: 'q', ...(partitionKey ? { partitionKey } : {}) }, () => {}),
@@ -81,11 +84,16 @@ describe('partition keys are checked at publish, and a bad one writes nothing', 
   ];
   it.each(badKeys)('the publish option: %s is INVALID_PARTITION_KEY', async (_name, key) => {
     const bus = await busWith();
-    await expectRejects(bus.publish(Event, { account: 1 }, { partitionKey: key as string }), 'INVALID_PARTITION_KEY');
+    await expectRejects(
+      bus.publish(Event, { account: 1 }, { partitionKey: key as string }),
+      'INVALID_PARTITION_KEY',
+    );
     expect(await liveRows(store)).toEqual([]);
   });
 
-  it.each(badKeys)('the key function returns %s: INVALID_PARTITION_KEY naming the handler', async (_name, key) => {
+  it.each(
+    badKeys,
+  )('the key function returns %s: INVALID_PARTITION_KEY naming the handler', async (_name, key) => {
     const bus = await busWith(() => key);
     const error = await bus.publish(Event, { account: 1 }).catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('INVALID_PARTITION_KEY');
@@ -105,7 +113,11 @@ describe('partition keys are checked at publish, and a bad one writes nothing', 
   it('a key function that is not a function is INVALID_HANDLER at registration', () => {
     const registry = new Registry();
     expectBusError(
-      () => registry.register(Event, handlerClass('h', { queueName: 'q', partitionKey: 'account' as never }, () => {})),
+      () =>
+        registry.register(
+          Event,
+          handlerClass('h', { queueName: 'q', partitionKey: 'account' as never }, () => {}),
+        ),
       'INVALID_HANDLER',
     );
   });
@@ -150,7 +162,11 @@ describe('workers claim within the stored limits', () => {
     const { seen, handle } = overlapRecorder();
     const registry = new Registry();
     registry.register(Event, handlerClass('limited', { queueName: 'q', partitionKey: (p) => p.key }, handle));
-    const bus = await makeBus({ store, registry, queues: [queue('q', { workers: 8, limits: { concurrency: 2 } })] });
+    const bus = await makeBus({
+      store,
+      registry,
+      queues: [queue('q', { workers: 8, limits: { concurrency: 2 } })],
+    });
     await bus.publishBatch(
       Event,
       Array.from({ length: 30 }, (_, n) => ({ key: `k${n % 3}`, ms: 5 })),
@@ -165,7 +181,11 @@ describe('workers claim within the stored limits', () => {
     const { seen, handle } = overlapRecorder();
     const registry = new Registry();
     registry.register(Event, handlerClass('limited', { queueName: 'q', partitionKey: (p) => p.key }, handle));
-    const bus = await makeBus({ store, registry, queues: [queue('q', { workers: 8, limits: { keyConcurrency: 1 } })] });
+    const bus = await makeBus({
+      store,
+      registry,
+      queues: [queue('q', { workers: 8, limits: { keyConcurrency: 1 } })],
+    });
     await bus.publishBatch(
       Event,
       Array.from({ length: 40 }, (_, n) => ({ key: `k${n % 4}`, ms: 5 })),
@@ -203,16 +223,27 @@ describe('the configured limits are stored, and an operator change outlives a re
   };
 
   it('a deploy with unchanged limits keeps the operator change; changed limits replace it', async () => {
-    const first = await makeBus({ store, registry: registry(), queues: [queue('q', { limits: { concurrency: 3 } })] });
+    const first = await makeBus({
+      store,
+      registry: registry(),
+      queues: [queue('q', { limits: { concurrency: 3 } })],
+    });
     await first.controller.startWorkers();
     expect((await first.admin.limits()).map((l) => [l.queue, l.limits])).toEqual([['q', { concurrency: 3 }]]);
-    expect((await first.admin.setLimits('q', { concurrency: 1, rate: { limit: 10, periodMs: 1000 } })).changed).toBe(
-      true,
-    );
+    expect(
+      (await first.admin.setLimits('q', { concurrency: 1, rate: { limit: 10, periodMs: 1000 } })).changed,
+    ).toBe(true);
 
-    const restarted = await makeBus({ store, registry: registry(), queues: [queue('q', { limits: { concurrency: 3 } })] });
+    const restarted = await makeBus({
+      store,
+      registry: registry(),
+      queues: [queue('q', { limits: { concurrency: 3 } })],
+    });
     await restarted.controller.startWorkers();
-    expect((await restarted.admin.limits())[0]!.limits).toEqual({ concurrency: 1, rate: { limit: 10, periodMs: 1000 } });
+    expect((await restarted.admin.limits())[0]!.limits).toEqual({
+      concurrency: 1,
+      rate: { limit: 10, periodMs: 1000 },
+    });
 
     const redeployed = await makeBus({
       store,

@@ -304,7 +304,7 @@ describe('start-up with pauses', () => {
     };
     const error = await bus.controller.startWorkers().catch((e: unknown) => e);
     expect(isBusError(error, 'STORE_FAILED')).toBe(true);
-    expect(String((error as Error).message)).toMatch(/paused queues: Error: database down/);
+    expect(String((error as Error).message)).toMatch(/paused and limited queues: Error: database down/);
     store.inspect.listPauses = listPauses;
     await bus.controller.startWorkers();
     const [id] = await bus.publish(Event, { n: 1 });

@@ -14,7 +14,8 @@ export function limitsText(limits: QueueLimits | null | undefined): string {
   if (limits.concurrency !== undefined) parts.push(`concurrency ${limits.concurrency}`);
   if (limits.rate !== undefined) parts.push(`${limits.rate.limit} per ${period(limits.rate.periodMs)}`);
   if (limits.keyConcurrency !== undefined) parts.push(`${limits.keyConcurrency} per key`);
-  if (limits.keyRate !== undefined) parts.push(`${limits.keyRate.limit} per ${period(limits.keyRate.periodMs)} per key`);
+  if (limits.keyRate !== undefined)
+    parts.push(`${limits.keyRate.limit} per ${period(limits.keyRate.periodMs)} per key`);
   if (limits.fair === true) parts.push('fair');
   return parts.join(', ');
 }

@@ -94,9 +94,7 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
     schedulesTable,
     limitsTable,
     startsTable,
-  ].map((n) =>
-    n.toLowerCase(),
-  );
+  ].map((n) => n.toLowerCase());
   if (new Set(all).size !== all.length) {
     throw new BusError('INVALID_IDENTIFIER', `the bus table names must all differ (got ${all.join(', ')})`, {
       value: names,

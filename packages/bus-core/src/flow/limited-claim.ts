@@ -21,7 +21,10 @@ export const MAX_KEY_SCAN = 1000;
  * @example
  * const rows = await transact(ctx, 'claim', (tx) => claimWithLimits(limitedSteps(tx, params), params.limit));
  */
-export async function claimWithLimits(steps: LimitedClaimSteps, want: number): Promise<ClaimedEvent[] | null> {
+export async function claimWithLimits(
+  steps: LimitedClaimSteps,
+  want: number,
+): Promise<ClaimedEvent[] | null> {
   const state = await steps.lockLimits();
   if (state === null) return null;
   const { limits, keyCursor } = state;
@@ -44,7 +47,8 @@ export async function claimWithLimits(steps: LimitedClaimSteps, want: number): P
   const keyStarts = new Map<string, number>();
   if (limits.keyRateLimit !== null) {
     for (const s of starts) {
-      if (s.key !== null && s.ageMs < limits.keyRatePeriodMs!) keyStarts.set(s.key, (keyStarts.get(s.key) ?? 0) + s.count);
+      if (s.key !== null && s.ageMs < limits.keyRatePeriodMs!)
+        keyStarts.set(s.key, (keyStarts.get(s.key) ?? 0) + s.count);
     }
   }
   const keyRoom = (key: string | null): number => {
@@ -61,10 +65,16 @@ export async function claimWithLimits(steps: LimitedClaimSteps, want: number): P
   if (!rotate) {
     picked = await steps.readyRows({ limit: room, withoutKey: false });
   } else {
-    const keys = await keysInTurn(steps, keyCursor, Math.min(room + blockedKeys(running, keyStarts, keyRoom), MAX_KEY_SCAN));
-    const eligible = keys.filter((k) => keyRoom(k) > 0).slice(0, room);
     const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
-    const keyed = eligible.length > 0 ? await steps.keyedRows({ keys: eligible, perKey }) : [];
+    const blocked = blockedKeys(running, keyStarts, keyRoom);
+    const { keys: eligible, rows: keyed } = await keyedInTurn(
+      steps,
+      keyCursor,
+      room,
+      blocked,
+      perKey,
+      keyRoom,
+    );
     const unkeyed = await steps.readyRows({ limit: room, withoutKey: true });
     ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
   }
@@ -86,7 +96,11 @@ export async function claimWithLimits(steps: LimitedClaimSteps, want: number): P
   return leased;
 }
 
-function startsWithin(starts: readonly RecentStarts[], periodMs: number, key: string | null | undefined): number {
+function startsWithin(
+  starts: readonly RecentStarts[],
+  periodMs: number,
+  key: string | null | undefined,
+): number {
   let n = 0;
   for (const s of starts) if (s.ageMs < periodMs && (key === undefined || s.key === key)) n += s.count;
   return n;
@@ -105,19 +119,58 @@ function blockedKeys(
   return keys.size;
 }
 
-// The keys with unleased rows in round-robin order: those after the cursor, then from the first
-// key round to the cursor again. Compared by the database's order only (the two reads), never
-// by JavaScript's, whose collation may differ.
-async function keysInTurn(steps: LimitedClaimSteps, cursor: string | null, max: number): Promise<string[]> {
-  const keys = await steps.readyKeys({ after: cursor, max });
-  if (cursor === null || keys.length >= max) return keys;
-  const seen = new Set(keys);
-  for (const key of await steps.readyKeys({ after: null, max: max - keys.length })) {
-    if (seen.has(key)) break;
-    keys.push(key);
-    if (key === cursor) break;
+// The keys in round-robin order, those after the cursor and then from the first key round to
+// the cursor again, with their due rows, until `room` keys have rows or MAX_KEY_SCAN keys were
+// read. A key with unleased rows may have none to take (not due, another handler's, at its
+// limit): reading on past it keeps such keys from filling every claim and starving the rest.
+// Keys are compared by the database's order only (the reads), never JavaScript's.
+async function keyedInTurn(
+  steps: LimitedClaimSteps,
+  cursor: string | null,
+  room: number,
+  blocked: number,
+  perKey: number,
+  keyRoom: (key: string | null) => number,
+): Promise<{ keys: string[]; rows: ClaimCandidate[] }> {
+  const keys: string[] = [];
+  const rows: ClaimCandidate[] = [];
+  const seen = new Set<string>();
+  let after = cursor;
+  let wrapped = cursor === null;
+  let scanned = 0;
+  let served = 0;
+  while (served < room && scanned < MAX_KEY_SCAN) {
+    const max = Math.min(room - served + blocked, MAX_KEY_SCAN - scanned);
+    const page = await steps.readyKeys({ after, max });
+    scanned += page.length;
+    const fresh: string[] = [];
+    let roundDone = false;
+    for (const key of page) {
+      if (seen.has(key)) {
+        roundDone = true;
+        break;
+      }
+      seen.add(key);
+      fresh.push(key);
+    }
+    const eligible = fresh.filter((k) => keyRoom(k) > 0);
+    if (eligible.length > 0) {
+      const found = await steps.keyedRows({ keys: eligible, perKey });
+      const withRows = new Set(found.map((c) => c.partitionKey));
+      rows.push(...found);
+      keys.push(...eligible.filter((k) => withRows.has(k)));
+      served = keys.length;
+    }
+    if (roundDone) break;
+    if (page.length < max) {
+      if (wrapped) break;
+      wrapped = true;
+      after = null;
+      continue;
+    }
+    after = page[page.length - 1]!;
   }
-  return keys;
+  return { keys, rows };
 }
 
 // One row per key per turn, keys in order and the rows without a key as one more key last, until
@@ -133,9 +186,9 @@ function roundRobin(
   const byKey = new Map<string, ClaimCandidate[]>();
   for (const c of keyed) {
     if (c.partitionKey === null) continue;
-    let list = byKey.get(c.partitionKey);
-    if (list === undefined) byKey.set(c.partitionKey, (list = []));
-    list.push(c);
+    const list = byKey.get(c.partitionKey);
+    if (list === undefined) byKey.set(c.partitionKey, [c]);
+    else list.push(c);
   }
   const groups: { key: string | null; rows: readonly ClaimCandidate[]; left: number }[] = keys
     .filter((k) => byKey.has(k))

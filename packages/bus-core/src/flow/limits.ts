@@ -33,7 +33,13 @@ export const FLOW_LIMITS = Object.freeze({
   maxRatePeriodMs: 86_400_000,
 });
 
-const KEYS: ReadonlySet<string> = new Set<keyof QueueLimits>(['concurrency', 'keyConcurrency', 'rate', 'keyRate', 'fair']);
+const KEYS: ReadonlySet<string> = new Set<keyof QueueLimits>([
+  'concurrency',
+  'keyConcurrency',
+  'rate',
+  'keyRate',
+  'fair',
+]);
 
 function count(queue: string, field: string, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -48,14 +54,20 @@ function count(queue: string, field: string, value: unknown, max: number): numbe
 
 function rate(queue: string, field: string, value: unknown): [number, number] {
   if (typeof value !== 'object' || value === null) {
-    throw new BusError('INVALID_LIMITS', `queue ${queue}: limits.${field} must be { limit, periodMs }`, { value });
+    throw new BusError('INVALID_LIMITS', `queue ${queue}: limits.${field} must be { limit, periodMs }`, {
+      value,
+    });
   }
   const r = value as Record<string, unknown>;
   const extra = Object.keys(r).filter((k) => k !== 'limit' && k !== 'periodMs');
   if (extra.length > 0) {
-    throw new BusError('INVALID_LIMITS', `queue ${queue}: limits.${field} has unknown option ${extra.join(', ')}`, {
-      value,
-    });
+    throw new BusError(
+      'INVALID_LIMITS',
+      `queue ${queue}: limits.${field} has unknown option ${extra.join(', ')}`,
+      {
+        value,
+      },
+    );
   }
   return [
     count(queue, `${field}.limit`, r.limit, FLOW_LIMITS.maxRate),
@@ -87,11 +99,17 @@ export function storedLimitsOf(queue: string, limits: unknown): StoredLimits {
     throw new BusError('INVALID_LIMITS', `queue ${queue}: limits.fair must be a boolean`, { value: l.fair });
   }
   const [rateLimit, ratePeriodMs] = l.rate === undefined ? [null, null] : rate(queue, 'rate', l.rate);
-  const [keyRateLimit, keyRatePeriodMs] = l.keyRate === undefined ? [null, null] : rate(queue, 'keyRate', l.keyRate);
+  const [keyRateLimit, keyRatePeriodMs] =
+    l.keyRate === undefined ? [null, null] : rate(queue, 'keyRate', l.keyRate);
   return {
-    concurrency: l.concurrency === undefined ? null : count(queue, 'concurrency', l.concurrency, FLOW_LIMITS.maxConcurrency),
+    concurrency:
+      l.concurrency === undefined
+        ? null
+        : count(queue, 'concurrency', l.concurrency, FLOW_LIMITS.maxConcurrency),
     keyConcurrency:
-      l.keyConcurrency === undefined ? null : count(queue, 'keyConcurrency', l.keyConcurrency, FLOW_LIMITS.maxConcurrency),
+      l.keyConcurrency === undefined
+        ? null
+        : count(queue, 'keyConcurrency', l.keyConcurrency, FLOW_LIMITS.maxConcurrency),
     rateLimit,
     ratePeriodMs,
     keyRateLimit,
@@ -111,7 +129,8 @@ export function queueLimitsOf(stored: StoredLimits): QueueLimits {
   if (stored.concurrency !== null) out.concurrency = stored.concurrency;
   if (stored.keyConcurrency !== null) out.keyConcurrency = stored.keyConcurrency;
   if (stored.rateLimit !== null) out.rate = { limit: stored.rateLimit, periodMs: stored.ratePeriodMs! };
-  if (stored.keyRateLimit !== null) out.keyRate = { limit: stored.keyRateLimit, periodMs: stored.keyRatePeriodMs! };
+  if (stored.keyRateLimit !== null)
+    out.keyRate = { limit: stored.keyRateLimit, periodMs: stored.keyRatePeriodMs! };
   if (stored.fair) out.fair = true;
   return out;
 }

@@ -17,7 +17,9 @@ export type PartitionKeyFunction<P = any> = (payload: P) => string;
 export function assertPartitionKey(key: unknown, what: string): asserts key is string {
   const max = CONTRACT_LIMITS.maxPartitionKeyChars;
   if (typeof key !== 'string') {
-    throw new BusError('INVALID_PARTITION_KEY', `${what} must be a string (got ${typeof key})`, { value: key });
+    throw new BusError('INVALID_PARTITION_KEY', `${what} must be a string (got ${typeof key})`, {
+      value: key,
+    });
   }
   if (key.length === 0 || key.length > max || key.includes('\u0000') || LONE_SURROGATE.test(key)) {
     throw new BusError(

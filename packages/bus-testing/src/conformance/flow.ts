@@ -523,6 +523,23 @@ export function flowTests(s: SuiteContext): void {
       }
     });
 
+    it('fair: keys with nothing to take (not due, another handler) do not starve a claim of one row', async () => {
+      const q = 'fl-starve';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ fair: true }) });
+      // Keys that sort first and have unleased rows, none of them claimable by this claim.
+      await insert(s.store, [
+        keyedRow(q, 'a', { due: 3_600_000 }),
+        keyedRow(q, 'b', { handlerName: 'other-handler' }),
+        keyedRow(q, 'c', { due: 3_600_000 }),
+      ]);
+      const [due] = await insert(s.store, [keyedRow(q, 'd')]);
+      assert.deepEqual(
+        ids(await limited(q, 1, { handlers: ['test.handler'] })),
+        [due],
+        "d's row, past the keys with none to take",
+      );
+    });
+
     it('fair: a key with one row is not stuck behind a key with many ready rows', async () => {
       const rows = (queue: string) => [
         ...Array.from({ length: 300 }, () => keyedRow(queue, 'a')),
