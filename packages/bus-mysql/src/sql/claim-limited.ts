@@ -19,6 +19,7 @@ import { LIMITS_COLUMNS, limitsOf, storedLimits } from './limits.js';
 const KEYED_STATEMENT_BYTES = 1024 * 1024;
 
 const CANDIDATE_COLUMNS = sql.raw('CAST(id AS CHAR) AS row_id, partition_key');
+const READY_COLUMNS = sql`${CLAIM_COLUMNS}, partition_key`;
 
 function candidate(r: Row): ClaimCandidate {
   return { id: String(r.row_id), partitionKey: textOrNull(r.partition_key) };
@@ -45,6 +46,9 @@ export async function claimLimited(ctx: StoreContext, params: ClaimParams): Prom
 export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams): LimitedClaimSteps {
   const queue = text(params.queue);
   const starts = sql.identifier(ctx.tables.startsTable);
+  // Whole rows the locking `readyRows` read: this transaction holds them, unleased, so `lease`
+  // leases them without reading them again.
+  const held = new Map<string, Row>();
   return {
     async lockLimits() {
       // FOR UPDATE: the limited claims of the queue run one after the other from here, so the
@@ -87,10 +91,11 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
 
     async readyRows({ limit, withoutKey }): Promise<ClaimCandidate[]> {
       if (!withoutKey) {
-        // The plain claim's own locking read (claim_idx in claim order, FOR UPDATE SKIP LOCKED).
-        return (await select(tx, readyRowsQuery(ctx, params, limit, sql``, CANDIDATE_COLUMNS))).map(
-          candidate,
-        );
+        // The plain claim's own locking read (claim_idx in claim order, FOR UPDATE SKIP LOCKED),
+        // of whole rows: without a rotation the policy leases every row it returns.
+        const rows = await select(tx, readyRowsQuery(ctx, params, limit, sql``, READY_COLUMNS));
+        for (const r of rows) held.set(String(r.row_id), r);
+        return rows.map(candidate);
       }
       // The rows without a key are one range of key_idx (partition_key NULL, unleased, due),
       // where claim_idx would walk every keyed row of the queue to find them. key_idx has no
@@ -129,13 +134,24 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
 
     async lease(ids: string[]): Promise<ClaimedEvent[]> {
       // No UPDATE … RETURNING on either server: lock and read the rows still unleased (skipping
-      // those a plain claimer holds), then lease exactly those by primary key.
-      const rows = await select(
-        tx,
-        sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events}
-            WHERE id IN (${idList(ids)}) AND locked_until IS NULL
-            FOR UPDATE SKIP LOCKED`,
-      );
+      // those a plain claimer holds), then lease exactly those by primary key. Rows the
+      // transaction already holds whole need no second read.
+      const rows: Row[] = [];
+      for (const id of ids) {
+        const row = held.get(id);
+        if (row !== undefined) rows.push(row);
+      }
+      const unread = ids.filter((id) => !held.has(id));
+      if (unread.length > 0) {
+        rows.push(
+          ...(await select(
+            tx,
+            sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events}
+                WHERE id IN (${idList(unread)}) AND locked_until IS NULL
+                FOR UPDATE SKIP LOCKED`,
+          )),
+        );
+      }
       if (rows.length === 0) return [];
       await leaseRows(tx, ctx, params, rows);
       return rows.map(claimedEvent);
