@@ -5,7 +5,10 @@
 //   node bench/src/main.mjs --smoke    tiny counts, every system and the whole sweep, < 90 s
 // Flags: --scale F (multiplies every count), --rounds N, --only a,b (system ids),
 // --workloads publish,drain,latency,txn,backlog,publish-unique, --slots 10,24 (the sweep), --out FILE, --batch N.
-// Env: BENCH_COUNT (events per drain).
+// Env: BENCH_COUNT (events per drain); BENCH_BEFORE (a build of bench/src/before.mjs: adds the
+// unlimited drain before flow control); BENCH_FLOW_RATE_PG / _MYSQL / _LOW, BENCH_FLOW_HANDLER_MS.
+// Opt-in systems (`optIn`: the slot-bound `-h20` flow-control drains, `-limit-rate-low`) run only
+// when --only names them.
 //
 // The drain is a concurrency sweep: every queue system drains at the same numbers of handler
 // slots (SWEEP), in the same run, and the report compares them per N. A system's best setting is
@@ -122,6 +125,149 @@ cfg.smoke = flags.smoke;
 
 const ALL_WORKLOADS = ['publish', 'drain', 'latency', 'txn', 'backlog', 'publish-unique'];
 const workloads = flags.workloads ? flags.workloads.split(',') : ALL_WORKLOADS;
+
+// ---------------------------------------------------------------- flow control (issue 14)
+
+/** Partition keys of the keyed flow-control drains (round-robin over the payloads). */
+const FLOW_KEYS = 200;
+/** Handler slots of the flow-control drains, and the global limit: the same effective concurrency. */
+const FLOW_SLOTS = 24;
+/**
+ * Starts per second of the rate-limited drain: about half the unlimited drain at 24 slots on
+ * this machine (bus-pg-none ~25,000/s, bus-my-none ~13,500/s before flow control), so that the
+ * limit would set the pace if a limited claim kept up with the plain one (at the first
+ * measurement it did not: a few thousand rows a second; `-limit-rate-low` is a rate it reaches).
+ * The smoke run's 300 events get 200/s, so the limit holds back most of them there too.
+ * BENCH_FLOW_RATE_PG / BENCH_FLOW_RATE_MYSQL override.
+ */
+const FLOW_RATE = {
+  pg: Number(process.env.BENCH_FLOW_RATE_PG ?? (cfg.smoke ? 200 : 12_000)),
+  mysql: Number(process.env.BENCH_FLOW_RATE_MYSQL ?? (cfg.smoke ? 200 : 6_500)),
+};
+/** The opt-in `-limit-rate-low` drains: a rate well under what the limited claim reaches. */
+const FLOW_RATE_LOW = Number(process.env.BENCH_FLOW_RATE_LOW ?? 1000);
+/**
+ * A limited drain that turns out slow must not hold the run for minutes: these caps are tighter
+ * than the other drains' (a stopped drain reports the rate it kept, as everywhere), so the eight
+ * flow-control drains add about 3 minutes to the full run even at a few hundred rows a second.
+ */
+const FLOW_CAP = { drainCapMs: 8_000, drainTargetMs: 5_000 };
+/**
+ * The slot-bound variant (opt-in, `--only`): a handler that takes FLOW_HANDLER_MS, so the 24
+ * slots, not the claim, bound the unlimited drain (24 / 20 ms = 1,200/s at most) and "the same
+ * effective concurrency" means the same rows running at once. About 6,000 events: ~5 s a drain.
+ */
+const FLOW_HANDLER_MS = Number(process.env.BENCH_FLOW_HANDLER_MS ?? 20);
+const FLOW_SLOW = { drainShare: 0.12, handlerMs: FLOW_HANDLER_MS };
+
+/**
+ * BENCH_BEFORE=DIR (a tree `node bench/src/before.mjs` built: bus-core and the drivers at a commit
+ * before flow control) adds `bus-pg-before` and `bus-my-before`: the unlimited drain at 24 slots
+ * with that build, in the same rounds, for the issue's "no limits: as fast as before" ratio.
+ */
+const BEFORE = process.env.BENCH_BEFORE ? resolve(process.cwd(), process.env.BENCH_BEFORE) : null;
+/** What `before.mjs` recorded about the build in `dir` (its commit), for the report. */
+function beforeBuild(dir) {
+  try {
+    return { dir, ...JSON.parse(readFileSync(join(dir, 'before.json'), 'utf8')) };
+  } catch {
+    return { dir, commit: 'unknown (no before.json)' };
+  }
+}
+const beforeEnv = (driverPackage, driverEnv) =>
+  BEFORE && {
+    BENCH_BUS_CORE_MODULE: join(BEFORE, 'packages/bus-core/dist/index.js'),
+    [driverEnv]: join(BEFORE, `packages/${driverPackage}/dist/index.js`),
+  };
+
+/**
+ * The flow-control drains of one driver, each at 24 slots among the N = 24 group of every round
+ * (so each ratio to `baseline`, the same driver's unlimited drain, comes from one run).
+ * `flow` names the kind of limit for the report.
+ */
+function flowSystems(prefix, module, db, driverLabel, baseline) {
+  const rate = FLOW_RATE[db];
+  const common = { module, db, baseline, slots: [FLOW_SLOTS], does: ['publish', 'drain'], ...FLOW_CAP };
+  const systems = [
+    {
+      id: `${prefix}-limit-global`,
+      label: `${driverLabel}, limits { concurrency: ${FLOW_SLOTS} }`,
+      flow: 'global',
+      opts: { archive: 'none', limits: { concurrency: FLOW_SLOTS } },
+    },
+    {
+      id: `${prefix}-limit-key`,
+      label: `${driverLabel}, ${FLOW_KEYS} keys, limits { keyConcurrency: 1 }`,
+      flow: 'key',
+      opts: { archive: 'none', keys: FLOW_KEYS, limits: { keyConcurrency: 1 } },
+    },
+    {
+      id: `${prefix}-limit-fair`,
+      label: `${driverLabel}, ${FLOW_KEYS} keys, limits { fair: true }`,
+      flow: 'fair',
+      opts: { archive: 'none', keys: FLOW_KEYS, limits: { fair: true } },
+    },
+    {
+      id: `${prefix}-limit-rate`,
+      label: `${driverLabel}, limits { rate: ${rate.toLocaleString('en-US')}/s }`,
+      flow: 'rate',
+      rateLimit: rate,
+      opts: { archive: 'none', limits: { rate: { limit: rate, periodMs: 1000 } } },
+    },
+    {
+      // Opt-in: a rate the limited claim reaches, so the limit, not the claim, sets the pace.
+      id: `${prefix}-limit-rate-low`,
+      label: `${driverLabel}, limits { rate: ${FLOW_RATE_LOW.toLocaleString('en-US')}/s }`,
+      flow: 'rate',
+      rateLimit: FLOW_RATE_LOW,
+      optIn: true,
+      opts: { archive: 'none', limits: { rate: { limit: FLOW_RATE_LOW, periodMs: 1000 } } },
+    },
+  ].map((s) => ({ ...common, ...s }));
+  // The slot-bound variant: the unlimited drain and the global and per-key limits with a handler
+  // that takes FLOW_HANDLER_MS (opt-in: named in --only).
+  const slow = `${prefix}-h${FLOW_HANDLER_MS}`;
+  const slowOpts = { archive: 'none', handlerMs: FLOW_HANDLER_MS };
+  systems.push(
+    ...[
+      {
+        id: slow,
+        label: `${driverLabel}, ${FLOW_HANDLER_MS} ms handler, no limits`,
+        flow: 'unlimited',
+        opts: slowOpts,
+      },
+      {
+        id: `${slow}-limit-global`,
+        label: `${driverLabel}, ${FLOW_HANDLER_MS} ms handler, limits { concurrency: ${FLOW_SLOTS} }`,
+        flow: 'global',
+        opts: { ...slowOpts, limits: { concurrency: FLOW_SLOTS } },
+      },
+      {
+        id: `${slow}-limit-key`,
+        label: `${driverLabel}, ${FLOW_HANDLER_MS} ms handler, ${FLOW_KEYS} keys, limits { keyConcurrency: 1 }`,
+        flow: 'key',
+        opts: { ...slowOpts, keys: FLOW_KEYS, limits: { keyConcurrency: 1 } },
+      },
+    ].map((s) => ({ ...common, ...FLOW_SLOW, baseline: slow, optIn: true, ...s })),
+  );
+  const env = beforeEnv(
+    module,
+    module === 'bus-postgres' ? 'BENCH_BUS_POSTGRES_MODULE' : 'BENCH_BUS_MYSQL_MODULE',
+  );
+  if (env)
+    systems.push({
+      ...common,
+      id: prefix === 'bus-pg' ? 'bus-pg-before' : 'bus-my-before',
+      label: `${driverLabel} before flow control, archive none`,
+      flow: 'before',
+      env,
+      opts: { archive: 'none' },
+      does: ['publish', 'drain'],
+      drainCapMs: undefined,
+      drainTargetMs: undefined,
+    });
+  return systems;
+}
 
 /**
  * The systems. `module` is the file in systems/; `opts` go to every task; `does` lists the
@@ -241,6 +387,7 @@ export const SYSTEMS = [
     opts: { baseline: true },
     does: ['txn'],
   },
+  ...flowSystems('bus-pg', 'bus-postgres', 'pg', 'bus-postgres', 'bus-pg-none'),
   {
     id: 'bus-my-none',
     module: 'bus-mysql',
@@ -259,6 +406,7 @@ export const SYSTEMS = [
     slots: [100],
     does: ['drain'],
   },
+  ...flowSystems('bus-mysql', 'bus-mysql', 'mysql', 'bus-mysql', 'bus-my-none'),
   {
     id: 'sidequest',
     module: 'sidequest',
@@ -289,7 +437,14 @@ export const SYSTEMS = [
 ];
 
 const only = flags.only ? new Set(flags.only.split(',')) : null;
-const systems = SYSTEMS.filter((s) => !only || only.has(s.id));
+if (only)
+  for (const id of only)
+    if (!SYSTEMS.some((s) => s.id === id))
+      throw new Error(
+        `--only: no system ${id}${/before$/.test(id) ? ' (set BENCH_BEFORE, see bench/src/before.mjs)' : ''}`,
+      );
+// An opt-in system (`optIn`) runs only when --only names it.
+const systems = SYSTEMS.filter((s) => (only ? only.has(s.id) : !s.optIn));
 
 // ---------------------------------------------------------------- child processes
 
@@ -307,6 +462,7 @@ function spawnChild(system, task, opts) {
     {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv,
+      ...(system.env ? { env: { ...process.env, ...system.env } } : {}),
     },
   );
   const listeners = new Map();
@@ -395,11 +551,19 @@ const at = (metric, slots) => (slots === undefined ? metric : `${metric}@${slots
 /** Drain rate per system and N from earlier rounds: sizes later drains under the cap. */
 const lastRate = new Map();
 
+/** The drain cap and target of a system: the run's, or the system's own when tighter. */
+function drainLimits(system) {
+  return {
+    capMs: Math.min(cfg.drainCapMs, system.drainCapMs ?? Number.POSITIVE_INFINITY),
+    targetMs: Math.min(cfg.drainTargetMs, system.drainTargetMs ?? Number.POSITIVE_INFINITY),
+  };
+}
+
 function drainCount(system, slots) {
   let count = Math.max(10, Math.round(cfg.count * (system.drainShare ?? 1)));
   const rate = lastRate.get(`${system.id}@${slots}`);
   // From the rate it kept before: about drainTargetMs of draining, well inside the cap.
-  if (rate) count = Math.min(count, Math.max(10, Math.round((rate * cfg.drainTargetMs) / 1000)));
+  if (rate) count = Math.min(count, Math.max(10, Math.round((rate * drainLimits(system).targetMs) / 1000)));
   return count;
 }
 
@@ -412,7 +576,8 @@ async function publishAndDrain(system, slots) {
     log(`${system.id}: publish ${fmt(pubRate)}/s`);
     return;
   }
-  const drain = await runChild(system, 'drain', { count, slots, deadlineMs: cfg.drainCapMs });
+  const { capMs } = drainLimits(system);
+  const drain = await runChild(system, 'drain', { count, slots, deadlineMs: capMs });
   const drainRate = (drain.count / drain.ms) * 1000;
   lastRate.set(`${system.id}@${slots}`, drainRate);
   record(system, at('drain', slots), drainRate);
@@ -420,13 +585,21 @@ async function publishAndDrain(system, slots) {
   record(system, at('drainCount', slots), drain.count);
   record(system, at('drainCapped', slots), drain.partial ? 1 : 0);
   if (drain.cpuMs !== undefined) record(system, at('drainCpu', slots), (drain.cpuMs / drain.count) * 1000);
+  // A rate-limited drain: the most starts in any window of the limit's period, and the rate after the first.
+  if (drain.windowMax !== undefined) {
+    record(system, at('windowMax', slots), drain.windowMax);
+    record(system, at('steadyRate', slots), drain.steadyRate);
+  }
   if (drain.config) {
     configs[system.id] ??= {};
     configs[system.id][slots ?? '-'] = drain.config;
   }
   log(
     `${system.id}${slots === undefined ? '' : ` @${slots}`}: publish ${fmt(pubRate)}/s, drain ${fmt(drainRate)}/s` +
-      ` (${fmt(drain.count)} events${drain.partial ? `, stopped at the ${cfg.drainCapMs / 1000} s cap` : ''}), peak RSS ${drain.peakRssMb.toFixed(0)} MB`,
+      ` (${fmt(drain.count)} events${drain.partial ? `, stopped at the ${capMs / 1000} s cap` : ''}), peak RSS ${drain.peakRssMb.toFixed(0)} MB` +
+      (drain.windowMax !== undefined
+        ? `; at most ${fmt(drain.windowMax)} starts in ${drain.windowMs} ms, ${fmt(drain.steadyRate)}/s after the first window`
+        : ''),
   );
 }
 
@@ -535,9 +708,13 @@ async function main() {
     `config ${JSON.stringify(cfg)}; workloads ${workloads.join(',')}; systems ${systems.map((s) => s.id).join(',')}`,
   );
   const env = await collectEnvironment(repoRoot);
+  if (BEFORE && systems.some((s) => s.flow === 'before')) env.before = beforeBuild(BEFORE);
 
   // Installs are independent (one database or key prefix each): run them at once.
-  const firstOfModule = systems.filter((s, i) => systems.findIndex((x) => x.module === s.module) === i);
+  // The install of a module runs with the current build (a system with its own `env`, such as a
+  // build from before flow control, installs only when no other system of its module runs).
+  const byInstall = [...systems.filter((s) => !s.env), ...systems.filter((s) => s.env)];
+  const firstOfModule = byInstall.filter((s, i) => byInstall.findIndex((x) => x.module === s.module) === i);
   await Promise.all(
     firstOfModule.map((system) =>
       guarded(system, 'install', async () => {

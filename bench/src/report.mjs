@@ -359,6 +359,9 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   if (cfg.count !== 50_000)
     out.push(`(Sizes differ from the full run's: ${int(cfg.count)} events per drain.)\n`);
 
+  // -------------------------------------------------------------- flow control (issue 14)
+  flowSection({ out, systems, results, configs, cfg, env, S, has, label, range, verdict, check });
+
   // -------------------------------------------------------------- per-workload tables
   const pgIds = [
     'bus-pg-none',
@@ -628,4 +631,163 @@ export function renderReport({ cfg, env, results, failures, systems, elapsed, wo
   );
   out.push('');
   return out.join('\n');
+}
+
+// ---------------------------------------------------------------- flow control (issue 14)
+
+/** `{ concurrency: 24 }` for a limits object, as the queue configuration spells it. */
+function limitsText(limits) {
+  if (!limits) return 'none';
+  const parts = Object.entries(limits).map(([k, v]) =>
+    typeof v === 'object' ? `${k}: { limit: ${int(v.limit)}, periodMs: ${int(v.periodMs)} }` : `${k}: ${v}`,
+  );
+  return `\`{ ${parts.join(', ')} }\``;
+}
+
+/**
+ * The cost of each kind of limit beside the unlimited drain of the same driver, at the same 24
+ * slots and in the same rounds: per driver the unlimited drain, each limited one with its ratio
+ * to it, the rate-limited one as achieved rate ÷ limit, and (with BENCH_BEFORE) the unlimited
+ * drain of the build before flow control.
+ */
+function flowSection({ out, systems, results, configs, cfg, env, S, has, label, range, verdict, check }) {
+  // The build before flow control first, beside the unlimited drain it is compared with.
+  const flowOf = (baseline) =>
+    systems
+      .filter((s) => s.flow && s.baseline === baseline && s.id !== baseline)
+      .sort((a, b) => (b.flow === 'before') - (a.flow === 'before'));
+  const capOf = (id) =>
+    Math.min(cfg.drainCapMs, systems.find((s) => s.id === id)?.drainCapMs ?? Number.POSITIVE_INFINITY);
+  // Per driver the no-op drains, then (when run) the slot-bound ones with a slow handler.
+  const dbTitle = { pg: 'PostgreSQL', mysql: 'MySQL (MariaDB)' };
+  const drivers = [
+    { db: 'pg', title: dbTitle.pg, baseline: 'bus-pg-none', peer: 'graphile' },
+    { db: 'mysql', title: dbTitle.mysql, baseline: 'bus-my-none', peer: null },
+    ...systems
+      .filter((s) => s.flow === 'unlimited')
+      .map((s) => ({
+        db: s.db,
+        title: `${dbTitle[s.db]}, a ${s.opts.handlerMs} ms handler: the ${s.slots[0]} slots bound the drain`,
+        baseline: s.id,
+        peer: null,
+      })),
+  ]
+    .map((d, i) => ({ ...d, i }))
+    .sort((a, b) => (a.db === b.db ? a.i - b.i : a.db === 'pg' ? -1 : 1))
+    .filter((d) => flowOf(d.baseline).some((s) => has(s.id, 'drain@24')));
+  if (drivers.length === 0) return;
+  const n = 24;
+  const drainAt = (id) => S(id, `drain@${n}`);
+  const cappedAt = (id) => (results[id]?.[`drainCapped@${n}`] ?? []).some((x) => x === 1);
+
+  out.push('## Flow control (issue 14): what each kind of limit costs');
+  out.push('');
+  out.push(
+    `Every drain here runs at ${n} handler slots (\`workers\` ${n}, \`batchSize\` 500) among the N = ${n} drains of every round, so each ratio divides medians of the same rounds. ` +
+      `The global limit is the slots' own number (\`concurrency: ${n}\`), and the keyed drains publish their rows with 200 partition keys round-robin over the payloads ` +
+      `(the handler's \`settings.partitionKey\`; 200 keys with \`keyConcurrency: 1\` is an effective concurrency of ${n} too), so a limited drain is set against the unlimited one at the same effective concurrency. ` +
+      'A limited queue claims in one transaction that locks its limits row, counts the leased rows (and, with a rate, the recent starts), and holds no rows ahead of its slots (no prefetch): that is what the ratios measure. ' +
+      "A leased row counts against a limit until its settle commits, so the settler's batching sits inside the global limit. " +
+      'The rate-limited drain is reported against its limit instead: the rate after its first window (a sliding window lets a whole window of starts through at once, so the rate over the whole drain, also given, runs above the limit for a drain of a few seconds), and the most handler starts in any window of the period, which the limit bounds. ' +
+      'With no-op handlers the unlimited drain is bound by its claims of 500 rows (and the prefetch), not by its 24 slots; the slot-bound tables (opt-in systems, run when `--only` names the `-h20` ones) give every row a handler that sleeps, so the slots bound the unlimited drain too; `-limit-rate-low` (opt-in too) sets a rate the limited claim reaches.',
+  );
+  out.push('');
+  out.push(
+    'The unlimited drain is the same claim statement as before flow control: a queue without a limits row never sends `limited`, and the plain claim does not read the limits table ' +
+      '(the workers read the limits rows with the pauses, about once a second). The issue\'s "no limits: ≥ 0.95" compares that drain now with the build before flow control: ' +
+      (env.before
+        ? `the rows "before flow control" ran it in this run (bus-core and the drivers at ${env.before.commit}, built by \`bench/src/before.mjs\`).`
+        : "not run here (set `BENCH_BEFORE` to a build of `bench/src/before.mjs` to run it beside); the unlimited drain is given beside graphile-worker's from the same run, as in the headline, for comparing with earlier runs."),
+  );
+  out.push('');
+
+  for (const { title, baseline, peer } of drivers) {
+    const base = drainAt(baseline);
+    const rows = [];
+    const cells = (id, limitsCell, ratioCell, target) => {
+      const r = drainAt(id);
+      const pub = S(id, 'publish');
+      return [
+        `\`${id}\``,
+        limitsCell,
+        `${int(r.med)}/s${cappedAt(id) ? ` (stopped at ${int(capOf(id) / 1000)} s)` : ''}`,
+        range(r, int),
+        int(S(id, `drainCount@${n}`).med),
+        `${int(S(id, `drainCpu@${n}`).med)} ms`,
+        Number.isFinite(pub.med) ? `${int(pub.med)}/s` : '—',
+        ratioCell,
+        target,
+      ];
+    };
+    const handlerMs = systems.find((s) => s.id === baseline)?.opts?.handlerMs;
+    const none = `none${handlerMs ? `, ${handlerMs} ms handler` : ''}`;
+    if (has(baseline, `drain@${n}`)) rows.push(cells(baseline, none, '1.00×', ''));
+    else rows.push([`\`${baseline}\``, none, `not run at ${n} slots here`, '', '', '', '', '', '']);
+    for (const system of flowOf(baseline)) {
+      const id = system.id;
+      if (!has(id, `drain@${n}`)) continue;
+      const med = drainAt(id).med;
+      const limits = configs[id]?.[n]?.limits ?? system.opts.limits;
+      const keys = configs[id]?.[n]?.keys ?? system.opts.keys;
+      const ms = configs[id]?.[n]?.handlerMs ?? system.opts.handlerMs;
+      const limitsCell = `${limitsText(limits)}${keys ? `, ${int(keys)} keys` : ''}${ms ? `, ${ms} ms handler` : ''}`;
+      if (system.flow === 'rate') {
+        // The limit the drain ran with (its reported settings), not this process's default.
+        const limit = limits?.rate?.limit ?? system.rateLimit;
+        const steady = S(id, `steadyRate@${n}`).med;
+        const most = Math.max(...(results[id]?.[`windowMax@${n}`] ?? [Number.NaN]));
+        const period = limits?.rate?.periodMs ?? 1000;
+        rows.push(
+          cells(
+            id,
+            limitsCell,
+            `after the first window ${int(steady)}/s = ${ratio(steady, limit)} of the limit (${int(limit)}/s); whole drain ${ratio(med, limit)}; ${ratio(med, base.med)} of unlimited`,
+            // The starts are the handlers' (a few ms after the claim the database counted): 2% slack.
+            `most starts in any ${int(period)} ms ≤ the limit: ${int(most)}, ${verdict(check(() => most <= limit * 1.02, most, limit))}`,
+          ),
+        );
+      } else if (system.flow === 'before') {
+        rows.push(
+          cells(
+            id,
+            'none (no flow control)',
+            `unlimited now ÷ this: ${ratio(base.med, med)}`,
+            `no limits ≥ 0.95: ${verdict(check(() => base.med >= 0.95 * med, base.med, med))}`,
+          ),
+        );
+      } else {
+        const target =
+          system.flow === 'fair'
+            ? 'reported'
+            : `≥ 0.80: ${verdict(check(() => med >= 0.8 * base.med, med, base.med))}`;
+        rows.push(cells(id, limitsCell, ratio(med, base.med), target));
+      }
+    }
+    out.push(`### ${title}`);
+    out.push('');
+    out.push(
+      table(
+        [
+          `drain at ${n} slots`,
+          'limits',
+          'median',
+          'min – max',
+          'events',
+          'worker CPU per 1,000',
+          'publish',
+          'this ÷ unlimited',
+          'target',
+        ],
+        rows,
+      ),
+    );
+    out.push('');
+    if (peer && has(peer, `drain@${n}`) && has(baseline, `drain@${n}`)) {
+      const p = drainAt(peer);
+      out.push(
+        `Unlimited ${label(baseline)} at ${n} slots in this run: ${int(base.med)}/s (${range(base, int)}) beside ${label(peer)}'s ${int(p.med)}/s (${range(p, int)}): ${ratio(base.med, p.med)}.`,
+      );
+      out.push('');
+    }
+  }
 }

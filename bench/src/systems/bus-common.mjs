@@ -75,6 +75,33 @@ class NoopHandler {
   }
 }
 
+/** The partition key of payload `n` with `keys` keys: round-robin over the payloads. */
+export const partitionKeyOf = (n, keys) => `k${String(n % keys).padStart(3, '0')}`;
+
+/**
+ * The handler of a run: with `keys`, its rows carry one of that many partition keys
+ * (`settings.partitionKey`, so the publisher and every process agree), round-robin over the
+ * payloads; without, no key (what every other system measures).
+ */
+function handlerOf(keys, handlerMs) {
+  let handler = NoopHandler;
+  if (keys) {
+    handler = class KeyedNoopHandler extends handler {
+      static settings = { ...NoopHandler.settings, partitionKey: (p) => partitionKeyOf(p.n, keys) };
+    };
+  }
+  // With `handlerMs`, each row holds its slot that long (the slot-bound flow-control drains).
+  if (handlerMs) {
+    handler = class SlowHandler extends handler {
+      async handle(payload) {
+        await sleep(handlerMs);
+        onJob(payload);
+      }
+    };
+  }
+  return handler;
+}
+
 // BENCH_TRACE=1 counts the store calls of a worker process and the rows they carry.
 const trace = process.env.BENCH_TRACE ? {} : null;
 function traced(store) {
@@ -102,10 +129,16 @@ export function traceReport() {
   if (trace) console.error(`[trace ${process.pid}]`, JSON.stringify(trace));
 }
 
-function makeBus(rawStore, { archive = 'none', sleepInterval = 1000, shape = queueShape() } = {}) {
+/**
+ * The bus of one process. `flow` is the flow-control setting of the system (the orchestrator's
+ * `opts`): `limits` (the queue's `QueueConfig.limits`, written to the database when the workers
+ * start), `keys` (partition keys of the published rows) and `handlerMs` (how long a handler
+ * takes); all absent for every other system.
+ */
+function makeBus(rawStore, { archive = 'none', sleepInterval = 1000, shape = queueShape(), flow = {} } = {}) {
   const store = traced(rawStore);
   const registry = new Registry();
-  registry.register(BenchEvent, NoopHandler);
+  registry.register(BenchEvent, handlerOf(flow.keys, flow.handlerMs));
   const queue = {
     queueName: QUEUE,
     workers: shape.workers,
@@ -114,13 +147,38 @@ function makeBus(rawStore, { archive = 'none', sleepInterval = 1000, shape = que
     archivePolicy: archive,
   };
   if (shape.prefetch !== undefined) queue.prefetch = shape.prefetch;
+  if (flow.limits) queue.limits = flow.limits;
   return createBus({ store, registry, queues: [queue] });
 }
 
+/** The flow-control part of a task's options (see makeBus). */
+const flowOf = ({ limits, keys, handlerMs }) => ({ limits, keys, handlerMs });
+
+/**
+ * Handler starts of a rate-limited drain, in any sliding window of `periodMs`: the most of them
+ * (the limit bounds it, as the database's clock counts claims a few ms before the starts), and
+ * the rate after the first window (the limit lets a whole window's starts through at once).
+ */
+export function windowed(starts, periodMs) {
+  let most = 0;
+  for (let lo = 0, hi = 0; hi < starts.length; hi++) {
+    while (starts[hi] - starts[lo] >= periodMs) lo++;
+    most = Math.max(most, hi - lo + 1);
+  }
+  const first = starts[0];
+  const later = starts.filter((t) => t >= first + periodMs);
+  const span = later.length > 1 ? later[later.length - 1] - first - periodMs : 0;
+  return {
+    windowMax: most,
+    windowMs: periodMs,
+    steadyRate: span > 0 ? (later.length / span) * 1000 : Number.NaN,
+  };
+}
+
 export function busWorkloads(driver) {
-  async function publish({ count, batch }) {
+  async function publish({ count, batch, ...opts }) {
     const conn = await driver.connect({ max: 4, listen: false });
-    const bus = await makeBus(conn.store).init();
+    const bus = await makeBus(conn.store, { flow: flowOf(opts) }).init();
     const t0 = nowMs();
     await inChunks(count, batch, async (start, end) => {
       const payloads = [];
@@ -132,12 +190,25 @@ export function busWorkloads(driver) {
     return { ms, count };
   }
 
-  async function runWorkers({ archive, stopAt, durable, slots, batchSize, deadlineMs }) {
+  async function runWorkers({ archive, stopAt, durable, slots, batchSize, deadlineMs, flow = {} }) {
     const conn = await driver.connect({ max: 10, listen: true });
     const counter = completionCounter(stopAt);
-    onJob = () => counter.hit();
+    // A rate-limited drain keeps every handler start, to check the limit over every window.
+    const rate = flow.limits?.rate;
+    const starts = rate ? [] : null;
+    onJob = starts
+      ? () => {
+          starts.push(nowMs());
+          counter.hit();
+        }
+      : () => counter.hit();
     const shape = queueShape({ slots, batchSize });
-    const bus = await makeBus(conn.store, { archive, sleepInterval: driver.sleepInterval, shape }).init();
+    const bus = await makeBus(conn.store, {
+      archive,
+      sleepInterval: driver.sleepInterval,
+      shape,
+      flow,
+    }).init();
     await conn.warm();
     const t0 = nowMs();
     const cpu0 = process.cpuUsage();
@@ -151,7 +222,11 @@ export function busWorkloads(driver) {
     await bus.controller.awaitTerminationWithTimeout(10_000);
     await conn.end();
     traceReport();
-    return { ms, count, cpuMs, partial, config: shape };
+    const config = { ...shape };
+    if (flow.limits) config.limits = flow.limits;
+    if (flow.keys) config.keys = flow.keys;
+    if (flow.handlerMs) config.handlerMs = flow.handlerMs;
+    return { ms, count, cpuMs, partial, config, ...(starts ? windowed(starts, rate.periodMs) : {}) };
   }
 
   // What a unique key costs on publish: plain and keyed publishes alternate in blocks in one
@@ -197,8 +272,8 @@ export function busWorkloads(driver) {
     publishUnique,
     publish,
     prefill: publish,
-    drain: ({ count, archive, slots, batchSize, deadlineMs }) =>
-      runWorkers({ archive, stopAt: count, durable: true, slots, batchSize, deadlineMs }),
+    drain: ({ count, archive, slots, batchSize, deadlineMs, ...opts }) =>
+      runWorkers({ archive, stopAt: count, durable: true, slots, batchSize, deadlineMs, flow: flowOf(opts) }),
     backlog: ({ k, archive }) => runWorkers({ archive, stopAt: k, durable: false, slots: 1000 }),
 
     async latencyWorker({ count, archive, slots, batchSize }, ctx) {

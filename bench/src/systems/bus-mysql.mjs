@@ -60,6 +60,8 @@ const driver = {
       'bus_events_workers',
       'bus_events_keys',
       'bus_events_schedules',
+      'bus_events_limits',
+      'bus_events_starts',
       'bus_migrations',
       'bus_app_users',
     ]);
@@ -76,6 +78,12 @@ const driver = {
     await conn.exec('TRUNCATE bus_events');
     await conn.exec('TRUNCATE bus_events_archive');
     await conn.exec('TRUNCATE bus_app_users');
+    // The flow-control tables (a driver with issue 14's migration): a limits row left by a
+    // limited system would make the next system's workers claim within it.
+    const [present] = await conn.exec(
+      "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN ('bus_events_limits', 'bus_events_starts')",
+    );
+    for (const { name } of present) await conn.exec(`TRUNCATE \`${name}\``);
     await conn.end();
     return {};
   },
