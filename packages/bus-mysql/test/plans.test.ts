@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { soak } from '../../../bench/src/soak.mjs';
 import { TEST_MYSQL_URL } from '../../../test-support/databases.js';
 import { type MySqlQueueStore, type MySqlTx, mysqlStore } from '../src/index.js';
-import { createTestDatabase, row as newRow, type TestDatabase } from './helpers.js';
+import { createTestDatabase, live, row as newRow, type TestDatabase } from './helpers.js';
 
 // Issue 12, item 5: every statement of claim, settle, the heartbeat, rescue and prune reads the
 // bus tables through an index (no full scan), with thousands of rows in both tables, so a schema
@@ -194,6 +194,89 @@ describe('statement plans on MariaDB', () => {
     const plans = await plansOf(() => store.prune({ olderThanMs: 0, limit: 100 }));
     expectIndexed(plans);
     expect(plans[0]!.plan[0]!.key).toBe('finished_at_idx');
+  });
+});
+
+// The limited claim (flow control) on a queue whose backlog is one key of thousands of rows, a
+// few small keys and some rows without a key: the key reads go through key_idx and read about
+// one entry per key (a key's thousands of rows cost a seek, never a walk), each key's rows are
+// one range that stops at its limit, and the rest goes by primary key or its small tables' own
+// indexes. The rows without a key are sorted (key_idx has no priority): only they are read.
+describe('limited claim plans on MariaDB', () => {
+  const limits = {
+    concurrency: null,
+    keyConcurrency: 2,
+    rateLimit: 1000,
+    ratePeriodMs: 60_000,
+    keyRateLimit: null,
+    keyRatePeriodMs: null,
+    fair: false,
+  };
+
+  beforeAll(async () => {
+    const plain = mysqlStore(t.db);
+    const flowRow = (partitionKey: string | null) => ({ ...row('flow'), partitionKey });
+    const rows = [
+      ...Array.from({ length: 3000 }, () => flowRow('big')),
+      ...Array.from({ length: 50 }, (_, i) => flowRow(`small-${i % 5}`)),
+      ...Array.from({ length: 20 }, () => flowRow(null)),
+    ];
+    for (let i = 0; i < rows.length; i += 1000) await plain.insert({ rows: rows.slice(i, i + 1000) });
+    await plain.admin.setLimits({ queue: 'flow', limits });
+    await t.admin.query('ANALYZE TABLE bus_events, bus_events_limits, bus_events_starts');
+  });
+
+  const claim = () =>
+    store.claim({
+      queue: 'flow',
+      limit: 10,
+      workerId: 'f',
+      leaseMs: 60_000,
+      handlers: ['plan.handler'],
+      limited: true,
+    });
+
+  it('every statement reads through an index; the key reads through key_idx, one entry per key', async () => {
+    let claimed: Awaited<ReturnType<typeof claim>> = [];
+    const plans = await plansOf(async () => {
+      claimed = await claim();
+    });
+    // Two rows of each of the six keys would be 12: the claim's 10 include rows of several keys.
+    const keys = new Set((await live(store, { ids: claimed.map((r) => r.id) })).map((r) => r.partitionKey));
+    expect(claimed).toHaveLength(10);
+    expect(keys.size).toBeGreaterThan(3);
+    const sorted = (sql: string) => /partition_key IS NULL AND locked_until IS NULL/.test(sql);
+    expectIndexed(plans.filter((p) => !sorted(p.sql)));
+    const keyReads = plans.filter((p) => /^SELECT partition_key FROM/.test(p.sql));
+    const keyedReads = plans.filter((p) => /partition_key = /.test(p.sql));
+    expect(keyReads.length).toBeGreaterThan(0);
+    expect(keyedReads.length).toBeGreaterThan(0);
+    for (const { sql, plan } of [...keyReads, ...keyedReads, ...plans.filter((p) => sorted(p.sql))]) {
+      for (const step of plan.filter((s) => s.table === 'bus_events')) {
+        expect(step.key, sql).toBe('key_idx');
+        expect(step.type, sql).toBe('range');
+      }
+    }
+    // What the reads of the hot table actually read (MariaDB's ANALYZE): not the big key's rows.
+    for (const s of captured.filter((c) => /^\s*SELECT partition_key FROM|partition_key = /.test(c.sql))) {
+      const [result] = (await t.admin.query(`ANALYZE FORMAT=JSON ${s.sql}`, s.params)) as unknown as [
+        { ANALYZE: string }[],
+      ];
+      const read = [...result[0]!.ANALYZE.matchAll(/"r_rows":\s*([\d.]+)/g)].map((m) => Number(m[1]));
+      expect(Math.max(...read), s.sql).toBeLessThanOrEqual(20);
+    }
+  });
+
+  it('without a rotation (concurrency only) the claim reads claim_idx like the plain claim', async () => {
+    await mysqlStore(t.db).admin.setLimits({
+      queue: 'flow',
+      limits: { ...limits, concurrency: 100, keyConcurrency: null },
+    });
+    const plans = await plansOf(claim);
+    expectIndexed(plans);
+    // The ready read of whole rows, in claim order.
+    const ready = plans.filter((p) => /^SELECT CAST\(id AS CHAR\) AS row_id, queue, /.test(p.sql));
+    expect(ready.map((p) => p.plan[0]?.key)).toEqual(['claim_idx']);
   });
 });
 

@@ -2,12 +2,9 @@ import type { LimitsRow, SetLimitsParams, StoredLimits } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { MySqlTx } from '../client.js';
 import { text } from '../encode.js';
-import { mysqlErrorInfo, mysqlFailure } from '../errors.js';
+import { mysqlFailure } from '../errors.js';
 import { parseUtc } from '../rows.js';
 import { type Cell, type Row, read, type StoreContext, select, transact, write } from '../run.js';
-
-/** ER_DUP_ENTRY: another transaction created the queue's row first. */
-const ER_DUP_ENTRY = 1062;
 
 /** The limits table's quoted name. */
 export function limitsOf(ctx: StoreContext): SQL {
@@ -55,12 +52,13 @@ export async function listLimits(ctx: StoreContext): Promise<LimitsRow[]> {
 
 /**
  * `StoreAdmin.setLimits`, in the caller's transaction or a short one of its own. Deleting is one
- * DELETE. Storing is an UPDATE of the row (with a signature: only where the stored one differs),
- * else an INSERT of it, and when a concurrent call inserted it first (duplicate key: that
- * statement alone rolls back), the UPDATE again, which now finds the committed row. Row counts
- * decide, not `ON DUPLICATE KEY UPDATE`, whose count mysql2's FOUND_ROWS flag makes the same for
- * "inserted" and "found unchanged". The key cursor is never written here: an update keeps it,
- * a new row starts without one.
+ * DELETE. Storing is two statements: an INSERT of the row that, when it is there already, only
+ * locks it (`ON DUPLICATE KEY UPDATE queue = queue`, an exclusive lock: concurrent first writes
+ * of a queue wait on each other instead of deadlocking, as shared locks taken on a duplicate key
+ * would), then the UPDATE of the values (with a signature: only where the stored one differs,
+ * which a new row's NULL does). The UPDATE's count decides, not the INSERT's, which mysql2's
+ * FOUND_ROWS flag makes the same for "inserted" and "found". The key cursor is never written
+ * here: an update keeps it, a new row starts without one.
  */
 export async function setLimits(ctx: StoreContext, params: SetLimitsParams<MySqlTx>): Promise<boolean> {
   const queue = text(params.queue);
@@ -73,33 +71,29 @@ export async function setLimits(ctx: StoreContext, params: SetLimitsParams<MySql
         (await write(db, sql`DELETE FROM ${limitsOf(ctx)} WHERE queue = ${queue}${differs}`)).affectedRows > 0
       );
     }
-    const values = sql`concurrency = ${intSql(limits.concurrency)}, key_concurrency = ${intSql(limits.keyConcurrency)},
-        rate_limit = ${intSql(limits.rateLimit)}, rate_period_ms = ${intSql(limits.ratePeriodMs)},
-        key_rate_limit = ${intSql(limits.keyRateLimit)}, key_rate_period_ms = ${intSql(limits.keyRatePeriodMs)},
-        fair = ${sql.raw(limits.fair ? 'TRUE' : 'FALSE')}, updated_at = UTC_TIMESTAMP(6)
-        ${signature === undefined ? sql`` : sql`, signature = ${text(signature)}`}`;
+    const fair = sql.raw(limits.fair ? 'TRUE' : 'FALSE');
+    await write(
+      db,
+      sql`INSERT INTO ${limitsOf(ctx)} (queue, concurrency, key_concurrency, rate_limit, rate_period_ms,
+            key_rate_limit, key_rate_period_ms, fair, updated_at)
+          VALUES (${queue}, ${intSql(limits.concurrency)}, ${intSql(limits.keyConcurrency)},
+            ${intSql(limits.rateLimit)}, ${intSql(limits.ratePeriodMs)}, ${intSql(limits.keyRateLimit)},
+            ${intSql(limits.keyRatePeriodMs)}, ${fair}, UTC_TIMESTAMP(6))
+          ON DUPLICATE KEY UPDATE queue = queue`,
+    );
+    const update = await write(
+      db,
+      sql`UPDATE ${limitsOf(ctx)}
+          SET concurrency = ${intSql(limits.concurrency)}, key_concurrency = ${intSql(limits.keyConcurrency)},
+            rate_limit = ${intSql(limits.rateLimit)}, rate_period_ms = ${intSql(limits.ratePeriodMs)},
+            key_rate_limit = ${intSql(limits.keyRateLimit)}, key_rate_period_ms = ${intSql(limits.keyRatePeriodMs)},
+            fair = ${fair}, updated_at = UTC_TIMESTAMP(6)
+            ${signature === undefined ? sql`` : sql`, signature = ${text(signature)}`}
+          WHERE queue = ${queue}${differs}`,
+    );
     // With a signature, a row the UPDATE matches changes (its signature does), so the count says
-    // whether it wrote under any client flags.
-    const update = sql`UPDATE ${limitsOf(ctx)} SET ${values} WHERE queue = ${queue}${differs}`;
-    if ((await write(db, update)).affectedRows > 0) return true;
-    try {
-      await write(
-        db,
-        sql`INSERT INTO ${limitsOf(ctx)} (queue, concurrency, key_concurrency, rate_limit, rate_period_ms,
-              key_rate_limit, key_rate_period_ms, fair, signature, updated_at)
-            VALUES (${queue}, ${intSql(limits.concurrency)}, ${intSql(limits.keyConcurrency)},
-              ${intSql(limits.rateLimit)}, ${intSql(limits.ratePeriodMs)}, ${intSql(limits.keyRateLimit)},
-              ${intSql(limits.keyRatePeriodMs)}, ${sql.raw(limits.fair ? 'TRUE' : 'FALSE')},
-              ${signature === undefined ? sql.raw('NULL') : text(signature)}, UTC_TIMESTAMP(6))`,
-      );
-      return true;
-    } catch (error) {
-      if (mysqlErrorInfo(error).errno !== ER_DUP_ENTRY) throw error;
-    }
-    const written = (await write(db, update)).affectedRows > 0;
-    // Without a signature the write always happens; a count of 0 then only means the row already
-    // held these values at this microsecond.
-    return signature === undefined ? true : written;
+    // whether it wrote under any client flags; without one the write always happens.
+    return signature === undefined || update.affectedRows > 0;
   };
   if (params.tx === undefined) return transact(ctx, 'setLimits', run);
   try {
