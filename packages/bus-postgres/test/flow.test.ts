@@ -88,6 +88,20 @@ describe('limited claims on postgres.js', () => {
     expect(plain).toHaveLength(4);
   });
 
+  it('setLimits racing itself on a new queue from many connections: every call succeeds, one row stays', async () => {
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      store.admin.setLimits({
+        queue: 'race',
+        limits: { ...NONE, concurrency: i + 1 },
+        signature: `s${i % 3}`,
+      }),
+    );
+    const wrote = await Promise.all(writes);
+    expect(wrote.filter(Boolean).length).toBeGreaterThan(0);
+    const rows = (await store.inspect.listLimits()).filter((r) => r.queue === 'race');
+    expect(rows).toHaveLength(1);
+  });
+
   it('partition keys of any text round-trip and are taken by their key (quotes, commas, braces, NULL)', async () => {
     const keys = ['a"b', 'c,d', '{e}', 'NULL', 'back\\slash', 'ünï cödé', ' '];
     await store.admin.setLimits({ queue: 'q', limits: { ...NONE, keyConcurrency: 1 } });
