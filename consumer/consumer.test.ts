@@ -351,6 +351,7 @@ async function runHandlers(app: string, kind: Kind, url: string): Promise<any> {
     appliedAgain: [],
     terminated: true,
     liveRowsLeft: 0,
+    limits: [['consumer', { concurrency: 2, keyConcurrency: 1 }]],
   });
   return result;
 }

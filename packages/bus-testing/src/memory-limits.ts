@@ -172,11 +172,10 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
         .map((s): RecentStarts => ({ key: s.key, ageMs: Math.max(0, now - s.at), count: s.n }));
     },
 
-    async readyRows({ limit, withoutKey }) {
-      return readyRowsOf(tables, queue, params.handlers, clock.now())
-        .filter((r) => !withoutKey || r.partitionKey === null)
-        .slice(0, limit)
-        .map(candidate);
+    async readyRows(read) {
+      const ready = readyRowsOf(tables, queue, params.handlers, clock.now());
+      const rows = read.withoutKey ? ready.slice(0, read.within).filter((r) => r.partitionKey === null) : ready;
+      return rows.slice(0, read.limit).map(candidate);
     },
 
     async readyKeys({ after, max }) {

@@ -87,10 +87,13 @@ export interface LimitedClaimSteps {
   /** Starts recorded for the queue less than `windowMs` ago (an integer from 1), per key and age. */
   recentStarts(windowMs: number): Promise<RecentStarts[]>;
   /**
-   * Up to `limit` due, unleased rows in the plain claim's order (priority, due time, id); with
-   * `withoutKey`, only rows without a partition key.
+   * Up to `limit` due, unleased rows in the plain claim's order (priority, due time, id). With
+   * `withoutKey`, only the rows without a partition key among the first `within` due, unleased
+   * rows of any key in that order (a bounded read: no index holds only the rows without a key).
    */
-  readyRows(params: { limit: number; withoutKey: boolean }): Promise<ClaimCandidate[]>;
+  readyRows(
+    params: { limit: number; withoutKey: false } | { limit: number; withoutKey: true; within: number },
+  ): Promise<ClaimCandidate[]>;
   /**
    * Up to `max` distinct partition keys of unleased rows of the queue (any handler, due or not),
    * in the database's key order, after `after` when given (else from the first key).

@@ -5,6 +5,13 @@ import type { ClaimCandidate, LimitedClaimSteps, RecentStarts } from '../contrac
 export const MAX_KEY_SCAN = 1000;
 
 /**
+ * Ready rows a rotating claim looks through, in claim order, for rows without a key: no index
+ * holds only those, and reading on past a long run of keyed rows would cost every claim a walk of
+ * the queue. A row without a key behind more keyed rows than this waits until fewer are ahead.
+ */
+export const UNKEYED_SCAN = 500;
+
+/**
  * The limited claim (docs/flow-control.md): the policy every store shares, over the store's own
  * statements. Returns `null` when the queue has no limits row (the store then claims as usual),
  * else the rows leased, at most `want`, so that after the claim
@@ -75,7 +82,7 @@ export async function claimWithLimits(
       perKey,
       keyRoom,
     );
-    const unkeyed = await steps.readyRows({ limit: room, withoutKey: true });
+    const unkeyed = await steps.readyRows({ limit: room, withoutKey: true, within: UNKEYED_SCAN });
     ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
   }
   if (picked.length === 0) return [];

@@ -101,18 +101,36 @@ GROUP BY partition_key, started_at`,
       return rows.map((r) => ({ key: text(r[0]), ageMs: intOf(r[1], 'age'), count: intOf(r[2], 'n') }));
     },
 
-    async readyRows({ limit, withoutKey }) {
+    async readyRows(read) {
       // The plain claim's read (src/sql/claim.ts), locking what it returns; `t.id`: a bare `id`
       // would name the select list's `id::text` and sort as text.
-      const unkeyed = sql.raw(withoutKey ? ' AND t.partition_key IS NULL' : '');
-      const rows = await run(
-        'readyRows',
-        sql`SELECT t.id::text AS id, t.partition_key::text AS pkey FROM ${events} t
+      if (!read.withoutKey) {
+        const rows = await run(
+          'readyRows',
+          sql`SELECT t.id::text AS id, t.partition_key::text AS pkey FROM ${events} t
 WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
-  AND t.handler_name = ANY(${handlerList}::text[])${unkeyed}
+  AND t.handler_name = ANY(${handlerList}::text[])
 ORDER BY t.priority, t.scheduled_at, t.id
-LIMIT ${limit}::int4
+LIMIT ${read.limit}::int4
 FOR UPDATE SKIP LOCKED`,
+        );
+        return rows.map(candidate);
+      }
+      // Rows without a key among the first `within` in claim order: a bounded walk of the claim
+      // index (no index holds only unkeyed rows). Not locked: `lease` re-checks each row, and
+      // locking the whole window would make plain claimers skip it.
+      const rows = await run(
+        'readyRows (without a key)',
+        sql`SELECT w.id::text AS id, w.partition_key::text AS pkey FROM (
+  SELECT t.id, t.partition_key, t.priority, t.scheduled_at FROM ${events} t
+  WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
+    AND t.handler_name = ANY(${handlerList}::text[])
+  ORDER BY t.priority, t.scheduled_at, t.id
+  LIMIT ${read.within}::int4
+) w
+WHERE w.partition_key IS NULL
+ORDER BY w.priority, w.scheduled_at, w.id
+LIMIT ${read.limit}::int4`,
       );
       return rows.map(candidate);
     },
