@@ -5,8 +5,10 @@ export {
   busEvents,
   busEventsArchive,
   busEventsKeys,
+  busEventsLimits,
   busEventsPauses,
   busEventsSchedules,
+  busEventsStarts,
   busEventsWorkers,
 } from 'bus-mysql/schema';
 
