@@ -90,6 +90,8 @@ describe('table names', () => {
       workersTable: 'bus_events_workers',
       keysTable: 'bus_events_keys',
       schedulesTable: 'bus_events_schedules',
+      limitsTable: 'bus_events_limits',
+      startsTable: 'bus_events_starts',
     });
     expect(mysqlStore(t.db, null as never).tables.eventsTable).toBe('bus_events');
   });
@@ -103,6 +105,8 @@ describe('table names', () => {
         workersTable: 'w_1',
         keysTable: 'k_1',
         schedulesTable: 's_1',
+        limitsTable: 'l_1',
+        startsTable: 'st_1',
       }),
     ).not.toThrow();
     // The derived pauses and workers names would pass 63 characters: refused, naming the option.

@@ -1,6 +1,6 @@
 import type { StoredLimits } from 'bus-core/driver';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type MySqlQueueStore, mysqlStore } from '../src/index.js';
+import { type MySqlQueueStore, migrate, mysqlStore } from '../src/index.js';
 import { createTestDatabase, live, row, type TestDatabase, truncate } from './helpers.js';
 
 // Flow control on MariaDB past what the conformance suite asks of every store: keys that only
@@ -99,6 +99,47 @@ describe('partition keys on MariaDB', () => {
   });
 });
 
+describe('limited and plain claimers side by side on MariaDB', () => {
+  it('never deadlock: the limited claim locks rows by primary key only', async () => {
+    // A locking read through key_idx kept key_idx locks of rows a plain claimer held, and the
+    // two updates then waited on each other: with it, this test saw about one deadlock a round.
+    const { db } = t.open({ connectionLimit: 14 });
+    const own = mysqlStore(db);
+    for (let round = 0; round < 6; round++) {
+      // Rounds with a rotation (key reads) and without (the plain claim's locking read).
+      await own.admin.setLimits({
+        queue: 'q',
+        limits: { ...none, concurrency: 100_000, fair: round % 2 === 0 },
+      });
+      await t.admin.query('DELETE FROM bus_events');
+      await own.insert({
+        rows: Array.from({ length: 600 }, (_, n) => row({ partitionKey: n % 3 === 0 ? null : `k${n % 7}` })),
+      });
+      const seen = new Set<string>();
+      await Promise.all(
+        Array.from({ length: 12 }, async (_, w) => {
+          for (;;) {
+            const got = await own.claim({
+              queue: 'q',
+              limit: 7,
+              workerId: `w${w}`,
+              leaseMs: 600_000,
+              handlers: ['test.handler'],
+              ...(w % 2 === 0 ? { limited: true } : {}),
+            });
+            if (got.length === 0) return;
+            for (const c of got) {
+              expect(seen.has(c.id)).toBe(false);
+              seen.add(c.id);
+            }
+          }
+        }),
+      );
+      expect(seen.size).toBe(600);
+    }
+  });
+});
+
 describe('setLimits racing itself on MariaDB', () => {
   it('concurrent first writes with different signatures all write; the row holds one of them', async () => {
     const signatures = Array.from({ length: 8 }, (_, i) => `sig-${i}`);
@@ -128,5 +169,30 @@ describe('setLimits racing itself on MariaDB', () => {
     );
     expect(wrote.filter(Boolean)).toHaveLength(1);
     expect(await store.inspect.listLimits()).toHaveLength(1);
+  });
+});
+
+describe('custom flow-control table names on MariaDB', () => {
+  it('migrate creates limitsTable and startsTable as named, and the store uses them', async () => {
+    const names = { eventsTable: 'fx', archiveTable: 'fx_done', limitsTable: 'fx_l', startsTable: 'fx_s' };
+    await migrate(t.db, names);
+    const own = mysqlStore(t.db, names);
+    await own.checkSchema();
+    await own.insert({ rows: [row({ partitionKey: 'a' }), row({ partitionKey: 'b' })] });
+    await own.admin.setLimits({ queue: 'q', limits: { ...none, keyRateLimit: 1, keyRatePeriodMs: 60_000 } });
+    const rows = await own.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+      limited: true,
+    });
+    expect(rows).toHaveLength(2);
+    const [limits] = (await t.admin.query('SELECT COUNT(*) AS n FROM fx_l')) as unknown as [{ n: number }[]];
+    const [starts] = (await t.admin.query('SELECT SUM(n) AS n FROM fx_s')) as unknown as [{ n: string }[]];
+    expect(Number(limits[0]!.n)).toBe(1);
+    expect(Number(starts[0]!.n)).toBe(2);
+    expect(await store.inspect.listLimits()).toEqual([]);
   });
 });

@@ -137,7 +137,8 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
     async lease(ids: string[]): Promise<ClaimedEvent[]> {
       // No UPDATE … RETURNING on either server: lock and read the rows still unleased (skipping
       // those a plain claimer holds), then lease exactly those by primary key. Rows the
-      // transaction already holds whole need no second read.
+      // transaction already holds whole need no second read. By primary key only (FORCE INDEX):
+      // a lock taken through a secondary index can deadlock with a plain claim (`keyedStatements`).
       const rows: Row[] = [];
       for (const id of ids) {
         const row = held.get(id);
@@ -148,7 +149,7 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
         rows.push(
           ...(await select(
             tx,
-            sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events}
+            sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (PRIMARY)
                 WHERE id IN (${idList(unread)}) AND locked_until IS NULL
                 FOR UPDATE SKIP LOCKED`,
           )),
@@ -238,8 +239,14 @@ async function readyKeys(
 /**
  * `keyedRows` as statements of at most `KEYED_STATEMENT_BYTES`: a UNION ALL of one parenthesised
  * read per key, each a range of key_idx (queue, key, unleased, due) in (due time, id) order that
- * stops at `perKey` rows, FOR UPDATE SKIP LOCKED like the plain claim. (MariaDB has no LATERAL,
- * and refuses LIMIT in an IN subquery.)
+ * stops at `perKey` rows. (MariaDB has no LATERAL, and refuses LIMIT in an IN subquery.)
+ *
+ * A plain read, where the plain claim locks: a locking read through key_idx locks a row's
+ * key_idx entry before its primary record, and when a plain claimer holds that record it skips
+ * the row but keeps the entry's lock; the plain claimer's update of the row must change that
+ * entry (key_idx holds locked_until) and waits, while this claim's update waits on the claim_idx
+ * entry the plain claimer kept the same way: a deadlock (seen in the conformance test of the
+ * two side by side). `lease` locks by primary key only, and re-checks.
  */
 function keyedStatements(
   ctx: StoreContext,
@@ -264,7 +271,7 @@ function keyedStatements(
       sql`(SELECT ${CANDIDATE_COLUMNS}, scheduled_at FROM ${ctx.events} FORCE INDEX (key_idx)
            WHERE queue = ${queue} AND partition_key = ${text(key)} AND locked_until IS NULL
              AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlers}
-           ORDER BY scheduled_at, id LIMIT ${intLiteral(perKey)} FOR UPDATE SKIP LOCKED)`,
+           ORDER BY scheduled_at, id LIMIT ${intLiteral(perKey)})`,
     );
     bytes += size;
   }
