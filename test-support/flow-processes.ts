@@ -20,27 +20,10 @@ import {
   Registry,
 } from '../packages/bus-core/src/index.js';
 import { waitFor } from '../packages/bus-testing/src/wait.js';
-
-/** How a worker process opens its store, per driver (module text run inside the worker). */
-const OPEN_STORE = {
-  mysql: `
-    const { mysqlStore } = await import('bus-mysql');
-    const { drizzle } = await import('drizzle-orm/mysql2');
-    const mysql = (await import('mysql2/promise')).default;
-    const pool = mysql.createPool({ uri: env.BUS_URL, connectionLimit: 8 });
-    const store = mysqlStore(drizzle(pool));
-    const close = () => pool.end();`,
-  postgres: `
-    const { postgresStore } = await import('bus-postgres');
-    const { drizzle } = await import('drizzle-orm/postgres-js');
-    const postgres = (await import('postgres')).default;
-    const client = postgres(env.BUS_URL, { max: 8, onnotice: () => {}, connection: { search_path: env.BUS_SCHEMA } });
-    const store = postgresStore(drizzle(client), { listen: false });
-    const close = () => client.end({ timeout: 5 });`,
-} as const;
+import { type WorkerDriver, workerStoreSource } from './worker-store-source.js';
 
 /** The driver a scenario runs on. */
-export type FlowDriver = keyof typeof OPEN_STORE;
+export type FlowDriver = WorkerDriver;
 
 const SLOTS = 10;
 const PROCESSES = 4;
@@ -53,7 +36,7 @@ function workerSource(driver: FlowDriver): string {
     const env = process.env;
     const say = (message) => process.stdout.write(JSON.stringify(message) + '\\n');
     const { createBus, defineEvent, Registry } = await import('bus-core');
-    ${OPEN_STORE[driver]}
+    ${workerStoreSource(driver, 8)}
     const FlowEvent = defineEvent('flow.event');
     class FlowHandler {
       static handlerName = 'flow.handler';
@@ -385,7 +368,7 @@ export async function expectKeyLimit(options: FlowOptions, perKey = 40): Promise
 }
 
 /** The documented precision of a rate limit, as handlers see it: the claim-to-start delay. */
-export const RATE_PRECISION_MS = 50;
+export const RATE_PRECISION_MS = 100;
 
 /**
  * A rate of 50 per second across 4 processes for 10 s: no sliding second (shortened by the

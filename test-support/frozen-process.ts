@@ -20,32 +20,15 @@ import {
   Registry,
 } from '../packages/bus-core/src/index.js';
 import { waitFor } from '../packages/bus-testing/src/wait.js';
-
-/** How the worker process opens its store, per driver (module text run inside the worker). */
-const OPEN_STORE = {
-  mysql: `
-    const { mysqlStore } = await import('bus-mysql');
-    const { drizzle } = await import('drizzle-orm/mysql2');
-    const mysql = (await import('mysql2/promise')).default;
-    const pool = mysql.createPool({ uri: env.BUS_URL, connectionLimit: 6 });
-    const store = mysqlStore(drizzle(pool));
-    const close = () => pool.end();`,
-  postgres: `
-    const { postgresStore } = await import('bus-postgres');
-    const { drizzle } = await import('drizzle-orm/postgres-js');
-    const postgres = (await import('postgres')).default;
-    const client = postgres(env.BUS_URL, { max: 6, onnotice: () => {}, connection: { search_path: env.BUS_SCHEMA } });
-    const store = postgresStore(drizzle(client), { listen: false });
-    const close = () => client.end({ timeout: 5 });`,
-} as const;
+import { type WorkerDriver, workerStoreSource } from './worker-store-source.js';
 
 /** The worker's program: the frozen queue's handler, reporting starts, aborts, completions and logs. */
-function workerSource(driver: keyof typeof OPEN_STORE): string {
+function workerSource(driver: WorkerDriver): string {
   return `
     const env = process.env;
     const say = (message) => process.stdout.write(JSON.stringify(message) + '\\n');
     const { createBus, defineEvent, Registry } = await import('bus-core');
-    ${OPEN_STORE[driver]}
+    ${workerStoreSource(driver, 6)}
     const FrozenEvent = defineEvent('frozen.event');
     class FrozenHandler {
       static handlerName = 'frozen.handler';
@@ -98,7 +81,7 @@ interface WorkerLine {
 
 /** What the driver's test gives. */
 export interface FrozenProcessOptions {
-  driver: keyof typeof OPEN_STORE;
+  driver: WorkerDriver;
   /** The driver's package folder (the worker resolves bus-core and the driver from it). */
   cwd: string;
   /** The worker's environment: BUS_URL (and BUS_SCHEMA on PostgreSQL). */

@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore, waitFor } from '../../bus-testing/src/index.js';
-import { createBus, defineEvent, type QueueConfig, Registry } from '../src/index.js';
+import { createBus, defineEvent, type QueueConfig, type QueueLimits, Registry } from '../src/index.js';
 import {
   expectBusError,
   expectRejects,
@@ -158,40 +158,29 @@ function overlapRecorder() {
 describe('workers claim within the stored limits', () => {
   const Event = defineEvent<{ key: string; ms: number }>('limited.event');
 
-  it('a concurrency limit of 2 holds with 8 slots, is reached, and waiting uses no attempt', async () => {
+  // Runs `rows` rows of 5 ms over `keys` keys on a queue with 8 slots and `limits`.
+  async function runLimited(limits: QueueLimits, rows: number, keys: number) {
     const { seen, handle } = overlapRecorder();
     const registry = new Registry();
     registry.register(Event, handlerClass('limited', { queueName: 'q', partitionKey: (p) => p.key }, handle));
-    const bus = await makeBus({
-      store,
-      registry,
-      queues: [queue('q', { workers: 8, limits: { concurrency: 2 } })],
-    });
+    const bus = await makeBus({ store, registry, queues: [queue('q', { workers: 8, limits })] });
     await bus.publishBatch(
       Event,
-      Array.from({ length: 30 }, (_, n) => ({ key: `k${n % 3}`, ms: 5 })),
+      Array.from({ length: rows }, (_, n) => ({ key: `k${n % keys}`, ms: 5 })),
     );
     await bus.controller.startWorkers();
-    await waitFor(() => seen.runs === 30, { timeoutMs: 10_000, message: '30 runs' });
+    await waitFor(() => seen.runs === rows, { timeoutMs: 10_000, message: `${rows} runs` });
+    return seen;
+  }
+
+  it('a concurrency limit of 2 holds with 8 slots, is reached, and waiting uses no attempt', async () => {
+    const seen = await runLimited({ concurrency: 2 }, 30, 3);
     expect(seen.max).toBe(2);
     expect([...seen.attempts]).toEqual([1]);
   });
 
   it('a key concurrency of 1 never overlaps a key, while keys run side by side', async () => {
-    const { seen, handle } = overlapRecorder();
-    const registry = new Registry();
-    registry.register(Event, handlerClass('limited', { queueName: 'q', partitionKey: (p) => p.key }, handle));
-    const bus = await makeBus({
-      store,
-      registry,
-      queues: [queue('q', { workers: 8, limits: { keyConcurrency: 1 } })],
-    });
-    await bus.publishBatch(
-      Event,
-      Array.from({ length: 40 }, (_, n) => ({ key: `k${n % 4}`, ms: 5 })),
-    );
-    await bus.controller.startWorkers();
-    await waitFor(() => seen.runs === 40, { timeoutMs: 10_000, message: '40 runs' });
+    const seen = await runLimited({ keyConcurrency: 1 }, 40, 4);
     expect(seen.maxPerKey).toBe(1);
     expect(seen.max).toBeGreaterThan(1);
   });
