@@ -95,6 +95,12 @@ export class ClaimLoop {
         await settler.progress();
         continue;
       }
+      // A limit counts this queue's finished rows until their outcomes are written: a claim now
+      // would find their slots still taken. Wait for the write (a few ms) and claim once.
+      if (this.deps.limited() && this.deps.settling() > 0) {
+        await settler.progress();
+        continue;
+      }
       const handlers = this.deps.handlers();
       if (handlers.length === 0) {
         await this.#sleep(Number.POSITIVE_INFINITY);
