@@ -678,7 +678,8 @@ function flowSection({ out, systems, results, configs, cfg, env, S, has, label, 
   if (drivers.length === 0) return;
   const n = 24;
   const drainAt = (id) => S(id, `drain@${n}`);
-  const cappedAt = (id) => (results[id]?.[`drainCapped@${n}`] ?? []).some((x) => x === 1);
+  const cappedAt = (id) => (results[id]?.[`drainCapped@${n}`] ?? []).filter((x) => x === 1).length;
+  const rounds = (id) => results[id]?.[`drainCapped@${n}`]?.length ?? 0;
 
   out.push('## Flow control (issue 14): what each kind of limit costs');
   out.push('');
@@ -710,7 +711,7 @@ function flowSection({ out, systems, results, configs, cfg, env, S, has, label, 
       return [
         `\`${id}\``,
         limitsCell,
-        `${int(r.med)}/s${cappedAt(id) ? ` (stopped at ${int(capOf(id) / 1000)} s)` : ''}`,
+        `${int(r.med)}/s${cappedAt(id) ? ` (${cappedAt(id)} of ${rounds(id)} stopped at ${int(capOf(id) / 1000)} s)` : ''}`,
         range(r, int),
         int(S(id, `drainCount@${n}`).med),
         `${int(S(id, `drainCpu@${n}`).med)} ms`,
