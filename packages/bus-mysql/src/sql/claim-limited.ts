@@ -91,25 +91,32 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       }));
     },
 
-    async readyRows({ limit, withoutKey }): Promise<ClaimCandidate[]> {
-      if (!withoutKey) {
+    async readyRows(read): Promise<ClaimCandidate[]> {
+      if (!read.withoutKey) {
         // The plain claim's own locking read (claim_idx in claim order, FOR UPDATE SKIP LOCKED),
         // of whole rows: without a rotation the policy leases every row it returns.
-        const rows = await select(tx, readyRowsQuery(ctx, params, limit, sql``, READY_COLUMNS));
+        const rows = await select(tx, readyRowsQuery(ctx, params, read.limit, sql``, READY_COLUMNS));
         for (const r of rows) held.set(String(r.row_id), r);
         return rows.map(candidate);
       }
-      // The rows without a key are one range of key_idx (partition_key NULL, unleased, due),
-      // where claim_idx would walk every keyed row of the queue to find them. key_idx has no
-      // priority, so they are sorted: a plain read, since a locking read locks every row a sort
-      // reads; `lease` locks and re-checks the ones taken.
+      // The rows without a key among the first `within` in claim order (the contract's bounded
+      // read, the same on every store): claim_idx walked in order and stopped at `within`, so
+      // neither a long run of keyed rows nor many unkeyed ones make it a scan of the queue. A
+      // plain read: a locking one would lock the whole window; `lease` locks and re-checks the
+      // ones taken.
       const rows = await select(
         tx,
-        sql`SELECT ${CANDIDATE_COLUMNS} FROM ${ctx.events} FORCE INDEX (key_idx)
-            WHERE queue = ${queue} AND partition_key IS NULL AND locked_until IS NULL
-              AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlersFilter(params)}
+        sql`SELECT row_id, partition_key FROM (
+              SELECT CAST(id AS CHAR) AS row_id, id, partition_key, priority, scheduled_at
+              FROM ${ctx.events} FORCE INDEX (claim_idx)
+              WHERE queue = ${queue} AND locked_until IS NULL
+                AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlersFilter(params)}
+              ORDER BY priority, scheduled_at, id
+              LIMIT ${intLiteral(read.within)}
+            ) w
+            WHERE partition_key IS NULL
             ORDER BY priority, scheduled_at, id
-            LIMIT ${intLiteral(limit)}`,
+            LIMIT ${intLiteral(read.limit)}`,
       );
       return rows.map(candidate);
     },
