@@ -34,8 +34,8 @@ export interface ClaimLoopDeps {
   handlers(): readonly string[];
   /** Whether the queue has flow-control limits stored (the claim then goes through them). */
   limited(): boolean;
-  /** Outcomes of this queue's rows given to the settler and not yet written. */
-  settling(): number;
+  /** Ids of this queue's rows whose handlers ended and whose outcomes are not yet written. */
+  finished(): string[];
   /** Takes the rows of a claim, leased until `leaseUntil` (local ms). */
   accept(rows: ClaimedEvent[], leaseUntil: number): void;
 }
@@ -95,12 +95,6 @@ export class ClaimLoop {
         await settler.progress();
         continue;
       }
-      // A limit counts this queue's finished rows until their outcomes are written: a claim now
-      // would find their slots still taken. Wait for the write (a few ms) and claim once.
-      if (this.deps.limited() && this.deps.settling() > 0) {
-        await settler.progress();
-        continue;
-      }
       const handlers = this.deps.handlers();
       if (handlers.length === 0) {
         await this.#sleep(Number.POSITIVE_INFINITY);
@@ -119,7 +113,7 @@ export class ClaimLoop {
             workerId,
             leaseMs: leaseDuration,
             handlers: handlers as string[],
-            ...(limited ? { limited: true } : {}),
+            ...(limited ? { limited: true, finished: this.deps.finished() } : {}),
           }),
         );
         if (failures > 0) logger.info('claims resumed', { queue: queueName, failures });
@@ -142,13 +136,9 @@ export class ClaimLoop {
       }
       if (rows.length > 0) this.deps.accept(rows, sentAt + leaseDuration);
       if (rows.length < limit && !this.#woken) {
-        // A limit counts this process's finished rows until their outcomes are written: claim
-        // again once the settler has written some, rather than sleep the interval.
-        if (limited && this.deps.settling() > 0) await settler.progress();
-        else
-          await this.#sleep(
-            limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length),
-          );
+        await this.#sleep(
+          limited ? Math.min(LIMITED_POLL_MS, this.#idleDelay(rows.length)) : this.#idleDelay(rows.length),
+        );
       }
     }
   }

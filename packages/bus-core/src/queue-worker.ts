@@ -60,8 +60,8 @@ export class QueueWorker {
   #claimable: readonly string[];
   /** The queue has flow-control limits stored: claims go through them and nothing is prefetched. */
   #limited: boolean;
-  /** Outcomes of this queue given to the settler and not yet written: slots a limit still counts. */
-  #settling = 0;
+  /** Rows whose handlers ended and whose outcomes the settler has not written yet. */
+  readonly #settling = new Set<string>();
 
   constructor(
     readonly config: ResolvedQueueConfig,
@@ -83,7 +83,8 @@ export class QueueWorker {
       room: () => this.#room(),
       handlers: () => this.#claimable,
       limited: () => this.#limited,
-      settling: () => this.#settling,
+      // A limited claim does not count these as running: their handlers have ended.
+      finished: () => [...this.#settling].slice(0, CONTRACT_LIMITS.maxIds),
       accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
     });
     this.#leases = new LeaseKeeper({
@@ -408,9 +409,9 @@ export class QueueWorker {
     }
     // Not awaited: the slot is already free; the write is batched.
     const written = this.deps.settler.add(outcome);
-    this.#settling++;
+    this.#settling.add(outcome.id);
     const settled = (): void => {
-      this.#settling--;
+      this.#settling.delete(outcome.id);
     };
     void written.then(settled, settled);
     // Nothing announces a retry when it becomes due: wake the claim loop then, rather than let a

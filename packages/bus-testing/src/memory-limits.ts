@@ -158,9 +158,11 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
 
     async countRunning() {
       const counts = new Map<string | null, number>();
+      const finished = new Set(params.finished ?? []);
       for (const r of tables.live.values()) {
-        if (r.queue === queue && r.lockedUntil !== null)
-          counts.set(r.partitionKey, (counts.get(r.partitionKey) ?? 0) + 1);
+        if (r.queue !== queue || r.lockedUntil === null) continue;
+        if (finished.has(r.id) && r.lockedBy === params.workerId) continue;
+        counts.set(r.partitionKey, (counts.get(r.partitionKey) ?? 0) + 1);
       }
       return [...counts].map(([key, count]): RunningCount => ({ key, count }));
     },
@@ -174,7 +176,9 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
 
     async readyRows(read) {
       const ready = readyRowsOf(tables, queue, params.handlers, clock.now());
-      const rows = read.withoutKey ? ready.slice(0, read.within).filter((r) => r.partitionKey === null) : ready;
+      const rows = read.withoutKey
+        ? ready.slice(0, read.within).filter((r) => r.partitionKey === null)
+        : ready;
       return rows.slice(0, read.limit).map(candidate);
     },
 

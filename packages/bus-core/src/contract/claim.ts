@@ -22,6 +22,12 @@ export interface ClaimParams {
    * no row. When absent, the store claims as usual without reading the limits.
    */
   limited?: boolean;
+  /**
+   * With `limited`: ids of rows leased to `workerId` whose handlers have ended and whose outcomes
+   * are being written (0 to `maxIds` valid row ids). The limited claim does not count them as
+   * running, so a worker's next claim need not wait for its last settle.
+   */
+  finished?: string[];
 }
 
 /** A row handed to a worker by `claim`. */

@@ -82,7 +82,10 @@ export interface LimitedClaimSteps {
    * wait) and returns its limits and key cursor; `null` when the queue has no row.
    */
   lockLimits(): Promise<{ limits: StoredLimits; keyCursor: string | null } | null>;
-  /** The queue's leased rows (whether or not the lease has ended), counted per partition key, any handler. */
+  /**
+   * The queue's leased rows (whether or not the lease has ended), counted per partition key, any
+   * handler, except those of `ClaimParams.finished` leased to `ClaimParams.workerId`.
+   */
   countRunning(): Promise<RunningCount[]>;
   /** Starts recorded for the queue less than `windowMs` ago (an integer from 1), per key and age. */
   recentStarts(windowMs: number): Promise<RecentStarts[]>;

@@ -21,6 +21,13 @@ const KEYED_STATEMENT_BYTES = 1024 * 1024;
 const CANDIDATE_COLUMNS = sql.raw('CAST(id AS CHAR) AS row_id, partition_key');
 const READY_COLUMNS = sql`${CLAIM_COLUMNS}, partition_key`;
 
+// The claimer's rows whose handlers ended (ClaimParams.finished): not running any more.
+function notFinished(params: ClaimParams): SQL {
+  const ids = params.finished ?? [];
+  if (ids.length === 0) return sql``;
+  return sql` AND NOT (CAST(locked_by AS BINARY) = ${text(params.workerId)} AND id IN (${idList(ids)}))`;
+}
+
 function candidate(r: Row): ClaimCandidate {
   return { id: String(r.row_id), partitionKey: textOrNull(r.partition_key) };
 }
@@ -67,7 +74,8 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       const rows = await select(
         tx,
         sql`SELECT partition_key, COUNT(*) AS n FROM ${ctx.events} FORCE INDEX (claim_idx)
-            WHERE queue = ${queue} AND locked_until IS NOT NULL GROUP BY partition_key ORDER BY NULL`,
+            WHERE queue = ${queue} AND locked_until IS NOT NULL${notFinished(params)}
+            GROUP BY partition_key ORDER BY NULL`,
       );
       return rows.map((r) => ({ key: textOrNull(r.partition_key), count: Number(r.n) }));
     },

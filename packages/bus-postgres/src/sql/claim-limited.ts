@@ -53,6 +53,12 @@ export function limitedSteps(ctx: StoreContext, tx: PgTx, params: ClaimParams): 
   const run = (step: string, query: SQL): Promise<Row[]> => ctx.statements.rows(`claim (${step})`, query, tx);
   const handlerList = pgArray(handlers);
   const candidate = (r: Row): ClaimCandidate => ({ id: textOf(r[0], 'id'), partitionKey: text(r[1]) });
+  // The claimer's rows whose handlers ended (ClaimParams.finished): not running any more.
+  const finished = params.finished ?? [];
+  const notFinished =
+    finished.length === 0
+      ? sql.raw('')
+      : sql` AND NOT (locked_by = ${workerId}::text AND id = ANY(${plainTextArray(finished)}::int8[]))`;
 
   return {
     async lockLimits() {
@@ -81,7 +87,7 @@ FROM ${limits} WHERE queue = ${queue}::text FOR UPDATE`,
       const rows = await run(
         'countRunning',
         sql`SELECT partition_key::text AS pkey, count(*)::text AS n FROM ${events}
-WHERE queue = ${queue}::text AND locked_until IS NOT NULL GROUP BY partition_key`,
+WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished} GROUP BY partition_key`,
       );
       return rows.map((r) => ({ key: text(r[0]), count: intOf(r[1], 'count') }));
     },

@@ -364,6 +364,23 @@ export function flowTests(s: SuiteContext): void {
       );
     });
 
+    it("does not count the claimer's `finished` rows (their handlers ended), but counts them for anyone else", async () => {
+      const q = 'fl-finished';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 1 }) });
+      await insert(s.store, [row({ queue: q }), row({ queue: q }), row({ queue: q })]);
+      const [first] = await limited(q, 10);
+      assert.ok(first, 'one row under a limit of 1');
+      assert.equal((await limited(q, 10)).length, 0, 'the limit is taken');
+      assert.equal(
+        (await limited(q, 10, { workerId: 'w2', finished: [first.id] })).length,
+        0,
+        "another worker's finished list does not free w's row",
+      );
+      const next = await limited(q, 10, { finished: [first.id] });
+      assert.equal(next.length, 1, "w's finished row no longer holds the slot");
+      assert.notEqual(next[0]!.id, first.id);
+    });
+
     it("counts the leased rows of the queue's other handlers too", async () => {
       await s.store.admin.setLimits({ queue: 'fl-conc-h', limits: limits({ concurrency: 2 }) });
       await insert(s.store, [
