@@ -20,7 +20,7 @@ import {
   Registry,
 } from '../packages/bus-core/src/index.js';
 import { waitFor } from '../packages/bus-testing/src/wait.js';
-import { type WorkerDriver, workerStoreSource } from './worker-store-source.js';
+import { type WorkerDriver, workerStopSource, workerStoreSource } from './worker-store-source.js';
 
 /** The driver a scenario runs on. */
 export type FlowDriver = WorkerDriver;
@@ -61,12 +61,7 @@ function workerSource(driver: FlowDriver): string {
     await bus.init();
     await bus.controller.startWorkers();
     say({ ready: true, w: env.WORKER_ID });
-    process.once('SIGTERM', async () => {
-      bus.controller.shutdown();
-      const finished = await bus.controller.awaitTerminationWithTimeout(10_000);
-      await close();
-      process.exit(finished ? 0 : 3);
-    });`;
+    ${workerStopSource()}`;
 }
 
 /** A handler's report: a start (`s`, with payload `n`, key `k`, attempt `a`, worker `w`) or an end (`e`). */

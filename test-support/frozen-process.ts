@@ -20,7 +20,7 @@ import {
   Registry,
 } from '../packages/bus-core/src/index.js';
 import { waitFor } from '../packages/bus-testing/src/wait.js';
-import { type WorkerDriver, workerStoreSource } from './worker-store-source.js';
+import { type WorkerDriver, workerStopSource, workerStoreSource } from './worker-store-source.js';
 
 /** The worker's program: the frozen queue's handler, reporting starts, aborts, completions and logs. */
 function workerSource(driver: WorkerDriver): string {
@@ -59,12 +59,7 @@ function workerSource(driver: WorkerDriver): string {
     await bus.init();
     await bus.controller.startWorkers();
     say({ ready: true });
-    process.once('SIGTERM', async () => {
-      bus.controller.shutdown();
-      const finished = await bus.controller.awaitTerminationWithTimeout(10_000);
-      await close();
-      process.exit(finished ? 0 : 3);
-    });`;
+    ${workerStopSource()}`;
 }
 
 interface WorkerLine {

@@ -24,5 +24,22 @@ export function workerStoreSource(driver: WorkerDriver, connections: number): st
     const close = () => client.end({ timeout: 5 });`;
 }
 
+/**
+ * The worker's clean stop on SIGTERM (module text, `bus` and `close` in scope): shut down, wait
+ * up to 10 s for running handlers, close the store; exit 0, or 3 when handlers were still running.
+ *
+ * @example
+ * const source = `… await bus.controller.startWorkers(); ${workerStopSource()}`;
+ */
+export function workerStopSource(): string {
+  return `
+    process.once('SIGTERM', async () => {
+      bus.controller.shutdown();
+      const finished = await bus.controller.awaitTerminationWithTimeout(10_000);
+      await close();
+      process.exit(finished ? 0 : 3);
+    });`;
+}
+
 /** The drivers a worker process can open. */
 export type WorkerDriver = 'mysql' | 'postgres';

@@ -73,41 +73,27 @@ export function resolveTableNames(names?: BusTableNames | null): Required<BusTab
       },
     );
   }
-  const pausesTable = names?.pausesTable ?? `${eventsTable}_pauses`;
-  const workersTable = names?.workersTable ?? `${eventsTable}_workers`;
-  assertIdentifier(pausesTable, 'pausesTable (set it when eventsTable is too long to derive it)');
-  assertIdentifier(workersTable, 'workersTable (set it when eventsTable is too long to derive it)');
-  const keysTable = names?.keysTable ?? `${eventsTable}_keys`;
-  const schedulesTable = names?.schedulesTable ?? `${eventsTable}_schedules`;
-  assertIdentifier(keysTable, 'keysTable (set it when eventsTable is too long to derive it)');
-  assertIdentifier(schedulesTable, 'schedulesTable (set it when eventsTable is too long to derive it)');
-  const limitsTable = names?.limitsTable ?? `${eventsTable}_limits`;
-  const startsTable = names?.startsTable ?? `${eventsTable}_starts`;
-  assertIdentifier(limitsTable, 'limitsTable (set it when eventsTable is too long to derive it)');
-  assertIdentifier(startsTable, 'startsTable (set it when eventsTable is too long to derive it)');
-  const all = [
+  // The other tables are named after the events table unless set.
+  const derived = (option: keyof BusTableNames, suffix: string): string => {
+    const name = names?.[option] ?? `${eventsTable}_${suffix}`;
+    assertIdentifier(name, `${option} (set it when eventsTable is too long to derive it)`);
+    return name;
+  };
+  const resolved: Required<BusTableNames> = {
     eventsTable,
     archiveTable,
-    pausesTable,
-    workersTable,
-    keysTable,
-    schedulesTable,
-    limitsTable,
-    startsTable,
-  ].map((n) => n.toLowerCase());
+    pausesTable: derived('pausesTable', 'pauses'),
+    workersTable: derived('workersTable', 'workers'),
+    keysTable: derived('keysTable', 'keys'),
+    schedulesTable: derived('schedulesTable', 'schedules'),
+    limitsTable: derived('limitsTable', 'limits'),
+    startsTable: derived('startsTable', 'starts'),
+  };
+  const all = Object.values(resolved).map((n) => n.toLowerCase());
   if (new Set(all).size !== all.length) {
     throw new BusError('INVALID_IDENTIFIER', `the bus table names must all differ (got ${all.join(', ')})`, {
       value: names,
     });
   }
-  return {
-    eventsTable,
-    archiveTable,
-    pausesTable,
-    workersTable,
-    keysTable,
-    schedulesTable,
-    limitsTable,
-    startsTable,
-  };
+  return resolved;
 }

@@ -47,7 +47,7 @@ export async function claimWithLimits(
   let room = want;
   if (limits.concurrency !== null) room = Math.min(room, limits.concurrency - runningTotal);
   if (limits.rateLimit !== null) {
-    room = Math.min(room, limits.rateLimit - startsWithin(starts, limits.ratePeriodMs!, undefined));
+    room = Math.min(room, limits.rateLimit - startsWithin(starts, limits.ratePeriodMs!));
   }
   if (room <= 0) return [];
 
@@ -103,13 +103,9 @@ export async function claimWithLimits(
   return leased;
 }
 
-function startsWithin(
-  starts: readonly RecentStarts[],
-  periodMs: number,
-  key: string | null | undefined,
-): number {
+function startsWithin(starts: readonly RecentStarts[], periodMs: number): number {
   let n = 0;
-  for (const s of starts) if (s.ageMs < periodMs && (key === undefined || s.key === key)) n += s.count;
+  for (const s of starts) if (s.ageMs < periodMs) n += s.count;
   return n;
 }
 

@@ -5,13 +5,12 @@ import type {
   LimitedClaimSteps,
   RecentStarts,
   RunningCount,
-  StoredLimits,
 } from 'bus-core/driver';
 import { claimWithLimits } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { MS, pgArray, plainTextArray } from '../encode.js';
-import { CLAIM_COLUMNS, claimedEvent, intOf, intOrNull, text, textOf } from '../rows.js';
+import { CLAIM_COLUMNS, claimedEvent, intOf, LIMITS_COLUMNS, limitsRow, text, textOf } from '../rows.js';
 import type { Row, StoreContext } from '../run.js';
 import { claim } from './claim.js';
 
@@ -62,24 +61,14 @@ export function limitedSteps(ctx: StoreContext, tx: PgTx, params: ClaimParams): 
 
   return {
     async lockLimits() {
+      // The columns listLimits reads (one parser for both), and the key cursor after them.
       const [r] = await run(
         'lockLimits',
-        sql`SELECT concurrency::text AS c, key_concurrency::text AS kc, rate_limit::text AS r,
-  rate_period_ms::text AS rp, key_rate_limit::text AS kr, key_rate_period_ms::text AS krp, fair::text AS fair,
-  key_cursor::text AS cursor
+        sql`SELECT ${LIMITS_COLUMNS}, key_cursor::text AS cursor
 FROM ${limits} WHERE queue = ${queue}::text FOR UPDATE`,
       );
       if (r === undefined) return null;
-      const stored: StoredLimits = {
-        concurrency: intOrNull(r[0], 'concurrency'),
-        keyConcurrency: intOrNull(r[1], 'key_concurrency'),
-        rateLimit: intOrNull(r[2], 'rate_limit'),
-        ratePeriodMs: intOrNull(r[3], 'rate_period_ms'),
-        keyRateLimit: intOrNull(r[4], 'key_rate_limit'),
-        keyRatePeriodMs: intOrNull(r[5], 'key_rate_period_ms'),
-        fair: textOf(r[6], 'fair') === 'true',
-      };
-      return { limits: stored, keyCursor: text(r[7]) };
+      return { limits: limitsRow(r), keyCursor: text(r[9]) };
     },
 
     async countRunning(): Promise<RunningCount[]> {
