@@ -22,6 +22,7 @@ export type {
   HeldEvent,
   InsertParams,
   InsertUniqueParams,
+  LeasedCandidate,
   LimitedClaimSteps,
   LimitsRow,
   ListArchiveParams,

@@ -342,6 +342,27 @@ describe('the limited claim plans on PostgreSQL', () => {
     // At most keyConcurrency rows of each key.
     expect(rowsRead(await analyzed(read))).toBeLessThanOrEqual((KEYS.length + 1) * 3);
   });
+
+  it('without a rotation (concurrency only) the rows are read and leased in one statement through the claim index', async () => {
+    await plain.admin.setLimits({
+      queue: 'fq',
+      limits: {
+        concurrency: 100,
+        keyConcurrency: null,
+        rateLimit: null,
+        ratePeriodMs: null,
+        keyRateLimit: null,
+        keyRatePeriodMs: null,
+        fair: false,
+      },
+    });
+    const plans = await plansOf(limited);
+    expectIndexed(plans);
+    const lease = plans.filter((p) => /^WITH claimed AS/.test(p.sql));
+    expect(lease.map((p) => p.kind)).toEqual(['custom', 'generic']);
+    for (const p of lease) expect(indexes([p])).toContain('bus_events_claim_idx');
+    expect(indexes(plans)).toContain('bus_events_running_idx');
+  });
 });
 
 // The soak (`pnpm soak`: 10,000,000 archived and 1,000,000 live rows, figures in

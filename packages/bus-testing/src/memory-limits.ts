@@ -174,12 +174,20 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
         .map((s): RecentStarts => ({ key: s.key, ageMs: Math.max(0, now - s.at), count: s.n }));
     },
 
-    async readyRows(read) {
+    async leaseReady({ limit }) {
+      const now = clock.now();
+      return readyRowsOf(tables, queue, params.handlers, now)
+        .slice(0, limit)
+        .map((r) => ({ event: leaseRow(r, params, now), partitionKey: r.partitionKey }));
+    },
+
+    async unkeyedRows({ limit, within }) {
       const ready = readyRowsOf(tables, queue, params.handlers, clock.now());
-      const rows = read.withoutKey
-        ? ready.slice(0, read.within).filter((r) => r.partitionKey === null)
-        : ready;
-      return rows.slice(0, read.limit).map(candidate);
+      return ready
+        .slice(0, within)
+        .filter((r) => r.partitionKey === null)
+        .slice(0, limit)
+        .map(candidate);
     },
 
     async readyKeys({ after, max }) {

@@ -53,6 +53,13 @@ export interface ClaimCandidate {
   partitionKey: string | null;
 }
 
+/** A row the limited claim leased, with its partition key (starts are recorded per key). */
+export interface LeasedCandidate {
+  event: ClaimedEvent;
+  /** The row's partition key; `null` when it has none. */
+  partitionKey: string | null;
+}
+
 /** Leased rows of a queue, counted per partition key. */
 export interface RunningCount {
   /** `null`: the rows without a key. */
@@ -75,6 +82,12 @@ export interface RecentStarts {
  * claim's queue and `ClaimParams`; "unleased" rows are those the plain claim could take (no
  * lease), "due" ones have their due time at or before the database's now, and every read is
  * limited to rows of `ClaimParams.handlers` unless it says otherwise.
+ *
+ * `claimWithLimits` may call a step before the one called before it has resolved (the lock and
+ * the count, for one): the store must run them on the transaction's connection in call order,
+ * each statement starting after the one before it ended, as one connection does. A client that
+ * pipelines (postgres.js) then sends them in one round trip, and each still reads what committed
+ * before it began: the count taken after the lock.
  */
 export interface LimitedClaimSteps {
   /**
@@ -90,13 +103,17 @@ export interface LimitedClaimSteps {
   /** Starts recorded for the queue less than `windowMs` ago (an integer from 1), per key and age. */
   recentStarts(windowMs: number): Promise<RecentStarts[]>;
   /**
-   * Up to `limit` due, unleased rows in the plain claim's order (priority, due time, id). With
-   * `withoutKey`, only the rows without a partition key among the first `within` due, unleased
-   * rows of any key in that order (a bounded read: no index holds only the rows without a key).
+   * Leases up to `limit` due, unleased rows in the plain claim's order (priority, due time, id),
+   * skipping rows another transaction holds, as the plain claim leases a row (holder, lease end,
+   * attempts + 1), and returns them with their keys, in that order.
    */
-  readyRows(
-    params: { limit: number; withoutKey: false } | { limit: number; withoutKey: true; within: number },
-  ): Promise<ClaimCandidate[]>;
+  leaseReady(params: { limit: number }): Promise<LeasedCandidate[]>;
+  /**
+   * Up to `limit` of the rows without a partition key among the first `within` due, unleased rows
+   * of any key in the plain claim's order, in that order (a bounded read: no index holds only the
+   * rows without a key).
+   */
+  unkeyedRows(params: { limit: number; within: number }): Promise<ClaimCandidate[]>;
   /**
    * Up to `max` distinct partition keys of unleased rows of the queue (any handler, due or not),
    * in the database's key order, after `after` when given (else from the first key).

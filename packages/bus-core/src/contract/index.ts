@@ -11,6 +11,7 @@ export type {
 export type { ClaimedEvent, ClaimParams } from './claim.js';
 export type {
   ClaimCandidate,
+  LeasedCandidate,
   LimitedClaimSteps,
   LimitsRow,
   RecentStarts,

@@ -1,5 +1,5 @@
 import type { ClaimedEvent } from '../contract/claim.js';
-import type { ClaimCandidate, LimitedClaimSteps, RecentStarts } from '../contract/flow.js';
+import type { ClaimCandidate, LeasedCandidate, LimitedClaimSteps, RecentStarts } from '../contract/flow.js';
 
 /** Keys one limited claim reads at most when it rotates across keys; the rest wait their turn. */
 export const MAX_KEY_SCAN = 1000;
@@ -32,12 +32,14 @@ export async function claimWithLimits(
   steps: LimitedClaimSteps,
   want: number,
 ): Promise<ClaimedEvent[] | null> {
-  const state = await steps.lockLimits();
+  // Issued together (LimitedClaimSteps: steps run in call order): the count is still read after
+  // the lock is held, and a pipelining client sends both in one round trip.
+  const [state, runningRows] = await Promise.all([steps.lockLimits(), steps.countRunning()]);
   if (state === null) return null;
   const { limits, keyCursor } = state;
   const running = new Map<string | null, number>();
   let runningTotal = 0;
-  for (const r of await steps.countRunning()) {
+  for (const r of runningRows) {
     running.set(r.key, (running.get(r.key) ?? 0) + r.count);
     runningTotal += r.count;
   }
@@ -67,40 +69,38 @@ export async function claimWithLimits(
   };
 
   const rotate = limits.fair || limits.keyConcurrency !== null || limits.keyRateLimit !== null;
-  let picked: ClaimCandidate[];
+  let leased: LeasedCandidate[];
   let cursor: string | undefined;
   if (!rotate) {
-    picked = await steps.readyRows({ limit: room, withoutKey: false });
+    // No per-key rule: the rows in plain claim order, read and leased by the store at once.
+    leased = await steps.leaseReady({ limit: room });
   } else {
     const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
     const blocked = blockedKeys(running, keyStarts, keyRoom);
-    const { keys: eligible, rows: keyed } = await keyedInTurn(
-      steps,
-      keyCursor,
-      room,
-      blocked,
-      perKey,
-      keyRoom,
-    );
-    const unkeyed = await steps.readyRows({ limit: room, withoutKey: true, within: UNKEYED_SCAN });
+    const [{ keys: eligible, rows: keyed }, unkeyed] = await Promise.all([
+      keyedInTurn(steps, keyCursor, room, blocked, perKey, keyRoom),
+      steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
+    ]);
+    let picked: ClaimCandidate[];
     ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
-  }
-  if (picked.length === 0) return [];
-
-  const leased = await steps.lease(picked.map((c) => c.id));
-  const order = new Map(picked.map((c, i) => [c.id, i]));
-  leased.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  if (window > 0 && leased.length > 0) {
-    const keyOf = new Map(picked.map((c) => [c.id, c.partitionKey]));
-    const counts = new Map<string | null, number>();
-    for (const row of leased) {
-      const key = keyOf.get(row.id) ?? null;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
+    if (picked.length === 0) return [];
+    const [events] = await Promise.all([
+      steps.lease(picked.map((c) => c.id)),
+      cursor !== undefined && cursor !== keyCursor ? steps.saveCursor(cursor) : undefined,
+    ]);
+    const byId = new Map(events.map((e) => [e.id, e]));
+    leased = [];
+    for (const c of picked) {
+      const event = byId.get(c.id);
+      if (event !== undefined) leased.push({ event, partitionKey: c.partitionKey });
     }
+  }
+  if (window > 0 && leased.length > 0) {
+    const counts = new Map<string | null, number>();
+    for (const row of leased) counts.set(row.partitionKey, (counts.get(row.partitionKey) ?? 0) + 1);
     await steps.recordStarts({ starts: [...counts].map(([key, count]) => ({ key, count })), keepMs: window });
   }
-  if (cursor !== undefined && cursor !== keyCursor) await steps.saveCursor(cursor);
-  return leased;
+  return leased.map((row) => row.event);
 }
 
 function startsWithin(starts: readonly RecentStarts[], periodMs: number): number {

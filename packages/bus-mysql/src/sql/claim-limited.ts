@@ -3,6 +3,7 @@ import {
   type ClaimedEvent,
   type ClaimParams,
   claimWithLimits,
+  type LeasedCandidate,
   type LimitedClaimSteps,
   type RecentStarts,
   type RunningCount,
@@ -53,9 +54,6 @@ export async function claimLimited(ctx: StoreContext, params: ClaimParams): Prom
 export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams): LimitedClaimSteps {
   const queue = text(params.queue);
   const starts = sql.identifier(ctx.tables.startsTable);
-  // Whole rows the locking `readyRows` read: this transaction holds them, unleased, so `lease`
-  // leases them without reading them again.
-  const held = new Map<string, Row>();
   return {
     async lockLimits() {
       // FOR UPDATE: the limited claims of the queue run one after the other from here, so the
@@ -99,14 +97,16 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       }));
     },
 
-    async readyRows(read): Promise<ClaimCandidate[]> {
-      if (!read.withoutKey) {
-        // The plain claim's own locking read (claim_idx in claim order, FOR UPDATE SKIP LOCKED),
-        // of whole rows: without a rotation the policy leases every row it returns.
-        const rows = await select(tx, readyRowsQuery(ctx, params, read.limit, sql``, READY_COLUMNS));
-        for (const r of rows) held.set(String(r.row_id), r);
-        return rows.map(candidate);
-      }
+    async leaseReady({ limit }): Promise<LeasedCandidate[]> {
+      // The plain claim's two statements (claim_idx in claim order, FOR UPDATE SKIP LOCKED, then
+      // the update by primary key), the keys read with the rows.
+      const rows = await select(tx, readyRowsQuery(ctx, params, limit, sql``, READY_COLUMNS));
+      if (rows.length === 0) return [];
+      await leaseRows(tx, ctx, params, rows);
+      return rows.map((r) => ({ event: claimedEvent(r), partitionKey: textOrNull(r.partition_key) }));
+    },
+
+    async unkeyedRows({ limit, within }): Promise<ClaimCandidate[]> {
       // The rows without a key among the first `within` in claim order (the contract's bounded
       // read, the same on every store): claim_idx walked in order and stopped at `within`, so
       // neither a long run of keyed rows nor many unkeyed ones make it a scan of the queue. A
@@ -120,11 +120,11 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
               WHERE queue = ${queue} AND locked_until IS NULL
                 AND scheduled_at <= UTC_TIMESTAMP(6) AND ${handlersFilter(params)}
               ORDER BY priority, scheduled_at, id
-              LIMIT ${intLiteral(read.within)}
+              LIMIT ${intLiteral(within)}
             ) w
             WHERE partition_key IS NULL
             ORDER BY priority, scheduled_at, id
-            LIMIT ${intLiteral(read.limit)}`,
+            LIMIT ${intLiteral(limit)}`,
       );
       return rows.map(candidate);
     },
@@ -151,25 +151,15 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
 
     async lease(ids: string[]): Promise<ClaimedEvent[]> {
       // No UPDATE … RETURNING on either server: lock and read the rows still unleased (skipping
-      // those a plain claimer holds), then lease exactly those by primary key. Rows the
-      // transaction already holds whole need no second read. By primary key only (FORCE INDEX):
-      // a lock taken through a secondary index can deadlock with a plain claim (`keyedStatements`).
-      const rows: Row[] = [];
-      for (const id of ids) {
-        const row = held.get(id);
-        if (row !== undefined) rows.push(row);
-      }
-      const unread = ids.filter((id) => !held.has(id));
-      if (unread.length > 0) {
-        rows.push(
-          ...(await select(
-            tx,
-            sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (PRIMARY)
-                WHERE id IN (${idList(unread)}) AND locked_until IS NULL
-                FOR UPDATE SKIP LOCKED`,
-          )),
-        );
-      }
+      // those a plain claimer holds), then lease exactly those by primary key. By primary key
+      // only (FORCE INDEX): a lock taken through a secondary index can deadlock with a plain
+      // claim (`keyedStatements`).
+      const rows = await select(
+        tx,
+        sql`SELECT ${CLAIM_COLUMNS} FROM ${ctx.events} FORCE INDEX (PRIMARY)
+            WHERE id IN (${idList(ids)}) AND locked_until IS NULL
+            FOR UPDATE SKIP LOCKED`,
+      );
       if (rows.length === 0) return [];
       await leaseRows(tx, ctx, params, rows);
       return rows.map(claimedEvent);

@@ -2,6 +2,7 @@ import type {
   ClaimCandidate,
   ClaimedEvent,
   ClaimParams,
+  LeasedCandidate,
   LimitedClaimSteps,
   RecentStarts,
   RunningCount,
@@ -96,36 +97,46 @@ GROUP BY partition_key, started_at`,
       return rows.map((r) => ({ key: text(r[0]), ageMs: intOf(r[1], 'age'), count: intOf(r[2], 'n') }));
     },
 
-    async readyRows(read) {
-      // The plain claim's read (src/sql/claim.ts), locking what it returns; `t.id`: a bare `id`
-      // would name the select list's `id::text` and sort as text.
-      if (!read.withoutKey) {
-        const rows = await run(
-          'readyRows',
-          sql`SELECT t.id::text AS id, t.partition_key::text AS pkey FROM ${events} t
-WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
-  AND t.handler_name = ANY(${handlerList}::text[])
-ORDER BY t.priority, t.scheduled_at, t.id
-LIMIT ${read.limit}::int4
-FOR UPDATE SKIP LOCKED`,
-        );
-        return rows.map(candidate);
-      }
+    async leaseReady({ limit }): Promise<LeasedCandidate[]> {
+      // The plain claim's statement (src/sql/claim.ts) at the limit's room, returning the keys.
+      const rows = await run(
+        'leaseReady',
+        sql`WITH claimed AS (
+  UPDATE ${events} e
+  SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
+  WHERE e.id = ANY(ARRAY(
+    SELECT id FROM ${events}
+    WHERE queue = ${queue}::text AND locked_until IS NULL AND scheduled_at <= ${NOW}
+      AND handler_name = ANY(${handlerList}::text[])
+    ORDER BY priority, scheduled_at, id
+    LIMIT ${limit}::int4
+    FOR UPDATE SKIP LOCKED))
+  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+)
+SELECT ${CLAIM_COLUMNS}, partition_key::text AS pkey FROM claimed
+ORDER BY claimed.priority, claimed.scheduled_at, claimed.id`,
+      );
+      return rows.map((r) => ({ event: claimedEvent(r), partitionKey: text(r[11]) }));
+    },
+
+    async unkeyedRows({ limit, within }) {
       // Rows without a key among the first `within` in claim order: a bounded walk of the claim
       // index (no index holds only unkeyed rows). Not locked: `lease` re-checks each row, and
-      // locking the whole window would make plain claimers skip it.
+      // locking the whole window would make plain claimers skip it. `t.id`: a bare `id` would
+      // name the select list's `id::text` and sort as text.
       const rows = await run(
-        'readyRows (without a key)',
+        'unkeyedRows',
         sql`SELECT w.id::text AS id, w.partition_key::text AS pkey FROM (
   SELECT t.id, t.partition_key, t.priority, t.scheduled_at FROM ${events} t
   WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
     AND t.handler_name = ANY(${handlerList}::text[])
   ORDER BY t.priority, t.scheduled_at, t.id
-  LIMIT ${read.within}::int4
+  LIMIT ${within}::int4
 ) w
 WHERE w.partition_key IS NULL
 ORDER BY w.priority, w.scheduled_at, w.id
-LIMIT ${read.limit}::int4`,
+LIMIT ${limit}::int4`,
       );
       return rows.map(candidate);
     },
