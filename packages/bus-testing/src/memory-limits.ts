@@ -190,18 +190,16 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
         .map(candidate);
     },
 
-    async readyKeys({ after, max }) {
-      const keys = new Set<string>();
+    async keysAndRows({ after, max, skip, perKey }) {
+      const found = new Set<string>();
       for (const r of unleased()) {
         if (r.partitionKey !== null && (after === null || compareText(r.partitionKey, after) > 0))
-          keys.add(r.partitionKey);
+          found.add(r.partitionKey);
       }
-      return [...keys].sort(compareText).slice(0, max);
-    },
-
-    async keyedRows({ keys, perKey }) {
+      const keys = [...found].sort(compareText).slice(0, max);
+      const skipped = new Set(skip);
       const now = clock.now();
-      const wanted = new Set(keys);
+      const wanted = new Set(keys.filter((k) => !skipped.has(k)));
       const byKey = new Map<string, LiveRow[]>();
       for (const r of unleased()) {
         if (
@@ -216,12 +214,13 @@ export function limitedSteps(tables: MemoryTables, clock: Clock, params: ClaimPa
         if (rows === undefined) byKey.set(r.partitionKey, [r]);
         else rows.push(r);
       }
-      return keys.flatMap((key) =>
+      const rows = keys.flatMap((key) =>
         (byKey.get(key) ?? [])
           .sort((a, b) => a.scheduledAt.getTime() - b.scheduledAt.getTime() || compareIds(a.id, b.id))
           .slice(0, perKey)
           .map(candidate),
       );
+      return { keys, rows };
     },
 
     async lease(ids) {

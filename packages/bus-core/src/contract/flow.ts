@@ -116,11 +116,16 @@ export interface LimitedClaimSteps {
   unkeyedRows(params: { limit: number; within: number }): Promise<ClaimCandidate[]>;
   /**
    * Up to `max` distinct partition keys of unleased rows of the queue (any handler, due or not),
-   * in the database's key order, after `after` when given (else from the first key).
+   * in the database's key order, after `after` when given (else from the first key); and for each
+   * of those keys not in `skip`, up to `perKey` of its due, unleased rows, each key's rows in
+   * (due time, id) order. One step, so a store can read both in one statement.
    */
-  readyKeys(params: { after: string | null; max: number }): Promise<string[]>;
-  /** For each of `keys`, up to `perKey` of its due, unleased rows; each key's rows in (due time, id) order. */
-  keyedRows(params: { keys: string[]; perKey: number }): Promise<ClaimCandidate[]>;
+  keysAndRows(params: {
+    after: string | null;
+    max: number;
+    skip: readonly string[];
+    perKey: number;
+  }): Promise<{ keys: string[]; rows: ClaimCandidate[] }>;
   /**
    * Leases those of `ids` that are still unleased, as the plain claim leases a row (holder, lease
    * end, attempts + 1), and returns them, in any order.

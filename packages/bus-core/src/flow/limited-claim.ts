@@ -76,9 +76,9 @@ export async function claimWithLimits(
     leased = await steps.leaseReady({ limit: room });
   } else {
     const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
-    const blocked = blockedKeys(running, keyStarts, keyRoom);
+    const skip = blockedKeys(running, keyStarts, keyRoom);
     const [{ keys: eligible, rows: keyed }, unkeyed] = await Promise.all([
-      keyedInTurn(steps, keyCursor, room, blocked, perKey, keyRoom),
+      keyedInTurn(steps, keyCursor, room, skip, perKey, keyRoom),
       steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
     ]);
     let picked: ClaimCandidate[];
@@ -109,17 +109,18 @@ function startsWithin(starts: readonly RecentStarts[], periodMs: number): number
   return n;
 }
 
-// Keys at their limit are read by the key scan too (the database does not know them); reading
-// that many more keys keeps a full claim possible when many keys are busy.
+// Keys at their limit are read by the key scan too (the database does not know them): their rows
+// are not read, and a read after the first asks for that many more keys, so a full claim stays
+// possible when many keys are busy.
 function blockedKeys(
   running: ReadonlyMap<string | null, number>,
   keyStarts: ReadonlyMap<string, number>,
   keyRoom: (key: string | null) => number,
-): number {
+): string[] {
   const keys = new Set<string>();
   for (const key of running.keys()) if (key !== null && keyRoom(key) <= 0) keys.add(key);
   for (const key of keyStarts.keys()) if (keyRoom(key) <= 0) keys.add(key);
-  return keys.size;
+  return [...keys];
 }
 
 // The keys in round-robin order, those after the cursor and then from the first key round to
@@ -131,7 +132,7 @@ async function keyedInTurn(
   steps: LimitedClaimSteps,
   cursor: string | null,
   room: number,
-  blocked: number,
+  skip: readonly string[],
   perKey: number,
   keyRoom: (key: string | null) => number,
 ): Promise<{ keys: string[]; rows: ClaimCandidate[] }> {
@@ -142,13 +143,17 @@ async function keyedInTurn(
   let wrapped = cursor === null;
   let scanned = 0;
   let served = 0;
-  while (served < room && scanned < MAX_KEY_SCAN) {
-    const max = Math.min(room - served + blocked, MAX_KEY_SCAN - scanned);
-    const page = await steps.readyKeys({ after, max });
-    scanned += page.length;
+  for (let page = 0; served < room && scanned < MAX_KEY_SCAN; page++) {
+    // The first read asks for as many keys as there is room: the keys at their limit are those
+    // the last claims took, just before the cursor, so the keys after it are seldom among them.
+    // A later read (some were) asks for as many more as there are such keys.
+    const extra = page === 0 ? 0 : skip.length;
+    const max = Math.min(room - served + extra, MAX_KEY_SCAN - scanned);
+    const read = await steps.keysAndRows({ after, max, skip, perKey });
+    scanned += read.keys.length;
     const fresh: string[] = [];
     let roundDone = false;
-    for (const key of page) {
+    for (const key of read.keys) {
       if (seen.has(key)) {
         roundDone = true;
         break;
@@ -156,22 +161,21 @@ async function keyedInTurn(
       seen.add(key);
       fresh.push(key);
     }
-    const eligible = fresh.filter((k) => keyRoom(k) > 0);
-    if (eligible.length > 0) {
-      const found = await steps.keyedRows({ keys: eligible, perKey });
-      const withRows = new Set(found.map((c) => c.partitionKey));
-      rows.push(...found);
-      keys.push(...eligible.filter((k) => withRows.has(k)));
-      served = keys.length;
-    }
+    // Past the wrap, the page may hold keys of this turn again: their rows are not taken twice.
+    const eligible = new Set(fresh.filter((k) => keyRoom(k) > 0));
+    const found = read.rows.filter((c) => c.partitionKey !== null && eligible.has(c.partitionKey));
+    const withRows = new Set(found.map((c) => c.partitionKey));
+    rows.push(...found);
+    keys.push(...fresh.filter((k) => withRows.has(k)));
+    served = keys.length;
     if (roundDone) break;
-    if (page.length < max) {
+    if (read.keys.length < max) {
       if (wrapped) break;
       wrapped = true;
       after = null;
       continue;
     }
-    after = page[page.length - 1]!;
+    after = read.keys[read.keys.length - 1]!;
   }
   return { keys, rows };
 }

@@ -16,7 +16,7 @@ import { type Row, type StoreContext, select, transact, write } from '../run.js'
 import { claimIn, handlersFilter, leaseRows, readyRowsQuery } from './claim.js';
 import { LIMITS_COLUMNS, limitsOf, storedLimits } from './limits.js';
 
-/** Bytes of one `keyedRows` statement at most (well under any max_allowed_packet); more keys take more statements. */
+/** Bytes of one statement of `keysAndRows` rows at most (well under any max_allowed_packet); more keys take more statements. */
 const KEYED_STATEMENT_BYTES = 1024 * 1024;
 
 const CANDIDATE_COLUMNS = sql.raw('CAST(id AS CHAR) AS row_id, partition_key');
@@ -129,14 +129,15 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       return rows.map(candidate);
     },
 
-    async readyKeys({ after, max }): Promise<string[]> {
-      return readyKeys(tx, ctx, queue, after, max);
-    },
-
-    async keyedRows({ keys, perKey }): Promise<ClaimCandidate[]> {
+    async keysAndRows({ after, max, skip, perKey }) {
+      const keys = await readyKeys(tx, ctx, queue, after, max);
+      const skipped = new Set(skip);
+      const wanted = keys.filter((k) => !skipped.has(k));
       const rows: Row[] = [];
-      for (const statement of keyedStatements(ctx, params, keys, perKey))
-        rows.push(...(await select(tx, statement)));
+      if (wanted.length > 0) {
+        for (const statement of keyedStatements(ctx, params, wanted, perKey))
+          rows.push(...(await select(tx, statement)));
+      }
       // A UNION ALL promises no order: each key's rows are put in (due time, id) order here
       // (DATETIME(6) text sorts as the times do; ids as integers).
       rows.sort((a, b) => {
@@ -146,7 +147,7 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
         const y = BigInt(String(b.row_id));
         return x < y ? -1 : x > y ? 1 : 0;
       });
-      return rows.map(candidate);
+      return { keys, rows: rows.map(candidate) };
     },
 
     async lease(ids: string[]): Promise<ClaimedEvent[]> {
@@ -242,7 +243,7 @@ async function readyKeys(
 }
 
 /**
- * `keyedRows` as statements of at most `KEYED_STATEMENT_BYTES`: a UNION ALL of one parenthesised
+ * The rows `keysAndRows` reads, as statements of at most `KEYED_STATEMENT_BYTES`: a UNION ALL of one parenthesised
  * read per key, each a range of key_idx (queue, key, unleased, due) in (due time, id) order that
  * stops at `perKey` rows. (MariaDB has no LATERAL, and refuses LIMIT in an IN subquery.)
  *

@@ -141,45 +141,49 @@ LIMIT ${limit}::int4`,
       return rows.map(candidate);
     },
 
-    async readyKeys({ after, max }) {
+    async keysAndRows({ after, max, skip, perKey }) {
       // A loose index scan of the key index: each step probes it once for the first key past the
       // last one (LIMIT 1 in key order), so a key with 100 000 rows costs one probe, not a walk of
       // its rows. The comparison is the column's own collation, the index's order. A statement
       // text of its own without `after`, so a generic plan still seeks to it when there is one.
+      // Then, for each key found and not skipped, one ordered probe of the key index stopping at
+      // `perKey` rows. Not locked: a row lock is a write of the row, and the claim reads rows of
+      // more keys than it takes (the round-robin picks from them); `lease` re-checks each row it
+      // takes (a plain claimer may lease one in between). One statement: the keys (row id NULL)
+      // and their rows, in key order.
       const past = (key: SQL | null) => (key === null ? sql.raw('') : sql` AND t.partition_key > ${key}`);
       const next = (key: SQL | null) => sql`(SELECT t.partition_key FROM ${events} t
     WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL${past(key)}
     ORDER BY t.partition_key LIMIT 1)`;
       const rows = await run(
-        'readyKeys',
+        'keysAndRows',
         sql`WITH RECURSIVE k(key, n) AS (
   SELECT ${next(after === null ? null : sql`${after}::text`)}, 1
   UNION ALL
   SELECT ${next(sql.raw('k.key'))}, k.n + 1 FROM k WHERE k.key IS NOT NULL AND k.n < ${max}::int4
-)
-SELECT k.key::text AS key FROM k WHERE k.key IS NOT NULL ORDER BY k.n`,
-      );
-      return rows.map((r) => textOf(r[0], 'partition_key'));
-    },
-
-    async keyedRows({ keys, perKey }) {
-      // One ordered probe of the key index per key, each stopping at `perKey` rows; rows another
-      // claimer holds are skipped, as in the plain claim.
-      const rows = await run(
-        'keyedRows',
-        sql`SELECT e.id::text AS id, e.partition_key::text AS pkey
-FROM unnest(${pgArray(keys)}::text[]) WITH ORDINALITY AS k(key, ord)
+), found AS MATERIALIZED (SELECT k.key, k.n FROM k WHERE k.key IS NOT NULL)
+SELECT f.key::text AS key, NULL::text AS id, f.n, NULL::timestamptz AS due, NULL::int8 AS rid FROM found f
+UNION ALL
+SELECT f.key::text, e.id::text, f.n, e.scheduled_at, e.id
+FROM found f
 CROSS JOIN LATERAL (
-  SELECT t.id, t.partition_key, t.scheduled_at FROM ${events} t
-  WHERE t.queue = ${queue}::text AND t.partition_key = k.key AND t.partition_key IS NOT NULL
+  SELECT t.id, t.scheduled_at FROM ${events} t
+  WHERE t.queue = ${queue}::text AND t.partition_key = f.key AND t.partition_key IS NOT NULL
     AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW} AND t.handler_name = ANY(${handlerList}::text[])
   ORDER BY t.scheduled_at, t.id
   LIMIT ${perKey}::int4
-  FOR UPDATE SKIP LOCKED
 ) e
-ORDER BY k.ord, e.scheduled_at, e.id`,
+WHERE f.key <> ALL(${pgArray(skip)}::text[])
+ORDER BY n, due NULLS FIRST, rid`,
       );
-      return rows.map(candidate);
+      const keys: string[] = [];
+      const found: ClaimCandidate[] = [];
+      for (const r of rows) {
+        const key = textOf(r[0], 'partition_key');
+        if (r[1] === null) keys.push(key);
+        else found.push({ id: textOf(r[1], 'id'), partitionKey: key });
+      }
+      return { keys, rows: found };
     },
 
     async lease(ids) {

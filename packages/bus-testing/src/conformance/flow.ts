@@ -495,6 +495,24 @@ export function flowTests(s: SuiteContext): void {
       assert.deepEqual(await limited(q, 10), [], `${a3} waits for ${a2}`);
     });
 
+    it('keys at their limit first in turn are read past: the claim still fills its room from the keys after them', async () => {
+      const q = 'fl-kpast';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
+      // a and b (first in key order) each get a row leased by a plain claim, which ignores limits.
+      const [a1, b1] = await insert(s.store, [keyedRow(q, 'a'), keyedRow(q, 'b')]);
+      const [, , c1, d1, e1] = await insert(s.store, [
+        keyedRow(q, 'a'),
+        keyedRow(q, 'b'),
+        keyedRow(q, 'c'),
+        keyedRow(q, 'd'),
+        keyedRow(q, 'e'),
+      ]);
+      const held = await claimFor(s.store, { queue: q, limit: 2, workerId: 'plain', leaseMs: LONG_LEASE });
+      assert.deepEqual(sorted(ids(held)), sorted([a1!, b1!]));
+      assert.deepEqual(sorted(ids(await limited(q, 2))), sorted([c1!, d1!]), 'two rows, of c and d');
+      assert.deepEqual(ids(await limited(q, 5)), [e1], "e's row; a and b still at their limit");
+    });
+
     it('compares keys exactly: case and trailing spaces make other keys', async () => {
       const q = 'fl-exact';
       await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
