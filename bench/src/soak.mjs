@@ -1,17 +1,19 @@
-// The soak of issue 12, item 5: does bus stay fast when its tables are big? For each driver, on
-// a database of its own:
-//   1. empty tables: drain DRAIN rows through a bus (claim p50/p99 of every claim, rows/s);
-//   2. fill: ARCHIVED archive rows finished over the last 30 days (97% older than the 1-day retention) and LIVE live rows, most of them
-//      delayed (95% due in 1–30 days in the drained queue, 5% due now in another queue);
-//   3. big tables: the same drain again;
-//   4. big tables with retention: the same drain while prune deletes old archive rows at a steady
-//      2,000 rows/s target (prune every 500 ms, up to 1,000 rows a call): the rate prune kept,
-//      its p50/p99, and the claims beside it.
+// The soak of issue 12, item 5: does bus stay fast when its tables are big? For each driver, two
+// databases of its own on the same server:
+//   - empty: the bus tables, emptied before each of its drains;
+//   - big: ARCHIVED archive rows finished over the last 30 days (97% older than the 1-day
+//     retention) and LIVE live rows, most of them delayed (95% due in 1–30 days in the drained
+//     queue, 5% due now in another queue).
+// Then, round by round, in a rotating order: a drain of DRAIN rows through a bus on empty, the
+// same on big, and the same on big while prune deletes old archive rows at a steady 2,000 rows/s
+// target (prune every 500 ms, up to 1,000 rows a call): rows/s, claim and settle p50/p99, the rate
+// prune kept and its p50/p99. Interleaved, so that a shared machine's load, which moves over
+// minutes, weighs on both databases alike; "vs empty" is the median of each round's ratio.
 //
 //   pnpm soak                        full size: 10,000,000 archived and 1,000,000 live rows
 //   pnpm soak -- --scale 0.01        1% of that (the CI test runs a smaller size still)
-// Flags: --scale F, --drivers postgres,mysql, --drain N, --rounds N (drains per phase, default 3:
-// the median rate is reported, latencies pooled), --json (one JSON report on stdout),
+// Flags: --scale F, --drivers postgres,mysql, --drain N, --rounds N (rounds of the three drains,
+// default 5: the median rate is reported, latencies pooled), --json (one JSON report on stdout),
 // --keep (leave the bus_soak databases for a look afterwards), --autovacuum tuned (PostgreSQL: the
 // hot table's settings of docs/tuning.md before anything runs; default: the server's).
 // Env: BENCH_PG_*, BENCH_MYSQL_* (see util.mjs).
@@ -127,36 +129,87 @@ async function drain(store, count, { prune = false } = {}) {
   };
 }
 
-/** `drain` `rounds` times: the median rate (and range), latencies pooled over the rounds. */
-async function drains(store, count, rounds, options = {}) {
-  const runs = [];
-  for (let i = 0; i < rounds; i++) runs.push(await drain(store, count, options));
+/** Drains of one kind: the median rate (and range), latencies pooled over them. */
+function pooled(runs, { prune = false } = {}) {
   const rates = runs.map((r) => r.rowsPerS).sort((a, b) => a - b);
-  const pooled = (pick) => runs.flatMap((r) => pick(r) ?? []);
+  const all = (pick) => runs.flatMap((r) => pick(r) ?? []);
   return {
     rowsPerS: rates[rates.length >> 1],
     rowsPerSRange: [rates[0], rates[rates.length - 1]],
-    claim: summary(pooled((r) => r.claimMs)),
-    settle: summary(pooled((r) => r.settleMs)),
-    ...(options.prune
+    claim: summary(all((r) => r.claimMs)),
+    settle: summary(all((r) => r.settleMs)),
+    ...(prune
       ? {
           prune: {
             rowsPerS: Math.round(runs.reduce((sum, r) => sum + r.prune.rowsPerS, 0) / runs.length),
             deleted: runs.reduce((sum, r) => sum + r.prune.deleted, 0),
-            ...summary(pooled((r) => r.pruneMs)),
+            ...summary(all((r) => r.pruneMs)),
           },
         }
       : {}),
   };
 }
 
+const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
+/**
+ * The soak of one driver: an empty database and a big one side by side on the same server, their
+ * drains interleaved round by round (the kinds in a rotating order), so that the load of a shared
+ * machine, which moves over minutes, weighs on both alike; each round's big ÷ empty is a ratio of
+ * drains a few seconds apart. One drain of each database first, not counted: the first drains
+ * after writing millions of rows meet the server's after-load work (checkpoint, vacuum, flushing).
+ */
+async function soakDriver(driver, size, log, db, keep, serverUrl) {
+  const open = DRIVERS[driver];
+  const empty = await open(`${db}_empty`, size, serverUrl);
+  try {
+    const big = await open(db, size, serverUrl);
+    try {
+      const fillSeconds = Math.round(await big.fill());
+      log(`${driver} filled`, { seconds: fillSeconds });
+      await drain(empty.store, size.drain);
+      await drain(big.store, size.drain);
+      const runs = { empty: [], big: [], withPrune: [] };
+      const kinds = ['empty', 'big', 'withPrune'];
+      for (let round = 0; round < size.rounds; round++) {
+        for (let k = 0; k < kinds.length; k++) {
+          const kind = kinds[(round + k) % kinds.length];
+          if (kind === 'empty') {
+            // Truly empty at every drain: the archive rows of the last one go.
+            await empty.clear();
+            runs.empty.push(await drain(empty.store, size.drain));
+          } else {
+            runs[kind].push(await drain(big.store, size.drain, { prune: kind === 'withPrune' }));
+          }
+          log(`${driver} round ${round + 1} ${kind}`, { rowsPerS: runs[kind].at(-1).rowsPerS });
+        }
+      }
+      const ratio = (kind) =>
+        Math.round(median(runs[kind].map((r, i) => r.rowsPerS / runs.empty[i].rowsPerS)) * 100) / 100;
+      return {
+        empty: pooled(runs.empty),
+        big: pooled(runs.big),
+        withPrune: pooled(runs.withPrune, { prune: true }),
+        // The median over rounds of each round's ratio to that round's empty drain.
+        ratios: { big: ratio('big'), withPrune: ratio('withPrune') },
+        fillSeconds,
+      };
+    } finally {
+      await big.close(keep);
+    }
+  } finally {
+    await empty.close(keep);
+  }
+}
+
+/** Per driver: opens a database of its own with the bus tables; `fill` writes the big tables. */
 const DRIVERS = {
-  async postgres(size, log, db, keep, serverUrl) {
+  async postgres(name, size, serverUrl) {
     const adminUrl = serverUrl ?? pgUrl(PG.adminDb);
-    const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${db}` }).href;
+    const dbUrl = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).href;
     const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await admin.unsafe(`CREATE DATABASE ${db}`);
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.unsafe(`CREATE DATABASE ${name}`);
     await admin.end();
     const client = postgres(dbUrl, { max: 8, onnotice: () => {} });
     const drizzled = drizzlePg(client);
@@ -166,104 +219,100 @@ const DRIVERS = {
       // a share of a table that a backlog of delayed rows makes big.
       await client.unsafe(`ALTER TABLE bus_events SET (${HOT_TABLE_AUTOVACUUM})`);
     }
-    const store = postgresStore(drizzled, { listen: false });
-    try {
-      const empty = await drains(store, size.drain, size.rounds);
-      log('postgres empty', empty);
-      const fillStarted = performance.now();
-      for (let from = 1; from <= size.archived; from += 1_000_000) {
-        const to = Math.min(size.archived, from + 999_999);
-        await client.unsafe(`INSERT INTO bus_events_archive
-            (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, created_at, finished_at)
-          SELECT 1000000000000 + g, 'old', 'soak.event', 'soak.handler', '\\x81a16e01'::bytea, 1, 3, 0, 'completed',
-                 now() - (g % 30) * interval '1 day' - (g % 86400) * interval '1 second' - interval '1 second',
-                 now() - (g % 30) * interval '1 day' - (g % 86400) * interval '1 second'
-          FROM generate_series(${from}, ${to}) g`);
-      }
-      for (let from = 1; from <= size.live; from += 1_000_000) {
-        const to = Math.min(size.live, from + 999_999);
-        await client.unsafe(`INSERT INTO bus_events (queue, event_name, handler_name, payload, max_retries, scheduled_at)
-          SELECT CASE WHEN g % 20 = 0 THEN 'other' ELSE 'soak' END, 'soak.event', 'soak.handler', '\\x81a16e01'::bytea, 3,
-                 CASE WHEN g % 20 = 0 THEN now() ELSE now() + (1 + g % 2592000) * interval '1 second' END
-          FROM generate_series(${from}, ${to}) g`);
-      }
-      await client.unsafe('VACUUM ANALYZE bus_events');
-      await client.unsafe('VACUUM ANALYZE bus_events_archive');
-      // The fill's dirty pages written out now, not by a checkpoint during the drains.
-      await client.unsafe('CHECKPOINT');
-      const fillSeconds = (performance.now() - fillStarted) / 1000;
-      log('postgres filled', { seconds: Math.round(fillSeconds) });
-      const big = await drains(store, size.drain, size.rounds);
-      log('postgres big', big);
-      const withPrune = await drains(store, size.drain, size.rounds, { prune: true });
-      log('postgres big + prune', withPrune);
-      return { empty, big, withPrune, fillSeconds: Math.round(fillSeconds) };
-    } finally {
-      await client.end({ timeout: 5 });
-      if (!keep) {
-        const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
-        await dropper.unsafe(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-        await dropper.end();
-      }
-    }
+    return {
+      store: postgresStore(drizzled, { listen: false }),
+      async clear() {
+        await client.unsafe('TRUNCATE bus_events_archive');
+      },
+      async fill() {
+        const fillStarted = performance.now();
+        for (let from = 1; from <= size.archived; from += 1_000_000) {
+          const to = Math.min(size.archived, from + 999_999);
+          await client.unsafe(`INSERT INTO bus_events_archive
+              (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, created_at, finished_at)
+            SELECT 1000000000000 + g, 'old', 'soak.event', 'soak.handler', '\\x81a16e01'::bytea, 1, 3, 0, 'completed',
+                   now() - (g % 30) * interval '1 day' - (g % 86400) * interval '1 second' - interval '1 second',
+                   now() - (g % 30) * interval '1 day' - (g % 86400) * interval '1 second'
+            FROM generate_series(${from}, ${to}) g`);
+        }
+        for (let from = 1; from <= size.live; from += 1_000_000) {
+          const to = Math.min(size.live, from + 999_999);
+          await client.unsafe(`INSERT INTO bus_events (queue, event_name, handler_name, payload, max_retries, scheduled_at)
+            SELECT CASE WHEN g % 20 = 0 THEN 'other' ELSE 'soak' END, 'soak.event', 'soak.handler', '\\x81a16e01'::bytea, 3,
+                   CASE WHEN g % 20 = 0 THEN now() ELSE now() + (1 + g % 2592000) * interval '1 second' END
+            FROM generate_series(${from}, ${to}) g`);
+        }
+        await client.unsafe('VACUUM ANALYZE bus_events');
+        await client.unsafe('VACUUM ANALYZE bus_events_archive');
+        // The fill's dirty pages written out now, not by a checkpoint during the drains.
+        await client.unsafe('CHECKPOINT');
+        return (performance.now() - fillStarted) / 1000;
+      },
+      async close(keep) {
+        await client.end({ timeout: 5 });
+        if (!keep) {
+          const dropper = postgres(adminUrl, { max: 1, onnotice: () => {} });
+          await dropper.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          await dropper.end();
+        }
+      },
+    };
   },
 
-  async mysql(size, log, db, keep, serverUrl) {
+  async mysql(name, size, serverUrl) {
     const server = serverUrl
       ? { uri: serverUrl }
       : { host: MYSQL.host, port: MYSQL.port, user: MYSQL.user, password: MYSQL.password };
     const admin = await mysql.createConnection(server);
-    await admin.query(`DROP DATABASE IF EXISTS ${db}`);
-    await admin.query(`CREATE DATABASE ${db} CHARACTER SET utf8mb4`);
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.query(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
     await admin.end();
-    const pool = mysql.createPool({ ...server, database: db, connectionLimit: 8 });
+    const pool = mysql.createPool({ ...server, database: name, connectionLimit: 8 });
     const drizzled = drizzleMysql(pool);
     await migrateMysql(drizzled);
-    const store = mysqlStore(drizzled);
-    try {
-      const empty = await drains(store, size.drain, size.rounds);
-      log('mysql empty', empty);
-      const fillStarted = performance.now();
-      // MariaDB's sequence engine (seq_1_to_N) generates the rows.
-      for (let from = 1; from <= size.archived; from += 500_000) {
-        const to = Math.min(size.archived, from + 499_999);
-        await pool.query(`INSERT INTO bus_events_archive
-            (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, created_at, finished_at)
-          SELECT 1000000000000 + seq, 'old', 'soak.event', 'soak.handler', X'81a16e01', 1, 3, 0, 'completed',
-                 UTC_TIMESTAMP(6) - INTERVAL seq % 30 DAY - INTERVAL seq % 86400 + 1 SECOND,
-                 UTC_TIMESTAMP(6) - INTERVAL seq % 30 DAY - INTERVAL seq % 86400 SECOND
-          FROM seq_${from}_to_${to}`);
-      }
-      for (let from = 1; from <= size.live; from += 500_000) {
-        const to = Math.min(size.live, from + 499_999);
-        await pool.query(`INSERT INTO bus_events (queue, event_name, handler_name, payload, max_retries, priority, scheduled_at, created_at)
-          SELECT IF(seq % 20 = 0, 'other', 'soak'), 'soak.event', 'soak.handler', X'81a16e01', 3, 0,
-                 IF(seq % 20 = 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 1 + seq % 2592000 SECOND), UTC_TIMESTAMP(6)
-          FROM seq_${from}_to_${to}`);
-      }
-      await pool.query('ANALYZE TABLE bus_events, bus_events_archive');
-      // The fill's dirty pages flushed by InnoDB before the drains (at most a minute).
-      const flushedBy = Date.now() + 60_000;
-      for (;;) {
-        const [[status]] = await pool.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'");
-        if (Number(status.Value) < 1000 || Date.now() > flushedBy) break;
-        await sleep(1000);
-      }
-      const fillSeconds = (performance.now() - fillStarted) / 1000;
-      log('mysql filled', { seconds: Math.round(fillSeconds) });
-      const big = await drains(store, size.drain, size.rounds);
-      log('mysql big', big);
-      const withPrune = await drains(store, size.drain, size.rounds, { prune: true });
-      log('mysql big + prune', withPrune);
-      return { empty, big, withPrune, fillSeconds: Math.round(fillSeconds) };
-    } finally {
-      await pool.end();
-      if (!keep) {
-        const dropper = await mysql.createConnection(server);
-        await dropper.query(`DROP DATABASE IF EXISTS ${db}`);
-        await dropper.end();
-      }
-    }
+    return {
+      store: mysqlStore(drizzled),
+      async clear() {
+        await pool.query('TRUNCATE TABLE bus_events_archive');
+      },
+      async fill() {
+        const fillStarted = performance.now();
+        // MariaDB's sequence engine (seq_1_to_N) generates the rows.
+        for (let from = 1; from <= size.archived; from += 500_000) {
+          const to = Math.min(size.archived, from + 499_999);
+          await pool.query(`INSERT INTO bus_events_archive
+              (id, queue, event_name, handler_name, payload, attempts, max_retries, priority, status, created_at, finished_at)
+            SELECT 1000000000000 + seq, 'old', 'soak.event', 'soak.handler', X'81a16e01', 1, 3, 0, 'completed',
+                   UTC_TIMESTAMP(6) - INTERVAL seq % 30 DAY - INTERVAL seq % 86400 + 1 SECOND,
+                   UTC_TIMESTAMP(6) - INTERVAL seq % 30 DAY - INTERVAL seq % 86400 SECOND
+            FROM seq_${from}_to_${to}`);
+        }
+        for (let from = 1; from <= size.live; from += 500_000) {
+          const to = Math.min(size.live, from + 499_999);
+          await pool.query(`INSERT INTO bus_events (queue, event_name, handler_name, payload, max_retries, priority, scheduled_at, created_at)
+            SELECT IF(seq % 20 = 0, 'other', 'soak'), 'soak.event', 'soak.handler', X'81a16e01', 3, 0,
+                   IF(seq % 20 = 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 1 + seq % 2592000 SECOND), UTC_TIMESTAMP(6)
+            FROM seq_${from}_to_${to}`);
+        }
+        await pool.query('ANALYZE TABLE bus_events, bus_events_archive');
+        // The fill's dirty pages flushed by InnoDB before the drains (at most a minute).
+        const flushedBy = Date.now() + 60_000;
+        for (;;) {
+          const [[status]] = await pool.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'");
+          if (Number(status.Value) < 1000 || Date.now() > flushedBy) break;
+          await sleep(1000);
+        }
+        return (performance.now() - fillStarted) / 1000;
+      },
+      async close(keep) {
+        await pool.end();
+        if (!keep) {
+          const dropper = await mysql.createConnection(server);
+          await dropper.query(`DROP DATABASE IF EXISTS ${name}`);
+          await dropper.end();
+        }
+      },
+    };
   },
 };
 
@@ -297,7 +346,7 @@ export async function soak({
   };
   const report = { size, pruneTargetPerS: PRUNE_TARGET_PER_S, drivers: {} };
   for (const driver of drivers)
-    report.drivers[driver] = await DRIVERS[driver](size, log, database, keep, urls[driver]);
+    report.drivers[driver] = await soakDriver(driver, size, log, database, keep, urls[driver]);
   return report;
 }
 
@@ -307,19 +356,20 @@ function table(report) {
   const out = [
     `Soak: ${report.size.archived.toLocaleString('en')} archived and ${report.size.live.toLocaleString('en')} live rows ` +
       `(95% delayed); ${report.size.rounds} drain(s) of ${report.size.drain.toLocaleString('en')} rows per line at 24 slots, ` +
-      'batch 100, archive all (median rate and range; claim latency of every claim, pooled).',
+      'batch 100, archive all, the kinds interleaved round by round (median rate and range; "vs empty" is the median of ' +
+      "each round's ratio to that round's empty drain; claim latency of every claim, pooled).",
     '',
     '| driver | tables | drain rows/s | vs empty | claim p50 / p99 ms | settle p50 / p99 ms | prune rows/s (target 2,000) | prune p50 / p99 ms |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const [driver, r] of Object.entries(report.drivers)) {
-    for (const [label, x] of [
-      ['empty', r.empty],
-      ['big', r.big],
-      ['big + prune', r.withPrune],
+    for (const [label, x, ratio] of [
+      ['empty', r.empty, 1],
+      ['big', r.big, r.ratios.big],
+      ['big + prune', r.withPrune, r.ratios.withPrune],
     ]) {
       out.push(
-        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} (${x.rowsPerSRange.map((v) => v.toLocaleString('en')).join(' – ')}) | ${pct(x.rowsPerS, r.empty.rowsPerS)} | ${ms(x.claim.p50)} / ${ms(x.claim.p99)} | ${ms(x.settle.p50)} / ${ms(x.settle.p99)} | ` +
+        `| ${driver} | ${label} | ${x.rowsPerS.toLocaleString('en')} (${x.rowsPerSRange.map((v) => v.toLocaleString('en')).join(' – ')}) | ${pct(ratio, 1)} | ${ms(x.claim.p50)} / ${ms(x.claim.p99)} | ${ms(x.settle.p50)} / ${ms(x.settle.p99)} | ` +
           `${x.prune ? x.prune.rowsPerS.toLocaleString('en') : '—'} | ${x.prune ? `${ms(x.prune.p50)} / ${ms(x.prune.p99)}` : '—'} |`,
       );
     }
@@ -335,7 +385,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       drain: { type: 'string' },
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '5' },
       autovacuum: { type: 'string', default: 'default' },
     },
   });

@@ -15,6 +15,10 @@ import type { StoreContext } from '../run.js';
 export async function checkLeases(ctx: StoreContext, params: CheckLeasesParams): Promise<string[]> {
   const ids = plainTextArray(params.events.map((e) => e.id));
   const attempts = pgArray(params.events.map((e) => e.attempt));
+  // No `locked_until IS NOT NULL`: a row has a holder exactly when it has a lease (the claim sets
+  // both, every hand-back clears both), so the holder check is the lease check, and that clause
+  // would let the planner read a partial index over leased rows whole for each id when its
+  // statistics saw none leased (test/plans.test.ts, "probes by id").
   // LATERAL keeps the held rows on the outer side, one primary-key probe each (as settle does);
   // OFFSET 0 keeps the planner from flattening it into a join, whose generic plan scans the whole
   // lease index instead: every running row of every queue, every second, in every process.
@@ -23,7 +27,6 @@ FROM unnest(${ids}::int8[], ${attempts}::int4[]) AS i(id, attempt)
 CROSS JOIN LATERAL (
   SELECT e.id FROM ${ctx.tables.events} e
   WHERE e.id = i.id AND e.locked_by = ${params.workerId}::text AND e.attempts = i.attempt
-    AND e.locked_until IS NOT NULL
   OFFSET 0
 ) e`;
   const rows = await ctx.statements.rows('checkLeases', query);

@@ -37,6 +37,10 @@ async function updateHeld(
   const { events: table } = ctx.tables;
   const ids = plainTextArray(events.map((e) => e.id));
   const attempts = pgArray(events.map((e) => e.attempt));
+  // No `locked_until IS NOT NULL`: a row has a holder exactly when it has a lease (the claim sets
+  // both, every hand-back clears both), so the holder check is the lease check, and that clause
+  // would let the planner read a partial index over leased rows whole for each id when its
+  // statistics saw none leased (test/plans.test.ts, "probes by id").
   // One primary-key probe per held row, in id order (LATERAL, as in settle): joined, the generic
   // plan scans the whole lease index instead, every running row of every queue.
   const query = sql`WITH input AS (
@@ -46,7 +50,6 @@ async function updateHeld(
   CROSS JOIN LATERAL (
     SELECT e.id FROM ${table} e
     WHERE e.id = i.id AND e.locked_by = ${workerId}::text AND e.attempts = i.attempt
-      AND e.locked_until IS NOT NULL
     FOR UPDATE
   ) e
 )

@@ -62,7 +62,13 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   const perRow = 'holders' in fence;
   const holders = perRow ? pgArray(fence.holders) : null;
   const holder = perRow ? sql.raw('o.holder') : sql`${fence.workerId}::text`;
-  const expired = sql.raw(perRow ? ' AND e.locked_until < now()' : '');
+  // In coalesce (not strict), so the planner cannot infer `locked_until IS NOT NULL` from it and
+  // take a partial index over leased rows for the probe (see below).
+  const expired = sql.raw(perRow ? ' AND coalesce(e.locked_until < now(), false)' : '');
+  // No `locked_until IS NOT NULL`: a row has a holder exactly when it has a lease (the claim sets
+  // both, every hand-back clears both), so the holder check is the lease check, and that clause
+  // would let the planner read a partial index over leased rows whole for each id when its
+  // statistics saw none leased (test/plans.test.ts, "probes by id").
   // Lock the rows whose fence holds (in id order, so two statements never deadlock on each
   // other's rows), delete the finished ones (completed, failed, cancelled) and archive those the
   // policy keeps, reschedule the retries and snoozes: all in one statement.
@@ -78,7 +84,7 @@ function outcomeStatement(tables: StoreTables, outcomes: readonly SettleOutcome[
   FROM (SELECT * FROM o ORDER BY o.id) o
   CROSS JOIN LATERAL (
     SELECT e.id FROM ${events} e
-    WHERE e.id = o.id AND e.locked_by = ${holder} AND e.attempts = o.attempt AND e.locked_until IS NOT NULL${expired}
+    WHERE e.id = o.id AND e.locked_by = ${holder} AND e.attempts = o.attempt${expired}
     FOR UPDATE
   ) e
 ), done AS (
