@@ -402,7 +402,10 @@ describe('probes by id on PostgreSQL, after an ANALYZE that saw no leased row', 
     );
     byPrimaryKey(
       await plansOf(() =>
-        store.release({ workerId: 'p', events: held.slice(100, 200).map((r) => ({ id: r.id, attempt: r.attempts })) }),
+        store.release({
+          workerId: 'p',
+          events: held.slice(100, 200).map((r) => ({ id: r.id, attempt: r.attempts })),
+        }),
       ),
     );
     await claim('dead', 50, 1);
