@@ -7,7 +7,9 @@ import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 // Made by scripts/bundle-client.mjs at build time (git-ignored): the browser script and styles.
 import ASSETS from './assets.generated.json';
+import { freshQueues } from './fresh-queues.js';
 import { describePayload } from './payload.js';
+import { type CountsState, QueueCounts } from './queue-counts.js';
 
 import {
   ArchivePage,
@@ -36,6 +38,11 @@ export interface DashboardOptions {
   readOnly?: boolean;
   /** The name in the page header (default `bus`). */
   title?: string;
+  /**
+   * How often the queues screen's counts are taken while somebody looks, in ms (default 5000,
+   * 500 to 60000). A count that took `d` ms is not taken again for 9 × `d`, whatever this says.
+   */
+  countsIntervalMs?: number;
 }
 
 /** A standard fetch handler, servable by Hono, Express, Fastify, Next.js route handlers or node:http. */
@@ -47,6 +54,15 @@ const CSRF_COOKIE = 'bus_dashboard_csrf';
 const PAGE_LIMIT = 50;
 const ID_PATTERN = /^[1-9][0-9]{0,18}$/;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const DEFAULT_COUNTS_INTERVAL_MS = 5000;
+// After an action the next count may come sooner than the interval, but not sooner than this.
+const COUNTS_FLOOR_MS = 2000;
+// Nobody asked for the counts this long: stop counting (no timer left behind).
+const COUNTS_IDLE_MS = 60_000;
+// A first visit waits this long for the first count before it shows "counting…".
+const FIRST_COUNT_BUDGET_MS = 150;
+// How often a page without counts yet reloads itself (no script needed).
+const COUNTING_REFRESH_S = 2;
 
 /**
  * Whether a request's URL names a loopback host (what `readOnly` without `authorize` requires).
@@ -99,6 +115,41 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     );
   }
   const base = normalizeBase(options.basePath);
+  const countsIntervalMs =
+    options.countsIntervalMs === undefined ? DEFAULT_COUNTS_INTERVAL_MS : options.countsIntervalMs;
+  if (
+    typeof countsIntervalMs !== 'number' ||
+    !Number.isInteger(countsIntervalMs) ||
+    countsIntervalMs < 500 ||
+    countsIntervalMs > COUNTS_IDLE_MS
+  ) {
+    throw new BusError(
+      'INVALID_CONFIG',
+      `countsIntervalMs must be a whole number of ms from 500 to ${COUNTS_IDLE_MS} (got ${typeof countsIntervalMs === 'string' ? JSON.stringify(countsIntervalMs) : String(countsIntervalMs)})`,
+    );
+  }
+  const counts = new QueueCounts({
+    read: async () => {
+      // Database time before the count: the counts are at least as fresh as this says.
+      const countedAt = await admin.now();
+      return { queues: await admin.queues(), countedAt };
+    },
+    intervalMs: countsIntervalMs,
+    floorMs: Math.min(COUNTS_FLOOR_MS, countsIntervalMs),
+    idleMs: COUNTS_IDLE_MS,
+  });
+  // The counts as of now, this request's pauses, limits and workers over them.
+  const queuesNow = async () => {
+    counts.want();
+    const [, pauses, limits, workers] = await Promise.all([
+      counts.firstCount(FIRST_COUNT_BUDGET_MS),
+      admin.pauses(),
+      admin.limits(),
+      admin.workers(),
+    ]);
+    const state = counts.state();
+    return { state, workers, queues: freshQueues(state.counted?.queues, { pauses, limits, workers }) };
+  };
   const authorize = options.authorize ?? isLoopbackRequest;
   const title = options.title ?? 'bus';
   const assets = {
@@ -166,8 +217,17 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   router.get('/', async (c) => {
     try {
-      const [queues, workers, ctx] = await Promise.all([admin.queues(), admin.workers(), page(c)]);
-      return c.html(<QueuesPage ctx={ctx} queues={queues} workers={workers} flash={flashOf(c)} />);
+      const [{ state, queues, workers }, ctx] = await Promise.all([queuesNow(), page(c)]);
+      return c.html(
+        <QueuesPage
+          ctx={ctx}
+          queues={queues}
+          workers={workers}
+          counts={countsView(state, ctx.now)}
+          refreshSeconds={state.counted === undefined ? COUNTING_REFRESH_S : undefined}
+          flash={flashOf(c)}
+        />,
+      );
     } catch (error) {
       return fail(c, error);
     }
@@ -175,8 +235,16 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   router.get('/api/queues', async (c) => {
     try {
-      const queues = await admin.queues();
-      return c.json({ queues });
+      const [{ state, queues }, now] = await Promise.all([queuesNow(), admin.now()]);
+      const counted = state.counted;
+      // Before the first count there are no numbers to give: no queues rather than zeros.
+      return c.json({
+        queues: counted === undefined ? [] : queues.map(({ counted: _counted, ...q }) => q),
+        countedAt: counted?.countedAt.toISOString() ?? null,
+        ageMs: counted === undefined ? null : Math.max(0, now.getTime() - counted.countedAt.getTime()),
+        counting: state.counting,
+        ...(state.failure === undefined ? {} : { error: `counts failed: ${state.failure}` }),
+      });
     } catch (error) {
       return c.json({ error: isBusError(error) ? error.code : 'FAILED' }, isBusError(error) ? 400 : 500);
     }
@@ -274,6 +342,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       : safeBack(form.get('back'), action === 'pause' || action === 'resume');
     try {
       const text = await runAction(admin, action, form);
+      // The redirect does not wait for a count; the next one comes as soon as its spacing allows.
+      if (text.kind === 'cancel' || text.kind === 'redrive' || text.kind === 'run-now') counts.markStale();
       return c.redirect(`${base}${withFlash(back, text)}`, 303);
     } catch (error) {
       return fail(c, error);
@@ -285,6 +355,17 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   );
 
   return { fetch: (request: Request) => Promise.resolve(app.fetch(request)) };
+}
+
+// What the queues screen says about its counts: how old, failing, or not taken yet.
+function countsView(state: CountsState, now: Date) {
+  return {
+    ageMs:
+      state.counted === undefined
+        ? undefined
+        : Math.max(0, now.getTime() - state.counted.countedAt.getTime()),
+    failure: state.failure,
+  };
 }
 
 function sameToken(a: string, b: string): boolean {

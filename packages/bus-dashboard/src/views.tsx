@@ -1,15 +1,9 @@
 /** @jsxImportSource hono/jsx */
 // Server-rendered screens. Hono's JSX escapes every interpolated value, so row payloads, errors
 // and names render as text; nothing here builds HTML by concatenation.
-import type {
-  ArchivedEventRow,
-  BusAdmin,
-  EventRow,
-  FoundRow,
-  QueueOverview,
-  ScheduleOverview,
-} from 'bus-core';
+import type { ArchivedEventRow, BusAdmin, EventRow, FoundRow, ScheduleOverview } from 'bus-core';
 import type { Child } from 'hono/jsx';
+import type { QueueRow } from './fresh-queues.js';
 import { limitsText } from './limits-text.js';
 
 /** A worker process as the admin API lists it. */
@@ -39,6 +33,8 @@ export function Layout(props: {
   current: string;
   heading: string;
   flash?: { text: string; error?: boolean } | undefined;
+  /** Reload the page after this many seconds (works without the script). */
+  refreshSeconds?: number | undefined;
   children?: Child;
 }) {
   const { ctx } = props;
@@ -47,6 +43,9 @@ export function Layout(props: {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        {props.refreshSeconds === undefined ? null : (
+          <meta http-equiv="refresh" content={String(props.refreshSeconds)} />
+        )}
         <title>{`${props.heading} · ${ctx.title}`}</title>
         <link rel="stylesheet" href={ctx.assets.css} />
         <script src={ctx.assets.js} defer />
@@ -237,13 +236,29 @@ function Time(props: { at: Date | null | undefined; now: Date }) {
 /** The queues screen: depth by state, oldest ready age, archive counts, pause state. */
 export function QueuesPage(props: {
   ctx: PageContext;
-  queues: QueueOverview[];
+  queues: QueueRow[];
   workers: WorkerRow[];
+  /** How old the background counts are (`undefined`: none yet), and whether the latest failed. */
+  counts: { ageMs: number | undefined; failure: string | undefined };
+  refreshSeconds?: number | undefined;
   flash?: any;
 }) {
-  const { ctx } = props;
+  const { ctx, counts } = props;
+  // Before the first count the cells say so rather than show zeros.
+  const n = (q: QueueRow, value: number, href?: string) =>
+    !q.counted ? <span class="muted">…</span> : href === undefined ? value : <a href={href}>{value}</a>;
   return (
-    <Layout ctx={ctx} current="" heading="Queues" flash={props.flash}>
+    <Layout ctx={ctx} current="" heading="Queues" flash={props.flash} refreshSeconds={props.refreshSeconds}>
+      {counts.failure === undefined ? null : (
+        <div class="flash error" data-testid="counts-failed">
+          {`counts failed: ${counts.failure}`}
+        </div>
+      )}
+      <p class="muted" data-testid="counts-age">
+        {counts.ageMs === undefined
+          ? 'counting… (this page refreshes)'
+          : `counted ${age(counts.ageMs)} ago; the counts are taken in the background while this page is open`}
+      </p>
       <DataTable
         ctx={ctx}
         testId="queues"
@@ -261,7 +276,9 @@ export function QueuesPage(props: {
           { num: 'workers' },
           '',
         ]}
-        empty="No queue has rows, a pause or a worker yet."
+        empty={
+          counts.ageMs === undefined ? 'Counting the queues…' : 'No queue has rows, a pause or a worker yet.'
+        }
         count={props.queues.length}
       >
         {props.queues.map((q) => {
@@ -286,28 +303,22 @@ export function QueuesPage(props: {
                   </span>
                 ) : null}
               </td>
+              <td class="num">{n(q, q.available, rows('available'))}</td>
+              <td class="num">{n(q, q.scheduled, rows('scheduled'))}</td>
+              <td class="num">{n(q, q.running, rows('running'))}</td>
+              <td class="num">{n(q, q.retrying)}</td>
               <td class="num">
-                <a href={rows('available')}>{q.available}</a>
+                {!q.counted ? (
+                  <span class="muted">…</span>
+                ) : q.oldestAvailableAt ? (
+                  age(ctx.now.getTime() - q.oldestAvailableAt.getTime())
+                ) : (
+                  '–'
+                )}
               </td>
-              <td class="num">
-                <a href={rows('scheduled')}>{q.scheduled}</a>
-              </td>
-              <td class="num">
-                <a href={rows('running')}>{q.running}</a>
-              </td>
-              <td class="num">{q.retrying}</td>
-              <td class="num">
-                {q.oldestAvailableAt ? age(ctx.now.getTime() - q.oldestAvailableAt.getTime()) : '–'}
-              </td>
-              <td class="num">
-                <a href={archive('completed')}>{q.archivedCompleted}</a>
-              </td>
-              <td class="num">
-                <a href={archive('failed')}>{q.archivedFailed}</a>
-              </td>
-              <td class="num">
-                <a href={archive('cancelled')}>{q.archivedCancelled}</a>
-              </td>
+              <td class="num">{n(q, q.archivedCompleted, archive('completed'))}</td>
+              <td class="num">{n(q, q.archivedFailed, archive('failed'))}</td>
+              <td class="num">{n(q, q.archivedCancelled, archive('cancelled'))}</td>
               <td class="num">{workers}</td>
               <td>
                 <PauseToggle ctx={ctx} kind="queue" name={q.queue} paused={q.paused} />
@@ -318,8 +329,9 @@ export function QueuesPage(props: {
       </DataTable>
       <h2>Throughput</h2>
       <p class="muted">
-        Rows finished per second, from the archive counts sampled every 5 s while this page is open (queues
-        whose archive policy drops completed rows count failures only).
+        Rows finished per second, from the archive counts: the background counts are read every 5 s while this
+        page is open and each is plotted once, at the time it was taken (queues whose archive policy drops
+        completed rows count failures only).
       </p>
       <div class="chart" data-chart data-src={`${ctx.base}/api/queues`} data-interval="5000" />
     </Layout>

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { encodePayload } from 'bus-core';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createDashboard } from '../src/dashboard.js';
@@ -71,11 +72,36 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
     });
 
     const base = () => server.url.replace(/\/$/, '');
+    const countsAge = () => page.locator('[data-testid="counts-age"]').innerText();
+    const cell = (queue: string, n: number) =>
+      page.locator(`tr[data-queue="${queue}"] td`).nth(n).innerText();
+    // The queues screen answers from counts taken in the background: reload it until they say
+    // what `ready` waits for.
+    const queuesUntil = (ready: () => Promise<boolean>, what: string) =>
+      eventually(
+        async () => {
+          await page.goto(server.url);
+          return (await countsAge()).startsWith('counted ') && (await ready());
+        },
+        30_000,
+        what,
+      );
 
     test('the queues screen shows depth by state, archive counts, workers and the chart', async () => {
+      // A first visit: the first count, or "counting…" and a page that reloads itself until it ends.
       await page.goto(server.url);
+      const first = await countsAge();
+      if (!first.startsWith('counted ')) {
+        expect(first).toBe('counting… (this page refreshes)');
+        expect(await page.locator('meta[http-equiv="refresh"]').getAttribute('content')).toBe('2');
+        await page
+          .locator('[data-testid="counts-age"]:text-matches("^counted ")')
+          .waitFor({ timeout: 15_000 });
+      }
+      expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(0);
+      expect(await countsAge()).toMatch(/^counted \d+ s ago/);
       const email = page.locator('tr[data-queue="email"]');
-      await expect.poll(() => email.locator('td').nth(2).innerText()).toBe('6');
+      expect(await email.locator('td').nth(2).innerText()).toBe('6');
       expect(await email.locator('td').nth(3).innerText()).toBe('3');
       const billing = page.locator('tr[data-queue="billing"]');
       expect(await billing.locator('td').nth(7).innerText()).toBe('1');
@@ -85,6 +111,36 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       // uPlot drew its canvas from the bundled script (served by the dashboard, no CDN).
       await page.locator('.chart canvas').first().waitFor({ timeout: 10_000 });
       await shot('queues');
+    });
+
+    test('rows published later show on the queues screen once counted, with how old the counts are', async () => {
+      const published = await db.store.insert({
+        rows: Array.from({ length: 7 }, (_, i) => ({
+          queue: 'later',
+          eventName: 'later.event',
+          handlerName: 'later.handle',
+          payload: encodePayload({ i }),
+          maxRetries: 0,
+          priority: 0,
+          due: 0,
+        })),
+      });
+      expect(published.length).toBe(7);
+      await queuesUntil(
+        async () => (await page.locator('tr[data-queue="later"]').count()) === 1,
+        'queue later',
+      );
+      expect(await cell('later', 2)).toBe('7');
+      expect(await countsAge()).toMatch(/^counted \d+ s ago/);
+      const api = await page.request.get(`${base()}/api/queues`);
+      const body = await api.json();
+      expect(body.queues.find((q: { queue: string }) => q.queue === 'later')?.available).toBe(7);
+      expect(Date.parse(body.countedAt)).toBeGreaterThan(0);
+      expect(body.ageMs).toBeGreaterThanOrEqual(0);
+      expect(body.ageMs).toBeLessThan(60_000);
+      expect(body.counting === true || body.counting === false).toBe(true);
+      expect(body.error).toBeUndefined();
+      await db.connection.admin.cancel({ filter: { queue: 'later' } });
     });
 
     test('rows: filter by queue and state, page with the keyset cursor', async () => {
@@ -139,6 +195,9 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       expect(live.map((r) => r.id)).not.toContain(rows.available[1]);
       expect(live.map((r) => r.id)).not.toContain(rows.available[2]);
       expect(live.map((r) => r.id)).toContain(rows.available[3]);
+      // The next background count (brought forward by the action) shows the rows gone.
+      await queuesUntil(async () => (await cell('email', 2)) === '3', 'email with 3 available rows');
+      expect(await cell('email', 9)).toBe('3');
     });
 
     test('run now makes a scheduled row due', async () => {
@@ -175,11 +234,13 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       expect((await db.connection.admin.archive({ queue: 'billing', status: 'failed' })).length).toBe(0);
     });
 
-    test('pause and resume a queue', async () => {
+    test('pause and resume a queue: the redirect shows the change at once, counts as they were', async () => {
       await page.goto(server.url);
+      expect(await countsAge()).toMatch(/^counted /);
       await page.locator('tr[data-queue="email"] [data-testid="pause"]').click();
       await page.locator('.flash').waitFor();
-      expect(await page.locator('tr[data-queue="email"]').innerText()).toContain('paused');
+      expect(await page.locator('tr[data-queue="email"] .badge').innerText()).toBe('paused');
+      expect(await countsAge()).toMatch(/^counted /);
       expect((await db.connection.admin.pauses()).map((p) => [p.queue, p.handlerName])).toEqual([
         ['email', null],
       ]);
@@ -187,6 +248,7 @@ export function dashboardSuite(kind: 'postgres' | 'mysql'): void {
       await page.locator('tr[data-queue="email"] [data-testid="resume"]').click();
       await page.locator('.flash').waitFor();
       expect(await page.locator('.flash').innerText()).toBe('Resumed the queue.');
+      expect(await page.locator('tr[data-queue="email"] .badge').innerText()).toBe('active');
       expect(await db.connection.admin.pauses()).toEqual([]);
     });
 

@@ -47,8 +47,13 @@ function startChart(element: HTMLElement): void {
         credentials: 'same-origin',
       });
       if (!response.ok) return;
-      const queues = ((await response.json()) as { queues: QueueSample[] }).queues;
-      const at = Date.now() / 1000;
+      const body = (await response.json()) as { queues: QueueSample[]; countedAt: string | null };
+      // The server counts in the background: a sample is a count, placed at the database time it
+      // was taken, and a count already plotted is not plotted again.
+      if (body.countedAt === null) return;
+      const at = Date.parse(body.countedAt) / 1000;
+      if (previous !== undefined && at <= previous.at) return;
+      const queues = body.queues;
       const completed = queues.reduce((n, q) => n + q.archivedCompleted, 0);
       const failed = queues.reduce((n, q) => n + q.archivedFailed + q.archivedCancelled, 0);
       const available = queues.reduce((n, q) => n + q.available, 0);
