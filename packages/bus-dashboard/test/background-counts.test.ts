@@ -101,6 +101,8 @@ describe('the queues screen answers from background counts', () => {
     expect(counted).not.toContain('http-equiv="refresh"');
     expect(counted).toContain('data-queue="billing"');
     expect(counted).toMatch(/counted \d+ s ago/);
+    // What scripts/list-latency.mjs waits for before it times the queues screen.
+    expect(counted).toContain('data-testid="counts-age">counted ');
   });
 
   test('a failed count shows its error beside the last good counts; the next good one clears it', async () => {
