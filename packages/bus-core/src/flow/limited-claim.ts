@@ -12,6 +12,13 @@ export const MAX_KEY_SCAN = 1000;
 export const UNKEYED_SCAN = 500;
 
 /**
+ * Keys at their limit a claim names to the store at most, for it not to read their rows; with
+ * more (a per-key rate over a long window, thousands of keys started in it) the list would cost
+ * more to check per key than the rows it saves, so none is named and their rows are dropped here.
+ */
+export const MAX_SKIP_LIST = 100;
+
+/**
  * The limited claim (docs/flow-control.md): the policy every store shares, over the store's own
  * statements. Returns `null` when the queue has no limits row (the store then claims as usual),
  * else the rows leased, at most `want`, so that after the claim
@@ -149,7 +156,12 @@ async function keyedInTurn(
     // A later read (some were) asks for as many more as there are such keys.
     const extra = page === 0 ? 0 : skip.length;
     const max = Math.min(room - served + extra, MAX_KEY_SCAN - scanned);
-    const read = await steps.keysAndRows({ after, max, skip, perKey });
+    const read = await steps.keysAndRows({
+      after,
+      max,
+      skip: skip.length <= MAX_SKIP_LIST ? skip : [],
+      perKey,
+    });
     scanned += read.keys.length;
     const fresh: string[] = [];
     let roundDone = false;

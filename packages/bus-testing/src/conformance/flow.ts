@@ -513,6 +513,21 @@ export function flowTests(s: SuiteContext): void {
       assert.deepEqual(ids(await limited(q, 5)), [e1], "e's row; a and b still at their limit");
     });
 
+    it('with more keys at their limit than a claim names to the store (100), their rows are still not taken', async () => {
+      const q = 'fl-kmany';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
+      const keys = Array.from({ length: 120 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+      await insert(
+        s.store,
+        [...keys, ...keys].map((k) => keyedRow(q, k)),
+      );
+      const first = await limited(q, 500);
+      assert.equal(new Set(first.map((c) => c.id)).size, 120, 'one row of each key');
+      assert.deepEqual(await limited(q, 10), [], 'every key at its limit');
+      const [fresh] = await insert(s.store, [keyedRow(q, 'k050x')]);
+      assert.deepEqual(ids(await limited(q, 10)), [fresh], 'only the new key has room');
+    });
+
     it('compares keys exactly: case and trailing spaces make other keys', async () => {
       const q = 'fl-exact';
       await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
