@@ -227,7 +227,9 @@ const DRIVERS = {
     // vacuumed (and analyzed) before each drain, as autovacuum would between them.
     const [{ autovacuum }] = await client.unsafe('SHOW autovacuum');
     const vacuumHere = autovacuum !== 'on';
-    size.upkeep = vacuumHere ? 'VACUUM ANALYZE of the hot table before each drain (server autovacuum off)' : 'autovacuum';
+    size.upkeep = vacuumHere
+      ? 'VACUUM ANALYZE of the hot table before each drain (server autovacuum off)'
+      : 'autovacuum';
     return {
       store: postgresStore(drizzled, { listen: false }),
       async clear() {
