@@ -257,6 +257,10 @@ describe('limited claim plans on MariaDB', () => {
         expect(step.type, sql).toBe('range');
       }
     }
+    // The keys in one statement: a loose index scan, a seek per key (not a walk of its rows).
+    for (const { sql, plan } of keyReads) {
+      expect(plan.find((s) => s.table === 'bus_events')?.Extra ?? '', sql).toMatch(/index for group-by/i);
+    }
     // The window read of rows without a key walks claim_idx (its ORDER BY is the index's order).
     const window = plans.filter((p) => /^SELECT row_id, partition_key FROM \(/.test(p.sql));
     expect(window).toHaveLength(1);
