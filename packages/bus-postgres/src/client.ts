@@ -17,6 +17,31 @@ export interface PostgresJsLike {
   unsafe(text: string, params?: unknown[], options?: { prepare?: boolean }): PostgresJsQuery;
 }
 
+/** A postgres.js connection taken out of the pool (`sql.reserve()`, postgres.js 3.4 and later). */
+export interface ReservedPostgresJs extends PostgresJsLike {
+  release(): void;
+}
+
+/**
+ * The root postgres.js client of a Drizzle database when it can reserve a connection (postgres.js
+ * 3.4 and later), else `undefined` (another driver, an older postgres.js, a transaction).
+ */
+export function reservableOf(db: PgTx): { reserve(): Promise<ReservedPostgresJs> } | undefined {
+  const root: unknown = (db as { $client?: unknown }).$client;
+  if (!isPostgresJs(root)) return undefined;
+  const reserve = (root as { reserve?: unknown }).reserve;
+  return typeof reserve === 'function' ? (root as unknown as { reserve(): Promise<ReservedPostgresJs> }) : undefined;
+}
+
+/**
+ * A transaction handle over a reserved postgres.js connection, for `Statements.rows`: it reads a
+ * handle's postgres.js client only (`postgresJsOf`: the `$client`), so the statements of the
+ * transaction go to that connection, pipelined. Nothing else may take it for a Drizzle database.
+ */
+export function reservedTx(reserved: ReservedPostgresJs): PgTx {
+  return { $client: reserved } as unknown as PgTx;
+}
+
 /** The options of a root postgres.js client that bus reads or changes. */
 interface PostgresJsOptions {
   fetch_types?: boolean;

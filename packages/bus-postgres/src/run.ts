@@ -1,7 +1,15 @@
 import { BusError, type BusErrorCode, isBusError } from 'bus-core';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import { capReconnectBackoff, guardPostgresJs, type PgTx, postgresJsOf } from './client.js';
+import {
+  capReconnectBackoff,
+  guardPostgresJs,
+  type PgTx,
+  postgresJsOf,
+  type ReservedPostgresJs,
+  reservableOf,
+  reservedTx,
+} from './client.js';
 import { isLostInFlight, isOversized, pgFailure } from './errors.js';
 import type { StoreTables } from './options.js';
 
@@ -216,6 +224,84 @@ export class Statements {
       }
       throw pgFailure('transaction', error);
     }
+  }
+
+  /**
+   * `transaction` for a few statements that must hold a lock between them (the limited claim),
+   * with its BEGIN sent in the same round trip as `fn`'s first statements: on postgres.js (3.4
+   * and later) a connection is reserved, BEGIN is written without waiting for its answer, and
+   * `fn`'s statements follow it on that connection in order, as `Statements.rows` writes them.
+   * `transaction` waits for BEGIN's answer before `fn` starts; a short transaction is a round trip
+   * shorter this way. Each statement still runs after the one before it ended (one connection),
+   * so what `fn` reads after a lock is what committed before the lock was granted. On any other
+   * driver it is `transaction`. A failure of `fn` rolls back and passes through; a failure of
+   * BEGIN or COMMIT is a `BusError`.
+   */
+  async pipelinedTransaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
+    const root = reservableOf(this.#db);
+    if (root === undefined) return this.transaction(fn);
+    await this.#guarded();
+    const reserved = await this.#reserve(root);
+    let open = true;
+    try {
+      const begin = Promise.resolve(this.#timed('transaction', reserved.unsafe('begin'), {}));
+      // BEGIN's own failure is the one to report; fn's statements then fail after it.
+      begin.catch(() => {});
+      let result: T;
+      try {
+        [, result] = await Promise.all([begin, fn(reservedTx(reserved))]);
+      } catch (error) {
+        await Promise.resolve(reserved.unsafe('rollback')).then(
+          () => undefined,
+          () => undefined,
+        );
+        open = false;
+        try {
+          await begin;
+        } catch (beginError) {
+          throw isBusError(beginError) ? beginError : pgFailure('transaction', beginError);
+        }
+        throw error;
+      }
+      open = false;
+      await this.#timed('transaction', reserved.unsafe('commit'), {});
+      return result;
+    } catch (error) {
+      if (isBusError(error)) throw error;
+      throw pgFailure('transaction', error);
+    } finally {
+      // A transaction left open (COMMIT never sent: the handle is dropped on a failure before it)
+      // must not reach the next user of the connection.
+      if (open) await Promise.resolve(reserved.unsafe('rollback')).catch(() => undefined);
+      reserved.release();
+    }
+  }
+
+  // A connection of the pool for `pipelinedTransaction`, waited for at most the statement timeout
+  // (a connection that comes later is handed back at once).
+  async #reserve(root: { reserve(): Promise<ReservedPostgresJs> }): Promise<ReservedPostgresJs> {
+    const reserving = root.reserve();
+    const ms = this.#timeout;
+    if (ms === undefined) return reserving;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), ms);
+    });
+    try {
+      const first = await Promise.race([reserving, elapsed]);
+      if (first !== 'timeout') return first;
+    } finally {
+      clearTimeout(timer);
+    }
+    reserving.then(
+      (late) => late.release(),
+      () => undefined,
+    );
+    throw new BusError(
+      'STORE_TIMEOUT',
+      `postgres transaction timed out: no connection was free within ${this.#timeout} ms (statementTimeout); nothing was written`,
+      { value: ms },
+    );
   }
 
   /**
