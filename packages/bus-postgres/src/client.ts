@@ -9,7 +9,9 @@ export type PgTx = PgDatabase<PgQueryResultHKT, any, any>;
 
 /** A query of postgres.js: a lazy promise whose `raw()` turns rows into arrays of Buffers. */
 interface PostgresJsQuery extends PromiseLike<unknown> {
-  raw(): PromiseLike<unknown>;
+  raw(): PostgresJsQuery;
+  /** Hands the query to its connection now (postgres.js sends it a microtask later, in order). */
+  execute(): PostgresJsQuery;
 }
 
 /** The part of a postgres.js `Sql` (or transaction) the store runs its statements through. */

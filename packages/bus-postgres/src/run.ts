@@ -79,6 +79,7 @@ export class Statements {
   readonly #db: PgTx;
   readonly #timeout: number | undefined;
   #guard: Promise<void> | undefined;
+  #guardPassed = false;
 
   /** `statementTimeout`: ms a postgres.js statement may take, waiting for its connection included. */
   constructor(db: PgTx, statementTimeout?: number) {
@@ -101,7 +102,10 @@ export class Statements {
     try {
       const postgresJs = postgresJsOf(db);
       if (postgresJs !== undefined) {
-        await this.#guarded();
+        // Only the first statements wait for the guard: from then on a statement is handed to
+        // its connection in the same turn as the call, so statements go out in call order
+        // (pipelinedTransaction's COMMIT relies on it).
+        if (!this.#guardPassed) await this.#guarded();
         // Drizzle's `execute` sends through postgres.js `unsafe(text, params)` unprepared, so
         // postgres.js describes every parameterized statement first: two round trips per query.
         // Prepared (unless the client has `prepare: false`), it is one once cached.
@@ -118,7 +122,7 @@ export class Statements {
         }
         const rows = await this.#timed(
           operation,
-          postgresJs.unsafe(text, params, { prepare: true }).raw(),
+          postgresJs.unsafe(text, params, { prepare: true }).raw().execute(),
           codes,
         );
         return Array.isArray(rows) ? (rows as Row[]) : [];
@@ -234,23 +238,34 @@ export class Statements {
    * `transaction` waits for BEGIN's answer before `fn` starts; a short transaction is a round trip
    * shorter this way. Each statement still runs after the one before it ended (one connection),
    * so what `fn` reads after a lock is what committed before the lock was granted. On any other
-   * driver it is `transaction`. A failure of `fn` rolls back and passes through; a failure of
-   * BEGIN or COMMIT is a `BusError`.
+   * driver it is `transaction`. `fn` may call `commitNow` once it has sent its last statement:
+   * COMMIT then follows it at once. A failure of `fn` rolls back and passes through; a failure
+   * of BEGIN or COMMIT is a `BusError`.
    */
-  async pipelinedTransaction<T>(fn: (tx: PgTx) => Promise<T>): Promise<T> {
+  async pipelinedTransaction<T>(fn: (tx: PgTx, commitNow: () => void) => Promise<T>): Promise<T> {
     const root = reservableOf(this.#db);
-    if (root === undefined) return this.transaction(fn);
+    if (root === undefined) return this.transaction((tx) => fn(tx, () => {}));
     await this.#guarded();
     const reserved = await this.#reserve(root);
     let open = true;
+    let commit: Promise<unknown> | undefined;
+    // `fn` may have COMMIT sent behind its last statement, before that statement answers: one
+    // round trip fewer again. A statement that fails aborts the transaction, and this COMMIT
+    // then ends it as a rollback (its answer is no error): `fn` still throws that failure.
+    const commitNow = () => {
+      if (commit !== undefined) return;
+      commit = Promise.resolve(this.#timed('transaction', reserved.unsafe('commit').execute(), {}));
+      commit.catch(() => {});
+    };
     try {
-      const begin = Promise.resolve(this.#timed('transaction', reserved.unsafe('begin'), {}));
+      const begin = Promise.resolve(this.#timed('transaction', reserved.unsafe('begin').execute(), {}));
       // BEGIN's own failure is the one to report; fn's statements then fail after it.
       begin.catch(() => {});
       let result: T;
       try {
-        [, result] = await Promise.all([begin, fn(reservedTx(reserved))]);
+        [, result] = await Promise.all([begin, fn(reservedTx(reserved), commitNow)]);
       } catch (error) {
+        // After a COMMIT sent early the transaction is over; a ROLLBACK then only warns.
         await Promise.resolve(reserved.unsafe('rollback')).then(
           () => undefined,
           () => undefined,
@@ -264,7 +279,8 @@ export class Statements {
         throw error;
       }
       open = false;
-      await this.#timed('transaction', reserved.unsafe('commit'), {});
+      commitNow();
+      await commit;
       return result;
     } catch (error) {
       if (isBusError(error)) throw error;
@@ -333,10 +349,15 @@ export class Statements {
   // Once per store; a failure (database unreachable) is tried again on the next statement.
   #guarded(): Promise<void> {
     if (this.#guard === undefined) {
-      this.#guard = guardPostgresJs(this.#db).catch((error: unknown) => {
-        this.#guard = undefined;
-        throw error;
-      });
+      this.#guard = guardPostgresJs(this.#db).then(
+        () => {
+          this.#guardPassed = true;
+        },
+        (error: unknown) => {
+          this.#guard = undefined;
+          throw error;
+        },
+      );
     }
     return this.#guard;
   }

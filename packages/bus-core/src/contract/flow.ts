@@ -138,4 +138,12 @@ export interface LimitedClaimSteps {
   recordStarts(params: { starts: { key: string | null; count: number }[]; keepMs: number }): Promise<void>;
   /** Stores the key the next claim's round-robin starts after. */
   saveCursor(key: string): Promise<void>;
+  /**
+   * Optional. Called at most once, right after the claim's last step was called and before it
+   * resolved: no step follows. A store that pipelines may send its COMMIT now, behind that step,
+   * instead of a round trip later; it must still fail the claim when a step fails (a failed
+   * statement aborts the transaction, and the COMMIT then rolls it back). When it is not called
+   * (the claim ended early, nothing to lease) the store commits when the claim returns, as ever.
+   */
+  lastStepSent?(): void;
 }

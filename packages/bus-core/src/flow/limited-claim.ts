@@ -30,7 +30,9 @@ export const MAX_SKIP_LIST = 100;
  *   key the last claim ended on, so a key with one row waits for at most one turn of the keys.
  *
  * The store runs it inside one transaction: `lockLimits` serializes the limited claims of a
- * queue, so the counts it reads cannot change under it.
+ * queue, so the counts it reads cannot change under it. Once the last statement is sent it calls
+ * `steps.lastStepSent` (when the store has it), before that statement's answer, so that a pipelining
+ * store sends its COMMIT in the same round trip.
  *
  * @example
  * const rows = await transact(ctx, 'claim', (tx) => claimWithLimits(limitedSteps(tx, params), params.limit));
@@ -80,7 +82,9 @@ export async function claimWithLimits(
   let cursor: string | undefined;
   if (!rotate) {
     // No per-key rule: the rows in plain claim order, read and leased by the store at once.
-    leased = await steps.leaseReady({ limit: room });
+    const leasing = steps.leaseReady({ limit: room });
+    if (window === 0) steps.lastStepSent?.();
+    leased = await leasing;
   } else {
     const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
     const skip = blockedKeys(running, keyStarts, keyRoom);
@@ -91,10 +95,12 @@ export async function claimWithLimits(
     let picked: ClaimCandidate[];
     ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
     if (picked.length === 0) return [];
-    const [events] = await Promise.all([
+    const leasing = Promise.all([
       steps.lease(picked.map((c) => c.id)),
       cursor !== undefined && cursor !== keyCursor ? steps.saveCursor(cursor) : undefined,
     ]);
+    if (window === 0) steps.lastStepSent?.();
+    const [events] = await leasing;
     const byId = new Map(events.map((e) => [e.id, e]));
     leased = [];
     for (const c of picked) {
@@ -105,7 +111,12 @@ export async function claimWithLimits(
   if (window > 0 && leased.length > 0) {
     const counts = new Map<string | null, number>();
     for (const row of leased) counts.set(row.partitionKey, (counts.get(row.partitionKey) ?? 0) + 1);
-    await steps.recordStarts({ starts: [...counts].map(([key, count]) => ({ key, count })), keepMs: window });
+    const recording = steps.recordStarts({
+      starts: [...counts].map(([key, count]) => ({ key, count })),
+      keepMs: window,
+    });
+    steps.lastStepSent?.();
+    await recording;
   }
   return leased.map((row) => row.event);
 }

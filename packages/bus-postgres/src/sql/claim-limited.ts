@@ -34,22 +34,27 @@ const NOW = sql.raw('statement_timestamp()');
  */
 export async function claimLimited(ctx: StoreContext, params: ClaimParams): Promise<ClaimedEvent[]> {
   // Pipelined: BEGIN goes out with the lock and the count, one round trip fewer per claim.
-  const rows = await ctx.statements.pipelinedTransaction((tx) =>
-    claimWithLimits(limitedSteps(ctx, tx, params), params.limit),
+  const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
+    claimWithLimits(limitedSteps(ctx, tx, params, commitNow), params.limit),
   );
   return rows ?? claim(ctx, params);
 }
 
 /**
  * The statements of one limited claim (`LimitedClaimSteps`), bound to the claim's transaction,
- * queue and params. Every read of the hot table goes through an index (test/claim-plan.test.ts):
+ * queue and params; `commitNow` sends the transaction's COMMIT (`lastStepSent`). Every read of the hot table goes through an index (test/claim-plan.test.ts):
  * rows in claim order through the claim index, keys and a key's rows through the key index,
  * leased rows through the running index.
  *
  * @example
  * const rows = await claimWithLimits(limitedSteps(ctx, tx, params), params.limit);
  */
-export function limitedSteps(ctx: StoreContext, tx: PgTx, params: ClaimParams): LimitedClaimSteps {
+export function limitedSteps(
+  ctx: StoreContext,
+  tx: PgTx,
+  params: ClaimParams,
+  commitNow?: () => void,
+): LimitedClaimSteps {
   const { events, limits, starts } = ctx.tables;
   const { queue, workerId, leaseMs, handlers } = params;
   const run = (step: string, query: SQL): Promise<Row[]> => ctx.statements.rows(`claim (${step})`, query, tx);
@@ -223,6 +228,9 @@ SELECT ${CLAIM_COLUMNS} FROM claimed`,
 SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::text AS removed`,
       );
     },
+
+    // COMMIT behind the last statement (Statements.pipelinedTransaction), when the claim has one.
+    lastStepSent: commitNow,
 
     async saveCursor(key) {
       await run(
