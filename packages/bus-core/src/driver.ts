@@ -95,7 +95,13 @@ export {
   DEFAULT_MIGRATIONS_TABLE,
   resolveTableNames,
 } from './driver/table-names.js';
-export { claimWithLimits, MAX_KEY_SCAN, UNKEYED_SCAN } from './flow/limited-claim.js';
+export {
+  claimsInOneStep,
+  claimWithinConcurrency,
+  claimWithLimits,
+  MAX_KEY_SCAN,
+  UNKEYED_SCAN,
+} from './flow/limited-claim.js';
 export {
   type PreparedOutcomes,
   prepareListParams,

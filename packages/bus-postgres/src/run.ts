@@ -1,4 +1,5 @@
 import { BusError, type BusErrorCode, isBusError } from 'bus-core';
+import type { StoredLimits } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import {
@@ -21,6 +22,8 @@ export interface StoreContext {
   readonly channel: string;
   /** Whether `insert` writes the JSON column. */
   readonly jsonPayload: boolean;
+  /** Per queue, the limits its last limited claim read (src/sql/claim-limited.ts). */
+  readonly limitsSeen: Map<string, StoredLimits>;
 }
 
 /**

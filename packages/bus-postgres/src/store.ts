@@ -100,6 +100,7 @@ class PostgresQueueStore implements PostgresStore {
       tables: resolved.tables,
       channel: resolved.channel,
       jsonPayload: resolved.jsonPayload,
+      limitsSeen: new Map(),
     };
     this.inspect = inspection(this.#store);
     const store = this.#store;

@@ -139,6 +139,19 @@ export interface LimitedClaimSteps {
   /** Stores the key the next claim's round-robin starts after. */
   saveCursor(key: string): Promise<void>;
   /**
+   * Optional, for a store that pipelines (`claimWithinConcurrency`). One statement: when the
+   * queue's stored limits are exactly `expected` (every field), leases up to `limit` due, unleased
+   * rows as `leaseReady` does, fewer so that the queue's leased rows, counted as `countRunning`
+   * counts them, are at most `leasedAtMost` once it is done, and returns them; when they are not
+   * (changed, or no row), leases nothing and returns `null`. Called after `lockLimits`, so its
+   * count is read after the lock is held.
+   */
+  leaseWithin?(params: {
+    limit: number;
+    leasedAtMost: number;
+    expected: StoredLimits;
+  }): Promise<LeasedCandidate[] | null>;
+  /**
    * Optional. Called at most once, right after the claim's last step was called and before it
    * resolved: no step follows. A store that pipelines may send its COMMIT now, behind that step,
    * instead of a round trip later; it must still fail the claim when a step fails (a failed

@@ -1,5 +1,11 @@
 import type { ClaimedEvent } from '../contract/claim.js';
-import type { ClaimCandidate, LeasedCandidate, LimitedClaimSteps, RecentStarts } from '../contract/flow.js';
+import type {
+  ClaimCandidate,
+  LeasedCandidate,
+  LimitedClaimSteps,
+  RecentStarts,
+  StoredLimits,
+} from '../contract/flow.js';
 
 /** Keys one limited claim reads at most when it rotates across keys; the rest wait their turn. */
 export const MAX_KEY_SCAN = 1000;
@@ -118,6 +124,49 @@ export async function claimWithLimits(
     steps.lastStepSent?.();
     await recording;
   }
+  return leased.map((row) => row.event);
+}
+
+/**
+ * Whether a claim under `limits` can be `claimWithinConcurrency`: a global concurrency and no
+ * other rule (no rate, no per-key rule, no round-robin), so the room is the limit less the count.
+ *
+ * @example
+ * if (seen !== undefined && claimsInOneStep(seen)) rows = await claimWithinConcurrency(steps, 10, seen);
+ */
+export function claimsInOneStep(limits: StoredLimits): boolean {
+  return (
+    limits.concurrency !== null &&
+    limits.keyConcurrency === null &&
+    limits.rateLimit === null &&
+    limits.keyRateLimit === null &&
+    !limits.fair
+  );
+}
+
+/**
+ * The limited claim in one round trip, for a store with `leaseWithin` that pipelines: the lock,
+ * and one statement that counts the leased rows and leases up to `want` within `concurrency`,
+ * sent together (and the COMMIT behind them, `lastStepSent`). It stands on the limits the store
+ * saw last (`expected`, for which `claimsInOneStep` holds): the statement leases only if they are
+ * still the stored ones. Returns the rows, or `null` when they were not (changed at run time, or
+ * removed): nothing was leased, and the store claims again with `claimWithLimits`.
+ *
+ * @example
+ * const rows = await claimWithinConcurrency(limitedSteps(ctx, tx, params, commitNow), params.limit, seen);
+ */
+export async function claimWithinConcurrency(
+  steps: LimitedClaimSteps,
+  want: number,
+  expected: StoredLimits,
+): Promise<ClaimedEvent[] | null> {
+  if (steps.leaseWithin === undefined || !claimsInOneStep(expected)) return null;
+  const leaseWithin = steps.leaseWithin.bind(steps);
+  const locking = steps.lockLimits();
+  const leasing = leaseWithin({ limit: want, leasedAtMost: expected.concurrency!, expected });
+  steps.lastStepSent?.();
+  const [state, leased] = await Promise.all([locking, leasing]);
+  if (state === null || leased === null) return null;
   return leased.map((row) => row.event);
 }
 

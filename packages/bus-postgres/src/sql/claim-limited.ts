@@ -7,7 +7,7 @@ import type {
   RecentStarts,
   RunningCount,
 } from 'bus-core/driver';
-import { claimWithLimits } from 'bus-core/driver';
+import { claimsInOneStep, claimWithinConcurrency, claimWithLimits } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { MS, pgArray, plainTextArray } from '../encode.js';
@@ -33,6 +33,15 @@ const NOW = sql.raw('statement_timestamp()');
  * const rows = await claimLimited(ctx, { queue: 'email', limit: 10, workerId: 'w1', leaseMs: 30_000, handlers: ['send'], limited: true });
  */
 export async function claimLimited(ctx: StoreContext, params: ClaimParams): Promise<ClaimedEvent[]> {
+  // A queue with a global concurrency only, as its last claim saw: one round trip (BEGIN, the lock,
+  // the counted lease, COMMIT), unless the limits changed since; then the full claim.
+  const seen = ctx.limitsSeen.get(params.queue);
+  if (seen !== undefined && claimsInOneStep(seen)) {
+    const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
+      claimWithinConcurrency(limitedSteps(ctx, tx, params, commitNow), params.limit, seen),
+    );
+    if (rows !== null) return rows;
+  }
   // Pipelined: BEGIN goes out with the lock and the count, one round trip fewer per claim.
   const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
     claimWithLimits(limitedSteps(ctx, tx, params, commitNow), params.limit),
@@ -75,8 +84,14 @@ export function limitedSteps(
         sql`SELECT ${LIMITS_COLUMNS}, key_cursor::text AS cursor
 FROM ${limits} WHERE queue = ${queue}::text FOR UPDATE`,
       );
-      if (r === undefined) return null;
-      return { limits: limitsRow(r), keyCursor: text(r[9]) };
+      if (r === undefined) {
+        ctx.limitsSeen.delete(queue);
+        return null;
+      }
+      const stored = limitsRow(r);
+      // What the next claim of the queue expects (claimWithinConcurrency).
+      ctx.limitsSeen.set(queue, stored);
+      return { limits: stored, keyCursor: text(r[9]) };
     },
 
     async countRunning(): Promise<RunningCount[]> {
@@ -227,6 +242,53 @@ SELECT ${CLAIM_COLUMNS} FROM claimed`,
 )
 SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::text AS removed`,
       );
+    },
+
+    async leaseWithin({ limit, leasedAtMost, expected }): Promise<LeasedCandidate[] | null> {
+      // leaseReady's statement, its LIMIT the room left under `leasedAtMost` by countRunning's
+      // count, taken by this statement (its snapshot begins after lockLimits held the lock), and
+      // only while the limits row holds `expected`. One row at least: `matched` says which.
+      const int = (n: number | null) => sql`${n}::int4`;
+      const rows = await run(
+        'leaseWithin',
+        sql`WITH n AS (
+  SELECT count(*)::int4 AS running FROM ${events}
+  WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished}
+), ok AS (
+  SELECT 1 FROM ${limits}
+  WHERE queue = ${queue}::text
+    AND concurrency IS NOT DISTINCT FROM ${int(expected.concurrency)}
+    AND key_concurrency IS NOT DISTINCT FROM ${int(expected.keyConcurrency)}
+    AND rate_limit IS NOT DISTINCT FROM ${int(expected.rateLimit)}
+    AND rate_period_ms IS NOT DISTINCT FROM ${int(expected.ratePeriodMs)}
+    AND key_rate_limit IS NOT DISTINCT FROM ${int(expected.keyRateLimit)}
+    AND key_rate_period_ms IS NOT DISTINCT FROM ${int(expected.keyRatePeriodMs)}
+    AND fair = ${expected.fair}::bool
+), claimed AS (
+  UPDATE ${events} e
+  SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
+  WHERE e.id = ANY(ARRAY(
+    SELECT id FROM ${events}
+    WHERE queue = ${queue}::text AND locked_until IS NULL AND scheduled_at <= ${NOW}
+      AND handler_name = ANY(${handlerList}::text[]) AND EXISTS (SELECT 1 FROM ok)
+    ORDER BY priority, scheduled_at, id
+    LIMIT greatest(0, least(${limit}::int4, ${leasedAtMost}::int4 - (SELECT running FROM n)))
+    FOR UPDATE SKIP LOCKED))
+  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+)
+SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.priority, c.created, c.trace,
+  c.snoozes, c.pkey, m.matched::text AS matched
+FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
+LEFT JOIN (
+  SELECT ${CLAIM_COLUMNS}, partition_key::text AS pkey, priority AS p_, scheduled_at AS s_, id AS i_ FROM claimed
+) c ON true
+ORDER BY c.p_, c.s_, c.i_`,
+      );
+      if (rows.length === 0 || textOf(rows[0]![12], 'matched') !== 'true') return null;
+      return rows
+        .filter((r) => r[0] !== null)
+        .map((r) => ({ event: claimedEvent(r), partitionKey: text(r[11]) }));
     },
 
     // COMMIT behind the last statement (Statements.pipelinedTransaction), when the claim has one.

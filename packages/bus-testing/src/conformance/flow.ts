@@ -424,6 +424,44 @@ export function flowTests(s: SuiteContext): void {
       assert.equal(leased.length, 5);
     });
 
+    it('claims after the first (a store may claim within the limits it last read, in one step) stay within the limit and follow every change of the limits', async () => {
+      const q = 'fl-conc-again';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 5 }) });
+      await insert(
+        s.store,
+        Array.from({ length: 60 }, () => row({ queue: q })),
+      );
+      const first = await limited(q, 2);
+      assert.equal(first.length, 2, 'the first claim');
+      const got = (
+        await Promise.all(Array.from({ length: 8 }, (_, w) => limited(q, 3, { workerId: `w${w}` })))
+      ).flat();
+      assert.equal(got.length, 3, 'concurrent claims after it: three more, five in all');
+      assert.equal(new Set(ids([...first, ...got])).size, 5, 'each once');
+      assert.equal(
+        (await limited(q, 3, { finished: [first[0]!.id] })).length,
+        1,
+        "the claimer's finished row does not count for it",
+      );
+      await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 3 }) });
+      assert.deepEqual(await limited(q, 3), [], 'lowered to 3 with six leased: nothing');
+      await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 8 }) });
+      assert.equal((await limited(q, 5)).length, 2, 'raised to 8 with six leased: two');
+      await s.store.admin.setLimits({
+        queue: q,
+        limits: limits({ concurrency: 20, rateLimit: 1, ratePeriodMs: 60_000 }),
+      });
+      assert.equal((await limited(q, 5)).length, 1, 'a rate of one a minute added: one start');
+      assert.deepEqual(await limited(q, 5), [], 'and no more in its window');
+      await s.store.admin.setLimits({ queue: q, limits: null });
+      assert.equal((await limited(q, 5)).length, 5, 'no limits row: claimed as usual');
+      assert.equal(
+        (await allLive(s.store, q)).filter((r) => r.lockedUntil !== null).length,
+        14,
+        'every claimed row leased once',
+      );
+    });
+
     it('limited and plain claims side by side never return the same row', async () => {
       const q = 'fl-mixed';
       await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 1000, fair: true }) });
