@@ -190,6 +190,15 @@ function flowSystems(prefix, module, db, driverLabel, baseline) {
   const common = { module, db, baseline, slots: [FLOW_SLOTS], does: ['publish', 'drain'], ...FLOW_CAP };
   const systems = [
     {
+      // The unlimited drain holding no rows beyond its 24 slots (`prefetch: 0`), as a limited
+      // queue does: the same rows leased at once, the other reading of "the same effective
+      // concurrency" for no-op handlers.
+      id: `${prefix}-p0`,
+      label: `${driverLabel}, no limits, prefetch 0`,
+      flow: 'noprefetch',
+      opts: { archive: 'none', prefetch: 0 },
+    },
+    {
       id: `${prefix}-limit-global`,
       label: `${driverLabel}, limits { concurrency: ${FLOW_SLOTS} }`,
       flow: 'global',
@@ -235,6 +244,13 @@ function flowSystems(prefix, module, db, driverLabel, baseline) {
         label: `${driverLabel}, ${FLOW_HANDLER_MS} ms handler, no limits`,
         flow: 'unlimited',
         opts: slowOpts,
+      },
+      {
+        // The slot-bound unlimited drain with no rows beyond its slots, as a limited queue holds.
+        id: `${slow}-p0`,
+        label: `${driverLabel}, ${FLOW_HANDLER_MS} ms handler, no limits, prefetch 0`,
+        flow: 'noprefetch',
+        opts: { ...slowOpts, prefetch: 0 },
       },
       {
         id: `${slow}-limit-global`,

@@ -690,7 +690,7 @@ function flowSection({ out, systems, results, configs, cfg, env, S, has, label, 
       'A limited queue claims in one transaction that locks its limits row, counts the leased rows (and, with a rate, the recent starts), and holds no rows ahead of its slots (no prefetch): that is what the ratios measure. ' +
       "A leased row counts against a limit until its settle commits, so the settler's batching sits inside the global limit. " +
       'The rate-limited drain is reported against its limit instead: the rate after its first window (a sliding window lets a whole window of starts through at once, so the rate over the whole drain, also given, runs above the limit for a drain of a few seconds), and the most handler starts in any window of the period, which the limit bounds. ' +
-      'With no-op handlers the unlimited drain is bound by its claims of 500 rows (and the prefetch), not by its 24 slots; the slot-bound tables (opt-in systems, run when `--only` names the `-h20` ones) give every row a handler that sleeps, so the slots bound the unlimited drain too; `-limit-rate-low` (opt-in too) sets a rate the limited claim reaches.',
+      'With no-op handlers the unlimited drain is bound by its claims of 500 rows (and the prefetch), not by its 24 slots. The `-p0` rows are the unlimited drain with `prefetch: 0`: it holds no more rows than its 24 slots, as a limited queue does, which is the other reading of "the same effective concurrency"; each limited drain gives its ratio to that one too. The slot-bound tables (opt-in systems, run when `--only` names the `-h20` ones) give every row a handler that sleeps, so the slots bound the unlimited drain too; `-limit-rate-low` (opt-in too) sets a rate the limited claim reaches.',
   );
   out.push('');
   out.push(
@@ -757,12 +757,21 @@ function flowSection({ out, systems, results, configs, cfg, env, S, has, label, 
             `no limits ≥ 0.95: ${verdict(check(() => base.med >= 0.95 * med, base.med, med))}`,
           ),
         );
+      } else if (system.flow === 'noprefetch') {
+        rows.push(cells(id, 'none, `prefetch: 0`', ratio(med, base.med), 'reported'));
       } else {
+        // Beside the default unlimited drain, the one holding no rows beyond its slots (when run).
+        const p0 = systems.find((s) => s.flow === 'noprefetch' && s.baseline === baseline);
+        const p0med = p0 && has(p0.id, `drain@${n}`) ? drainAt(p0.id).med : Number.NaN;
+        const beside = Number.isFinite(p0med) ? `; ÷ \`prefetch: 0\` ${ratio(med, p0med)}` : '';
         const target =
           system.flow === 'fair'
             ? 'reported'
-            : `≥ 0.80: ${verdict(check(() => med >= 0.8 * base.med, med, base.med))}`;
-        rows.push(cells(id, limitsCell, ratio(med, base.med), target));
+            : `≥ 0.80: ${verdict(check(() => med >= 0.8 * base.med, med, base.med))}` +
+              (Number.isFinite(p0med)
+                ? `; against \`prefetch: 0\`: ${verdict(check(() => med >= 0.8 * p0med, med, p0med))}`
+                : '');
+        rows.push(cells(id, limitsCell, `${ratio(med, base.med)}${beside}`, target));
       }
     }
     out.push(`### ${title}`);

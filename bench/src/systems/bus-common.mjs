@@ -152,7 +152,7 @@ function makeBus(rawStore, { archive = 'none', sleepInterval = 1000, shape = que
 }
 
 /** The flow-control part of a task's options (see makeBus). */
-const flowOf = ({ limits, keys, handlerMs }) => ({ limits, keys, handlerMs });
+const flowOf = ({ limits, keys, handlerMs, prefetch }) => ({ limits, keys, handlerMs, prefetch });
 
 /**
  * Handler starts of a rate-limited drain, in any sliding window of `periodMs`: the most of them
@@ -203,6 +203,8 @@ export function busWorkloads(driver) {
         }
       : () => counter.hit();
     const shape = queueShape({ slots, batchSize });
+    // The unlimited drain without prefetch holds no more rows than its slots, as a limited one.
+    if (flow.prefetch !== undefined) shape.prefetch = flow.prefetch;
     const bus = await makeBus(conn.store, {
       archive,
       sleepInterval: driver.sleepInterval,

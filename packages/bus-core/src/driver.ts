@@ -100,6 +100,7 @@ export {
   claimWithinConcurrency,
   claimWithLimits,
   MAX_KEY_SCAN,
+  type SeenLimits,
   UNKEYED_SCAN,
 } from './flow/limited-claim.js';
 export {

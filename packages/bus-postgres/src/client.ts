@@ -32,7 +32,9 @@ export function reservableOf(db: PgTx): { reserve(): Promise<ReservedPostgresJs>
   const root: unknown = (db as { $client?: unknown }).$client;
   if (!isPostgresJs(root)) return undefined;
   const reserve = (root as { reserve?: unknown }).reserve;
-  return typeof reserve === 'function' ? (root as unknown as { reserve(): Promise<ReservedPostgresJs> }) : undefined;
+  return typeof reserve === 'function'
+    ? (root as unknown as { reserve(): Promise<ReservedPostgresJs> })
+    : undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BusError, type BusErrorCode, isBusError } from 'bus-core';
-import type { StoredLimits } from 'bus-core/driver';
+import type { SeenLimits } from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import {
@@ -22,8 +22,8 @@ export interface StoreContext {
   readonly channel: string;
   /** Whether `insert` writes the JSON column. */
   readonly jsonPayload: boolean;
-  /** Per queue, the limits its last limited claim read (src/sql/claim-limited.ts). */
-  readonly limitsSeen: Map<string, StoredLimits>;
+  /** Per queue, the limits and key cursor its last limited claim saw (src/sql/claim-limited.ts). */
+  readonly limitsSeen: Map<string, SeenLimits>;
 }
 
 /**
@@ -251,6 +251,7 @@ export class Statements {
     await this.#guarded();
     const reserved = await this.#reserve(root);
     let open = true;
+    let thrown: { error: unknown } | undefined;
     let commit: Promise<unknown> | undefined;
     // `fn` may have COMMIT sent behind its last statement, before that statement answers: one
     // round trip fewer again. A statement that fails aborts the transaction, and this COMMIT
@@ -279,6 +280,7 @@ export class Statements {
         } catch (beginError) {
           throw isBusError(beginError) ? beginError : pgFailure('transaction', beginError);
         }
+        thrown = { error };
         throw error;
       }
       open = false;
@@ -286,7 +288,7 @@ export class Statements {
       await commit;
       return result;
     } catch (error) {
-      if (isBusError(error)) throw error;
+      if ((thrown !== undefined && error === thrown.error) || isBusError(error)) throw error;
       throw pgFailure('transaction', error);
     } finally {
       // A transaction left open (COMMIT never sent: the handle is dropped on a failure before it)

@@ -46,10 +46,14 @@ export const MAX_SKIP_LIST = 100;
 export async function claimWithLimits(
   steps: LimitedClaimSteps,
   want: number,
+  seen?: SeenLimits,
 ): Promise<ClaimedEvent[] | null> {
   // Issued together (LimitedClaimSteps: steps run in call order): the count is still read after
   // the lock is held, and a pipelining client sends both in one round trip.
-  const [state, runningRows] = await Promise.all([steps.lockLimits(), steps.countRunning()]);
+  const locking = steps.lockLimits();
+  const counting = steps.countRunning();
+  const early = seen === undefined ? undefined : earlyReads(steps, want, seen);
+  const [state, runningRows] = await Promise.all([locking, counting]);
   if (state === null) return null;
   const { limits, keyCursor } = state;
   const running = new Map<string | null, number>();
@@ -94,9 +98,11 @@ export async function claimWithLimits(
   } else {
     const perKey = Math.min(room, limits.keyConcurrency ?? room, limits.keyRateLimit ?? room);
     const skip = blockedKeys(running, keyStarts, keyRoom);
+    // The reads sent with the lock serve when they started at this cursor with enough rows a key.
+    const usable = early !== undefined && early.after === keyCursor && early.perKey >= perKey;
     const [{ keys: eligible, rows: keyed }, unkeyed] = await Promise.all([
-      keyedInTurn(steps, keyCursor, room, skip, perKey, keyRoom),
-      steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
+      keyedInTurn(steps, keyCursor, room, skip, perKey, keyRoom, usable ? early : undefined),
+      usable ? early.unkeyed : steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
     ]);
     let picked: ClaimCandidate[];
     ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
@@ -170,6 +176,37 @@ export async function claimWithinConcurrency(
   return leased.map((row) => row.event);
 }
 
+/** What a store saw of a queue at its last limited claim (`lockLimits`, and `saveCursor` after). */
+export interface SeenLimits {
+  limits: StoredLimits;
+  keyCursor: string | null;
+}
+
+interface EarlyReads {
+  after: string | null;
+  max: number;
+  perKey: number;
+  page: Promise<{ keys: string[]; rows: ClaimCandidate[] }>;
+  unkeyed: Promise<ClaimCandidate[]>;
+}
+
+// With the limits and cursor the last claim saw, a rotating claim's first key read and its read
+// of rows without a key go out with the lock and the count (the round trip a pipelining store
+// saves), asking as if the whole `want` were free and no key were at its limit; the policy below
+// then takes from them only what the counts allow. Unused (the cursor moved), they are dropped.
+function earlyReads(steps: LimitedClaimSteps, want: number, seen: SeenLimits): EarlyReads | undefined {
+  const { limits } = seen;
+  if (!(limits.fair || limits.keyConcurrency !== null || limits.keyRateLimit !== null)) return undefined;
+  const perKey = Math.min(want, limits.keyConcurrency ?? want, limits.keyRateLimit ?? want);
+  const max = Math.min(want, MAX_KEY_SCAN);
+  const page = steps.keysAndRows({ after: seen.keyCursor, max, skip: [], perKey });
+  const unkeyed = steps.unkeyedRows({ limit: want, within: UNKEYED_SCAN });
+  // Awaited only when used; a failure then also fails the steps after it.
+  page.catch(() => {});
+  unkeyed.catch(() => {});
+  return { after: seen.keyCursor, max, perKey, page, unkeyed };
+}
+
 function startsWithin(starts: readonly RecentStarts[], periodMs: number): number {
   let n = 0;
   for (const s of starts) if (s.ageMs < periodMs) n += s.count;
@@ -202,6 +239,7 @@ async function keyedInTurn(
   skip: readonly string[],
   perKey: number,
   keyRoom: (key: string | null) => number,
+  first?: EarlyReads,
 ): Promise<{ keys: string[]; rows: ClaimCandidate[] }> {
   const keys: string[] = [];
   const rows: ClaimCandidate[] = [];
@@ -215,13 +253,15 @@ async function keyedInTurn(
     // the last claims took, just before the cursor, so the keys after it are seldom among them.
     // A later read (some were) asks for as many more as there are such keys.
     const extra = page === 0 ? 0 : skip.length;
-    const max = Math.min(room - served + extra, MAX_KEY_SCAN - scanned);
-    const read = await steps.keysAndRows({
-      after,
-      max,
-      skip: skip.length <= MAX_SKIP_LIST ? skip : [],
-      perKey,
-    });
+    const early = page === 0 ? first : undefined;
+    const max = early?.max ?? Math.min(room - served + extra, MAX_KEY_SCAN - scanned);
+    const read = await (early?.page ??
+      steps.keysAndRows({
+        after,
+        max,
+        skip: skip.length <= MAX_SKIP_LIST ? skip : [],
+        perKey,
+      }));
     scanned += read.keys.length;
     const fresh: string[] = [];
     let roundDone = false;

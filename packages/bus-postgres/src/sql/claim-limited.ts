@@ -36,15 +36,17 @@ export async function claimLimited(ctx: StoreContext, params: ClaimParams): Prom
   // A queue with a global concurrency only, as its last claim saw: one round trip (BEGIN, the lock,
   // the counted lease, COMMIT), unless the limits changed since; then the full claim.
   const seen = ctx.limitsSeen.get(params.queue);
-  if (seen !== undefined && claimsInOneStep(seen)) {
+  if (seen !== undefined && claimsInOneStep(seen.limits)) {
     const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
-      claimWithinConcurrency(limitedSteps(ctx, tx, params, commitNow), params.limit, seen),
+      claimWithinConcurrency(limitedSteps(ctx, tx, params, commitNow), params.limit, seen.limits),
     );
     if (rows !== null) return rows;
   }
-  // Pipelined: BEGIN goes out with the lock and the count, one round trip fewer per claim.
+  // Pipelined: BEGIN goes out with the lock and the count (and, with what the last claim saw, a
+  // rotating claim's first reads), then the lease with the COMMIT behind it.
+  const again = ctx.limitsSeen.get(params.queue);
   const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
-    claimWithLimits(limitedSteps(ctx, tx, params, commitNow), params.limit),
+    claimWithLimits(limitedSteps(ctx, tx, params, commitNow), params.limit, again),
   );
   return rows ?? claim(ctx, params);
 }
@@ -88,10 +90,10 @@ FROM ${limits} WHERE queue = ${queue}::text FOR UPDATE`,
         ctx.limitsSeen.delete(queue);
         return null;
       }
-      const stored = limitsRow(r);
-      // What the next claim of the queue expects (claimWithinConcurrency).
-      ctx.limitsSeen.set(queue, stored);
-      return { limits: stored, keyCursor: text(r[9]) };
+      const seen = { limits: limitsRow(r), keyCursor: text(r[9]) };
+      // What the next claim of the queue expects (claimWithinConcurrency, claimWithLimits).
+      ctx.limitsSeen.set(queue, seen);
+      return { limits: seen.limits, keyCursor: seen.keyCursor };
     },
 
     async countRunning(): Promise<RunningCount[]> {
@@ -295,6 +297,8 @@ ORDER BY c.p_, c.s_, c.i_`,
     lastStepSent: commitNow,
 
     async saveCursor(key) {
+      const seen = ctx.limitsSeen.get(queue);
+      if (seen !== undefined) ctx.limitsSeen.set(queue, { ...seen, keyCursor: key });
       await run(
         'saveCursor',
         sql`UPDATE ${limits} SET key_cursor = ${key}::text WHERE queue = ${queue}::text RETURNING queue::text AS queue`,
