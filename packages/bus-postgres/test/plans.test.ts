@@ -360,6 +360,16 @@ describe('the limited claim plans on PostgreSQL', () => {
     expect(lease.map((p) => p.kind)).toEqual(['custom', 'generic']);
     for (const p of lease) expect(indexes([p])).toContain('bus_events_claim_idx');
     expect(indexes(plans)).toContain('bus_events_running_idx');
+    // The next claim stands on the limits this one read: the count and the lease in one statement
+    // (claimWithinConcurrency), the count through the running index, the rows through the claim index.
+    const next = await plansOf(limited);
+    expectIndexed(next);
+    const counted = next.filter((p) => /^WITH n AS/.test(p.sql));
+    expect(counted.map((p) => p.kind)).toEqual(['custom', 'generic']);
+    for (const p of counted) {
+      expect(indexes([p])).toContain('bus_events_claim_idx');
+      expect(indexes([p])).toContain('bus_events_running_idx');
+    }
   });
 });
 
