@@ -62,6 +62,25 @@ describe('limited claims on postgres.js', () => {
     expect(claimed).toHaveLength(5);
   });
 
+  it("two processes' stores take turns round-robin: each claim starts after the key the other's last claim ended on", async () => {
+    // Each store remembers the cursor its own last claim left (its first reads go out with the
+    // lock from there); the other store moved it since, so those reads must give way to the
+    // stored cursor, or a key would get a second turn before the others had their first.
+    await store.admin.setLimits({ queue: 'q', limits: { ...NONE, fair: true } });
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const key of keys) await store.insert({ rows: rows(4, { partitionKey: key }) });
+    const other = postgresStore(t.db, { listen: false });
+    const claims = [claimOf(store), claimOf(other)];
+    const turns: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const [row] = await claims[i % 2]!(1, `w${i % 2}`);
+      expect(row, `claim ${i}`).toBeDefined();
+      const [seen] = await live(store, { ids: [row!.id] });
+      turns.push(seen!.partitionKey!);
+    }
+    expect(turns).toEqual([...keys, ...keys]);
+  });
+
   it('a rate limit counts the starts of every connection in its window, on the database clock', async () => {
     await store.admin.setLimits({ queue: 'q', limits: { ...NONE, rateLimit: 4, ratePeriodMs: 60_000 } });
     await store.insert({ rows: rows(20) });
