@@ -29,6 +29,7 @@ import { assertQueueName } from './handler.js';
 import { checkReason } from './handler-controls.js';
 import { type Logger, silentLogger } from './logger.js';
 import { type QueueConfig, type ResolvedQueueConfig, validateQueueConfigs } from './queue-config.js';
+import { queueOverviews } from './queue-overview.js';
 import { BusSchedules } from './schedules/api.js';
 import {
   assertKnownKeys,
@@ -282,33 +283,13 @@ export class Admin<TTx> implements BusAdmin<TTx> {
       this.store.inspect.listWorkers({ seenWithinMs: DEFAULT_WORKERS_WINDOW_MS }),
       this.store.inspect.listLimits(),
     ]);
-    const limitsOf = new Map(limits.map((l) => [l.queue, queueLimitsOf(l)]));
-    const names = new Set<string>(this.#policies.keys());
-    for (const c of counts) names.add(c.queue);
-    for (const p of pauses) names.add(p.queue);
-    for (const w of workers) for (const q of w.queues) names.add(q);
-    for (const l of limits) names.add(l.queue);
-    const byQueue = new Map(counts.map((c) => [c.queue, c]));
-    return [...names]
-      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-      .map((queue) => {
-        const c = byQueue.get(queue);
-        const mine = pauses.filter((p) => p.queue === queue);
-        return {
-          queue,
-          available: c?.available ?? 0,
-          scheduled: c?.scheduled ?? 0,
-          running: c?.running ?? 0,
-          retrying: c?.retrying ?? 0,
-          archivedCompleted: c?.archivedCompleted ?? 0,
-          archivedFailed: c?.archivedFailed ?? 0,
-          archivedCancelled: c?.archivedCancelled ?? 0,
-          oldestAvailableAt: c?.oldestAvailableAt ?? null,
-          paused: mine.some((p) => p.handlerName === null),
-          pausedHandlers: mine.flatMap((p) => (p.handlerName === null ? [] : [p.handlerName])),
-          limits: limitsOf.get(queue) ?? null,
-        };
-      });
+    return queueOverviews({
+      names: this.#policies.keys(),
+      counts,
+      pauses,
+      workers,
+      limits: limits.map((l) => ({ queue: l.queue, limits: queueLimitsOf(l) })),
+    });
   }
 
   pauses(): Promise<PauseRow[]> {

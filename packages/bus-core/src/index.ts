@@ -65,6 +65,7 @@ export {
 } from './logger.js';
 export type { PublishOptions } from './publish-rows.js';
 export { QUEUE_LIMITS, type QueueConfig, validateQueueConfigs } from './queue-config.js';
+export { type QueueOverviewParts, queueOverviews } from './queue-overview.js';
 export {
   globalRegistry,
   type HandlerFactory,
