@@ -195,7 +195,7 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
  * statement, a loose index scan of key_idx ("Using index for group-by"), which seeks once to each
  * key's first unleased entry and on past the key's other entries, so a key with 100 000 rows
  * costs two index probes, never a walk through them, and the LIMIT stops it after `max` keys.
- * (test/claim-plan.test.ts holds the plan.) The queue is bound as a range of one value
+ * (test/plans.test.ts holds the plan.) The queue is bound as a range of one value
  * (`>= q AND <= q`): with `queue = q` the optimizer takes a ref of the queue and reads every
  * entry instead. `locked_until IS NULL` is an equality on the next key part, which the loose
  * scan keeps. Measured on MariaDB 10.11: 2 handler reads per key found, whatever the rows per key.
@@ -211,8 +211,8 @@ async function readyKeys(
   return rows.map((r) => String(r.partition_key));
 }
 
-/** The statement of `readyKeys` (exported for the plan test). */
-export function readyKeysQuery(ctx: StoreContext, queue: SQL, after: string | null, max: number): SQL {
+// The statement of `readyKeys`.
+function readyKeysQuery(ctx: StoreContext, queue: SQL, after: string | null, max: number): SQL {
   return sql`SELECT partition_key FROM ${ctx.events} FORCE INDEX (key_idx)
       WHERE queue >= ${queue} AND queue <= ${queue}
         AND ${after === null ? sql`partition_key IS NOT NULL` : sql`partition_key > ${text(after)}`}
