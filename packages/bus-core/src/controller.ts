@@ -214,8 +214,8 @@ export class WorkerController {
   }
 
   #applyLimits(rows: readonly LimitsRow[]): void {
-    const limited = new Set(rows.map((r) => r.queue));
-    for (const [name, worker] of this.#workers) worker.applyLimits(limited.has(name));
+    const byQueue = new Map(rows.map((r) => [r.queue, r]));
+    for (const [name, worker] of this.#workers) worker.applyLimits(byQueue.get(name) ?? null);
   }
 
   #applyPauses(rows: readonly PauseRow[]): void {

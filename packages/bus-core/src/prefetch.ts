@@ -1,3 +1,5 @@
+import type { StoredLimits } from './contract/flow.js';
+
 /** How much handler time `'auto'` lets a row wait in the buffer, at the measured handler speed. */
 const HORIZON_MS = 100;
 const SMOOTHING = 0.2;
@@ -32,4 +34,27 @@ export class PrefetchTarget {
     if (this.#meanMs === undefined) return 0;
     return Math.min(2 * this.batchSize, Math.floor((this.workers * HORIZON_MS) / this.#meanMs));
   }
+}
+
+/**
+ * The rows a queue under flow-control `limits` may hold ahead of its free slots, of the
+ * `target` its prefetch asks for. All of them with no limits. With limits on one key's
+ * concurrency only, at most `workers` more: a buffered row holds nothing but its own key's slot,
+ * which that key's next row waits for anyway, and one set of slots ahead keeps the slots busy
+ * while the next claim is out; asking for more only reads keys whose rows are this buffer's.
+ * None under a global `concurrency` (the row would hold one of the queue's few slots while others
+ * sit free), a rate (its start is counted at the claim, not when it runs) or `fair` alone (a big
+ * key's buffered rows would sit ahead of a new key's row).
+ *
+ * @example
+ * rowsAheadWithin(storedLimitsOf('sync', { keyConcurrency: 1 }), 120, 24); // 24
+ */
+export function rowsAheadWithin(limits: StoredLimits | null, target: number, workers: number): number {
+  if (limits === null) return target;
+  const keyConcurrencyOnly =
+    limits.keyConcurrency !== null &&
+    limits.concurrency === null &&
+    limits.rateLimit === null &&
+    limits.keyRateLimit === null;
+  return keyConcurrencyOnly ? Math.min(target, workers) : 0;
 }

@@ -1,17 +1,19 @@
 import { type AttemptResult, runAttempt } from './attempt.js';
 import { ClaimLoop } from './claim-loop.js';
 import type { ClaimedEvent } from './contract/claim.js';
+import type { StoredLimits } from './contract/flow.js';
 import { CONTRACT_LIMITS } from './contract/limits.js';
 import type { SettleOutcome } from './contract/settle.js';
 import type { QueueStore } from './contract/store.js';
 import { BusError, describeError } from './errors.js';
+import { limitsSignature } from './flow/limits.js';
 import type { EventHandler } from './handler.js';
 import { abortRun, type HeldRow, heldRow } from './held-row.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { Logger } from './logger.js';
 import { recordEnded, recordStarted } from './otel/metrics.js';
 import { fail, processSpan } from './otel/spans.js';
-import { PrefetchTarget } from './prefetch.js';
+import { PrefetchTarget, rowsAheadWithin } from './prefetch.js';
 import type { ResolvedQueueConfig } from './queue-config.js';
 import type { Registry } from './registry.js';
 import type { Settler } from './settler.js';
@@ -58,8 +60,8 @@ export class QueueWorker {
   readonly #handlerNames: readonly string[];
   /** `#handlerNames` minus the paused ones: what the claim asks for (empty: no claim). */
   #claimable: readonly string[];
-  /** The queue has flow-control limits stored: claims go through them and nothing is prefetched. */
-  #limited: boolean;
+  /** The queue's stored flow-control limits (`null`: none): claims go through them. */
+  #limits: StoredLimits | null;
   /** Rows whose handlers ended and whose outcomes the settler has not written yet. */
   readonly #settling = new Set<string>();
 
@@ -72,7 +74,7 @@ export class QueueWorker {
       .filter((h) => h.settings.queueName === config.queueName && deps.instances.has(h.name))
       .map((h) => h.name);
     this.#claimable = this.#handlerNames;
-    this.#limited = config.limits !== null;
+    this.#limits = config.limits;
     this.#prefetch = new PrefetchTarget(config.prefetch, config.workers, config.batchSize);
     this.#claims = new ClaimLoop({
       store: deps.store,
@@ -82,7 +84,7 @@ export class QueueWorker {
       settler: deps.settler,
       room: () => this.#room(),
       handlers: () => this.#claimable,
-      limited: () => this.#limited,
+      limited: () => this.#limits !== null,
       // A limited claim does not count these as running: their handlers have ended.
       finished: () => [...this.#settling].slice(0, CONTRACT_LIMITS.maxIds),
       accept: (rows, leaseUntil) => this.#accept(rows, leaseUntil),
@@ -184,9 +186,7 @@ export class QueueWorker {
   // fast queue makes full claims instead of one small claim per finished row.
   #room(): number {
     const { workers, batchSize } = this.config;
-    // A limited queue holds no rows ahead of its slots: a buffered row would hold a slot of the
-    // limit (or a start of its rate) while it waits, and start later than the claim counted it.
-    const capacity = workers + (this.#limited ? 0 : this.#prefetch.rows);
+    const capacity = workers + rowsAheadWithin(this.#limits, this.#prefetch.rows, workers);
     const buffered = this.#buffer.length - this.#head;
     const free = capacity - buffered - this.#running.size;
     if (free <= 0) return 0;
@@ -238,15 +238,25 @@ export class QueueWorker {
   }
 
   /**
-   * Follows whether the queue has stored limits (the controller reads them about every second).
-   * Returns whether it changed.
+   * Follows the queue's stored limits (the controller reads them about every second). Returns
+   * whether they changed.
    */
-  applyLimits(limited: boolean): boolean {
-    if (limited === this.#limited) return false;
-    this.#limited = limited;
-    this.deps.logger.info(limited ? 'queue limits found: claiming within them' : 'queue limits removed', {
-      queue: this.config.queueName,
-    });
+  applyLimits(limits: StoredLimits | null): boolean {
+    const before = this.#limits;
+    const same =
+      limits === null || before === null
+        ? limits === before
+        : limitsSignature(limits) === limitsSignature(before);
+    if (same) return false;
+    this.#limits = limits;
+    if ((before === null) !== (limits === null)) {
+      this.deps.logger.info(
+        limits !== null ? 'queue limits found: claiming within them' : 'queue limits removed',
+        {
+          queue: this.config.queueName,
+        },
+      );
+    }
     this.#claims.wake();
     return true;
   }

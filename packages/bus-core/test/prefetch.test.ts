@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryStore, runUntilIdle } from '../../bus-testing/src/index.js';
-import { createBus, defineEvent, type QueueStore, Registry } from '../src/index.js';
+import { createBus, defineEvent, type QueueLimits, type QueueStore, Registry } from '../src/index.js';
 
 // The buffer's size decides how far ahead of its free slots a queue claims: whole batches for fast
 // handlers, nothing beyond the free slots for slow ones (whose rows another process could run).
@@ -26,7 +26,13 @@ function recordingStore(): { store: QueueStore<unknown>; limits: number[] } {
   return { store: store as QueueStore<unknown>, limits };
 }
 
-async function drain(prefetch: number | 'auto' | undefined, handlerMs: number, events: number) {
+// With `flow` (the queue's limits), each row's partition key is `k` + its number modulo 10.
+async function drain(
+  prefetch: number | 'auto' | undefined,
+  handlerMs: number,
+  events: number,
+  flow?: QueueLimits,
+) {
   const { store, limits } = recordingStore();
   const registry = new Registry();
   const ran: number[] = [];
@@ -34,7 +40,12 @@ async function drain(prefetch: number | 'auto' | undefined, handlerMs: number, e
     Event,
     class {
       static readonly handlerName = 'prefetch.handler';
-      static readonly settings = { queueName: 'q', maxRetries: 0, executionTimeout: 10_000 };
+      static readonly settings = {
+        queueName: 'q',
+        maxRetries: 0,
+        executionTimeout: 10_000,
+        ...(flow === undefined ? {} : { partitionKey: (p: { n: number }) => `k${p.n % 10}` }),
+      };
       async handle(p: { n: number }): Promise<void> {
         ran.push(p.n);
         if (handlerMs > 0) await new Promise((resolve) => setTimeout(resolve, handlerMs));
@@ -52,6 +63,7 @@ async function drain(prefetch: number | 'auto' | undefined, handlerMs: number, e
         sleepInterval: 10,
         archivePolicy: 'none',
         ...(prefetch === undefined ? {} : { prefetch }),
+        ...(flow === undefined ? {} : { limits: flow }),
       },
     ],
   });
@@ -62,8 +74,14 @@ async function drain(prefetch: number | 'auto' | undefined, handlerMs: number, e
   );
   await runUntilIdle(bus, { timeoutMs: 30_000 });
   await bus.controller.awaitTerminationWithTimeout(1000);
-  // Rows still start in claim order, one each.
-  expect(ran).toEqual(Array.from({ length: events }, (_, n) => n));
+  // Rows still start in claim order, one each (with keys: in order within each key).
+  const started = flow === undefined ? ran : [...ran].sort((a, b) => (a % 10) - (b % 10) || a - b);
+  expect(started.length).toBe(events);
+  for (let i = 1; i < started.length; i++) {
+    const [a, b] = [started[i - 1]!, started[i]!];
+    if (flow === undefined || a % 10 === b % 10) expect(ran.indexOf(b)).toBeGreaterThan(ran.indexOf(a));
+  }
+  expect(new Set(ran).size).toBe(events);
   return limits.filter((l) => l > 0);
 }
 
@@ -88,5 +106,19 @@ describe('prefetch', () => {
   it('a fixed prefetch claims up to slots + prefetch; 0 claims only for free slots', async () => {
     expect(Math.max(...(await drain(10, 1, 60)))).toBe(12);
     expect(Math.max(...(await drain(0, 0, 60)))).toBe(2);
+  });
+
+  it('under per-key concurrency only, holds at most one more set of slots ahead; other limits, none', async () => {
+    // The buffered row holds only its own key's slot: up to 2 slots + 2 rows ahead.
+    const keyed = await drain(undefined, 0, 300, { keyConcurrency: 1 });
+    expect(Math.max(...keyed)).toBe(4);
+    // A global limit (a buffered row would hold one of its slots) or a rate (counted at the
+    // claim): only the free slots.
+    expect(Math.max(...(await drain(undefined, 0, 300, { keyConcurrency: 1, concurrency: 5 })))).toBe(2);
+    expect(Math.max(...(await drain(undefined, 0, 300, { rate: { limit: 10_000, periodMs: 1000 } })))).toBe(
+      2,
+    );
+    // `fair` alone: a big key's buffered rows would sit ahead of a new key's row.
+    expect(Math.max(...(await drain(undefined, 0, 300, { fair: true })))).toBe(2);
   });
 });
