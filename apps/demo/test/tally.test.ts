@@ -15,6 +15,7 @@ function ctx(id: string, attempt: number, abort?: unknown): HandlerContext {
     maxRetries: 3,
     snoozes: 0,
     createdAt: new Date(),
+    partitionKey: null,
     tx: undefined,
   };
 }

@@ -36,6 +36,7 @@ class RunContext implements HandlerContext<unknown> {
   readonly queue: string;
   readonly maxRetries: number;
   readonly createdAt: Date;
+  readonly partitionKey: string | null;
   tx: unknown = undefined;
   readonly #held: HeldRow;
 
@@ -50,6 +51,7 @@ class RunContext implements HandlerContext<unknown> {
     this.queue = row.queue;
     this.maxRetries = row.maxRetries;
     this.createdAt = row.createdAt;
+    this.partitionKey = row.partitionKey ?? null;
   }
 
   get signal(): AbortSignal {

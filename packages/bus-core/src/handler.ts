@@ -51,6 +51,11 @@ export interface HandlerContext<TTx = unknown> {
   maxRetries: number;
   /** When the event was published (database time). */
   createdAt: Date;
+  /**
+   * The row's partition key (from the handler's `partitionKey` setting or the publish option),
+   * which per-key limits count it under; `null` when it has none.
+   */
+  partitionKey: string | null;
   /** The settling transaction, for `transactional` handlers; otherwise `undefined`. */
   tx: TTx | undefined;
 }

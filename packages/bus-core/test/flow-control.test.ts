@@ -136,6 +136,36 @@ describe('partition keys are checked at publish, and a bad one writes nothing', 
   });
 });
 
+describe("a handler sees its row's partition key", () => {
+  const Event = defineEvent<{ account: string }>('keyed.event');
+
+  it("ctx.partitionKey: the handler's key, the publish option's, or null", async () => {
+    const seen: [string, string | null][] = [];
+    const record = (name: string) => (p: { account: string }, ctx: { partitionKey: string | null }) => {
+      seen.push([`${name} ${p.account}`, ctx.partitionKey]);
+    };
+    const registry = new Registry();
+    registry.register(Event, handlerClass('plain', { queueName: 'q' }, record('plain')));
+    registry.register(
+      Event,
+      handlerClass('keyed', { queueName: 'q', partitionKey: (p) => `acct-${p.account}` }, record('keyed')),
+    );
+    const bus = await makeBus({ store, registry, queues: [queue('q')] });
+    await bus.publish(Event, { account: '7' });
+    await bus.publish(Event, { account: '8' }, { partitionKey: 'fixed' });
+    await bus.controller.startWorkers();
+    await waitFor(() => seen.length === 4, { timeoutMs: 10_000, message: '4 runs' });
+    expect(new Map(seen)).toEqual(
+      new Map([
+        ['plain 7', null],
+        ['keyed 7', 'acct-7'],
+        ['plain 8', 'fixed'],
+        ['keyed 8', 'fixed'],
+      ]),
+    );
+  });
+});
+
 /** A queue's handler that records how many of its runs overlap, per key and in all. */
 function overlapRecorder() {
   let running = 0;

@@ -17,7 +17,7 @@ import type { Cell, Row } from './run.js';
 /** What `claim` reads of each row. */
 export const CLAIM_COLUMNS = sql.raw(
   'CAST(id AS CHAR) AS row_id, queue, event_name, handler_name, payload, attempts, max_retries, priority, created_at, ' +
-    'trace_context, snoozes',
+    'trace_context, snoozes, partition_key',
 );
 /** What `listEvents` reads of each row. */
 export const EVENT_COLUMNS = sql.raw(
@@ -88,6 +88,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     snoozes: Number(r.snoozes),
     createdAt: parseUtc(r.created_at),
     traceContext: textOrNull(r.trace_context),
+    partitionKey: textOrNull(r.partition_key),
   };
 }
 

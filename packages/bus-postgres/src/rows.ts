@@ -34,7 +34,7 @@ const STORED =
 export const CLAIM_COLUMNS = sql.raw(
   "id::text AS id, queue::text AS queue, event_name::text AS event, handler_name::text AS handler, encode(payload, 'hex') AS payload, " +
     `attempts::text AS attempts, max_retries::text AS retries, priority::text AS priority, ${MS_OF('created_at')} AS created, ` +
-    'trace_context::text AS trace, snoozes::text AS snoozes',
+    'trace_context::text AS trace, snoozes::text AS snoozes, partition_key::text AS pkey',
 );
 /** What `listEvents` reads of each row, for `eventRow`. */
 export const EVENT_COLUMNS = sql.raw(
@@ -134,6 +134,7 @@ export function claimedEvent(r: Row): ClaimedEvent {
     createdAt: dateOf(r[8], 'created_at'),
     traceContext: text(r[9]),
     snoozes: intOf(r[10], 'snoozes'),
+    partitionKey: text(r[11]),
   };
 }
 

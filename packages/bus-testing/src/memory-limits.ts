@@ -73,6 +73,7 @@ export function leaseRow(row: LiveRow, params: ClaimParams, now: Date): ClaimedE
     snoozes: row.snoozes,
     createdAt: row.createdAt,
     traceContext: row.traceContext,
+    partitionKey: row.partitionKey,
   };
 }
 

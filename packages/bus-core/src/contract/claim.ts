@@ -46,4 +46,6 @@ export interface ClaimedEvent {
   createdAt: Date;
   /** The row's `trace_context` as inserted; `null` or absent when none. */
   traceContext?: string | null;
+  /** The row's partition key (docs/flow-control.md); `null` or absent when it has none. */
+  partitionKey?: string | null;
 }

@@ -20,7 +20,6 @@ import { LIMITS_COLUMNS, limitsOf, storedLimits } from './limits.js';
 const KEYED_STATEMENT_BYTES = 1024 * 1024;
 
 const CANDIDATE_COLUMNS = sql.raw('CAST(id AS CHAR) AS row_id, partition_key');
-const READY_COLUMNS = sql`${CLAIM_COLUMNS}, partition_key`;
 
 // The claimer's rows whose handlers ended (ClaimParams.finished): not running any more.
 function notFinished(params: ClaimParams): SQL {
@@ -100,10 +99,13 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
     async leaseReady({ limit }): Promise<LeasedCandidate[]> {
       // The plain claim's two statements (claim_idx in claim order, FOR UPDATE SKIP LOCKED, then
       // the update by primary key), the keys read with the rows.
-      const rows = await select(tx, readyRowsQuery(ctx, params, limit, sql``, READY_COLUMNS));
+      const rows = await select(tx, readyRowsQuery(ctx, params, limit, sql``, CLAIM_COLUMNS));
       if (rows.length === 0) return [];
       await leaseRows(tx, ctx, params, rows);
-      return rows.map((r) => ({ event: claimedEvent(r), partitionKey: textOrNull(r.partition_key) }));
+      return rows.map((r) => {
+        const event = claimedEvent(r);
+        return { event, partitionKey: event.partitionKey ?? null };
+      });
     },
 
     async unkeyedRows({ limit, within }): Promise<ClaimCandidate[]> {

@@ -21,6 +21,12 @@ import { claim } from './claim.js';
 // arrived is past that wait, on the database's clock like every other time of the store.
 const NOW = sql.raw('statement_timestamp()');
 
+// A leased row with its key for the policy (`claimedEvent` reads the key too).
+const leasedCandidate = (r: Row): LeasedCandidate => {
+  const event = claimedEvent(r);
+  return { event, partitionKey: event.partitionKey ?? null };
+};
+
 /**
  * `QueueStore.claim` with `limited`: `claimWithLimits` (bus-core/driver, the policy every store
  * shares) over this file's statements, in one READ COMMITTED transaction (its BEGIN pipelined
@@ -138,10 +144,10 @@ GROUP BY partition_key, started_at`,
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
     e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
 )
-SELECT ${CLAIM_COLUMNS}, partition_key::text AS pkey FROM claimed
+SELECT ${CLAIM_COLUMNS} FROM claimed
 ORDER BY claimed.priority, claimed.scheduled_at, claimed.id`,
       );
-      return rows.map((r) => ({ event: claimedEvent(r), partitionKey: text(r[11]) }));
+      return rows.map(leasedCandidate);
     },
 
     async unkeyedRows({ limit, within }) {
@@ -221,7 +227,7 @@ ORDER BY n, due NULLS FIRST, rid`,
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
   WHERE e.id = ANY(${plainTextArray(ids)}::int8[]) AND e.locked_until IS NULL
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
 )
 SELECT ${CLAIM_COLUMNS} FROM claimed`,
       );
@@ -283,14 +289,14 @@ SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.pr
   c.snoozes, c.pkey, m.matched::text AS matched
 FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
 LEFT JOIN (
-  SELECT ${CLAIM_COLUMNS}, partition_key::text AS pkey, priority AS p_, scheduled_at AS s_, id AS i_ FROM claimed
+  SELECT ${CLAIM_COLUMNS}, priority AS p_, scheduled_at AS s_, id AS i_ FROM claimed
 ) c ON true
 ORDER BY c.p_, c.s_, c.i_`,
       );
       if (rows.length === 0 || textOf(rows[0]![12], 'matched') !== 'true') return null;
       return rows
         .filter((r) => r[0] !== null)
-        .map((r) => ({ event: claimedEvent(r), partitionKey: text(r[11]) }));
+        .map(leasedCandidate);
     },
 
     // COMMIT behind the last statement (Statements.pipelinedTransaction), when the claim has one.

@@ -30,7 +30,7 @@ export async function claim(ctx: StoreContext, params: ClaimParams): Promise<Cla
     LIMIT ${limit}::int4
     FOR UPDATE SKIP LOCKED))
   RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
 )
 SELECT ${CLAIM_COLUMNS} FROM claimed ORDER BY claimed.priority, claimed.scheduled_at, claimed.id`;
   return (await ctx.statements.rows('claim', query)).map(claimedEvent);

@@ -776,6 +776,44 @@ export function flowTests(s: SuiteContext): void {
       );
     });
 
+    it('every claim returns the key with the row (null without one): plain, limited in claim order, and round-robin', async () => {
+      const keysOf = (rows: readonly ClaimedEvent[]) => new Map(rows.map((c) => [c.id, c.partitionKey]));
+      const [pk, pn] = await insert(s.store, [keyedRow('fl-ck-plain', KEY), keyedRow('fl-ck-plain', null)]);
+      const plain = await claimFor(s.store, {
+        queue: 'fl-ck-plain',
+        limit: 10,
+        workerId: 'w',
+        leaseMs: LONG_LEASE,
+      });
+      assert.deepEqual([keysOf(plain).get(pk!), keysOf(plain).get(pn!)], [KEY, null], 'plain claim');
+      // A global limit only, claimed twice: a store may take the second claim in one step.
+      await s.store.admin.setLimits({ queue: 'fl-ck-global', limits: limits({ concurrency: 10 }) });
+      const global = await insert(s.store, [
+        keyedRow('fl-ck-global', KEY),
+        keyedRow('fl-ck-global', null),
+        keyedRow('fl-ck-global', LONG_KEY),
+        keyedRow('fl-ck-global', null),
+      ]);
+      const both = keysOf([...(await limited('fl-ck-global', 2)), ...(await limited('fl-ck-global', 2))]);
+      assert.deepEqual(
+        global.map((id) => both.get(id!)),
+        [KEY, null, LONG_KEY, null],
+        'limited claims in claim order',
+      );
+      await s.store.admin.setLimits({ queue: 'fl-ck-key', limits: limits({ keyConcurrency: 1 }) });
+      const keyed = await insert(s.store, [
+        keyedRow('fl-ck-key', KEY),
+        keyedRow('fl-ck-key', null),
+        keyedRow('fl-ck-key', LONG_KEY),
+      ]);
+      const turn = keysOf(await limited('fl-ck-key', 10));
+      assert.deepEqual(
+        keyed.map((id) => turn.get(id!)),
+        [KEY, null, LONG_KEY],
+        'round-robin claim',
+      );
+    });
+
     it('a unique insert keeps the key too', async () => {
       const handlerName = `h-${randomUUID().slice(0, 8)}`;
       const [r] = await s.store.unique.insert({
