@@ -294,9 +294,7 @@ LEFT JOIN (
 ORDER BY c.p_, c.s_, c.i_`,
       );
       if (rows.length === 0 || textOf(rows[0]![12], 'matched') !== 'true') return null;
-      return rows
-        .filter((r) => r[0] !== null)
-        .map(leasedCandidate);
+      return rows.filter((r) => r[0] !== null).map(leasedCandidate);
     },
 
     // COMMIT behind the last statement (Statements.pipelinedTransaction), when the claim has one.
