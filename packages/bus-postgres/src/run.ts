@@ -64,6 +64,23 @@ function lostInFlight(failure: BusError): BusError {
   );
 }
 
+/** What `settleWithin` returns when the time ran out first. */
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+// `work`'s value, or TIMED_OUT when it has not settled within `ms` (its timer cleared either way);
+// a rejection within `ms` passes through. What became of late work is the caller's to decide.
+async function settleWithin<T>(work: PromiseLike<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    return await Promise.race([work, elapsed]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // The store's own dialect turns its SQL into text and parameters for postgres.js; it holds no
 // state of the user's database.
 const dialect = new PgDialect();
@@ -152,23 +169,8 @@ export class Statements {
   async #timed(operation: string, query: PromiseLike<unknown>, codes: FailureCodes): Promise<unknown> {
     const ms = this.#timeout;
     if (ms === undefined) return query;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const elapsed = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), ms);
-    });
-    const settled = Promise.resolve(query).then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    );
-    try {
-      const first = await Promise.race([settled, elapsed]);
-      if (first !== 'timeout') {
-        if ('error' in first) throw first.error;
-        return first.value;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    const first = await settleWithin(query, ms);
+    if (first !== TIMED_OUT) return first;
     // postgres.js sets `state` (the backend's pid and key) once the statement is on a connection.
     const pending = query as { state?: unknown; cancel?: () => unknown };
     const sent = pending.state !== undefined && pending.state !== null;
@@ -304,16 +306,8 @@ export class Statements {
     const reserving = root.reserve();
     const ms = this.#timeout;
     if (ms === undefined) return reserving;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const elapsed = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), ms);
-    });
-    try {
-      const first = await Promise.race([reserving, elapsed]);
-      if (first !== 'timeout') return first;
-    } finally {
-      clearTimeout(timer);
-    }
+    const first = await settleWithin(reserving, ms);
+    if (first !== TIMED_OUT) return first;
     reserving.then(
       (late) => late.release(),
       () => undefined,
@@ -331,16 +325,8 @@ export class Statements {
    */
   async #begun(run: Promise<unknown>, beginning: Promise<void>, abandon: () => void): Promise<void> {
     const ms = this.#timeout!;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const elapsed = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), ms);
-    });
-    try {
-      const first = await Promise.race([beginning, run.then(() => undefined), elapsed]);
-      if (first !== 'timeout') return;
-    } finally {
-      clearTimeout(timer);
-    }
+    const first = await settleWithin(Promise.race([beginning, run.then(() => undefined)]), ms);
+    if (first !== TIMED_OUT) return;
     abandon();
     // It ends with the abandoned error if it ever starts; nobody waits for it any more.
     run.catch(() => {});

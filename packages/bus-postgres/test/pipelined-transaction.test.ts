@@ -89,6 +89,28 @@ describe('Statements.pipelinedTransaction on postgres.js', () => {
     expect(await inTransaction()).toBe(false);
   });
 
+  it('no connection free within the statement timeout: STORE_TIMEOUT, nothing ran, and the late connection goes back to the pool', async () => {
+    await t.client.unsafe('TRUNCATE marks');
+    const short = new Statements(t.db, 200);
+    // The pool's only connection, held elsewhere.
+    const held = await t.client.reserve();
+    let ran = false;
+    const startedAt = Date.now();
+    const error = await short
+      .pipelinedTransaction(async () => {
+        ran = true;
+      })
+      .catch((e: unknown) => e);
+    expect(isBusError(error, 'STORE_TIMEOUT'), String(error)).toBe(true);
+    expect(String((error as Error).message)).toMatch(/no connection was free within 200 ms/);
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    expect(ran).toBe(false);
+    held.release();
+    // The reservation that came too late is handed back: the pool serves the next caller.
+    expect(await marks()).toEqual([]);
+    expect(await inTransaction()).toBe(false);
+  });
+
   it('holds a row lock from its first statement to its COMMIT: a second one waits, then sees the first one committed', async () => {
     await t.client.unsafe('TRUNCATE marks');
     await t.client.unsafe('INSERT INTO marks (n) VALUES (0)');
