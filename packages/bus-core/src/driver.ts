@@ -96,10 +96,12 @@ export {
   resolveTableNames,
 } from './driver/table-names.js';
 export {
+  claimInTurnAtOnce,
   claimsInOneStep,
   claimWithinConcurrency,
   claimWithLimits,
   MAX_KEY_SCAN,
+  rotatesInOneStep,
   type SeenLimits,
   UNKEYED_SCAN,
 } from './flow/limited-claim.js';

@@ -341,6 +341,50 @@ describe('the limited claim plans on PostgreSQL', () => {
     expect(rowsRead(await analyzed(scan))).toBeLessThanOrEqual(KEYS.length + 1 + (KEYS.length + 1) * 3);
   });
 
+  it('a rotation without a rate, after the first claim, is one statement: every read through an index, one key-index entry a key and at most its limit of rows', async () => {
+    await plain.admin.setLimits({
+      queue: 'fq',
+      limits: {
+        concurrency: null,
+        keyConcurrency: 3,
+        rateLimit: null,
+        ratePeriodMs: null,
+        keyRateLimit: null,
+        keyRatePeriodMs: null,
+        fair: true,
+      },
+    });
+    // The first claim reads the limits in steps; the next stands on them (claimInTurnAtOnce).
+    await limited();
+    const plans = await plansOf(limited);
+    expectIndexed(plans);
+    const inTurn = plans.filter((p) => /^WITH RECURSIVE ok AS/.test(p.sql));
+    expect(inTurn.map((p) => p.kind)).toEqual(['custom', 'generic']);
+    for (const p of inTurn) {
+      for (const index of [
+        'bus_events_key_idx',
+        'bus_events_running_idx',
+        'bus_events_claim_idx',
+        'bus_events_pkey',
+      ])
+        expect(indexes([p]), `${p.kind} plan of the rotation`).toContain(index);
+    }
+    expect(plans.filter((p) => /keysAndRows|WITH RECURSIVE k\(/.test(p.sql))).toEqual([]);
+    const statement = await plansOf(limited).then(
+      () => captured.find((s) => /^WITH RECURSIVE ok AS/.test(s.sql))!,
+    );
+    // The captured parameters are as sent, `fair` as 't': postgres.js would send that string as false.
+    const params = statement.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
+    const keyEntries = (await analyzed({ sql: statement.sql, params }))
+      .filter((n) => n['Index Name'] === 'bus_events_key_idx')
+      .reduce((sum, n) => sum + n['Actual Rows']! * n['Actual Loops']!, 0);
+    // Six keys (big and k1–k5), each: the probe for it, the check that it has a row to take, and
+    // at most keyConcurrency (3) of its rows; and the probes that wrap round and find the end.
+    console.log('KEYENTRIES', keyEntries);
+    expect(keyEntries).toBeGreaterThan(KEYS.length);
+    expect(keyEntries).toBeLessThanOrEqual((KEYS.length + 1) * (1 + 1 + 3) + 2);
+  });
+
   it('without a rotation (concurrency only) the rows are read and leased in one statement through the claim index', async () => {
     await plain.admin.setLimits({
       queue: 'fq',

@@ -152,6 +152,30 @@ export interface LimitedClaimSteps {
     expected: StoredLimits;
   }): Promise<LeasedCandidate[] | null>;
   /**
+   * Optional, for a store that pipelines (`claimInTurnAtOnce`). One statement, called after
+   * `lockLimits` (so its counts are read after the lock is held): when the queue's stored limits
+   * are exactly `expected` (every field), leases what `claimWithLimits` leases under limits
+   * without a rate, and returns it in pick order; when they are not (changed, or no row), leases
+   * nothing and returns `null`. That is: the room is `limit`, less so that the queue's leased rows
+   * (counted as `countRunning` counts them) are at most `leasedAtMost` when it is given. Keys are
+   * read in the database's key order from the first after the stored key cursor (from the first
+   * key without one), round to the cursor again, as `keysAndRows` reads them, until as many keys
+   * as the room gave rows or `maxKeys` keys were read; a key gives up to its room, `keyLimit` less
+   * its leased rows (the room when `keyLimit` is null), of its rows as `keysAndRows` reads them.
+   * The rows without a key are those `unkeyedRows({ limit: room, within })` reads, as one more
+   * key after the last. Rows are picked one per key per turn, keys in that order, until the room
+   * is taken; leased as `lease` leases (a row leased meanwhile by another claimer is left out);
+   * and the key cursor is stored as the last key that got a row in the first turn, when one did.
+   */
+  leaseInTurn?(params: {
+    limit: number;
+    leasedAtMost: number | null;
+    keyLimit: number | null;
+    maxKeys: number;
+    within: number;
+    expected: StoredLimits;
+  }): Promise<LeasedCandidate[] | null>;
+  /**
    * Optional. Called at most once, right after the claim's last step was called and before it
    * resolved: no step follows. A store that pipelines may send its COMMIT now, behind that step,
    * instead of a round trip later; it must still fail the claim when a step fails (a failed

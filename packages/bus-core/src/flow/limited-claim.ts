@@ -176,6 +176,56 @@ export async function claimWithinConcurrency(
   return leased.map((row) => row.event);
 }
 
+/**
+ * Whether a claim under `limits` can be `claimInTurnAtOnce`: a rotation across keys (a per-key
+ * concurrency, or `fair`) and no rate, so the claim needs no starts read before it and none
+ * recorded after it.
+ *
+ * @example
+ * if (seen !== undefined && rotatesInOneStep(seen.limits)) rows = await claimInTurnAtOnce(steps, 10, seen.limits);
+ */
+export function rotatesInOneStep(limits: StoredLimits): boolean {
+  return (
+    (limits.keyConcurrency !== null || limits.fair) &&
+    limits.rateLimit === null &&
+    limits.keyRateLimit === null
+  );
+}
+
+/**
+ * The rotating claim in one round trip, for a store with `leaseInTurn` that pipelines: the lock,
+ * and one statement that counts, reads the keys after the cursor with their rows, picks them
+ * round-robin within the limits and leases them, sent together (and the COMMIT behind them,
+ * `lastStepSent`). The same rule as `claimWithLimits` (the store is given its numbers), standing
+ * on the limits the store saw last (`expected`, for which `rotatesInOneStep` holds): the
+ * statement leases only if they are still the stored ones. Returns the rows, or `null` when they
+ * were not: nothing was leased, and the store claims again with `claimWithLimits`.
+ *
+ * @example
+ * const rows = await claimInTurnAtOnce(limitedSteps(ctx, tx, params, commitNow), params.limit, seen.limits);
+ */
+export async function claimInTurnAtOnce(
+  steps: LimitedClaimSteps,
+  want: number,
+  expected: StoredLimits,
+): Promise<ClaimedEvent[] | null> {
+  if (steps.leaseInTurn === undefined || !rotatesInOneStep(expected)) return null;
+  const leaseInTurn = steps.leaseInTurn.bind(steps);
+  const locking = steps.lockLimits();
+  const leasing = leaseInTurn({
+    limit: want,
+    leasedAtMost: expected.concurrency,
+    keyLimit: expected.keyConcurrency,
+    maxKeys: MAX_KEY_SCAN,
+    within: UNKEYED_SCAN,
+    expected,
+  });
+  steps.lastStepSent?.();
+  const [state, leased] = await Promise.all([locking, leasing]);
+  if (state === null || leased === null) return null;
+  return leased.map((row) => row.event);
+}
+
 /** What a store saw of a queue at its last limited claim (`lockLimits`, and `saveCursor` after). */
 export interface SeenLimits {
   limits: StoredLimits;

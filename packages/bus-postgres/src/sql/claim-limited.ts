@@ -7,7 +7,13 @@ import type {
   RecentStarts,
   RunningCount,
 } from 'bus-core/driver';
-import { claimsInOneStep, claimWithinConcurrency, claimWithLimits } from 'bus-core/driver';
+import {
+  claimInTurnAtOnce,
+  claimsInOneStep,
+  claimWithinConcurrency,
+  claimWithLimits,
+  rotatesInOneStep,
+} from 'bus-core/driver';
 import { type SQL, sql } from 'drizzle-orm';
 import type { PgTx } from '../client.js';
 import { MS, pgArray, plainTextArray } from '../encode.js';
@@ -45,6 +51,14 @@ export async function claimLimited(ctx: StoreContext, params: ClaimParams): Prom
   if (seen !== undefined && claimsInOneStep(seen.limits)) {
     const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
       claimWithinConcurrency(limitedSteps(ctx, tx, params, commitNow), params.limit, seen.limits),
+    );
+    if (rows !== null) return rows;
+  }
+  // A rotating queue without a rate, likewise: one round trip (BEGIN, the lock, the rotation
+  // leased in one statement, COMMIT) unless the limits changed.
+  if (seen !== undefined && rotatesInOneStep(seen.limits)) {
+    const rows = await ctx.statements.pipelinedTransaction((tx, commitNow) =>
+      claimInTurnAtOnce(limitedSteps(ctx, tx, params, commitNow), params.limit, seen.limits),
     );
     if (rows !== null) return rows;
   }
@@ -292,6 +306,122 @@ LEFT JOIN (
   SELECT ${CLAIM_COLUMNS}, priority AS p_, scheduled_at AS s_, id AS i_ FROM claimed
 ) c ON true
 ORDER BY c.p_, c.s_, c.i_`,
+      );
+      if (rows.length === 0 || textOf(rows[0]![12], 'matched') !== 'true') return null;
+      return rows.filter((r) => r[0] !== null).map(leasedCandidate);
+    },
+
+    async leaseInTurn({ limit, leasedAtMost, keyLimit, maxKeys, within, expected }) {
+      // claimWithLimits' rotation as one statement, its snapshot taken after lockLimits held the
+      // lock: `k` walks the key index from the stored cursor as keysAndRows does (one probe per
+      // key, wrapping once to the first key and stopping past the cursor), counting the keys that
+      // are under their limit and have a row to take, until the room's worth; each such key's
+      // rows are numbered as turns, the unkeyed rows too (a key after the last), and the first
+      // `room` by (turn, key) are leased. Not locked before the UPDATE, as in `lease`: it re-checks
+      // `locked_until IS NULL`, so a row a plain claimer leased meanwhile is left out.
+      const int = (n: number | null) => sql`${n}::int4`;
+      const next = (after: SQL) => sql`(SELECT t.partition_key FROM ${events} t
+    WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
+      AND t.partition_key > ${after}
+    ORDER BY t.partition_key LIMIT 1)`;
+      const due = (
+        key: SQL,
+      ) => sql`t.queue = ${queue}::text AND t.partition_key = ${key} AND t.partition_key IS NOT NULL
+      AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW} AND t.handler_name = ANY(${handlerList}::text[])`;
+      const keyRoom = (key: SQL) =>
+        sql`least((SELECT n FROM room), coalesce(${int(keyLimit)} - coalesce((SELECT r.n FROM running r WHERE r.key = ${key}), 0), (SELECT n FROM room)))`;
+      const open = (key: SQL) =>
+        sql`(${keyRoom(key)} > 0 AND EXISTS (SELECT 1 FROM ${events} t WHERE ${due(key)}))`;
+      const rows = await run(
+        'leaseInTurn',
+        sql`WITH RECURSIVE ok AS (
+  SELECT key_cursor FROM ${limits}
+  WHERE queue = ${queue}::text
+    AND concurrency IS NOT DISTINCT FROM ${int(expected.concurrency)}
+    AND key_concurrency IS NOT DISTINCT FROM ${int(expected.keyConcurrency)}
+    AND rate_limit IS NOT DISTINCT FROM ${int(expected.rateLimit)}
+    AND rate_period_ms IS NOT DISTINCT FROM ${int(expected.ratePeriodMs)}
+    AND key_rate_limit IS NOT DISTINCT FROM ${int(expected.keyRateLimit)}
+    AND key_rate_period_ms IS NOT DISTINCT FROM ${int(expected.keyRatePeriodMs)}
+    AND fair = ${expected.fair}::bool
+), running AS MATERIALIZED (
+  SELECT partition_key AS key, count(*)::int4 AS n FROM ${events}
+  WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished} GROUP BY partition_key
+), room AS MATERIALIZED (
+  SELECT greatest(0, least(${limit}::int4,
+    coalesce(${int(leasedAtMost)} - (SELECT coalesce(sum(n), 0) FROM running)::int4, ${limit}::int4))) AS n
+), k(key, step, served, wrapped, cursor, opened) AS (
+  SELECT f.key, 1, f.opened::int4, f.wrapped, f.cursor, f.opened
+  FROM ok CROSS JOIN LATERAL (
+    SELECT f0.key, f0.wrapped, ok.key_cursor AS cursor, ${open(sql.raw('f0.key'))} AS opened FROM (
+      SELECT coalesce(a.key, CASE WHEN ok.key_cursor IS NOT NULL THEN ${next(sql`''`)} END) AS key,
+        (ok.key_cursor IS NULL OR a.key IS NULL) AS wrapped
+      FROM (SELECT ${next(sql`coalesce(ok.key_cursor, '')`)} AS key OFFSET 0) a
+      OFFSET 0
+    ) f0
+    WHERE f0.key IS NOT NULL
+    OFFSET 0
+  ) f
+  WHERE (SELECT n FROM room) > 0
+  UNION ALL
+  SELECT g.key, k.step + 1, k.served + g.opened::int4, g.wrapped, k.cursor, g.opened
+  FROM k CROSS JOIN LATERAL (
+    SELECT g0.key, g0.wrapped, ${open(sql.raw('g0.key'))} AS opened FROM (
+      SELECT coalesce(a.key, CASE WHEN NOT k.wrapped THEN ${next(sql`''`)} END) AS key,
+        (k.wrapped OR a.key IS NULL) AS wrapped
+      FROM (SELECT ${next(sql.raw('k.key'))} AS key OFFSET 0) a
+      OFFSET 0
+    ) g0
+    WHERE g0.key IS NOT NULL AND NOT (g0.wrapped AND k.cursor IS NOT NULL AND g0.key > k.cursor)
+    OFFSET 0
+  ) g
+  WHERE k.served < (SELECT n FROM room) AND k.step < ${maxKeys}::int4
+), keyed AS (
+  SELECT k.key, k.step AS pos, c.id, c.turn
+  FROM k CROSS JOIN LATERAL (
+    SELECT t.id, row_number() OVER (ORDER BY t.scheduled_at, t.id)::int4 AS turn FROM (
+      SELECT t.id, t.scheduled_at FROM ${events} t
+      WHERE ${due(sql.raw('k.key'))}
+      ORDER BY t.scheduled_at, t.id
+      LIMIT greatest(0, ${keyRoom(sql.raw('k.key'))})
+    ) t
+  ) c
+  WHERE k.opened
+), unkeyed AS (
+  SELECT NULL::text AS key, ${maxKeys + 1}::int4 AS pos, w.id,
+    row_number() OVER (ORDER BY w.priority, w.scheduled_at, w.id)::int4 AS turn
+  FROM (
+    SELECT t.id, t.partition_key, t.priority, t.scheduled_at FROM ${events} t
+    WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
+      AND t.handler_name = ANY(${handlerList}::text[]) AND EXISTS (SELECT 1 FROM ok)
+    ORDER BY t.priority, t.scheduled_at, t.id
+    LIMIT ${within}::int4
+  ) w
+  WHERE w.partition_key IS NULL
+), picked AS MATERIALIZED (
+  SELECT c.key, c.pos, c.id, c.turn FROM (SELECT * FROM keyed UNION ALL SELECT * FROM unkeyed) c
+  ORDER BY c.turn, c.pos
+  LIMIT (SELECT n FROM room)
+), moved AS (
+  UPDATE ${limits} SET key_cursor = p.key
+  FROM (SELECT key FROM picked WHERE turn = 1 AND key IS NOT NULL ORDER BY pos DESC LIMIT 1) p
+  WHERE queue = ${queue}::text AND key_cursor IS DISTINCT FROM p.key
+  RETURNING 1
+), claimed AS (
+  UPDATE ${events} e
+  SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
+  WHERE e.id = ANY(ARRAY(SELECT id FROM picked)) AND e.locked_until IS NULL
+  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
+    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+)
+SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.priority, c.created, c.trace,
+  c.snoozes, c.pkey, m.matched::text AS matched
+FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
+LEFT JOIN (
+  SELECT ${CLAIM_COLUMNS}, p.turn AS turn_, p.pos AS pos_
+  FROM claimed JOIN (SELECT id AS picked_id, turn, pos FROM picked) p ON p.picked_id = claimed.id
+) c ON true
+ORDER BY c.turn_, c.pos_`,
       );
       if (rows.length === 0 || textOf(rows[0]![12], 'matched') !== 'true') return null;
       return rows.filter((r) => r[0] !== null).map(leasedCandidate);

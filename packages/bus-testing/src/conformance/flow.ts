@@ -665,6 +665,28 @@ export function flowTests(s: SuiteContext): void {
       assert.deepEqual(keys, ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
     });
 
+    it('a claim with room for more rows than keys: one row per key a turn, from the key after the last claim round to it, rows without a key after the keys', async () => {
+      const q = 'fl-turns';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 2 }) });
+      const [a1, a2, a3, b1, b2, b3, c1, c2, c3, u1, u2] = await insert(
+        s.store,
+        ['a', 'a', 'a', 'b', 'b', 'b', 'c', 'c', 'c', null, null].map((k) => keyedRow(q, k)),
+      );
+      const first = await limited(q, 1);
+      assert.deepEqual(ids(first), [a1], 'the first key first');
+      // a holds one of its two places, so it gives one row; b and c give two, as their limit.
+      const second = await limited(q, 5);
+      assert.deepEqual(ids(second), [b1, c1, a2, u1, b2], 'turn by turn: b, c, a, then a row without a key');
+      await complete(second);
+      assert.deepEqual(ids(await limited(q, 1)), [b3], 'the next claim starts after a, where the last ended');
+      // c has both places free, a one (a1), b none left to take (b3 is leased).
+      assert.deepEqual(
+        ids(await limited(q, 10)),
+        [c2, a3, u2, c3],
+        'then after b: c, a, a row without a key, c',
+      );
+    });
+
     it('fair: an update of the limits keeps the turn; a new row starts from the first key', async () => {
       const q = 'fl-rr-cursor';
       await s.store.admin.setLimits({ queue: q, limits: limits({ fair: true }) });
