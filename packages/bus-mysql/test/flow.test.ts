@@ -1,4 +1,5 @@
 import type { StoredLimits } from 'bus-core/driver';
+import { waitFor } from 'bus-testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type MySqlQueueStore, migrate, mysqlStore } from '../src/index.js';
 import { createTestDatabase, live, row, type TestDatabase, truncate } from './helpers.js';
@@ -137,6 +138,43 @@ describe('limited and plain claimers side by side on MariaDB', () => {
       );
       expect(seen.size).toBe(600);
     }
+  });
+});
+
+describe('the count of a limited claim on MariaDB', () => {
+  it('a claim that waited on the limits lock counts the rows the transaction before it leased', async () => {
+    await store.admin.setLimits({ queue: 'q', limits: { ...none, concurrency: 3 } });
+    await store.insert({ rows: Array.from({ length: 6 }, () => row()) });
+    // Another claimer's transaction: it holds the lock and leases 3 rows, the whole limit.
+    const other = await t.pool.getConnection();
+    try {
+      await other.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await other.query('BEGIN');
+      await other.query("SELECT queue FROM bus_events_limits WHERE queue = 'q' FOR UPDATE");
+      await other.query(
+        "UPDATE bus_events SET locked_by = 'other', locked_until = UTC_TIMESTAMP(6) + INTERVAL 1 MINUTE, attempts = attempts + 1 ORDER BY id LIMIT 3",
+      );
+      let done = false;
+      const waiting = claim(10).finally(() => {
+        done = true;
+      });
+      await waitFor(
+        async () => {
+          const [rows] = await t.admin.query(
+            "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+          );
+          return Number((rows as { n: number }[])[0]!.n) > 0;
+        },
+        // INNODB_TRX is a cache that a read refreshes only 100 ms after the last one.
+        { message: 'the claim waiting on the limits lock', intervalMs: 200 },
+      );
+      expect(done).toBe(false);
+      await other.query('COMMIT');
+      expect(await waiting, 'the 3 leases committed while it waited fill the limit').toEqual([]);
+    } finally {
+      other.release();
+    }
+    expect((await live(store)).filter((r) => r.lockedBy === 'w')).toEqual([]);
   });
 });
 
