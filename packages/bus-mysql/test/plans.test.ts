@@ -278,6 +278,47 @@ describe('limited claim plans on MariaDB', () => {
     }
   });
 
+  it('with one row a key (keyConcurrency 1), the keys and their first rows are one statement: a loose scan, then one key_idx probe a key', async () => {
+    await mysqlStore(t.db).admin.setLimits({
+      queue: 'flow',
+      limits: { ...limits, keyConcurrency: 1, rateLimit: null, ratePeriodMs: null },
+    });
+    const plans = await plansOf(claim);
+    expectIndexed(plans);
+    // One statement a page of keys (a second page when keys the earlier tests leased are at their limit).
+    const keyed = plans.filter((p) => /^SELECT k.partition_key, /.test(p.sql));
+    expect(keyed.length).toBeGreaterThan(0);
+    expect(plans.filter((p) => /^SELECT partition_key FROM/.test(p.sql))).toEqual([]);
+    for (const { sql, plan } of keyed) {
+      const steps = plan.filter((s) => s.table === 'bus_events' || s.table === 'e');
+      expect(
+        steps.map((s) => s.key),
+        sql,
+      ).toEqual(['key_idx', 'key_idx']);
+    }
+    // The page read from the first key passes big's 3000 rows: a loose scan, a seek a key (a page
+    // past the last key is a range of nothing, which the optimizer reads as a plain range).
+    const keyedSql = captured.filter((c) => /^\s*SELECT k.partition_key, /.test(c.sql)).map((c) => c.sql);
+    expect(keyedSql).toHaveLength(keyed.length);
+    const fromFirst = keyed.filter((_, n) =>
+      /partition_key IS NOT NULL\s+AND locked_until IS NULL/.test(keyedSql[n]!),
+    );
+    expect(fromFirst.length).toBeGreaterThan(0);
+    for (const { sql, plan } of fromFirst) {
+      expect(plan.find((s) => s.table === 'bus_events')?.Extra ?? '', sql).toMatch(/index for group-by/i);
+    }
+    // What they actually read (MariaDB's ANALYZE): an entry or two a key, not the big key's rows.
+    for (const statement of captured.filter((c) => /^\s*SELECT k.partition_key, /.test(c.sql))) {
+      const [result] = (await t.admin.query(
+        `ANALYZE FORMAT=JSON ${statement.sql}`,
+        statement.params,
+      )) as unknown as [{ ANALYZE: string }[]];
+      const read = [...result[0]!.ANALYZE.matchAll(/"r_rows":\s*([\d.]+)/g)].map((m) => Number(m[1]));
+      expect(read.length).toBeGreaterThan(0);
+      expect(Math.max(...read), statement.sql).toBeLessThanOrEqual(20);
+    }
+  });
+
   it('without a rotation (concurrency only) the claim reads claim_idx like the plain claim', async () => {
     await mysqlStore(t.db).admin.setLimits({
       queue: 'flow',
