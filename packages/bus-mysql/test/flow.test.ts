@@ -178,6 +178,39 @@ describe('the count of a limited claim on MariaDB', () => {
   });
 });
 
+describe('the count of a limited claim past group_concat_max_len on MariaDB', () => {
+  it('a count list cut short by the server is read again whole: the limit holds', async () => {
+    const { pool, db } = t.open();
+    // MariaDB cuts JSON_ARRAYAGG at group_concat_max_len: 64 bytes hold about three keys' counts.
+    pool.pool.on('connection', (conn) => {
+      conn.query('SET SESSION group_concat_max_len = 64');
+    });
+    const own = mysqlStore(db);
+    await own.admin.setLimits({ queue: 'q', limits: { ...none, concurrency: 12 } });
+    await own.insert({
+      rows: Array.from({ length: 20 }, (_, n) => row({ partitionKey: `key-${String(n).padStart(2, '0')}` })),
+    });
+    // Ten rows of ten keys leased by a plain claim: the count is ten groups, longer than 64 bytes.
+    const held = await own.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'plain',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+    });
+    expect(held).toHaveLength(10);
+    const got = await own.claim({
+      queue: 'q',
+      limit: 10,
+      workerId: 'w',
+      leaseMs: 60_000,
+      handlers: ['test.handler'],
+      limited: true,
+    });
+    expect(got, 'two places left under the limit of 12').toHaveLength(2);
+  });
+});
+
 describe('setLimits racing itself on MariaDB', () => {
   it('concurrent first writes with different signatures all write; the row holds one of them', async () => {
     const signatures = Array.from({ length: 8 }, (_, i) => `sig-${i}`);

@@ -28,12 +28,23 @@ function notFinished(params: ClaimParams): SQL {
   return sql` AND NOT (CAST(locked_by AS BINARY) = ${text(params.workerId)} AND id IN (${idList(ids)}))`;
 }
 
-// The running counts lockLimits read as JSON ([[key, n], …], NULL for none; MySQL 8 and
-// MariaDB both give it as text here, the store reading every cell raw).
-function runningCounts(json: string | Buffer | null): RunningCount[] {
-  if (json === null) return [];
-  const groups = JSON.parse(String(json)) as [string | null, number | string][];
-  return groups.map(([key, n]) => ({ key, count: Number(n) }));
+// The running counts lockLimits read as JSON ({"n": groups, "g": [[key, count], …]}; MySQL 8 and
+// MariaDB both give it as text here, the store reading every cell raw), or `undefined` when it is
+// not whole: MariaDB cuts JSON_ARRAYAGG at group_concat_max_len (1 MB by default), and a cut list
+// would undercount, so then countRunning reads the counts with a statement of their own.
+function runningCounts(json: string | Buffer | null): RunningCount[] | undefined {
+  if (json === null) return undefined;
+  try {
+    const { n, g } = JSON.parse(String(json)) as {
+      n: number | string;
+      g: [string | null, number | string][] | null;
+    };
+    const groups = g ?? [];
+    if (groups.length !== Number(n)) return undefined;
+    return groups.map(([key, count]) => ({ key, count: Number(count) }));
+  } catch {
+    return undefined;
+  }
 }
 
 function candidate(r: Row): ClaimCandidate {
@@ -66,7 +77,7 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
             WHERE queue = ${queue} AND locked_until IS NOT NULL${notFinished(params)}
             GROUP BY partition_key ORDER BY NULL`;
   // The count lockLimits read with the lock, for the countRunning called after it.
-  let countedWithLock: Promise<RunningCount[] | null> | undefined;
+  let countedWithLock: Promise<RunningCount[] | undefined> | undefined;
   return {
     lockLimits() {
       // FOR UPDATE: the limited claims of the queue run one after the other from here, so the
@@ -78,11 +89,11 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       const locking = select(
         tx,
         sql`SELECT ${LIMITS_COLUMNS},
-              (SELECT JSON_ARRAYAGG(JSON_ARRAY(CONVERT(g.partition_key USING utf8mb4), g.n))
+              (SELECT JSON_OBJECT('n', COUNT(*), 'g', JSON_ARRAYAGG(JSON_ARRAY(CONVERT(g.partition_key USING utf8mb4), g.n)))
                FROM (${runningQuery}) g WHERE l.queue IS NOT NULL) AS running
             FROM ${limitsOf(ctx)} l WHERE queue = ${queue} FOR UPDATE`,
       ).then(([row]) => (row === undefined ? null : row));
-      countedWithLock = locking.then((row) => (row === null ? null : runningCounts(row.running ?? null)));
+      countedWithLock = locking.then((row) => (row === null ? [] : runningCounts(row.running ?? null)));
       countedWithLock.catch(() => {});
       return locking.then((row) =>
         row === null ? null : { limits: storedLimits(row), keyCursor: textOrNull(row.key_cursor) },
@@ -94,7 +105,8 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       // rows sit together in claim_idx (queue, locked_until NOT NULL): the read is as long as the
       // queue's leases, which the limits keep short, never its backlog. ORDER BY NULL: MariaDB
       // would sort the groups, which nothing here needs.
-      if (countedWithLock !== undefined) return (await countedWithLock) ?? [];
+      const counted = await countedWithLock;
+      if (counted !== undefined) return counted;
       const rows = await select(tx, runningQuery);
       return rows.map((r) => ({ key: textOrNull(r.partition_key), count: Number(r.n) }));
     },
