@@ -21,8 +21,10 @@ const none: StoredLimits = {
   fair: false,
 };
 
-const claim = (limit: number, handlers = ['test.handler']) =>
-  store.claim({ queue: 'q', limit, workerId: 'w', leaseMs: 60_000, handlers, limited: true });
+/** A limited claim of queue `q` by `w` through `on` (the shared store unless given). */
+const claimOn = (on: MySqlQueueStore, limit: number, handlers = ['test.handler']) =>
+  on.claim({ queue: 'q', limit, workerId: 'w', leaseMs: 60_000, handlers, limited: true });
+const claim = (limit: number, handlers = ['test.handler']) => claimOn(store, limit, handlers);
 
 async function keysOf(ids: string[]): Promise<(string | null)[]> {
   const rows = await live(store, { ids });
@@ -199,14 +201,7 @@ describe('the count of a limited claim past group_concat_max_len on MariaDB', ()
       handlers: ['test.handler'],
     });
     expect(held).toHaveLength(10);
-    const got = await own.claim({
-      queue: 'q',
-      limit: 10,
-      workerId: 'w',
-      leaseMs: 60_000,
-      handlers: ['test.handler'],
-      limited: true,
-    });
+    const got = await claimOn(own, 10);
     expect(got, 'two places left under the limit of 12').toHaveLength(2);
   });
 });
@@ -251,14 +246,7 @@ describe('custom flow-control table names on MariaDB', () => {
     await own.checkSchema();
     await own.insert({ rows: [row({ partitionKey: 'a' }), row({ partitionKey: 'b' })] });
     await own.admin.setLimits({ queue: 'q', limits: { ...none, keyRateLimit: 1, keyRatePeriodMs: 60_000 } });
-    const rows = await own.claim({
-      queue: 'q',
-      limit: 10,
-      workerId: 'w',
-      leaseMs: 60_000,
-      handlers: ['test.handler'],
-      limited: true,
-    });
+    const rows = await claimOn(own, 10);
     expect(rows).toHaveLength(2);
     const [limits] = (await t.admin.query('SELECT COUNT(*) AS n FROM fx_l')) as unknown as [{ n: number }[]];
     const [starts] = (await t.admin.query('SELECT SUM(n) AS n FROM fx_s')) as unknown as [{ n: string }[]];

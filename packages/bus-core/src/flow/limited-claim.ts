@@ -168,8 +168,20 @@ export async function claimWithinConcurrency(
 ): Promise<ClaimedEvent[] | null> {
   if (steps.leaseWithin === undefined || !claimsInOneStep(expected)) return null;
   const leaseWithin = steps.leaseWithin.bind(steps);
+  return lockAndLease(steps, () =>
+    leaseWithin({ limit: want, leasedAtMost: expected.concurrency!, expected }),
+  );
+}
+
+// A claim of one round trip: the lock, then the one statement `lease` sends, then (the last step)
+// the COMMIT behind them; `null` when there was no limits row or the statement found the limits
+// other than it stood on.
+async function lockAndLease(
+  steps: LimitedClaimSteps,
+  lease: () => Promise<LeasedCandidate[] | null>,
+): Promise<ClaimedEvent[] | null> {
   const locking = steps.lockLimits();
-  const leasing = leaseWithin({ limit: want, leasedAtMost: expected.concurrency!, expected });
+  const leasing = lease();
   steps.lastStepSent?.();
   const [state, leased] = await Promise.all([locking, leasing]);
   if (state === null || leased === null) return null;
@@ -211,19 +223,16 @@ export async function claimInTurnAtOnce(
 ): Promise<ClaimedEvent[] | null> {
   if (steps.leaseInTurn === undefined || !rotatesInOneStep(expected)) return null;
   const leaseInTurn = steps.leaseInTurn.bind(steps);
-  const locking = steps.lockLimits();
-  const leasing = leaseInTurn({
-    limit: want,
-    leasedAtMost: expected.concurrency,
-    keyLimit: expected.keyConcurrency,
-    maxKeys: MAX_KEY_SCAN,
-    within: UNKEYED_SCAN,
-    expected,
-  });
-  steps.lastStepSent?.();
-  const [state, leased] = await Promise.all([locking, leasing]);
-  if (state === null || leased === null) return null;
-  return leased.map((row) => row.event);
+  return lockAndLease(steps, () =>
+    leaseInTurn({
+      limit: want,
+      leasedAtMost: expected.concurrency,
+      keyLimit: expected.keyConcurrency,
+      maxKeys: MAX_KEY_SCAN,
+      within: UNKEYED_SCAN,
+      expected,
+    }),
+  );
 }
 
 /** What a store saw of a queue at its last limited claim (`lockLimits`, and `saveCursor` after). */

@@ -6,6 +6,7 @@ import type {
   LimitedClaimSteps,
   RecentStarts,
   RunningCount,
+  StoredLimits,
 } from 'bus-core/driver';
 import {
   claimInTurnAtOnce,
@@ -26,6 +27,35 @@ import { claim } from './claim.js';
 // are (a rate window ending early) and its leases would end early. The time each statement
 // arrived is past that wait, on the database's clock like every other time of the store.
 const NOW = sql.raw('statement_timestamp()');
+
+// An int4 parameter, NULL for `null` (a limit not set).
+const int = (n: number | null): SQL => sql`${n}::int4`;
+
+// The limits row holds exactly `expected`: the guard of the one-statement claims, which stand on
+// the limits the last claim read (every field, so any change at run time stops them).
+const storedAre = (
+  expected: StoredLimits,
+): SQL => sql`concurrency IS NOT DISTINCT FROM ${int(expected.concurrency)}
+    AND key_concurrency IS NOT DISTINCT FROM ${int(expected.keyConcurrency)}
+    AND rate_limit IS NOT DISTINCT FROM ${int(expected.rateLimit)}
+    AND rate_period_ms IS NOT DISTINCT FROM ${int(expected.ratePeriodMs)}
+    AND key_rate_limit IS NOT DISTINCT FROM ${int(expected.keyRateLimit)}
+    AND key_rate_period_ms IS NOT DISTINCT FROM ${int(expected.keyRatePeriodMs)}
+    AND fair = ${expected.fair}::bool`;
+
+// What every lease statement returns of each row it leased (its `claimed` CTE), for CLAIM_COLUMNS.
+const LEASED = sql.raw(
+  'e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority, ' +
+    'e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key',
+);
+
+// The head of a one-statement claim's answer: one row at least, `matched` saying whether the limits
+// were the expected ones (its `ok` CTE), joined to the leased rows that follow it as `c`.
+const MATCHED_ROWS =
+  sql.raw(`SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.priority, c.created, c.trace,
+  c.snoozes, c.pkey, m.matched::text AS matched
+FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
+LEFT JOIN (`);
 
 // A leased row with its key for the policy (`claimedEvent` reads the key too).
 const leasedCandidate = (r: Row): LeasedCandidate => {
@@ -155,8 +185,7 @@ GROUP BY partition_key, started_at`,
     ORDER BY priority, scheduled_at, id
     LIMIT ${limit}::int4
     FOR UPDATE SKIP LOCKED))
-  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+  RETURNING ${LEASED}
 )
 SELECT ${CLAIM_COLUMNS} FROM claimed
 ORDER BY claimed.priority, claimed.scheduled_at, claimed.id`,
@@ -240,8 +269,7 @@ ORDER BY n, due NULLS FIRST, rid`,
   UPDATE ${events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
   WHERE e.id = ANY(${plainTextArray(ids)}::int8[]) AND e.locked_until IS NULL
-  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+  RETURNING ${LEASED}
 )
 SELECT ${CLAIM_COLUMNS} FROM claimed`,
       );
@@ -270,7 +298,6 @@ SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::te
       // leaseReady's statement, its LIMIT the room left under `leasedAtMost` by countRunning's
       // count, taken by this statement (its snapshot begins after lockLimits held the lock), and
       // only while the limits row holds `expected`. One row at least: `matched` says which.
-      const int = (n: number | null) => sql`${n}::int4`;
       const rows = await run(
         'leaseWithin',
         sql`WITH n AS (
@@ -278,14 +305,7 @@ SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::te
   WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished}
 ), ok AS (
   SELECT 1 FROM ${limits}
-  WHERE queue = ${queue}::text
-    AND concurrency IS NOT DISTINCT FROM ${int(expected.concurrency)}
-    AND key_concurrency IS NOT DISTINCT FROM ${int(expected.keyConcurrency)}
-    AND rate_limit IS NOT DISTINCT FROM ${int(expected.rateLimit)}
-    AND rate_period_ms IS NOT DISTINCT FROM ${int(expected.ratePeriodMs)}
-    AND key_rate_limit IS NOT DISTINCT FROM ${int(expected.keyRateLimit)}
-    AND key_rate_period_ms IS NOT DISTINCT FROM ${int(expected.keyRatePeriodMs)}
-    AND fair = ${expected.fair}::bool
+  WHERE queue = ${queue}::text AND ${storedAre(expected)}
 ), claimed AS (
   UPDATE ${events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
@@ -296,13 +316,9 @@ SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::te
     ORDER BY priority, scheduled_at, id
     LIMIT greatest(0, least(${limit}::int4, ${leasedAtMost}::int4 - (SELECT running FROM n)))
     FOR UPDATE SKIP LOCKED))
-  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+  RETURNING ${LEASED}
 )
-SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.priority, c.created, c.trace,
-  c.snoozes, c.pkey, m.matched::text AS matched
-FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
-LEFT JOIN (
+${MATCHED_ROWS}
   SELECT ${CLAIM_COLUMNS}, priority AS p_, scheduled_at AS s_, id AS i_ FROM claimed
 ) c ON true
 ORDER BY c.p_, c.s_, c.i_`,
@@ -319,7 +335,6 @@ ORDER BY c.p_, c.s_, c.i_`,
       // rows are numbered as turns, the unkeyed rows too (a key after the last), and the first
       // `room` by (turn, key) are leased. Not locked before the UPDATE, as in `lease`: it re-checks
       // `locked_until IS NULL`, so a row a plain claimer leased meanwhile is left out.
-      const int = (n: number | null) => sql`${n}::int4`;
       const next = (after: SQL) => sql`(SELECT t.partition_key FROM ${events} t
     WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
       AND t.partition_key > ${after}
@@ -336,14 +351,7 @@ ORDER BY c.p_, c.s_, c.i_`,
         'leaseInTurn',
         sql`WITH RECURSIVE ok AS (
   SELECT key_cursor FROM ${limits}
-  WHERE queue = ${queue}::text
-    AND concurrency IS NOT DISTINCT FROM ${int(expected.concurrency)}
-    AND key_concurrency IS NOT DISTINCT FROM ${int(expected.keyConcurrency)}
-    AND rate_limit IS NOT DISTINCT FROM ${int(expected.rateLimit)}
-    AND rate_period_ms IS NOT DISTINCT FROM ${int(expected.ratePeriodMs)}
-    AND key_rate_limit IS NOT DISTINCT FROM ${int(expected.keyRateLimit)}
-    AND key_rate_period_ms IS NOT DISTINCT FROM ${int(expected.keyRatePeriodMs)}
-    AND fair = ${expected.fair}::bool
+  WHERE queue = ${queue}::text AND ${storedAre(expected)}
 ), running AS MATERIALIZED (
   SELECT partition_key AS key, count(*)::int4 AS n FROM ${events}
   WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished} GROUP BY partition_key
@@ -411,13 +419,9 @@ ORDER BY c.p_, c.s_, c.i_`,
   UPDATE ${events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
   WHERE e.id = ANY(ARRAY(SELECT id FROM picked)) AND e.locked_until IS NULL
-  RETURNING e.id, e.queue, e.event_name, e.handler_name, e.payload, e.attempts, e.max_retries, e.priority,
-    e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key
+  RETURNING ${LEASED}
 )
-SELECT c.id, c.queue, c.event, c.handler, c.payload, c.attempts, c.retries, c.priority, c.created, c.trace,
-  c.snoozes, c.pkey, m.matched::text AS matched
-FROM (SELECT EXISTS (SELECT 1 FROM ok) AS matched) m
-LEFT JOIN (
+${MATCHED_ROWS}
   SELECT ${CLAIM_COLUMNS}, p.turn AS turn_, p.pos AS pos_
   FROM claimed JOIN (SELECT id AS picked_id, turn, pos FROM picked) p ON p.picked_id = claimed.id
 ) c ON true
