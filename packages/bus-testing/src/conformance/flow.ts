@@ -687,6 +687,22 @@ export function flowTests(s: SuiteContext): void {
       );
     });
 
+    it('a global concurrency with a per-key limit: claim after claim, the queue stays within both, in turn', async () => {
+      const q = 'fl-both';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ concurrency: 3, keyConcurrency: 1 }) });
+      const [a1, b1, c1, d1, e1, a2] = await insert(
+        s.store,
+        ['a', 'b', 'c', 'd', 'e', 'a'].map((k) => keyedRow(q, k)),
+      );
+      const first = await limited(q, 10);
+      assert.deepEqual(ids(first), [a1, b1, c1], 'three places, one row a key');
+      assert.deepEqual(await limited(q, 10), [], 'the queue is at its limit');
+      await complete(first.filter((c) => c.id === a1));
+      assert.deepEqual(ids(await limited(q, 10)), [d1], 'one place free: the key after c');
+      await complete(first.filter((c) => c.id !== a1));
+      assert.deepEqual(ids(await limited(q, 10)), [e1, a2], 'two places free: e, then a again');
+    });
+
     it('fair: an update of the limits keeps the turn; a new row starts from the first key', async () => {
       const q = 'fl-rr-cursor';
       await s.store.admin.setLimits({ queue: q, limits: limits({ fair: true }) });
