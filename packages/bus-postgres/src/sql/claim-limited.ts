@@ -49,6 +49,12 @@ const LEASED = sql.raw(
     'e.scheduled_at, e.created_at, e.trace_context, e.snoozes, e.partition_key',
 );
 
+// The lease statements' re-check that a row they were given is still unleased (a plain claimer
+// may have leased it since it was read). Written as a CASE so that the planner cannot match it to
+// the claim index's predicate (`locked_until IS NULL`): with statistics from an idle queue it would
+// walk that index for the ids, the whole queue a claim, instead of one primary-key probe an id.
+const STILL_UNLEASED = sql.raw('(CASE WHEN e.locked_until IS NULL THEN true END)');
+
 // The head of a one-statement claim's answer: one row at least, `matched` saying whether the limits
 // were the expected ones (its `ok` CTE), joined to the leased rows that follow it as `c`.
 const MATCHED_ROWS =
@@ -262,13 +268,13 @@ ORDER BY n, due NULLS FIRST, rid`,
     async lease(ids) {
       if (ids.length === 0) return [];
       // The ids reach the UPDATE as an array, one primary-key probe each (as in the plain claim);
-      // `locked_until IS NULL` re-checks that nobody leased the row since it was read.
+      // STILL_UNLEASED re-checks that nobody leased the row since it was read.
       const rows = await run(
         'lease',
         sql`WITH claimed AS (
   UPDATE ${events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
-  WHERE e.id = ANY(${plainTextArray(ids)}::int8[]) AND e.locked_until IS NULL
+  WHERE e.id = ANY(${plainTextArray(ids)}::int8[]) AND ${STILL_UNLEASED}
   RETURNING ${LEASED}
 )
 SELECT ${CLAIM_COLUMNS} FROM claimed`,
@@ -329,24 +335,60 @@ ORDER BY c.p_, c.s_, c.i_`,
 
     async leaseInTurn({ limit, leasedAtMost, keyLimit, maxKeys, within, expected }) {
       // claimWithLimits' rotation as one statement, its snapshot taken after lockLimits held the
-      // lock: `k` walks the key index from the stored cursor as keysAndRows does (one probe per
-      // key, wrapping once to the first key and stopping past the cursor), counting the keys that
-      // are under their limit and have a row to take, until the room's worth; each such key's
-      // rows are numbered as turns, the unkeyed rows too (a key after the last), and the first
-      // `room` by (turn, key) are leased. Not locked before the UPDATE, as in `lease`: it re-checks
-      // `locked_until IS NULL`, so a row a plain claimer leased meanwhile is left out.
-      const next = (after: SQL) => sql`(SELECT t.partition_key FROM ${events} t
-    WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
-      AND t.partition_key > ${after}
-    ORDER BY t.partition_key LIMIT 1)`;
+      // lock: `k` walks the key index from the stored cursor as keysAndRows does (wrapping once to
+      // the first key and stopping past the cursor), counting the keys that are under their limit
+      // and have a row to take, until the room's worth; each such key's rows are numbered as turns,
+      // the unkeyed rows too (a key after the last), and the first `room` by (turn, key) are
+      // leased. Not locked before the UPDATE, as in `lease`: it re-checks `locked_until IS NULL`,
+      // so a row a plain claimer leased meanwhile is left out.
       const due = (
         key: SQL,
       ) => sql`t.queue = ${queue}::text AND t.partition_key = ${key} AND t.partition_key IS NOT NULL
       AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW} AND t.handler_name = ANY(${handlerList}::text[])`;
+      // The first key past `after` with its first unleased row, in the key index's order (a key's
+      // rows by due time, so that row is its first due one unless its handler is not ours): one
+      // index probe finds both, and with one row a key (`keyLimit` 1) nothing more is read of it.
+      const head = (after: SQL, also: SQL) => sql`(SELECT t.partition_key AS key, t.id,
+        (t.scheduled_at <= ${NOW} AND t.handler_name = ANY(${handlerList}::text[])) AS due
+      FROM ${events} t
+      WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
+        AND t.partition_key > ${after}${also}
+      ORDER BY t.partition_key, t.scheduled_at, t.id LIMIT 1)`;
       const keyRoom = (key: SQL) =>
         sql`least((SELECT n FROM room), coalesce(${int(keyLimit)} - coalesce((SELECT r.n FROM running r WHERE r.key = ${key}), 0), (SELECT n FROM room)))`;
-      const open = (key: SQL) =>
-        sql`(${keyRoom(key)} > 0 AND EXISTS (SELECT 1 FROM ${events} t WHERE ${due(key)}))`;
+      // One step of the walk after `prev`: the next key (from the first key once, when the walk
+      // has not wrapped yet), and the first row to take of it when it is under its limit (`pick`).
+      // The OFFSET 0 fences keep the planner from copying a probe into each use of its output.
+      const step = (prev: SQL, wrapped: SQL, cursor: SQL) => sql`SELECT s.key, s.wrapped,
+      CASE WHEN ${keyRoom(sql.raw('s.key'))} > 0 THEN CASE WHEN s.due THEN s.id ELSE (
+        SELECT t.id FROM ${events} t WHERE ${due(sql.raw('s.key'))} ORDER BY t.scheduled_at, t.id LIMIT 1
+      ) END END AS pick
+    FROM (
+      SELECT coalesce(a.key, b.key) AS key, CASE WHEN a.key IS NOT NULL THEN a.id ELSE b.id END AS id,
+        CASE WHEN a.key IS NOT NULL THEN a.due ELSE b.due END AS due, (${wrapped} OR a.key IS NULL) AS wrapped
+      FROM (SELECT 1) one
+      LEFT JOIN LATERAL ${head(prev, sql.raw(''))} a ON true
+      LEFT JOIN LATERAL ${head(sql`''`, sql` AND a.key IS NULL AND NOT ${wrapped}`)} b ON true
+      OFFSET 0
+    ) s
+    WHERE s.key IS NOT NULL AND NOT (s.wrapped AND ${cursor} IS NOT NULL AND s.key > ${cursor})
+    OFFSET 0`;
+      // Each open key's rows as turns; with one row a key, the one the walk picked. The rows
+      // without a key are read only when the walk found fewer keys to take from than there is
+      // room: else every pick is a first-turn row of a key, and the unkeyed come after the keys.
+      const keyed =
+        keyLimit === 1
+          ? sql`SELECT k.key, k.step AS pos, k.pick AS id, 1 AS turn FROM k WHERE k.pick IS NOT NULL`
+          : sql`SELECT k.key, k.step AS pos, c.id, c.turn
+  FROM k CROSS JOIN LATERAL (
+    SELECT t.id, row_number() OVER (ORDER BY t.scheduled_at, t.id)::int4 AS turn FROM (
+      SELECT t.id, t.scheduled_at FROM ${events} t
+      WHERE ${due(sql.raw('k.key'))}
+      ORDER BY t.scheduled_at, t.id
+      LIMIT greatest(0, ${keyRoom(sql.raw('k.key'))})
+    ) t
+  ) c
+  WHERE k.pick IS NOT NULL`;
       const rows = await run(
         'leaseInTurn',
         sql`WITH RECURSIVE ok AS (
@@ -358,43 +400,20 @@ ORDER BY c.p_, c.s_, c.i_`,
 ), room AS MATERIALIZED (
   SELECT greatest(0, least(${limit}::int4,
     coalesce(${int(leasedAtMost)} - (SELECT coalesce(sum(n), 0) FROM running)::int4, ${limit}::int4))) AS n
-), k(key, step, served, wrapped, cursor, opened) AS (
-  SELECT f.key, 1, f.opened::int4, f.wrapped, f.cursor, f.opened
+), k(key, pick, step, served, wrapped, cursor) AS (
+  SELECT f.key, f.pick, 1, (f.pick IS NOT NULL)::int4, f.wrapped, ok.key_cursor
   FROM ok CROSS JOIN LATERAL (
-    SELECT f0.key, f0.wrapped, ok.key_cursor AS cursor, ${open(sql.raw('f0.key'))} AS opened FROM (
-      SELECT coalesce(a.key, CASE WHEN ok.key_cursor IS NOT NULL THEN ${next(sql`''`)} END) AS key,
-        (ok.key_cursor IS NULL OR a.key IS NULL) AS wrapped
-      FROM (SELECT ${next(sql`coalesce(ok.key_cursor, '')`)} AS key OFFSET 0) a
-      OFFSET 0
-    ) f0
-    WHERE f0.key IS NOT NULL
-    OFFSET 0
+    ${step(sql`coalesce(ok.key_cursor, '')`, sql.raw('(ok.key_cursor IS NULL)'), sql.raw('ok.key_cursor'))}
   ) f
   WHERE (SELECT n FROM room) > 0
   UNION ALL
-  SELECT g.key, k.step + 1, k.served + g.opened::int4, g.wrapped, k.cursor, g.opened
+  SELECT g.key, g.pick, k.step + 1, k.served + (g.pick IS NOT NULL)::int4, g.wrapped, k.cursor
   FROM k CROSS JOIN LATERAL (
-    SELECT g0.key, g0.wrapped, ${open(sql.raw('g0.key'))} AS opened FROM (
-      SELECT coalesce(a.key, CASE WHEN NOT k.wrapped THEN ${next(sql`''`)} END) AS key,
-        (k.wrapped OR a.key IS NULL) AS wrapped
-      FROM (SELECT ${next(sql.raw('k.key'))} AS key OFFSET 0) a
-      OFFSET 0
-    ) g0
-    WHERE g0.key IS NOT NULL AND NOT (g0.wrapped AND k.cursor IS NOT NULL AND g0.key > k.cursor)
-    OFFSET 0
+    ${step(sql.raw('k.key'), sql.raw('k.wrapped'), sql.raw('k.cursor'))}
   ) g
   WHERE k.served < (SELECT n FROM room) AND k.step < ${maxKeys}::int4
 ), keyed AS (
-  SELECT k.key, k.step AS pos, c.id, c.turn
-  FROM k CROSS JOIN LATERAL (
-    SELECT t.id, row_number() OVER (ORDER BY t.scheduled_at, t.id)::int4 AS turn FROM (
-      SELECT t.id, t.scheduled_at FROM ${events} t
-      WHERE ${due(sql.raw('k.key'))}
-      ORDER BY t.scheduled_at, t.id
-      LIMIT greatest(0, ${keyRoom(sql.raw('k.key'))})
-    ) t
-  ) c
-  WHERE k.opened
+  ${keyed}
 ), unkeyed AS (
   SELECT NULL::text AS key, ${maxKeys + 1}::int4 AS pos, w.id,
     row_number() OVER (ORDER BY w.priority, w.scheduled_at, w.id)::int4 AS turn
@@ -402,6 +421,7 @@ ORDER BY c.p_, c.s_, c.i_`,
     SELECT t.id, t.partition_key, t.priority, t.scheduled_at FROM ${events} t
     WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
       AND t.handler_name = ANY(${handlerList}::text[]) AND EXISTS (SELECT 1 FROM ok)
+      AND (SELECT coalesce(max(k.served), 0) FROM k) < (SELECT n FROM room)
     ORDER BY t.priority, t.scheduled_at, t.id
     LIMIT ${within}::int4
   ) w
@@ -418,7 +438,7 @@ ORDER BY c.p_, c.s_, c.i_`,
 ), claimed AS (
   UPDATE ${events} e
   SET attempts = e.attempts + 1, locked_by = ${workerId}::text, locked_until = ${NOW} + ${leaseMs}::float8 * ${MS}
-  WHERE e.id = ANY(ARRAY(SELECT id FROM picked)) AND e.locked_until IS NULL
+  WHERE e.id = ANY(ARRAY(SELECT id FROM picked)) AND ${STILL_UNLEASED}
   RETURNING ${LEASED}
 )
 ${MATCHED_ROWS}
