@@ -547,7 +547,7 @@ describe('probes by id on PostgreSQL, after an ANALYZE that saw no leased row', 
 describe('the limited claim lease on PostgreSQL, with statistics from an empty queue', () => {
   let s: TestSchema;
   let sql: postgres.Sql;
-  let statements: { sql: string; params: unknown[] }[] = [];
+  const statements: { sql: string; params: unknown[] }[] = [];
 
   beforeAll(async () => {
     s = await createTestSchema('plans_stale');
@@ -606,7 +606,9 @@ describe('the limited claim lease on PostgreSQL, with statistics from an empty q
           await tx.unsafe(`SET LOCAL plan_cache_mode = force_${kind}_plan`);
           const params = st.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
           const [result] = await tx.unsafe(`EXPLAIN (FORMAT JSON) ${st.sql}`, params as never[]);
-          const plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
+          const plan = nodes(
+            (result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan,
+          );
           // The scan under the UPDATE: an index scan, or a bitmap heap scan over its index scans.
           const scans = plan.filter(
             (n) => n['Relation Name'] === 'bus_events' && n.Alias === 'e' && n['Node Type'] !== 'ModifyTable',
@@ -618,7 +620,9 @@ describe('the limited claim lease on PostgreSQL, with statistics from an empty q
                 ? (scan.Plans ?? []).filter((n) => n['Parent Relationship'] === 'Outer').flatMap(nodes)
                 : [scan];
             const names = used.filter((n) => n['Node Type'] !== 'BitmapOr').map((n) => n['Index Name']);
-            expect(names, `${kind} plan: ${JSON.stringify(scan)}`).toEqual(names.map(() => 'bus_events_pkey'));
+            expect(names, `${kind} plan: ${JSON.stringify(scan)}`).toEqual(
+              names.map(() => 'bus_events_pkey'),
+            );
             expect(names.length).toBeGreaterThan(0);
           }
         });
