@@ -39,15 +39,17 @@ export class PrefetchTarget {
 /**
  * The rows a queue under flow-control `limits` may hold ahead of its free slots, of the
  * `target` its prefetch asks for. All of them with no limits. With limits on one key's
- * concurrency only, at most `workers` more: a buffered row holds nothing but its own key's slot,
- * which that key's next row waits for anyway, and one set of slots ahead keeps the slots busy
- * while the next claim is out; asking for more only reads keys whose rows are this buffer's.
+ * concurrency only, at most two sets of slots (`2 × workers`): a buffered row holds nothing but
+ * its own key's slot, which that key's next row waits for anyway. Two, as for the batches of an
+ * unlimited queue: the next claim starts when one set's worth is free, and the slots work
+ * through the other while it is out. A per-key claim costs about the same per row whatever its
+ * size, so fewer, fuller claims are what keep up; more than two sets only lengthen the wait.
  * None under a global `concurrency` (the row would hold one of the queue's few slots while others
  * sit free), a rate (its start is counted at the claim, not when it runs) or `fair` alone (a big
  * key's buffered rows would sit ahead of a new key's row).
  *
  * @example
- * rowsAheadWithin(storedLimitsOf('sync', { keyConcurrency: 1 }), 120, 24); // 24
+ * rowsAheadWithin(storedLimitsOf('sync', { keyConcurrency: 1 }), 120, 24); // 48
  */
 export function rowsAheadWithin(limits: StoredLimits | null, target: number, workers: number): number {
   if (limits === null) return target;
@@ -56,5 +58,5 @@ export function rowsAheadWithin(limits: StoredLimits | null, target: number, wor
     limits.concurrency === null &&
     limits.rateLimit === null &&
     limits.keyRateLimit === null;
-  return keyConcurrencyOnly ? Math.min(target, workers) : 0;
+  return keyConcurrencyOnly ? Math.min(target, 2 * workers) : 0;
 }

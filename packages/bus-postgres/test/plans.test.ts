@@ -82,6 +82,7 @@ interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
   Alias?: string;
+  'Parent Relationship'?: string;
   'Index Name'?: string;
   Plans?: PlanNode[];
 }
