@@ -1,4 +1,5 @@
 import { encodePayload } from 'bus-core';
+import type { StoredLimits } from 'bus-core/driver';
 import { newEventRow, waitFor } from 'bus-testing';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
@@ -129,6 +130,44 @@ function expectIndexed(plans: { sql: string; kind: string; plan: PlanNode[] }[])
   }
 }
 
+/** The plan of one captured statement with its actual rows (EXPLAIN ANALYZE on `db`, rolled back). */
+async function analyzed(
+  statement: { sql: string; params: unknown[] },
+  db: postgres.Sql = client,
+): Promise<(PlanNode & Record<string, number>)[]> {
+  let plan: PlanNode[] = [];
+  await db
+    .begin(async (tx) => {
+      const [result] = await tx.unsafe(
+        `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`,
+        asSent(statement.params),
+      );
+      plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
+      throw new Error('roll back');
+    })
+    .catch((error: unknown) => {
+      if ((error as Error).message !== 'roll back') throw error;
+    });
+  return plan as (PlanNode & Record<string, number>)[];
+}
+
+// Captured parameters are as postgres.js sent them, a boolean as 't' or 'f': sent back as those
+// strings they would both read as true, so they go back as booleans.
+const asSent = (params: unknown[]): never[] =>
+  params.map((p) => (p === 't' ? true : p === 'f' ? false : p)) as never[];
+
+/** Stored limits with every field given: none set but `set`. */
+const limitsOf = (set: Partial<StoredLimits>): StoredLimits => ({
+  concurrency: null,
+  keyConcurrency: null,
+  rateLimit: null,
+  ratePeriodMs: null,
+  keyRateLimit: null,
+  keyRatePeriodMs: null,
+  fair: false,
+  ...set,
+});
+
 const indexes = (plans: { plan: PlanNode[] }[]) =>
   plans.flatMap((p) => p.plan.map((n) => n['Index Name']).filter(Boolean));
 
@@ -248,15 +287,7 @@ describe('the limited claim plans on PostgreSQL', () => {
     });
     await plain.admin.setLimits({
       queue: 'fq',
-      limits: {
-        concurrency: null,
-        keyConcurrency: 3,
-        rateLimit: 1000,
-        ratePeriodMs: 60_000,
-        keyRateLimit: null,
-        keyRatePeriodMs: null,
-        fair: true,
-      },
+      limits: limitsOf({ keyConcurrency: 3, rateLimit: 1000, ratePeriodMs: 60_000, fair: true }),
     });
     // Some rows leased already, as under load.
     await plain.claim({
@@ -283,27 +314,6 @@ describe('the limited claim plans on PostgreSQL', () => {
     await plain.release({ workerId: 'a', events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) });
     return rows;
   };
-
-  /** The plan of one captured statement with its actual rows (EXPLAIN ANALYZE, rolled back). */
-  async function analyzed(statement: {
-    sql: string;
-    params: unknown[];
-  }): Promise<(PlanNode & Record<string, number>)[]> {
-    let plan: PlanNode[] = [];
-    await client
-      .begin(async (tx) => {
-        const [result] = await tx.unsafe(
-          `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.sql}`,
-          statement.params as never[],
-        );
-        plan = nodes((result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan);
-        throw new Error('roll back');
-      })
-      .catch((error: unknown) => {
-        if ((error as Error).message !== 'roll back') throw error;
-      });
-    return plan as (PlanNode & Record<string, number>)[];
-  }
 
   it('every statement on the hot table reads through an index, the keys and their rows through the key index', async () => {
     // Twice: the second claim starts after the first one's key cursor (the key scan's other text).
@@ -346,15 +356,7 @@ describe('the limited claim plans on PostgreSQL', () => {
   it('a rotation without a rate, after the first claim, is one statement: every read through an index, one key-index entry a key and at most its limit of rows', async () => {
     await plain.admin.setLimits({
       queue: 'fq',
-      limits: {
-        concurrency: null,
-        keyConcurrency: 3,
-        rateLimit: null,
-        ratePeriodMs: null,
-        keyRateLimit: null,
-        keyRatePeriodMs: null,
-        fair: true,
-      },
+      limits: limitsOf({ keyConcurrency: 3, fair: true }),
     });
     // The first claim reads the limits in steps; the next stands on them (claimInTurnAtOnce).
     await limited();
@@ -375,9 +377,7 @@ describe('the limited claim plans on PostgreSQL', () => {
     const statement = await plansOf(limited).then(
       () => captured.find((s) => /^WITH RECURSIVE ok AS/.test(s.sql))!,
     );
-    // The captured parameters are as sent, `fair` as 't': postgres.js would send that string as false.
-    const params = statement.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
-    const keyEntries = (await analyzed({ sql: statement.sql, params }))
+    const keyEntries = (await analyzed(statement))
       .filter((n) => n['Index Name'] === 'bus_events_key_idx')
       .reduce((sum, n) => sum + n['Actual Rows']! * n['Actual Loops']!, 0);
     // Six keys (big and k1–k5), each: the probe for it (which reads its first row too) and at
@@ -392,15 +392,7 @@ describe('the limited claim plans on PostgreSQL', () => {
     for (const key of fresh) await plain.insert({ rows: keyed(key, 5) });
     await plain.admin.setLimits({
       queue: 'fq',
-      limits: {
-        concurrency: null,
-        keyConcurrency: 1,
-        rateLimit: null,
-        ratePeriodMs: null,
-        keyRateLimit: null,
-        keyRatePeriodMs: null,
-        fair: false,
-      },
+      limits: limitsOf({ keyConcurrency: 1 }),
     });
     try {
       await limited();
@@ -414,8 +406,7 @@ describe('the limited claim plans on PostgreSQL', () => {
         }
         const statement = captured.find((s) => /^WITH RECURSIVE ok AS/.test(s.sql));
         expect(statement, 'the one-statement rotation').toBeDefined();
-        const params = statement!.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
-        const plan = await analyzed({ sql: statement!.sql, params });
+        const plan = await analyzed(statement!);
         const read = (index: string) =>
           plan
             .filter((n) => n['Index Name'] === index)
@@ -443,15 +434,7 @@ describe('the limited claim plans on PostgreSQL', () => {
   it('without a rotation (concurrency only) the rows are read and leased in one statement through the claim index', async () => {
     await plain.admin.setLimits({
       queue: 'fq',
-      limits: {
-        concurrency: 100,
-        keyConcurrency: null,
-        rateLimit: null,
-        ratePeriodMs: null,
-        keyRateLimit: null,
-        keyRatePeriodMs: null,
-        fair: false,
-      },
+      limits: limitsOf({ concurrency: 100 }),
     });
     const plans = await plansOf(limited);
     expectIndexed(plans);
@@ -567,15 +550,7 @@ describe('the limited claim lease on PostgreSQL, with statistics from an empty q
     }
     await seeded.admin.setLimits({
       queue: 'stale',
-      limits: {
-        concurrency: null,
-        keyConcurrency: 1,
-        rateLimit: null,
-        ratePeriodMs: null,
-        keyRateLimit: null,
-        keyRatePeriodMs: null,
-        fair: false,
-      },
+      limits: limitsOf({ keyConcurrency: 1 }),
     });
   });
 
@@ -605,8 +580,7 @@ describe('the limited claim lease on PostgreSQL, with statistics from an empty q
       for (const kind of ['custom', 'generic']) {
         await sql.begin(async (tx) => {
           await tx.unsafe(`SET LOCAL plan_cache_mode = force_${kind}_plan`);
-          const params = st.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
-          const [result] = await tx.unsafe(`EXPLAIN (FORMAT JSON) ${st.sql}`, params as never[]);
+          const [result] = await tx.unsafe(`EXPLAIN (FORMAT JSON) ${st.sql}`, asSent(st.params));
           const plan = nodes(
             (result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan,
           );
@@ -660,22 +634,9 @@ describe('the limited claim lease on PostgreSQL, with statistics from an empty q
     await limited.release({ workerId: 'a', events: rows.map((r) => ({ id: r.id, attempt: r.attempts })) });
     const st = statements.find((x) => /^WITH RECURSIVE ok AS/.test(x.sql));
     expect(st, 'the one-statement rotation').toBeDefined();
-    let read = 0;
-    await sql
-      .begin(async (tx) => {
-        const params = st!.params.map((p) => (p === 't' ? true : p === 'f' ? false : p));
-        const [result] = await tx.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) ${st!.sql}`, params as never[]);
-        const plan = nodes(
-          (result as unknown as { 'QUERY PLAN': { Plan: PlanNode }[] })['QUERY PLAN'][0]!.Plan,
-        ) as (PlanNode & Record<string, number>)[];
-        read = plan
-          .filter((n) => n['Index Name'] === 'bus_events_running_idx')
-          .reduce((sum, n) => sum + n['Actual Rows']! * n['Actual Loops']!, 0);
-        throw new Error('roll back');
-      })
-      .catch((error: unknown) => {
-        if ((error as Error).message !== 'roll back') throw error;
-      });
+    const read = (await analyzed(st!, sql))
+      .filter((n) => n['Index Name'] === 'bus_events_running_idx')
+      .reduce((sum, n) => sum + n['Actual Rows']! * n['Actual Loops']!, 0);
     // 200 rows were leased and settled; a few are leased now (these and the test's above), one a
     // key. A key is visited at most twice a claim (once more round the wrap), and its probe gives
     // at most its one leased row.
