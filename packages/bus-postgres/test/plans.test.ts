@@ -386,7 +386,7 @@ describe('the limited claim plans on PostgreSQL', () => {
     expect(keyEntries).toBeLessThanOrEqual((KEYS.length + 1) * (1 + 3) + 2);
   });
 
-  it('a rotation with one row a key reads one key-index entry a key, and no rows without a key once the keys fill the room', async () => {
+  it('a rotation with one row a key reads one key-index entry a key, and no rows without a key while it does not pass the last key', async () => {
     // Every key above holds a leased row (the busy claim's): four keys more, with none leased.
     const fresh = ['n1', 'n2', 'n3', 'n4'];
     for (const key of fresh) await plain.insert({ rows: keyed(key, 5) });
@@ -396,7 +396,10 @@ describe('the limited claim plans on PostgreSQL', () => {
     });
     try {
       await limited();
+      // The claim's statement, analyzed from the key cursor it started at (the claim moved it).
       const readsOf = async (limit: number) => {
+        const [before] = await t.client<{ cursor: string | null }[]>`
+          SELECT key_cursor AS cursor FROM bus_events_limits WHERE queue = 'fq'`;
         captured = [];
         capturing = true;
         try {
@@ -406,6 +409,7 @@ describe('the limited claim plans on PostgreSQL', () => {
         }
         const statement = captured.find((s) => /^WITH RECURSIVE ok AS/.test(s.sql));
         expect(statement, 'the one-statement rotation').toBeDefined();
+        await t.client`UPDATE bus_events_limits SET key_cursor = ${before!.cursor} WHERE queue = 'fq'`;
         const plan = await analyzed(statement!);
         const read = (index: string) =>
           plan
@@ -421,8 +425,9 @@ describe('the limited claim plans on PostgreSQL', () => {
       expect(wide.keyEntries).toBeGreaterThanOrEqual(keys);
       expect(wide.keyEntries).toBeLessThanOrEqual(keys + 2);
       expect(wide.claimEntries).toBeGreaterThan(0);
-      // Room for 3: three keys give the three rows, and the claim index is not walked for rows
-      // without a key.
+      // Room for 3, from the first key: n1, n2 and n3 give the three rows before the walk reaches
+      // the last key (n4), so the claim index is not walked for rows without a key.
+      await t.client`UPDATE bus_events_limits SET key_cursor = NULL WHERE queue = 'fq'`;
       const narrow = await readsOf(3);
       expect(narrow.keyEntries).toBeLessThanOrEqual(keys + 2);
       expect(narrow.claimEntries).toBe(0);

@@ -136,8 +136,11 @@ export interface LimitedClaimSteps {
    * `keepMs` or more ago.
    */
   recordStarts(params: { starts: { key: string | null; count: number }[]; keepMs: number }): Promise<void>;
-  /** Stores the key the next claim's round-robin starts after. */
-  saveCursor(key: string): Promise<void>;
+  /**
+   * Stores the key the next claim's round-robin starts after; `null`: the next claim starts from
+   * the first key (the last turn went to the rows without a key, which come after the last key).
+   */
+  saveCursor(key: string | null): Promise<void>;
   /**
    * Optional, for a store that pipelines (`claimWithinConcurrency`). One statement: when the
    * queue's stored limits are exactly `expected` (every field), leases up to `limit` due, unleased
@@ -163,9 +166,11 @@ export interface LimitedClaimSteps {
    * as the room gave rows or `maxKeys` keys were read; a key gives up to its room, `keyLimit` less
    * its leased rows (the room when `keyLimit` is null), of its rows as `keysAndRows` reads them.
    * The rows without a key are those `unkeyedRows({ limit: room, within })` reads, as one more
-   * key after the last. Rows are picked one per key per turn, keys in that order, until the room
-   * is taken; leased as `lease` leases (a row leased meanwhile by another claimer is left out);
-   * and the key cursor is stored as the last key that got a row in the first turn, when one did.
+   * key after the last key, where the walk passes it (not at all when it stopped before). Rows are
+   * picked one per key per turn, keys in that order, until the room is taken; leased as `lease`
+   * leases (a row leased meanwhile by another claimer is left out); and the key cursor is stored
+   * as the last key that got a row in the first turn, when one did (null when that was the rows
+   * without a key: the next claim starts from the first key).
    */
   leaseInTurn?(params: {
     limit: number;

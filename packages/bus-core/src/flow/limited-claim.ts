@@ -89,7 +89,8 @@ export async function claimWithLimits(
 
   const rotate = limits.fair || limits.keyConcurrency !== null || limits.keyRateLimit !== null;
   let leased: LeasedCandidate[];
-  let cursor: string | undefined;
+  // The key the next claim starts after; null: from the first key; undefined: as it was.
+  let cursor: string | null | undefined;
   if (!rotate) {
     // No per-key rule: the rows in plain claim order, read and leased by the store at once.
     const leasing = steps.leaseReady({ limit: room });
@@ -100,12 +101,19 @@ export async function claimWithLimits(
     const skip = blockedKeys(running, keyStarts, keyRoom);
     // The reads sent with the lock serve when they started at this cursor with enough rows a key.
     const usable = early !== undefined && early.after === keyCursor && early.perKey >= perKey;
-    const [{ keys: eligible, rows: keyed }, unkeyed] = await Promise.all([
+    const [{ keys: eligible, rows: keyed, endAt }, unkeyed] = await Promise.all([
       keyedInTurn(steps, keyCursor, room, skip, perKey, keyRoom, usable ? early : undefined),
       usable ? early.unkeyed : steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
     ]);
     let picked: ClaimCandidate[];
-    ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, room, keyRoom));
+    ({ picked, cursor } = roundRobin(
+      eligible,
+      keyed,
+      endAt === undefined ? [] : unkeyed,
+      endAt,
+      room,
+      keyRoom,
+    ));
     if (picked.length === 0) return [];
     const leasing = Promise.all([
       steps.lease(picked.map((c) => c.id)),
@@ -288,7 +296,8 @@ function blockedKeys(
 
 // The keys in round-robin order, those after the cursor and then from the first key round to
 // the cursor again, with their due rows, until `room` keys have rows or MAX_KEY_SCAN keys were
-// read. A key with unleased rows may have none to take (not due, another handler's, at its
+// read; `endAt`, when the walk passed the last key, is how many of `keys` came before it (where
+// the rows without a key take their turn). A key with unleased rows may have none to take (not due, another handler's, at its
 // limit): reading on past it keeps such keys from filling every claim and starving the rest.
 // Keys are compared by the database's order only (the reads), never JavaScript's.
 async function keyedInTurn(
@@ -299,9 +308,10 @@ async function keyedInTurn(
   perKey: number,
   keyRoom: (key: string | null) => number,
   first?: EarlyReads,
-): Promise<{ keys: string[]; rows: ClaimCandidate[] }> {
+): Promise<{ keys: string[]; rows: ClaimCandidate[]; endAt: number | undefined }> {
   const keys: string[] = [];
   const rows: ClaimCandidate[] = [];
+  let endAt: number | undefined;
   const seen = new Set<string>();
   let after = cursor;
   let wrapped = cursor === null;
@@ -341,6 +351,7 @@ async function keyedInTurn(
     served = keys.length;
     if (roundDone) break;
     if (read.keys.length < max) {
+      endAt ??= keys.length;
       if (wrapped) break;
       wrapped = true;
       after = null;
@@ -348,19 +359,21 @@ async function keyedInTurn(
     }
     after = read.keys[read.keys.length - 1]!;
   }
-  return { keys, rows };
+  return { keys, rows, endAt };
 }
 
-// One row per key per turn, keys in order and the rows without a key as one more key last, until
-// `room` rows are taken or every key is out of rows or room. The cursor is the last key that got
-// a row in the first turn: the next claim starts after it.
+// One row per key per turn, keys in order and the rows without a key as one more key after the
+// last key (at `endAt` of the walk's keys), until `room` rows are taken or every key is out of
+// rows or room. The cursor is the last key that got a row in the first turn: the next claim starts
+// after it; when that was the rows without a key, it starts from the first key (`null`).
 function roundRobin(
   keys: readonly string[],
   keyed: readonly ClaimCandidate[],
   unkeyed: readonly ClaimCandidate[],
+  endAt: number | undefined,
   room: number,
   keyRoom: (key: string | null) => number,
-): { picked: ClaimCandidate[]; cursor: string | undefined } {
+): { picked: ClaimCandidate[]; cursor: string | null | undefined } {
   const byKey = new Map<string, ClaimCandidate[]>();
   for (const c of keyed) {
     if (c.partitionKey === null) continue;
@@ -368,12 +381,18 @@ function roundRobin(
     if (list === undefined) byKey.set(c.partitionKey, [c]);
     else list.push(c);
   }
-  const groups: { key: string | null; rows: readonly ClaimCandidate[]; left: number }[] = keys
-    .filter((k) => byKey.has(k))
-    .map((k) => ({ key: k, rows: byKey.get(k)!, left: keyRoom(k) }));
-  if (unkeyed.length > 0) groups.push({ key: null, rows: unkeyed, left: Number.POSITIVE_INFINITY });
+  const group = (k: string) => ({ key: k as string | null, rows: byKey.get(k)!, left: keyRoom(k) });
+  const withRows = (ks: readonly string[]) => ks.filter((k) => byKey.has(k)).map(group);
+  const groups: { key: string | null; rows: readonly ClaimCandidate[]; left: number }[] =
+    endAt === undefined || unkeyed.length === 0
+      ? withRows(keys)
+      : [
+          ...withRows(keys.slice(0, endAt)),
+          { key: null, rows: unkeyed, left: Number.POSITIVE_INFINITY },
+          ...withRows(keys.slice(endAt)),
+        ];
   const picked: ClaimCandidate[] = [];
-  let cursor: string | undefined;
+  let cursor: string | null | undefined;
   for (let turn = 0; picked.length < room; turn++) {
     let took = false;
     for (const g of groups) {
@@ -382,7 +401,7 @@ function roundRobin(
       picked.push(g.rows[turn]!);
       g.left--;
       took = true;
-      if (turn === 0 && g.key !== null) cursor = g.key;
+      if (turn === 0) cursor = g.key;
     }
     if (!took) break;
   }

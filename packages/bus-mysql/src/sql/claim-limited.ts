@@ -229,8 +229,9 @@ export function limitedSteps(tx: MySqlTx, ctx: StoreContext, params: ClaimParams
       );
     },
 
-    async saveCursor(key: string): Promise<void> {
-      await write(tx, sql`UPDATE ${limitsOf(ctx)} SET key_cursor = ${text(key)} WHERE queue = ${queue}`);
+    async saveCursor(key: string | null): Promise<void> {
+      const value = key === null ? sql.raw('NULL') : text(key);
+      await write(tx, sql`UPDATE ${limitsOf(ctx)} SET key_cursor = ${value} WHERE queue = ${queue}`);
     },
   };
 }

@@ -401,13 +401,15 @@ ORDER BY c.p_, c.s_, c.i_`,
       WHERE h.key IS NOT NULL AND NOT (h.wrapped AND ${cursor} IS NOT NULL AND h.key > ${cursor})
       OFFSET 0
     ) s`;
-      // Each open key's rows as turns; with one row a key, the one the walk picked. The rows
-      // without a key are read only when the walk found fewer keys to take from than there is
-      // room: else every pick is a first-turn row of a key, and the unkeyed come after the keys.
+      // Each open key's rows as turns (a key's position twice its step); with one row a key, the
+      // one the walk picked. The rows without a key take their turn where the walk passed the last
+      // key (`ended`): just before the first key it wrapped round to, else after the last key it
+      // visited when no key follows that one, first when there is no key; and they are read only
+      // when the walk passed it.
       const keyed =
         keyLimit === 1
-          ? sql`SELECT k.key, k.step AS pos, k.pick AS id, 1 AS turn FROM k WHERE k.pick IS NOT NULL`
-          : sql`SELECT k.key, k.step AS pos, c.id, c.turn
+          ? sql`SELECT k.key, 2 * k.step AS pos, k.pick AS id, 1 AS turn FROM k WHERE k.pick IS NOT NULL`
+          : sql`SELECT k.key, 2 * k.step AS pos, c.id, c.turn
   FROM k CROSS JOIN LATERAL (
     SELECT t.id, row_number() OVER (ORDER BY t.scheduled_at, t.id)::int4 AS turn FROM (
       SELECT t.id, t.scheduled_at FROM ${events} t
@@ -446,14 +448,25 @@ ORDER BY c.p_, c.s_, c.i_`,
   WHERE k.served < (SELECT n FROM room) AND k.step < ${maxKeys}::int4
 ), keyed AS (
   ${keyed}
+), ended AS MATERIALIZED (
+  SELECT CASE
+    WHEN NOT EXISTS (SELECT 1 FROM k) THEN 1
+    WHEN EXISTS (SELECT 1 FROM k WHERE k.wrapped AND k.cursor IS NOT NULL)
+      THEN (SELECT 2 * min(k.step) - 1 FROM k WHERE k.wrapped AND k.cursor IS NOT NULL)
+    WHEN (SELECT t.partition_key FROM ${events} t
+      WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
+        AND t.partition_key > (SELECT k.key FROM k ORDER BY k.key DESC LIMIT 1)
+      ORDER BY t.partition_key LIMIT 1) IS NULL
+      THEN (SELECT 2 * max(k.step) + 1 FROM k)
+  END AS pos
 ), unkeyed AS (
-  SELECT NULL::text AS key, ${maxKeys + 1}::int4 AS pos, w.id,
+  SELECT NULL::text AS key, (SELECT pos FROM ended) AS pos, w.id,
     row_number() OVER (ORDER BY w.priority, w.scheduled_at, w.id)::int4 AS turn
   FROM (
     SELECT t.id, t.partition_key, t.priority, t.scheduled_at FROM ${events} t
     WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.scheduled_at <= ${NOW}
       AND t.handler_name = ANY(${handlerList}::text[]) AND EXISTS (SELECT 1 FROM ok)
-      AND (SELECT coalesce(max(k.served), 0) FROM k) < (SELECT n FROM room)
+      AND (SELECT pos FROM ended) IS NOT NULL AND (SELECT n FROM room) > 0
     ORDER BY t.priority, t.scheduled_at, t.id
     LIMIT ${within}::int4
   ) w
@@ -464,7 +477,7 @@ ORDER BY c.p_, c.s_, c.i_`,
   LIMIT (SELECT n FROM room)
 ), moved AS (
   UPDATE ${limits} SET key_cursor = p.key
-  FROM (SELECT key FROM picked WHERE turn = 1 AND key IS NOT NULL ORDER BY pos DESC LIMIT 1) p
+  FROM (SELECT key FROM picked WHERE turn = 1 ORDER BY pos DESC LIMIT 1) p
   WHERE queue = ${queue}::text AND key_cursor IS DISTINCT FROM p.key
   RETURNING 1
 ), claimed AS (

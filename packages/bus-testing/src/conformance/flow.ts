@@ -665,7 +665,7 @@ export function flowTests(s: SuiteContext): void {
       assert.deepEqual(keys, ['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
     });
 
-    it('a claim with room for more rows than keys: one row per key a turn, from the key after the last claim round to it, rows without a key after the keys', async () => {
+    it('a claim with room for more rows than keys: one row per key a turn, from the key after the last claim round to it, rows without a key after the last key', async () => {
       const q = 'fl-turns';
       await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 2 }) });
       const [a1, a2, a3, b1, b2, b3, c1, c2, c3, u1, u2] = await insert(
@@ -674,17 +674,58 @@ export function flowTests(s: SuiteContext): void {
       );
       const first = await limited(q, 1);
       assert.deepEqual(ids(first), [a1], 'the first key first');
-      // a holds one of its two places, so it gives one row; b and c give two, as their limit.
+      // a holds one of its two places, so it gives one row; b and c give two, as their limit. The
+      // rows without a key take their turn after c, the last key, before the walk goes round to a.
       const second = await limited(q, 5);
-      assert.deepEqual(ids(second), [b1, c1, a2, u1, b2], 'turn by turn: b, c, a, then a row without a key');
+      assert.deepEqual(ids(second), [b1, c1, u1, a2, b2], 'turn by turn: b, c, a row without a key, a');
       await complete(second);
       assert.deepEqual(ids(await limited(q, 1)), [b3], 'the next claim starts after a, where the last ended');
       // c has both places free, a one (a1), b none left to take (b3 is leased).
       assert.deepEqual(
         ids(await limited(q, 10)),
-        [c2, a3, u2, c3],
-        'then after b: c, a, a row without a key, c',
+        [c2, u2, a3, c3],
+        'then after b: c, a row without a key, a, c',
       );
+    });
+
+    it('rows without a key take their turn where the rotation passes the last key, even when the keys fill every claim', async () => {
+      const q = 'fl-unkeyed-turn';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
+      const [a1, a2, b1, b2, c1, c2, d1, , e1, , f1, , u1] = await insert(
+        s.store,
+        ['a', 'a', 'b', 'b', 'c', 'c', 'd', 'd', 'e', 'e', 'f', 'f', null].map((k) => keyedRow(q, k)),
+      );
+      const turns: string[][] = [];
+      for (let n = 0; n < 5; n++) {
+        const got = await limited(q, 2);
+        turns.push(ids(got));
+        await complete(got);
+      }
+      // Six keys, two a claim: three claims go round the keys, and the fourth, past the last key,
+      // starts with the row without a key before it goes on from the first key again.
+      assert.deepEqual(turns, [
+        [a1, b1],
+        [c1, d1],
+        [e1, f1],
+        [u1, a2],
+        [b2, c2],
+      ]);
+    });
+
+    it('claims of one row: a, b, then the rows without a key, and the next claim starts from the first key again', async () => {
+      const q = 'fl-unkeyed-one';
+      await s.store.admin.setLimits({ queue: q, limits: limits({ keyConcurrency: 1 }) });
+      const [a1, a2, b1, b2, u1, u2] = await insert(
+        s.store,
+        ['a', 'a', 'b', 'b', null, null].map((k) => keyedRow(q, k)),
+      );
+      const order: string[] = [];
+      for (let n = 0; n < 6; n++) {
+        const got = await limited(q, 1);
+        order.push(...ids(got));
+        await complete(got);
+      }
+      assert.deepEqual(order, [a1, b1, u1, a2, b2, u2]);
     });
 
     it('a global concurrency with a per-key limit: claim after claim, the queue stays within both, in turn', async () => {
