@@ -297,9 +297,10 @@ function blockedKeys(
 // The keys in round-robin order, those after the cursor and then from the first key round to
 // the cursor again, with their due rows, until `room` keys have rows or MAX_KEY_SCAN keys were
 // read; `endAt`, when the walk passed the last key, is how many of `keys` came before it (where
-// the rows without a key take their turn). A key with unleased rows may have none to take (not due, another handler's, at its
-// limit): reading on past it keeps such keys from filling every claim and starving the rest.
-// Keys are compared by the database's order only (the reads), never JavaScript's.
+// the rows without a key take their turn). A key with unleased rows may have none to take (not
+// due, another handler's, at its limit): reading on past it keeps such keys from filling every
+// claim and starving the rest. Keys are compared by the database's order only (the reads), never
+// JavaScript's.
 async function keyedInTurn(
   steps: LimitedClaimSteps,
   cursor: string | null,
