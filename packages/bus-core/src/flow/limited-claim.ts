@@ -106,14 +106,7 @@ export async function claimWithLimits(
       usable ? early.unkeyed : steps.unkeyedRows({ limit: room, within: UNKEYED_SCAN }),
     ]);
     let picked: ClaimCandidate[];
-    ({ picked, cursor } = roundRobin(
-      eligible,
-      keyed,
-      endAt === undefined ? [] : unkeyed,
-      endAt,
-      room,
-      keyRoom,
-    ));
+    ({ picked, cursor } = roundRobin(eligible, keyed, unkeyed, endAt, room, keyRoom));
     if (picked.length === 0) return [];
     const leasing = Promise.all([
       steps.lease(picked.map((c) => c.id)),
@@ -364,9 +357,10 @@ async function keyedInTurn(
 }
 
 // One row per key per turn, keys in order and the rows without a key as one more key after the
-// last key (at `endAt` of the walk's keys), until `room` rows are taken or every key is out of
-// rows or room. The cursor is the last key that got a row in the first turn: the next claim starts
-// after it; when that was the rows without a key, it starts from the first key (`null`).
+// last key (at `endAt` of the walk's keys; left out when the walk did not pass the last key),
+// until `room` rows are taken or every key is out of rows or room. The cursor is the last key that
+// got a row in the first turn: the next claim starts after it; when that was the rows without a
+// key, it starts from the first key (`null`).
 function roundRobin(
   keys: readonly string[],
   keyed: readonly ClaimCandidate[],
@@ -382,9 +376,10 @@ function roundRobin(
     if (list === undefined) byKey.set(c.partitionKey, [c]);
     else list.push(c);
   }
-  const group = (k: string) => ({ key: k as string | null, rows: byKey.get(k)!, left: keyRoom(k) });
-  const withRows = (ks: readonly string[]) => ks.filter((k) => byKey.has(k)).map(group);
-  const groups: { key: string | null; rows: readonly ClaimCandidate[]; left: number }[] =
+  type Group = { key: string | null; rows: readonly ClaimCandidate[]; left: number };
+  const withRows = (ks: readonly string[]): Group[] =>
+    ks.filter((k) => byKey.has(k)).map((k) => ({ key: k, rows: byKey.get(k)!, left: keyRoom(k) }));
+  const groups: Group[] =
     endAt === undefined || unkeyed.length === 0
       ? withRows(keys)
       : [

@@ -144,6 +144,15 @@ export function limitedSteps(
     finished.length === 0
       ? sql.raw('')
       : sql` AND NOT (locked_by = ${workerId}::text AND id = ANY(${plainTextArray(finished)}::int8[]))`;
+  // The queue's leased rows (one key's, with `key`), counted as countRunning counts them but only
+  // up to `atMost`, past which there is no room. So the count is a plain scan of the running index,
+  // which marks the entries of rows settled since the last vacuum dead as it passes them; a bitmap
+  // scan of every leased row's entry would read them all again at every claim.
+  const leasedUpTo = (atMost: SQL, key?: SQL) => sql`(SELECT count(*)::int4 FROM (
+    SELECT 1 FROM ${events} r
+    WHERE r.queue = ${queue}::text${key === undefined ? sql.raw('') : sql` AND r.partition_key = ${key}`}
+      AND r.locked_until IS NOT NULL${notFinished}
+    LIMIT ${atMost}) x)`;
 
   return {
     async lockLimits() {
@@ -315,17 +324,11 @@ SELECT (SELECT count(*) FROM ins)::text AS added, (SELECT count(*) FROM old)::te
       // leaseReady's statement, its LIMIT the room left under `leasedAtMost` by countRunning's
       // count, taken by this statement (its snapshot begins after lockLimits held the lock), and
       // only while the limits row holds `expected`. One row at least: `matched` says which. The
-      // count stops at `leasedAtMost` (no room past it), so it is a plain scan of the running
-      // index, which marks the entries of settled rows dead as it passes them (a bitmap scan of
-      // every leased row's entry would read them again each claim until vacuum).
+      // count stops at `leasedAtMost` (leasedUpTo).
       const rows = await runGeneric(
         'leaseWithin',
         sql`WITH n AS (
-  SELECT count(*)::int4 AS running FROM (
-    SELECT 1 FROM ${events}
-    WHERE queue = ${queue}::text AND locked_until IS NOT NULL${notFinished}
-    LIMIT ${leasedAtMost}::int4
-  ) x
+  SELECT ${leasedUpTo(sql`${leasedAtMost}::int4`)} AS running
 ), ok AS (
   SELECT 1 FROM ${limits}
   WHERE queue = ${queue}::text AND ${storedAre(expected)}
@@ -372,16 +375,11 @@ ORDER BY c.p_, c.s_, c.i_`,
         AND t.partition_key > ${after}${also}
       ORDER BY t.partition_key, t.scheduled_at, t.id LIMIT 1)`;
       // A key's room: its limit less its leased rows, counted by a probe of the running index
-      // that stops at the limit (the room is 0 past it). A plain index scan, unlike a bitmap scan
-      // of the whole queue's leased rows: it marks the entries of settled rows dead as it passes
-      // them, so under a fast drain the next probe skips them instead of reading them again.
+      // that stops at the limit (leasedUpTo).
       const keyRoom = (key: SQL) =>
         keyLimit === null
           ? sql`(SELECT n FROM room)`
-          : sql`least((SELECT n FROM room), ${int(keyLimit)} - (SELECT count(*)::int4 FROM (
-        SELECT 1 FROM ${events} r
-        WHERE r.queue = ${queue}::text AND r.partition_key = ${key} AND r.locked_until IS NOT NULL${notFinished}
-        LIMIT ${int(keyLimit)}) x))`;
+          : sql`least((SELECT n FROM room), ${int(keyLimit)} - ${leasedUpTo(int(keyLimit), key)})`;
       // One step of the walk after `prev`: the next key (from the first key once, when the walk
       // has not wrapped yet), its room, and the first row to take of it when it has room (`pick`).
       // The OFFSET 0 fences keep the planner from copying a probe into each use of its output.
@@ -420,13 +418,11 @@ ORDER BY c.p_, c.s_, c.i_`,
   ) c
   WHERE k.pick IS NOT NULL`;
       // The room under a global limit: the limit less the queue's leased rows, counted up to the
-      // limit only (a plain index scan, as for a key's room).
+      // limit only (leasedUpTo).
       const room =
         leasedAtMost === null
           ? sql`SELECT ${limit}::int4 AS n`
-          : sql`SELECT greatest(0, least(${limit}::int4, ${leasedAtMost}::int4 - (SELECT count(*)::int4 FROM (
-    SELECT 1 FROM ${events} r WHERE r.queue = ${queue}::text AND r.locked_until IS NOT NULL${notFinished}
-    LIMIT ${leasedAtMost}::int4) x))) AS n`;
+          : sql`SELECT greatest(0, least(${limit}::int4, ${leasedAtMost}::int4 - ${leasedUpTo(sql`${leasedAtMost}::int4`)})) AS n`;
       const rows = await runGeneric(
         'leaseInTurn',
         sql`WITH RECURSIVE ok AS (
@@ -453,10 +449,7 @@ ORDER BY c.p_, c.s_, c.i_`,
     WHEN NOT EXISTS (SELECT 1 FROM k) THEN 1
     WHEN EXISTS (SELECT 1 FROM k WHERE k.wrapped AND k.cursor IS NOT NULL)
       THEN (SELECT 2 * min(k.step) - 1 FROM k WHERE k.wrapped AND k.cursor IS NOT NULL)
-    WHEN (SELECT t.partition_key FROM ${events} t
-      WHERE t.queue = ${queue}::text AND t.locked_until IS NULL AND t.partition_key IS NOT NULL
-        AND t.partition_key > (SELECT k.key FROM k ORDER BY k.key DESC LIMIT 1)
-      ORDER BY t.partition_key LIMIT 1) IS NULL
+    WHEN (SELECT n.key FROM ${head(sql.raw('(SELECT k.key FROM k ORDER BY k.key DESC LIMIT 1)'), sql.raw(''))} n) IS NULL
       THEN (SELECT 2 * max(k.step) + 1 FROM k)
   END AS pos
 ), unkeyed AS (
